@@ -1,0 +1,31 @@
+import { PGlite, types } from '@electric-sql/pglite';
+import type { SqlClient, SqlQueryable } from './sql-client.ts';
+
+type PgliteQueryable = Pick<PGlite, 'query' | 'exec'>;
+
+function queryable(target: PgliteQueryable): SqlQueryable {
+  return {
+    async query<Row>(text: string, params?: readonly unknown[]) {
+      const result = await target.query<Row>(text, params as unknown[] | undefined);
+      return result.rows;
+    },
+    async exec(sql: string) {
+      await target.exec(sql);
+    },
+  };
+}
+
+/**
+ * PostgreSQL compiled to WASM, in this process. It has a single connection: PGlite
+ * queues queries and transactions itself, so a transaction holds everyone else up
+ * and must stay short. `dataDir` undefined keeps the database in memory.
+ */
+export async function createPgliteClient(dataDir?: string): Promise<SqlClient> {
+  // int8 as text, as pg returns it, so both adapters hand the store the same values.
+  const db = await PGlite.create(dataDir, { parsers: { [types.INT8]: (value: string) => value } });
+  return {
+    ...queryable(db),
+    transaction: (work) => db.transaction((tx) => work(queryable(tx))),
+    close: () => db.close(),
+  };
+}
