@@ -1,0 +1,61 @@
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { ApplicationService } from '../services/application/service.ts';
+import { applicationRoutes } from '../services/application/routes.ts';
+import { notFoundProblem, sendProblem } from './problem.ts';
+
+export type ServerDependencies = {
+  readonly applications: ApplicationService;
+  /** Readiness: resolves when the store answers. */
+  readonly checkReady: () => Promise<void>;
+  readonly logger: FastifyBaseLogger | false;
+};
+
+const correlationIdPattern = /^[\w.:-]{1,100}$/;
+
+export async function buildServer({ applications, checkReady, logger }: ServerDependencies): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger || undefined,
+    // Per-request log lines cost a measurable share of throughput; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1_048_576,
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const given = request.headers['x-correlation-id'];
+      return typeof given === 'string' && correlationIdPattern.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { allErrors: true, coerceTypes: false, removeAdditional: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setErrorHandler(sendProblem);
+  app.setNotFoundHandler(notFoundProblem);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-correlation-id', request.id);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Mutuo',
+        description: 'Event-sourced mortgage applications: commands return the stream version and global position they wrote.',
+        version: '0.1.0',
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get('/health', { schema: { hide: true } }, async (_request, reply) => {
+    try {
+      await checkReady();
+      return { status: 'ok' };
+    } catch {
+      return reply.status(503).send({ status: 'unavailable' });
+    }
+  });
+
+  await app.register(applicationRoutes, { applications });
+  return app;
+}

@@ -1,0 +1,126 @@
+import { Type } from '@sinclair/typebox';
+import { defineEvent, type EventOf } from '../../eventstore/event-definition.ts';
+
+const Cents = Type.Integer({ minimum: 0, description: 'euro cents' });
+const BasisPoints = Type.Integer({ minimum: 0, description: 'annual rate in basis points (250 = 2.50 %)' });
+const Instant = Type.String({ format: 'date-time' });
+
+export const energyClasses = ['A4', 'A3', 'A2', 'A1', 'B', 'C', 'D', 'E', 'F', 'G', 'unknown'] as const;
+export const employmentKinds = ['permanent', 'fixed-term', 'self-employed', 'retired', 'other'] as const;
+
+export const ApplicantSchema = Type.Object({
+  firstName: Type.String(),
+  lastName: Type.String(),
+  taxCode: Type.String(),
+  email: Type.String(),
+  phone: Type.Optional(Type.String()),
+  birthDate: Type.Optional(Type.String({ format: 'date' })),
+});
+
+export const IncomeSchema = Type.Object({
+  monthlyNetCents: Cents,
+  monthlyDebtsCents: Cents,
+  employment: Type.Union(employmentKinds.map((kind) => Type.Literal(kind))),
+});
+
+export const PropertySchema = Type.Object({
+  valueCents: Cents,
+  region: Type.String(),
+  province: Type.Optional(Type.String()),
+  type: Type.Optional(Type.String()),
+  energyClass: Type.Union(energyClasses.map((energyClass) => Type.Literal(energyClass))),
+});
+
+export const LoanSchema = Type.Object({
+  amountCents: Cents,
+  termYears: Type.Integer(),
+  rateType: Type.Union([Type.Literal('fixed'), Type.Literal('variable')]),
+  publicGuarantee: Type.Boolean(),
+});
+
+export const MortgageApplicationSubmitted = defineEvent(
+  'MortgageApplicationSubmitted',
+  1,
+  Type.Object({
+    applicationId: Type.String({ format: 'uuid' }),
+    applicant: ApplicantSchema,
+    income: IncomeSchema,
+    property: PropertySchema,
+    loan: LoanSchema,
+    submittedAt: Instant,
+  }),
+);
+
+export const IncomeApproved = defineEvent(
+  'IncomeApproved',
+  1,
+  Type.Object({ verifiedMonthlyNetCents: Cents, note: Type.Union([Type.String(), Type.Null()]), approvedAt: Instant }),
+);
+
+export const InterestRateLocked = defineEvent(
+  'InterestRateLocked',
+  1,
+  Type.Object({ annualRateBps: BasisPoints, lockDays: Type.Integer({ minimum: 1 }), lockedAt: Instant, expiresAt: Instant }),
+);
+
+export const InterestRateChanged = defineEvent(
+  'InterestRateChanged',
+  1,
+  Type.Object({
+    annualRateBps: BasisPoints,
+    previousAnnualRateBps: Type.Union([BasisPoints, Type.Null()]),
+    reason: Type.String(),
+    changedAt: Instant,
+  }),
+);
+
+/** v2 added `energyClass`; v1 events are upcast on read. */
+export const PropertyDetailsUpdated = defineEvent(
+  'PropertyDetailsUpdated',
+  2,
+  Type.Object({ property: PropertySchema, updatedAt: Instant }),
+);
+
+export const ApplicationWithdrawn = defineEvent(
+  'ApplicationWithdrawn',
+  1,
+  Type.Object({ reason: Type.Union([Type.String(), Type.Null()]), withdrawnAt: Instant }),
+);
+
+export const ApplicationApproved = defineEvent(
+  'ApplicationApproved',
+  1,
+  Type.Object({ contractNumber: Type.String(), approvedAt: Instant }),
+);
+
+export const ApplicationRejected = defineEvent(
+  'ApplicationRejected',
+  1,
+  Type.Object({ reason: Type.String(), rejectedAt: Instant }),
+);
+
+export const applicationEventDefinitions = [
+  MortgageApplicationSubmitted,
+  IncomeApproved,
+  InterestRateLocked,
+  InterestRateChanged,
+  PropertyDetailsUpdated,
+  ApplicationWithdrawn,
+  ApplicationApproved,
+  ApplicationRejected,
+] as const;
+
+type ApplicationEventDefinition = (typeof applicationEventDefinitions)[number];
+
+/** A discriminated union: narrowing on `type` narrows `data`. */
+export type ApplicationEvent = {
+  [D in ApplicationEventDefinition as D['type']]: EventOf<D>;
+}[ApplicationEventDefinition['type']];
+
+export type Applicant = ApplicationEventData<'MortgageApplicationSubmitted'>['applicant'];
+export type Income = ApplicationEventData<'MortgageApplicationSubmitted'>['income'];
+export type Property = ApplicationEventData<'MortgageApplicationSubmitted'>['property'];
+export type Loan = ApplicationEventData<'MortgageApplicationSubmitted'>['loan'];
+export type ApplicationEventData<T extends ApplicationEvent['type']> = Extract<ApplicationEvent, { type: T }>['data'];
+
+export const applicationStreamId = (applicationId: string): string => `application-${applicationId}`;

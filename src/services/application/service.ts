@@ -1,0 +1,104 @@
+import { replay } from '../../domain/decider.ts';
+import { DomainError } from '../../domain/errors.ts';
+import type { RateTable } from '../../domain/rates.ts';
+import {
+  WrongExpectedVersionError,
+  type EventStore,
+  type NewEvent,
+  type ReadStreamOptions,
+  type StoredEvent,
+} from '../../eventstore/types.ts';
+import { applicationDecider, type ApplicationCommand, type ApplicationState, type SubmitApplication } from './decider.ts';
+import { applicationStreamId, type ApplicationEvent } from './events.ts';
+
+export type ApplicationServiceDependencies = {
+  readonly store: EventStore;
+  readonly clock: () => Date;
+  readonly newId: () => string;
+  readonly rateTable: () => RateTable;
+};
+
+/** Who asks and in answer to what: it becomes every written event's metadata. */
+export type CommandContext = {
+  readonly correlationId: string;
+  readonly causationId?: string | null;
+  readonly actor: string;
+  /** The version the caller last saw (If-Match): the command is refused if the stream has moved on. */
+  readonly expectedVersion?: number;
+};
+
+export type CommandResult = { readonly applicationId: string; readonly version: number; readonly position: number };
+
+export type ApplicationAtVersion = { readonly state: ApplicationState; readonly version: number; readonly events: readonly StoredEvent[] };
+
+/** Unconditional commands that lose a race re-read the stream and decide again, this many times. */
+const conflictRetries = 3;
+
+export type ApplicationService = ReturnType<typeof createApplicationService>;
+
+export function createApplicationService({ store, clock, newId, rateTable }: ApplicationServiceDependencies) {
+  function toNewEvents(events: readonly ApplicationEvent[], context: CommandContext, now: Date): NewEvent[] {
+    const metadata = {
+      correlationId: context.correlationId,
+      causationId: context.causationId ?? null,
+      actor: context.actor,
+      occurredAt: now.toISOString(),
+    };
+    return events.map((event) => ({ eventId: newId(), type: event.type, data: event.data, metadata }));
+  }
+
+  async function load(applicationId: string, options?: ReadStreamOptions): Promise<ApplicationAtVersion> {
+    const events = await store.readStream(applicationStreamId(applicationId), options);
+    const state = replay(applicationDecider, events.map(toApplicationEvent));
+    return { state, version: events.at(-1)?.streamVersion ?? 0, events };
+  }
+
+  async function submit(command: Omit<SubmitApplication, 'type' | 'applicationId'>, context: CommandContext): Promise<CommandResult> {
+    const applicationId = newId();
+    const now = clock();
+    // A fresh id has no history to read: decide on the empty state and create the stream.
+    const events = applicationDecider.decide({ type: 'SubmitApplication', applicationId, ...command }, applicationDecider.initialState, {
+      now,
+      rateTable: rateTable(),
+    });
+    const appended = await store.appendToStream(applicationStreamId(applicationId), toNewEvents(events, context, now), 'no_stream');
+    return { applicationId, version: appended.nextVersion, position: appended.lastPosition };
+  }
+
+  async function execute(
+    applicationId: string,
+    command: Exclude<ApplicationCommand, SubmitApplication>,
+    context: CommandContext,
+  ): Promise<CommandResult> {
+    for (let attempt = 0; ; attempt++) {
+      const { state, version } = await load(applicationId);
+      if (state.status === 'none') throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
+      if (context.expectedVersion !== undefined && context.expectedVersion !== version) {
+        throw new WrongExpectedVersionError(applicationStreamId(applicationId), context.expectedVersion, version);
+      }
+      const now = clock();
+      const events = applicationDecider.decide(command, state, { now, rateTable: rateTable() });
+      try {
+        const appended = await store.appendToStream(applicationStreamId(applicationId), toNewEvents(events, context, now), version);
+        return { applicationId, version: appended.nextVersion, position: appended.lastPosition };
+      } catch (error) {
+        const retry = error instanceof WrongExpectedVersionError && context.expectedVersion === undefined && attempt < conflictRetries;
+        if (!retry) throw error;
+      }
+    }
+  }
+
+  return {
+    submit,
+    execute,
+    /** The application as it was after `version`, or at instant `asOf`, by replaying its stream. */
+    stateAt: (applicationId: string, at: { readonly version?: number; readonly asOf?: Date } = {}) =>
+      load(applicationId, { ...(at.version !== undefined ? { toVersion: at.version } : {}), ...(at.asOf ? { asOf: at.asOf } : {}) }),
+    auditTrail: (applicationId: string) => store.readStream(applicationStreamId(applicationId)),
+  };
+}
+
+/** Stored events are the aggregate's own, written by this service through the decider. */
+function toApplicationEvent(event: StoredEvent): ApplicationEvent {
+  return { type: event.type, data: event.data } as ApplicationEvent;
+}
