@@ -76,7 +76,8 @@ export function toProblem(error: unknown): Problem {
   const fastifyError = error as FastifyError & { validation?: AjvError[]; validationContext?: string };
   if (Array.isArray(fastifyError.validation)) {
     const errors = fastifyError.validation.map((e) => ({ path: fieldPath(e, fastifyError.validationContext), message: validationMessage(e) }));
-    const unique = [...new Map(errors.map((e) => [`${e.path}:${e.message}`, e])).values()];
+    // One error per field: a union, for one, fails once per branch.
+    const unique = [...new Map(errors.reverse().map((e) => [e.path, e])).values()].reverse();
     return problem(400, 'INVALID_INPUT', unique.map((e) => `${e.path} ${e.message}`).join('; '), { errors: unique });
   }
   const status = fastifyError.statusCode;

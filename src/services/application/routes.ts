@@ -43,7 +43,7 @@ const SubmitBody = Type.Object(
       {
         amount: Euros,
         termYears: Type.Integer(),
-        rateType: Type.Union([Type.Literal('fixed'), Type.Literal('variable')]),
+        rateType: Type.Unsafe<'fixed' | 'variable'>({ type: 'string', enum: ['fixed', 'variable'] }),
         publicGuarantee: Type.Optional(Type.Boolean({ description: 'a public guarantee lifts the loan-to-value cap from 80 % to 100 %' })),
       },
       { additionalProperties: false },
