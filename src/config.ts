@@ -5,6 +5,7 @@ export type Config = {
   readonly dataDir: string;
   readonly databaseUrl: string | undefined;
   readonly databasePoolSize: number;
+  readonly databaseWriteConcurrency: number;
   readonly logLevel: string;
 };
 
@@ -27,6 +28,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     dataDir: env.MUTUO_DATA_DIR || './.mutuo-data',
     databaseUrl: env.DATABASE_URL || undefined,
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 20, 1, 1_000),
+    databaseWriteConcurrency: integer(env, 'DATABASE_WRITE_CONCURRENCY', 4, 1, 1_000),
     logLevel: env.LOG_LEVEL || 'info',
   };
 }

@@ -18,9 +18,12 @@ export type Platform = { readonly server: FastifyInstance; readonly database: st
 export async function openPlatform(config: Config, logger: FastifyBaseLogger | false): Promise<Platform> {
   let client: SqlClient;
   let database: string;
+  // PGlite has one connection: a second write in flight would only wait in its queue.
+  let writeConcurrency = 1;
   if (config.databaseUrl) {
     client = createPostgresClient({ connectionString: config.databaseUrl, maxConnections: config.databasePoolSize });
     database = 'PostgreSQL';
+    writeConcurrency = Math.min(config.databaseWriteConcurrency, config.databasePoolSize);
   } else {
     const folder = join(config.dataDir, 'pglite');
     await mkdir(folder, { recursive: true });
@@ -33,7 +36,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     await client.close();
     throw error;
   }
-  const store = new SqlEventStore(client);
+  const store = new SqlEventStore(client, { maxConcurrentWrites: writeConcurrency });
   const applications = createApplicationService({
     store,
     clock: () => new Date(),

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { SqlEventStore } from './store.ts';
+import { insertEvents, SqlEventStore } from './store.ts';
 import { sampleEvent, type TestDatabase } from './testing.ts';
 import { DuplicateEventIdError, WrongExpectedVersionError, type StoredEvent } from './types.ts';
 
@@ -85,6 +85,57 @@ export function describeEventStoreConformance(adapter: string, openDatabase: () 
       await assert.rejects(store.appendToStream(newStream(), [batch[0]!], 'any'), DuplicateEventIdError);
       await assert.rejects(store.appendToStream(stream, [batch[1]!, sampleEvent()], 'any'), DuplicateEventIdError);
       assert.equal((await store.readStream(stream)).length, 2);
+    });
+
+    it('fails only the faulty append among many written together', async () => {
+      const existing = newStream();
+      const reused = sampleEvent();
+      await store.appendToStream(existing, [reused], 'no_stream');
+      const good = Array.from({ length: 30 }, () => newStream());
+      const outcomes = await Promise.allSettled([
+        ...good.map((stream) => store.appendToStream(stream, [sampleEvent(), sampleEvent()], 'no_stream')),
+        store.appendToStream(existing, [sampleEvent()], 'no_stream'),
+        store.appendToStream(existing, [sampleEvent()], 5),
+        store.appendToStream(newStream(), [reused], 'any'),
+      ]);
+      assert.deepEqual(outcomes.slice(0, 30).map((o) => o.status), Array(30).fill('fulfilled'));
+      const [noStream, stale, duplicate] = outcomes.slice(30);
+      assert.ok(noStream?.status === 'rejected' && noStream.reason instanceof WrongExpectedVersionError);
+      assert.ok(stale?.status === 'rejected' && stale.reason instanceof WrongExpectedVersionError && stale.reason.currentVersion === 1);
+      assert.ok(duplicate?.status === 'rejected' && duplicate.reason instanceof DuplicateEventIdError);
+      for (const stream of good) assert.equal((await store.readStream(stream)).length, 2);
+    });
+
+    it('serves concurrent appends to one stream in arrival order with any', async () => {
+      const stream = newStream();
+      const batches = Array.from({ length: 12 }, (_, i) => [sampleEvent('Numbered', { i })]);
+      const results = await Promise.all(batches.map((batch) => store.appendToStream(stream, batch, 'any')));
+      assert.deepEqual(results.map((r) => r.nextVersion), Array.from({ length: 12 }, (_, i) => i + 1));
+      assert.deepEqual((await store.readStream(stream)).map((e) => (e.data as { i: number }).i), Array.from({ length: 12 }, (_, i) => i));
+    });
+
+    it('appends to several streams in one transaction, all or nothing', async () => {
+      const [a, b] = [newStream(), newStream()];
+      const results = await database.client.transaction(async (tx) => [
+        await insertEvents(tx, a, [sampleEvent(), sampleEvent()], 'no_stream', 0),
+        await insertEvents(tx, b, [sampleEvent()], 'no_stream', 2),
+        await insertEvents(tx, a, [sampleEvent()], 2, 3),
+      ]);
+      assert.deepEqual(results.map((r) => r?.nextVersion), [2, 1, 3]);
+      const positions = [...(await store.readStream(a)), ...(await store.readStream(b))].map((e) => e.position).sort((x, y) => x - y);
+      assertStrictlyIncreasing(positions);
+      assert.equal(positions.at(-1)! - positions[0]!, 3, 'one transaction, consecutive positions');
+
+      const c = newStream();
+      await assert.rejects(
+        database.client.transaction(async (tx) => {
+          await insertEvents(tx, c, [sampleEvent()], 'no_stream', 0);
+          assert.equal(await insertEvents(tx, a, [sampleEvent()], 1, 1), undefined, 'a stale version inserts nothing');
+          throw new Error('abandon');
+        }),
+        /abandon/,
+      );
+      assert.deepEqual(await store.readStream(c), []);
     });
 
     it('refuses an empty append', async () => {

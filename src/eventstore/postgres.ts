@@ -8,10 +8,28 @@ export type PostgresOptions = {
   readonly schema?: string;
 };
 
+/**
+ * Parameterised statements are prepared once per connection under a name of their own:
+ * the server then skips parsing and planning them on every call. Their texts are fixed
+ * in the code, so the set of names stays small.
+ */
+const statementNames = new Map<string, string>();
+
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (!name) {
+    name = `mutuo_${statementNames.size + 1}`;
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
 function queryable(target: pg.Pool | pg.PoolClient): SqlQueryable {
   return {
     async query<Row>(text: string, params?: readonly unknown[]) {
-      const result = await target.query(text, params as unknown[] | undefined);
+      const result = params
+        ? await target.query({ name: statementName(text), text, values: params as unknown[] })
+        : await target.query(text);
       return result.rows as Row[];
     },
     async exec(sql: string) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { assertStrictlyIncreasing, describeEventStoreConformance, readEverything } from './conformance.ts';
-import { SqlEventStore } from './store.ts';
+import { insertEvents, SqlEventStore } from './store.ts';
 import { openTestPostgres, sampleEvent, type TestDatabase } from './testing.ts';
 import type { StoredEvent } from './types.ts';
 
@@ -42,7 +42,7 @@ describe('readAll on PostgreSQL with transactions that commit out of order', () 
     const late = [sampleEvent('CommittedFirst'), sampleEvent('CommittedFirst')];
 
     await held.transaction(async (tx) => {
-      await tx.query(`SELECT * FROM mutuo_append('gap-held', NULL, $1::jsonb)`, [JSON.stringify([early])]);
+      await insertEvents(tx, 'gap-held', [early], 'any', 0);
       // Another connection appends and commits while this transaction stays open.
       await store.appendToStream('gap-other', late, 'any');
       assert.deepEqual(await reader.poll(), [], 'nothing past the open transaction is handed out');
@@ -64,7 +64,7 @@ describe('readAll on PostgreSQL with transactions that commit out of order', () 
       await tx.query('SELECT pg_current_xact_id()');
       await store.appendToStream('gap-fast', [fast], 'any');
       assert.deepEqual(await reader.poll(), []);
-      await tx.query(`SELECT * FROM mutuo_append('gap-slow', NULL, $1::jsonb)`, [JSON.stringify([slow])]);
+      await insertEvents(tx, 'gap-slow', [slow], 'any', 0);
       assert.deepEqual(await reader.poll(), []);
     });
 
@@ -80,7 +80,7 @@ describe('readAll on PostgreSQL with transactions that commit out of order', () 
     const kept = sampleEvent('Kept');
     await assert.rejects(
       held.transaction(async (tx) => {
-        await tx.query(`SELECT * FROM mutuo_append('gap-doomed', NULL, $1::jsonb)`, [JSON.stringify([doomed])]);
+        await insertEvents(tx, 'gap-doomed', [doomed], 'any', 0);
         await store.appendToStream('gap-kept', [kept], 'any');
         throw new Error('roll back');
       }),
@@ -106,7 +106,7 @@ describe('readAll on PostgreSQL with transactions that commit out of order', () 
         connection.transaction(async (tx) => {
           for (let i = 0; i < 10; i++) {
             const event = sampleEvent('Interleaved', { c, i });
-            await tx.query(`SELECT * FROM mutuo_append($1, NULL, $2::jsonb)`, [`interleaved-${c}`, JSON.stringify([event])]);
+            await insertEvents(tx, `interleaved-${c}`, [event], 'any', i);
             appended.push(event.eventId);
             await new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
           }

@@ -1,4 +1,4 @@
-import { isSqlError, type SqlClient } from './sql-client.ts';
+import { isSqlError, type SqlClient, type SqlQueryable } from './sql-client.ts';
 import {
   DuplicateEventIdError,
   WrongExpectedVersionError,
@@ -53,41 +53,243 @@ function expectedVersionParam(expected: ExpectedVersion): number | null {
   return expected;
 }
 
-/** The event store over any PostgreSQL connection: the same SQL runs on a server (pg) and embedded (PGlite). */
-export class SqlEventStore implements EventStore {
-  constructor(private readonly client: SqlClient) {}
+/**
+ * One statement appends to one or more streams (a JSON array of appends). Positions are
+ * the transaction id × 65536 plus the event's index inside its transaction; versions
+ * follow each stream's current one, which is only looked up when it must be checked or
+ * continued. An append whose stream is not at its expected version inserts nothing.
+ * Writers racing for one version collide on the unique (stream_id, stream_version)
+ * index, and a reused event id on the event_id one (23505 both).
+ */
+const appendSql = `
+  INSERT INTO mutuo_events (position, stream_id, stream_version, event_id, event_type, schema_version, data, metadata)
+  SELECT pg_current_xact_id()::text::bigint * 65536 + (a.value->>'firstIndex')::integer + x.ord - 1,
+         a.value->>'streamId', stream.version + x.ord::integer,
+         (x.e->>'eventId')::uuid, x.e->>'type', (x.e->>'schemaVersion')::integer, x.e->'data', x.e->'metadata'
+    FROM jsonb_array_elements($1::jsonb) AS a
+   CROSS JOIN LATERAL (
+         SELECT CASE WHEN a.value->'expected' = '0'::jsonb THEN 0
+                     ELSE (SELECT coalesce(max(e.stream_version), 0) FROM mutuo_events e WHERE e.stream_id = a.value->>'streamId')
+                END AS version) stream
+   CROSS JOIN LATERAL jsonb_array_elements(a.value->'events') WITH ORDINALITY AS x(e, ord)
+   WHERE a.value->'expected' = 'null'::jsonb OR (a.value->>'expected')::integer = stream.version
+  RETURNING stream_id, position, stream_version`;
 
-  async appendToStream(
-    streamId: string,
-    events: readonly NewEvent[],
-    expectedVersion: ExpectedVersion,
-  ): Promise<AppendResult> {
+export type AppendRequest = {
+  readonly streamId: string;
+  readonly events: readonly NewEvent[];
+  readonly expectedVersion: ExpectedVersion;
+};
+
+/**
+ * Appends to several distinct streams inside whatever transaction `db` is in.
+ * `eventsBefore` is how many events this transaction has appended already (0 for a
+ * transaction of its own), so positions stay unique within it. Each result is
+ * undefined where that stream was not at its expected version.
+ */
+export async function insertAppends(
+  db: SqlQueryable,
+  appends: readonly AppendRequest[],
+  eventsBefore: number,
+): Promise<(AppendResult | undefined)[]> {
+  let index = eventsBefore;
+  const batch = appends.map(({ streamId, events, expectedVersion }) => {
     if (events.length === 0) throw new RangeError('an append needs at least one event');
-    const batch = JSON.stringify(
-      events.map((event) => ({
+    const append = {
+      streamId,
+      expected: expectedVersionParam(expectedVersion),
+      firstIndex: index,
+      events: events.map((event) => ({
         eventId: event.eventId,
         type: event.type,
         schemaVersion: event.schemaVersion ?? 1,
         data: event.data,
         metadata: event.metadata,
       })),
-    );
-    try {
-      const rows = await this.client.query<{
-        next_version: number;
-        first_position: string | number | bigint;
-        last_position: string | number | bigint;
-      }>('SELECT * FROM mutuo_append($1, $2, $3::jsonb)', [streamId, expectedVersionParam(expectedVersion), batch]);
-      const row = rows[0];
-      if (!row) throw new Error('mutuo_append returned no row');
-      return {
-        nextVersion: row.next_version,
-        firstPosition: toPosition(row.first_position),
-        lastPosition: toPosition(row.last_position),
-      };
-    } catch (error) {
-      throw translateAppendError(error, streamId, expectedVersion);
+    };
+    index += events.length;
+    return append;
+  });
+  if (index > 65_536) throw new RangeError('more than 65536 events in one transaction');
+  if (new Set(appends.map((append) => append.streamId)).size !== appends.length) {
+    throw new RangeError('one statement appends to each stream at most once');
+  }
+  const rows = await db.query<{ stream_id: string; position: string | number | bigint; stream_version: number }>(appendSql, [
+    JSON.stringify(batch),
+  ]);
+  const byStream = new Map<string, AppendResult>();
+  for (const row of rows) {
+    const position = toPosition(row.position);
+    const seen = byStream.get(row.stream_id);
+    byStream.set(row.stream_id, {
+      nextVersion: Math.max(seen?.nextVersion ?? 0, row.stream_version),
+      firstPosition: Math.min(seen?.firstPosition ?? position, position),
+      lastPosition: Math.max(seen?.lastPosition ?? position, position),
+    });
+  }
+  return appends.map((append) => byStream.get(append.streamId));
+}
+
+/** One append inside whatever transaction `db` is in; see insertAppends. */
+export async function insertEvents(
+  db: SqlQueryable,
+  streamId: string,
+  events: readonly NewEvent[],
+  expectedVersion: ExpectedVersion,
+  eventsBefore: number,
+): Promise<AppendResult | undefined> {
+  const [result] = await insertAppends(db, [{ streamId, events, expectedVersion }], eventsBefore);
+  return result;
+}
+
+type PendingAppend = AppendRequest & {
+  readonly resolve: (result: AppendResult) => void;
+  readonly reject: (error: unknown) => void;
+  attempts: number;
+};
+
+export type SqlEventStoreOptions = {
+  /**
+   * Appends written at once. Appends that arrive meanwhile queue up and go out together
+   * as one statement and one commit, which is what lets many concurrent writers share
+   * the machine: a lone append still goes out at once.
+   */
+  readonly maxConcurrentWrites?: number;
+};
+
+const maxBatchAppends = 256;
+const maxBatchEvents = 4_096;
+
+/** The event store over any PostgreSQL connection: the same SQL runs on a server (pg) and embedded (PGlite). */
+export class SqlEventStore implements EventStore {
+  private readonly queue: PendingAppend[] = [];
+  private readonly streamsBeingWritten = new Set<string>();
+  private writing = 0;
+  private readonly maxConcurrentWrites: number;
+
+  constructor(
+    private readonly client: SqlClient,
+    options: SqlEventStoreOptions = {},
+  ) {
+    this.maxConcurrentWrites = options.maxConcurrentWrites ?? 4;
+  }
+
+  appendToStream(streamId: string, events: readonly NewEvent[], expectedVersion: ExpectedVersion): Promise<AppendResult> {
+    if (events.length === 0) return Promise.reject(new RangeError('an append needs at least one event'));
+    expectedVersionParam(expectedVersion);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ streamId, events, expectedVersion, resolve, reject, attempts: 0 });
+      this.writeQueued();
+    });
+  }
+
+  private writeQueued(): void {
+    while (this.writing < this.maxConcurrentWrites) {
+      const batch = this.takeBatch();
+      if (batch.length === 0) return;
+      this.writing++;
+      void this.write(batch).finally(() => {
+        this.writing--;
+        for (const pending of batch) this.streamsBeingWritten.delete(pending.streamId);
+        this.writeQueued();
+      });
     }
+  }
+
+  /**
+   * The oldest queued appends, one per stream and none to a stream being written: a
+   * later append to a stream waits for the earlier one, so each stream's appends from
+   * this process are written in the order they arrived and never race each other.
+   */
+  private takeBatch(): PendingAppend[] {
+    const batch: PendingAppend[] = [];
+    let events = 0;
+    for (let i = 0; i < this.queue.length && batch.length < maxBatchAppends; ) {
+      const pending = this.queue[i]!;
+      if (this.streamsBeingWritten.has(pending.streamId) || (batch.length > 0 && events + pending.events.length > maxBatchEvents)) {
+        i++;
+        continue;
+      }
+      this.streamsBeingWritten.add(pending.streamId);
+      events += pending.events.length;
+      batch.push(pending);
+      this.queue.splice(i, 1);
+    }
+    return batch;
+  }
+
+  private async write(batch: PendingAppend[]): Promise<void> {
+    let results: (AppendResult | undefined)[];
+    try {
+      results = await insertAppends(this.client, batch, 0);
+    } catch (error) {
+      // The batch was one transaction and is rolled back whole: write each append alone
+      // so that only the one at fault fails.
+      if (batch.length > 1) {
+        await Promise.all(batch.map((pending) => this.write([pending])));
+        return;
+      }
+      await this.settleFailed(batch[0]!, error);
+      return;
+    }
+    await Promise.all(
+      batch.map(async (pending, i) => {
+        const result = results[i];
+        if (result) pending.resolve(result);
+        else pending.reject(await this.versionConflict(pending));
+      }),
+    );
+  }
+
+  private async settleFailed(pending: PendingAppend, error: unknown): Promise<void> {
+    try {
+      if (!isSqlError(error) || error.code !== '23505') throw error;
+      const retried = await this.storedBatch(pending.streamId, pending.events);
+      if (retried) return pending.resolve(retried);
+      // `any` lost a race for the next version to another writer: take the one after.
+      if (pending.expectedVersion === 'any' && ++pending.attempts < 5) {
+        this.queue.unshift(pending);
+        return;
+      }
+      throw await this.versionConflict(pending);
+    } catch (failure) {
+      pending.reject(failure);
+    }
+  }
+
+  private async versionConflict(pending: PendingAppend): Promise<WrongExpectedVersionError> {
+    return new WrongExpectedVersionError(pending.streamId, pending.expectedVersion, await this.streamVersion(pending.streamId));
+  }
+
+  /**
+   * After a unique violation: the result of the first append if exactly this batch is
+   * stored already (a client retrying after a lost answer); a DuplicateEventIdError if
+   * some of its ids are stored otherwise; undefined if none is (a version race).
+   */
+  private async storedBatch(streamId: string, events: readonly NewEvent[]): Promise<AppendResult | undefined> {
+    const rows = await this.client.query<{ stream_id: string; stream_version: number; position: string }>(
+      `SELECT stream_id, stream_version, position FROM mutuo_events
+        WHERE event_id = ANY($1::uuid[]) ORDER BY position`,
+      [events.map((event) => event.eventId)],
+    );
+    if (rows.length === 0) return undefined;
+    const sameBatch =
+      rows.length === events.length &&
+      rows.every((row, i) => row.stream_id === streamId && row.stream_version === rows[0]!.stream_version + i);
+    if (!sameBatch) throw new DuplicateEventIdError(streamId);
+    return {
+      nextVersion: rows.at(-1)!.stream_version,
+      firstPosition: toPosition(rows[0]!.position),
+      lastPosition: toPosition(rows.at(-1)!.position),
+    };
+  }
+
+  private async streamVersion(streamId: string): Promise<number> {
+    const rows = await this.client.query<{ version: number }>(
+      'SELECT coalesce(max(stream_version), 0) AS version FROM mutuo_events WHERE stream_id = $1',
+      [streamId],
+    );
+    return rows[0]?.version ?? 0;
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
@@ -120,13 +322,4 @@ export class SqlEventStore implements EventStore {
   close(): Promise<void> {
     return this.client.close();
   }
-}
-
-function translateAppendError(error: unknown, streamId: string, expected: ExpectedVersion): unknown {
-  if (!isSqlError(error)) return error;
-  if (error.code === 'MU409') return new WrongExpectedVersionError(streamId, expected, Number(error.detail ?? 0));
-  if (error.code === 'MU410') return new DuplicateEventIdError(streamId);
-  // Two appends racing with the same event ids: the unique index is the last word.
-  if (error.code === '23505' && error.constraint === 'mutuo_events_event_id_key') return new DuplicateEventIdError(streamId);
-  return error;
 }

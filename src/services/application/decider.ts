@@ -89,6 +89,8 @@ export const maxGuaranteedLtvBps = 10_000;
 export const defaultLockDays = 30;
 export const maxLockDays = 90;
 export const maxAnnualRateBps = 2_000;
+/** One billion euros: above any mortgage, and it keeps amount × 10 000 an exact double. */
+export const maxAmountCents = 100_000_000_000;
 const maxTextLength = 200;
 const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const phonePattern = /^\+?[0-9 ]{6,20}$/;
@@ -224,7 +226,8 @@ function requireProcessing(state: ApplicationState, action: string): Application
 function requireLoanToValue(loan: Loan, property: Property, path: string): void {
   const cap = loan.publicGuarantee ? maxGuaranteedLtvBps : maxLtvBps;
   const ltv = loanToValueBps(loan.amountCents, property.valueCents);
-  if (ltv > cap) {
+  // Integers below 2^53 on both sides (amounts are capped), so the comparison is exact.
+  if (loan.amountCents * 10_000 > cap * property.valueCents) {
     const message = `the loan is ${(ltv / 100).toFixed(2)} % of the property value; at most ${cap / 100} % is allowed${
       loan.publicGuarantee ? '' : ' without a public guarantee'
     }`;
@@ -235,7 +238,9 @@ function requireLoanToValue(loan: Loan, property: Property, path: string): void 
 // ---- field validation: each helper records what is wrong under its request path ----
 
 function requirePositiveCents(cents: number, path: string, errors: FieldError[]): void {
-  if (!Number.isSafeInteger(cents) || cents <= 0) errors.push({ path, message: 'must be a positive amount of euros' });
+  if (!Number.isSafeInteger(cents) || cents <= 0 || cents > maxAmountCents) {
+    errors.push({ path, message: `must be a positive amount of euros up to ${maxAmountCents / 100}` });
+  }
 }
 
 function requiredText(value: string, path: string, errors: FieldError[]): string {
@@ -292,7 +297,7 @@ function validApplicant(applicant: Applicant, errors: FieldError[]): Applicant |
 function validIncome(income: SubmitApplication['income'], errors: FieldError[]): Income | undefined {
   const before = errors.length;
   requirePositiveCents(income.monthlyNetCents, 'income.monthlyNet', errors);
-  if (!Number.isSafeInteger(income.monthlyDebtsCents) || income.monthlyDebtsCents < 0) {
+  if (!Number.isSafeInteger(income.monthlyDebtsCents) || income.monthlyDebtsCents < 0 || income.monthlyDebtsCents > maxAmountCents) {
     errors.push({ path: 'income.monthlyDebts', message: 'must be zero or a positive amount of euros' });
   }
   const employment = employmentKinds.find((kind) => kind === income.employment);

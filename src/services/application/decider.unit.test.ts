@@ -5,6 +5,7 @@ import { defaultRateTable, type RateTable, type RateType } from '../../domain/ra
 import {
   applicationDecider,
   defaultLockDays,
+  maxAmountCents,
   type ApplicationCommand,
   type ApplicationState,
   type PropertyInput,
@@ -262,14 +263,22 @@ describe('SubmitApplication', () => {
       .thenFails('rule', 'LOAN_TO_VALUE_EXCEEDED', ['loan.amount']);
   });
 
-  it('holds the cap to the cent for amounts beyond floating-point precision', () => {
-    // 5,177,341,000,824,629 / 6,471,676,251,030,786 is 80.000000000000004 %: as a float ratio it rounds to exactly 80 %.
+  it('refuses amounts over one billion euros, where a float ratio could round onto the cap', () => {
     given([])
       .when(submitApplication({ property: { valueCents: 6_471_676_251_030_786 }, loan: { amountCents: 5_177_341_000_824_629 } }))
+      .thenFails('invalid', 'INVALID_INPUT', ['loan.amount', 'property.value']);
+    given([submitted])
+      .when(updateProperty({ valueCents: maxAmountCents + 1 }))
+      .thenFails('invalid', 'INVALID_INPUT', ['property.value']);
+  });
+
+  it('holds the cap to the cent at the largest amounts', () => {
+    given([])
+      .when(submitApplication({ property: { valueCents: maxAmountCents }, loan: { amountCents: 80_000_000_001 } }))
       .thenFails('rule', 'LOAN_TO_VALUE_EXCEEDED', ['loan.amount']);
-    given([submittedEvent({ loan: { amountCents: 5_177_341_000_824_629 }, property: { valueCents: 6_471_676_251_030_787 } })])
-      .when(updateProperty({ valueCents: 6_471_676_251_030_786 }))
-      .thenFails('rule', 'LOAN_TO_VALUE_EXCEEDED', ['property.value']);
+    given([])
+      .when(submitApplication({ property: { valueCents: maxAmountCents }, loan: { amountCents: 80_000_000_000 } }))
+      .then([submittedEvent({ property: { valueCents: maxAmountCents }, loan: { amountCents: 80_000_000_000 } })]);
   });
 
   it('refuses a second submission of the same application', () => {
