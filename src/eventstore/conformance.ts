@@ -138,8 +138,10 @@ export function describeEventStoreConformance(adapter: string, openDatabase: () 
       assert.deepEqual(await store.readStream(c), []);
     });
 
-    it('refuses an empty append', async () => {
+    it('refuses an empty append and an impossible expected version', async () => {
       await assert.rejects(store.appendToStream(newStream(), [], 'any'), RangeError);
+      await assert.rejects(store.appendToStream(newStream(), [sampleEvent()], 0), RangeError);
+      await assert.rejects(store.appendToStream(newStream(), [sampleEvent()], 1.5), RangeError);
     });
 
     it('keeps type, schema version, data and metadata as given', async () => {

@@ -175,9 +175,9 @@ export class SqlEventStore implements EventStore {
   }
 
   appendToStream(streamId: string, events: readonly NewEvent[], expectedVersion: ExpectedVersion): Promise<AppendResult> {
-    if (events.length === 0) return Promise.reject(new RangeError('an append needs at least one event'));
-    expectedVersionParam(expectedVersion);
     return new Promise((resolve, reject) => {
+      if (events.length === 0) throw new RangeError('an append needs at least one event');
+      expectedVersionParam(expectedVersion);
       this.queue.push({ streamId, events, expectedVersion, resolve, reject, attempts: 0 });
       this.writeQueued();
     });
@@ -235,8 +235,12 @@ export class SqlEventStore implements EventStore {
     await Promise.all(
       batch.map(async (pending, i) => {
         const result = results[i];
-        if (result) pending.resolve(result);
-        else pending.reject(await this.versionConflict(pending));
+        if (result) return pending.resolve(result);
+        try {
+          pending.reject(await this.versionConflict(pending));
+        } catch (error) {
+          pending.reject(error);
+        }
       }),
     );
   }
