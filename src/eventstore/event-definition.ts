@@ -2,23 +2,52 @@ import type { Static, TSchema } from '@sinclair/typebox';
 
 /**
  * One definition per event type and schema version: it gives the TypeScript type
- * (`EventOf`), the runtime schema and, later, the schema registry's entry.
+ * (`EventOf`), the runtime schema and the schema registry's entry.
  */
-export type EventDefinition<Type extends string = string, Schema extends TSchema = TSchema> = {
+export type EventDefinition<Type extends string = string, Schema extends TSchema = TSchema, Version extends number = number> = {
   readonly type: Type;
-  readonly schemaVersion: number;
+  readonly schemaVersion: Version;
   readonly schema: Schema;
+  /**
+   * Turns data of version schemaVersion − 1 into this version's data. Without it, the
+   * schema's defaults fill in what the previous version did not have.
+   */
+  readonly upcast?: (previous: unknown) => unknown;
 };
 
-export function defineEvent<const Type extends string, Schema extends TSchema>(
+export type EventDefinitionOptions<Schema extends TSchema> = {
+  readonly upcast?: (previous: unknown) => Static<Schema>;
+};
+
+export function defineEvent<const Type extends string, Schema extends TSchema, const Version extends number>(
   type: Type,
-  schemaVersion: number,
+  schemaVersion: Version,
   schema: Schema,
-): EventDefinition<Type, Schema> {
-  return { type, schemaVersion, schema };
+  options: EventDefinitionOptions<Schema> = {},
+): EventDefinition<Type, Schema, Version> {
+  return { type, schemaVersion, schema, ...(options.upcast ? { upcast: options.upcast } : {}) };
 }
 
 export type EventOf<Definition extends EventDefinition> = {
   readonly type: Definition['type'];
   readonly data: Static<Definition['schema']>;
 };
+
+/** N + 1 for a literal version (counted up to it); never for a version typed only as `number`. */
+type NextVersion<N extends number, Counted extends unknown[] = []> = number extends N
+  ? never
+  : Counted['length'] extends N
+    ? [...Counted, unknown]['length']
+    : NextVersion<N, [...Counted, unknown]>;
+
+type LatestOf<Definition, All extends EventDefinition> = Definition extends EventDefinition
+  ? [Extract<All, { readonly type: Definition['type']; readonly schemaVersion: NextVersion<Definition['schemaVersion']> }>] extends [never]
+    ? EventOf<Definition>
+    : never
+  : never;
+
+/**
+ * The events as a catalog of these definitions decodes them: one `EventOf` per type, at
+ * its latest version (a definition is left out when the list also holds its next one).
+ */
+export type LatestEventOf<Definitions extends readonly EventDefinition[]> = LatestOf<Definitions[number], Definitions[number]>;

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { createEventCatalog } from '../../eventstore/event-catalog.ts';
 import { defineEvent, type EventOf } from '../../eventstore/event-definition.ts';
 
 const Cents = Type.Integer({ minimum: 0, description: 'euro cents' });
@@ -28,7 +29,8 @@ export const PropertySchema = Type.Object({
   region: Type.String(),
   province: Type.Optional(Type.String()),
   type: Type.Optional(Type.String()),
-  energyClass: Type.Union(energyClasses.map((energyClass) => Type.Literal(energyClass))),
+  // The default is what a property recorded before energy classes were asked for reads as.
+  energyClass: Type.Union(energyClasses.map((energyClass) => Type.Literal(energyClass)), { default: 'unknown' }),
 });
 
 export const LoanSchema = Type.Object({
@@ -74,6 +76,25 @@ export const InterestRateChanged = defineEvent(
   }),
 );
 
+/**
+ * v1, before `energyClass`: read as v2 through the schema's default (`unknown`). Spelled
+ * out rather than derived from PropertySchema, so later changes to the property leave
+ * this registered version as it was.
+ */
+export const PropertyDetailsUpdatedV1 = defineEvent(
+  'PropertyDetailsUpdated',
+  1,
+  Type.Object({
+    property: Type.Object({
+      valueCents: Cents,
+      region: Type.String(),
+      province: Type.Optional(Type.String()),
+      type: Type.Optional(Type.String()),
+    }),
+    updatedAt: Instant,
+  }),
+);
+
 /** v2 added `energyClass`; v1 events are upcast on read. */
 export const PropertyDetailsUpdated = defineEvent(
   'PropertyDetailsUpdated',
@@ -109,6 +130,12 @@ export const applicationEventDefinitions = [
   ApplicationApproved,
   ApplicationRejected,
 ] as const;
+
+/** Every version ever defined, oldest first: what the schema registry and the catalog hold. */
+export const applicationEventHistory = [PropertyDetailsUpdatedV1, ...applicationEventDefinitions] as const;
+
+/** Reads stored application events of any version as their latest version. */
+export const applicationEventCatalog = createEventCatalog(applicationEventHistory);
 
 type ApplicationEventDefinition = (typeof applicationEventDefinitions)[number];
 

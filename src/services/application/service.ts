@@ -9,7 +9,7 @@ import {
   type StoredEvent,
 } from '../../eventstore/types.ts';
 import { applicationDecider, type ApplicationCommand, type ApplicationState, type SubmitApplication } from './decider.ts';
-import { applicationStreamId, type ApplicationEvent } from './events.ts';
+import { applicationEventCatalog, applicationStreamId, type ApplicationEvent } from './events.ts';
 
 export type ApplicationServiceDependencies = {
   readonly store: EventStore;
@@ -44,7 +44,11 @@ export function createApplicationService({ store, clock, newId, rateTable }: App
       actor: context.actor,
       occurredAt: now.toISOString(),
     };
-    return events.map((event) => ({ eventId: newId(), type: event.type, data: event.data, metadata }));
+    return events.map((event) => {
+      checkDecided(event);
+      const schemaVersion = applicationEventCatalog.latestVersion(event.type);
+      return { eventId: newId(), type: event.type, schemaVersion, data: event.data, metadata };
+    });
   }
 
   async function load(applicationId: string, options?: ReadStreamOptions): Promise<ApplicationAtVersion> {
@@ -98,7 +102,20 @@ export function createApplicationService({ store, clock, newId, rateTable }: App
   };
 }
 
-/** Stored events are the aggregate's own, written by this service through the decider. */
+/**
+ * Stored events are the aggregate's own, written by this service through the decider,
+ * at whatever version was current then: the catalog upcasts them to the latest one. A
+ * type it does not know in an application stream is a bug, and throws.
+ */
 function toApplicationEvent(event: StoredEvent): ApplicationEvent {
-  return { type: event.type, data: event.data } as ApplicationEvent;
+  return applicationEventCatalog.decode(event.type, event.schemaVersion, event.data);
+}
+
+/** An event the decider produced that fails its own schema is a bug here, never the caller's fault. */
+function checkDecided(event: ApplicationEvent): void {
+  try {
+    applicationEventCatalog.check(event.type, event.data);
+  } catch (error) {
+    throw new Error(`the decider produced an invalid event: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
 }

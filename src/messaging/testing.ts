@@ -1,0 +1,26 @@
+import { Connection } from 'rabbitmq-client';
+import { partitionCount } from './message.ts';
+import { consumerExchange, partitionQueue } from './rabbitmq-bus.ts';
+
+/** The RabbitMQ the integration tests use; they fail, never skip, when it is down. */
+export const testAmqpUrl = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+/** Deletes a consumer's queues and exchanges, so that tests leave nothing bound behind. */
+export async function deleteConsumerTopology(consumer: string, url = testAmqpUrl): Promise<void> {
+  const connection = new Connection({ url, retryLow: 100, retryHigh: 500 });
+  try {
+    const channel = await connection.acquire();
+    try {
+      for (let partition = 0; partition < partitionCount; partition++) {
+        await channel.queueDelete({ queue: partitionQueue(consumer, partition) });
+      }
+      await channel.queueDelete({ queue: partitionQueue(consumer, 'unrouted') });
+      await channel.exchangeDelete({ exchange: consumerExchange(consumer) });
+      await channel.exchangeDelete({ exchange: `${consumerExchange(consumer)}.unrouted` });
+    } finally {
+      await channel.close();
+    }
+  } finally {
+    await connection.close();
+  }
+}
