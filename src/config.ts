@@ -6,6 +6,8 @@ export type Config = {
   readonly databaseUrl: string | undefined;
   readonly databasePoolSize: number;
   readonly databaseWriteConcurrency: number;
+  readonly amqpUrl: string | undefined;
+  readonly consumerMaxAttempts: number;
   readonly logLevel: string;
 };
 
@@ -29,6 +31,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     databaseUrl: env.DATABASE_URL || undefined,
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 20, 1, 1_000),
     databaseWriteConcurrency: integer(env, 'DATABASE_WRITE_CONCURRENCY', 4, 1, 1_000),
+    amqpUrl: env.AMQP_URL || undefined,
+    consumerMaxAttempts: integer(env, 'MUTUO_CONSUMER_MAX_ATTEMPTS', 5, 1, 100),
     logLevel: env.LOG_LEVEL || 'info',
   };
 }

@@ -163,6 +163,7 @@ const maxBatchEvents = 4_096;
 /** The event store over any PostgreSQL connection: the same SQL runs on a server (pg) and embedded (PGlite). */
 export class SqlEventStore implements EventStore {
   private readonly queue: PendingAppend[] = [];
+  private readonly appendListeners = new Set<() => void>();
   private readonly streamsBeingWritten = new Set<string>();
   private writing = 0;
   private readonly maxConcurrentWrites: number;
@@ -181,6 +182,12 @@ export class SqlEventStore implements EventStore {
       this.queue.push({ streamId, events, expectedVersion, resolve, reject, attempts: 0 });
       this.writeQueued();
     });
+  }
+
+  /** Called after each committed append of this process (the relay wakes up on it). */
+  onAppend(listener: () => void): () => void {
+    this.appendListeners.add(listener);
+    return () => this.appendListeners.delete(listener);
   }
 
   private writeQueued(): void {
@@ -235,7 +242,11 @@ export class SqlEventStore implements EventStore {
     await Promise.all(
       batch.map(async (pending, i) => {
         const result = results[i];
-        if (result) return pending.resolve(result);
+        if (result) {
+          pending.resolve(result);
+          for (const listener of this.appendListeners) listener();
+          return;
+        }
         try {
           pending.reject(await this.versionConflict(pending));
         } catch (error) {

@@ -13,6 +13,8 @@ export type TestDatabase = {
   /** Opens another, independent client on the same database (for concurrent connections). */
   readonly openAnother: () => SqlClient;
   readonly dispose: () => Promise<void>;
+  /** PostgreSQL only: a connection string that lands in this database's schema. */
+  readonly connectionString?: string;
 };
 
 /** A migrated, empty database in a schema of its own, dropped at dispose. */
@@ -24,8 +26,11 @@ export async function openTestPostgres(maxConnections = 20): Promise<TestDatabas
   const client = open();
   await migrate(client);
   const others: SqlClient[] = [];
+  const scoped = new URL(testDatabaseUrl);
+  scoped.searchParams.set('options', `-c search_path=${schema}`);
   return {
     client,
+    connectionString: scoped.toString(),
     openAnother: () => {
       const other = open();
       others.push(other);

@@ -23,6 +23,22 @@ export function partitionQueue(consumer: string, partition: number | 'unrouted')
   return `${consumerExchange(consumer)}.${partition === 'unrouted' ? 'unrouted' : `p${partition}`}`;
 }
 
+/**
+ * Closes a partition's consumer and keeps the partition in order. rabbitmq-client's
+ * own close cancels the consumer first and returns its prefetched messages only when
+ * the channel closes later; in between, the queue's next single active consumer (a
+ * replica) would already get the messages after them. Closing the channel instead
+ * makes the broker drop the consumer and return its unacknowledged messages in one
+ * step, so the next replica starts with them. The message in hand may still commit
+ * here: its redelivery then finds it in the inbox, behind the partition key's lock.
+ */
+async function closeKeepingOrder(consumer: Consumer): Promise<void> {
+  const channel = (consumer as unknown as { _ch?: { close(): Promise<void> } })._ch;
+  const closing = consumer.close(); // no reconnection from here on
+  await channel?.close(); // marks the channel inactive at once: close() sends no basic.cancel
+  await closing;
+}
+
 function incoming(message: AsyncMessage): IncomingMessage {
   const base = { messageId: message.messageId, headers: message.headers ?? {} };
   if (!Buffer.isBuffer(message.body) && typeof message.body !== 'string') return { ...base, body: message.body, bodyIsJson: true };
@@ -54,7 +70,7 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Bu
     confirm: true,
     exchanges: [{ exchange: eventsExchange, type: 'topic', durable: true }],
   });
-  const consumers = new Set<Consumer>();
+  const subscriptions = new Set<Subscription>();
   const prefetch = options.prefetch ?? 64;
 
   const deadLetterTopology = {
@@ -113,6 +129,9 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Bu
         })),
         { queue: partitionQueue(subscription.consumer, 'unrouted'), binding: { exchange: unroutedExchange } },
       ];
+      // Once closing, take nothing more on: a message buffered here is handed back by the
+      // broker with the channel, and handling it now would put it ahead of those.
+      let closing = false;
       const created = queues.map(({ queue, binding }) => {
         const consumer = connection.createConsumer(
           {
@@ -126,24 +145,25 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Bu
             concurrency: 1,
             requeue: true,
           },
-          (message) => subscription.deliver(incoming(message)),
+          (message) => (closing ? Promise.reject(new Error('closing')) : subscription.deliver(incoming(message))),
         );
         consumer.on('error', (error) => options.onError?.(error));
-        consumers.add(consumer);
         return consumer;
       });
       await Promise.all(created.map((consumer) => new Promise<void>((resolve) => consumer.once('ready', () => resolve()))));
-      return {
+      const subscribed: Subscription = {
         close: async () => {
-          // Consumer.close waits for the handler in flight, then cancels: graceful.
-          await Promise.all(created.map((consumer) => consumer.close()));
-          for (const consumer of created) consumers.delete(consumer);
+          closing = true;
+          subscriptions.delete(subscribed);
+          await Promise.all(created.map(closeKeepingOrder));
         },
       };
+      subscriptions.add(subscribed);
+      return subscribed;
     },
 
     async close() {
-      await Promise.all([...consumers].map((consumer) => consumer.close()));
+      await Promise.all([...subscriptions].map((subscription) => subscription.close()));
       await publisher.close();
       await connection.close();
     },

@@ -6,6 +6,7 @@ import { buildServer } from '../../api/server.ts';
 import { defaultRateTable } from '../../domain/rates.ts';
 import { SqlEventStore } from '../../eventstore/store.ts';
 import type { TestDatabase } from '../../eventstore/testing.ts';
+import { createDeadLetters } from '../../messaging/dead-letters.ts';
 import { createApplicationService } from './service.ts';
 
 export const validSubmission = {
@@ -44,7 +45,12 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
         newId: randomUUID,
         rateTable: () => defaultRateTable,
       });
-      app = await buildServer({ applications, checkReady: async () => undefined, logger: false });
+      app = await buildServer({
+        applications,
+        deadLetters: createDeadLetters(database.client),
+        checkReady: async () => undefined,
+        logger: false,
+      });
     });
     after(async () => {
       await app.close();

@@ -1,0 +1,457 @@
+/**
+ * Messaging benchmark: events per second and latency from an append's commit to a
+ * consumer's handler, through the outbox relay and RabbitMQ on a real PostgreSQL, next
+ * to the raw ceiling measured in the same run (rabbitmq-client publishing the same
+ * messages with confirms to one quorum queue and a bare consumer acking each).
+ *
+ *   npm run bench:bus [-- --events 20000 --seconds 10 --writers 16 --streams 1000 --rate 500 --no-pglite]
+ *
+ * Each path runs twice: saturated (--events appended as fast as --writers can, which
+ * gives the throughput; its latencies are mostly time spent in the backlog) and paced
+ * (an open loop at --rate events/s for --seconds, which gives the latency; by default at
+ * half the saturated throughput of the Mutuo path, and the ceiling at that same rate).
+ *
+ * DATABASE_URL and AMQP_URL pick the servers. Everything happens in a schema, a queue and
+ * a consumer topology of its own, removed at the end even on failure; the shared exchanges
+ * (mutuo.events, mutuo.dead-letters) are removed too when this run created them.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { Connection, type Channel } from 'rabbitmq-client';
+import { migrate } from '../src/eventstore/migrate.ts';
+import { createPgliteClient } from '../src/eventstore/pglite.ts';
+import { createPostgresClient } from '../src/eventstore/postgres.ts';
+import type { SqlClient } from '../src/eventstore/sql-client.ts';
+import { SqlEventStore } from '../src/eventstore/store.ts';
+import { sampleEvent } from '../src/eventstore/testing.ts';
+import type { Bus } from '../src/messaging/bus.ts';
+import { createConsumer, type EventDecoder } from '../src/messaging/consumer.ts';
+import { createInProcessBus } from '../src/messaging/in-process-bus.ts';
+import { messageHeaders, partitionCount, toEventMessage } from '../src/messaging/message.ts';
+import { brokerDeadLetterExchange, brokerDeadLetterQueue, createRabbitMqBus, eventsExchange } from '../src/messaging/rabbitmq-bus.ts';
+import { startOutboxRelay } from '../src/messaging/relay.ts';
+import { deleteConsumerTopology } from '../src/messaging/testing.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    events: { type: 'string', default: '20000' },
+    seconds: { type: 'string', default: '10' },
+    writers: { type: 'string', default: '16' },
+    streams: { type: 'string', default: '1000' },
+    rate: { type: 'string' },
+    'no-pglite': { type: 'boolean', default: false },
+    timeout: { type: 'string', default: '300' },
+  },
+});
+const events = Number(args.events);
+const seconds = Number(args.seconds);
+const writers = Number(args.writers);
+const streamCount = Number(args.streams);
+const warmUpEvents = Math.min(1_000, events);
+const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const amqpUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const schema = `mutuo_bench_${process.pid}`;
+const consumerName = `bench-${process.pid}`;
+const rawQueue = `mutuo.bench.raw.${process.pid}`;
+const eventType = 'BenchTicked';
+// The relay publishes up to a batch of 500 at once: the ceiling keeps as many unconfirmed.
+const rawPublishesInFlight = 500;
+/** A pass that handles nothing new for this long has failed. */
+const stallMs = 30_000;
+
+type Figure = { readonly perSecond: number; readonly p50Ms: number; readonly p99Ms: number };
+type Spread = { readonly p50Ms: number; readonly p99Ms: number };
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+function spread(values: number[]): Spread {
+  values.sort((a, b) => a - b);
+  return { p50Ms: percentile(values, 50), p99Ms: percentile(values, 99) };
+}
+
+/** Math.min and Math.max without spreading, which overflows the stack for large passes. */
+function bounds(values: Iterable<number>): { min: number; max: number } {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const value of values) {
+    min = Math.min(min, value);
+    max = Math.max(max, value);
+  }
+  return { min, max };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let interrupted = false;
+
+/** What one measurement saw of each message: when it started counting, was relayed, was handled. */
+class Pass {
+  private readonly ids = new Set<string>();
+  private readonly startedAt = new Map<string, number>();
+  private readonly relayedAt = new Map<string, number>();
+  private readonly seenAt = new Map<string, number>();
+  private readonly transactionMs: number[] = [];
+
+  expect(id: string): void {
+    this.ids.add(id);
+  }
+  started(id: string): void {
+    this.startedAt.set(id, performance.now());
+  }
+  relayed(id: string, at: number): void {
+    if (this.ids.has(id) && !this.relayedAt.has(id)) this.relayedAt.set(id, at);
+  }
+  seen(id: string | undefined): void {
+    if (id !== undefined && this.ids.has(id) && !this.seenAt.has(id)) this.seenAt.set(id, performance.now());
+  }
+  transaction(ms: number): void {
+    this.transactionMs.push(ms);
+  }
+
+  async complete(): Promise<void> {
+    let handled = -1;
+    let progressedAt = performance.now();
+    while (this.seenAt.size < this.ids.size) {
+      if (interrupted) throw new Error('interrupted');
+      if (this.seenAt.size !== handled) {
+        handled = this.seenAt.size;
+        progressedAt = performance.now();
+      } else if (performance.now() - progressedAt > stallMs) {
+        throw new Error(`stalled: ${handled} of ${this.ids.size} handled, none in the last ${stallMs / 1000} s`);
+      }
+      await sleep(10);
+    }
+  }
+
+  /** Throughput from the first start to the last handling; latency from each one's start. */
+  figure(): Figure {
+    const first = bounds(this.startedAt.values()).min;
+    const last = bounds(this.seenAt.values()).max;
+    const latencies = [...this.seenAt].map(([id, at]) => at - this.startedAt.get(id)!);
+    return { perSecond: this.ids.size / ((last - first) / 1000), ...spread(latencies) };
+  }
+
+  startRate(): number {
+    const { min, max } = bounds(this.startedAt.values());
+    return this.ids.size / ((max - min) / 1000);
+  }
+
+  /** Where the time went: commit to the relay's publish, publish to handler, one consumer transaction. */
+  breakdown(): { toRelay: Spread; toHandler: Spread; transaction: Spread } {
+    const toRelay: number[] = [];
+    const toHandler: number[] = [];
+    for (const [id, relayed] of this.relayedAt) {
+      toRelay.push(relayed - this.startedAt.get(id)!);
+      toHandler.push(this.seenAt.get(id)! - relayed);
+    }
+    return { toRelay: spread(toRelay), toHandler: spread(toHandler), transaction: spread([...this.transactionMs]) };
+  }
+}
+
+/** The measurement under way; handlers record into it. */
+let current = new Pass();
+
+type Path = {
+  /** Sends message `i` of the pass, counting from its commit (Mutuo) or its publish (raw). */
+  readonly send: (i: number) => Promise<void>;
+  /** Sends at once in a saturated pass. */
+  readonly concurrency: number;
+};
+
+type Load = { readonly kind: 'saturated'; readonly events: number } | { readonly kind: 'paced'; readonly rate: number };
+
+async function measure(path: Path, load: Load): Promise<Pass> {
+  const pass = (current = new Pass());
+  if (load.kind === 'saturated') {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: path.concurrency }, async () => {
+        while (next < load.events && !interrupted) await path.send(next++);
+      }),
+    );
+  } else {
+    // Open loop: each send goes out on its schedule whatever the ones before it are doing.
+    const total = Math.round(load.rate * seconds);
+    const start = performance.now();
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < total && !interrupted; i++) {
+      const wait = start + (i * 1000) / load.rate - performance.now();
+      if (wait > 0) await sleep(wait);
+      sends.push(path.send(i));
+    }
+    await Promise.all(sends);
+  }
+  await pass.complete();
+  return pass;
+}
+
+/** Cleanups run last registered first, each at most once and each given 15 s. */
+const cleanups: { what: string; run: () => Promise<unknown> }[] = [];
+function onCleanup(what: string, run: () => Promise<unknown>): void {
+  cleanups.push({ what, run });
+}
+let cleaning: Promise<void> | undefined;
+function cleanUp(): Promise<void> {
+  cleaning ??= (async () => {
+    for (const { what, run } of cleanups.reverse()) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('took over 15 s')), 15_000)));
+      await Promise.race([run(), timeout])
+        .catch((error: unknown) => console.error(`cleanup: ${what} failed:`, error instanceof Error ? error.message : error))
+        .finally(() => clearTimeout(timer));
+    }
+  })();
+  return cleaning;
+}
+function abandon(why: string): void {
+  console.error(why);
+  interrupted = true;
+  void cleanUp().finally(() => process.exit(1));
+}
+process.once('SIGINT', () => abandon('interrupted: cleaning up'));
+setTimeout(() => abandon(`the run took over ${args.timeout} s: cleaning up`), Number(args.timeout) * 1000).unref();
+
+const errors = new Map<string, number>();
+const reportError = (where: string) => (error: unknown) => {
+  const count = (errors.get(where) ?? 0) + 1;
+  errors.set(where, count);
+  if (count <= 3) console.error(`${where}:`, error instanceof Error ? error.message : error);
+};
+
+const decoder: EventDecoder = {
+  decode(type, schemaVersion, data) {
+    if (type !== eventType || schemaVersion !== 1) throw Object.assign(new Error(`unknown ${type} v${schemaVersion}`), { reason: 'UNKNOWN_TYPE' });
+    if (!Number.isInteger((data as { n?: unknown } | null)?.n)) throw Object.assign(new Error('/n must be an integer'), { reason: 'INVALID' });
+    return { type, schemaVersion, data };
+  },
+};
+
+/**
+ * The production path, wired as the composition root wires it: one client for the store,
+ * the relay and the consumer, the relay woken by every append; the handler only notes
+ * that it saw the event, inside the consumer's transaction that records it in the inbox.
+ */
+async function openMutuo(client: SqlClient, bus: Bus, maxConcurrentWrites: number): Promise<Path> {
+  const observed: Bus = {
+    publish: (messages) => {
+      const at = performance.now();
+      for (const message of messages) current.relayed(message.eventId, at);
+      return bus.publish(messages);
+    },
+    subscribe: (subscription) => bus.subscribe(subscription),
+    close: () => bus.close(),
+  };
+  const timed: SqlClient = {
+    ...client,
+    transaction: async (work) => {
+      const start = performance.now();
+      try {
+        return await client.transaction(work);
+      } finally {
+        current.transaction(performance.now() - start);
+      }
+    },
+  };
+  const store = new SqlEventStore(client, { maxConcurrentWrites });
+  const relay = startOutboxRelay({ client, store, bus: observed, onError: reportError('relay') });
+  onCleanup('stop the relay', () => relay.stop());
+  store.onAppend(relay.wake);
+  const consumer = createConsumer(
+    { name: consumerName, eventTypes: [eventType], decoder, handle: async (event) => current.seen(event.eventId) },
+    { client: timed, onError: reportError('consumer') },
+  );
+  const subscription = await consumer.start(observed);
+  onCleanup('close the subscription', () => subscription.close());
+  const streams = Array.from({ length: streamCount }, () => `application-${randomUUID()}`);
+  return {
+    concurrency: writers,
+    async send(i) {
+      const event = sampleEvent(eventType, { n: i });
+      current.expect(event.eventId);
+      await store.appendToStream(streams[Math.floor(Math.random() * streams.length)]!, [event], 'any');
+      current.started(event.eventId);
+    },
+  };
+}
+
+/** An event message as the relay publishes it, to give the ceiling the same body and headers. */
+function sampleMessage() {
+  const event = sampleEvent(eventType, { n: events });
+  // A position the size a real one has (transaction id × 65536).
+  const message = toEventMessage({ ...event, schemaVersion: 1, position: 1_000_000 * 65_536, streamId: `application-${randomUUID()}`, streamVersion: 20, recordedAt: new Date() });
+  return { message, headers: messageHeaders(message), bytes: Buffer.byteLength(JSON.stringify(message)) };
+}
+
+async function openRaw(connection: Connection): Promise<Path> {
+  const consumer = connection.createConsumer(
+    { queue: rawQueue, queueOptions: { durable: true, arguments: { 'x-queue-type': 'quorum' } }, qos: { prefetchCount: 64 } },
+    (message) => current.seen(message.messageId),
+  );
+  consumer.on('error', reportError('raw consumer'));
+  onCleanup('close the raw consumer', () => consumer.close());
+  await new Promise<void>((resolve) => consumer.once('ready', () => resolve()));
+  const publisher = connection.createPublisher({ confirm: true });
+  onCleanup('close the raw publisher', () => publisher.close());
+  const { message, headers } = sampleMessage();
+  return {
+    concurrency: rawPublishesInFlight,
+    async send() {
+      const id = randomUUID();
+      current.expect(id);
+      current.started(id);
+      await publisher.send({ routingKey: rawQueue, messageId: id, correlationId: message.metadata.correlationId, durable: true, headers }, message);
+    },
+  };
+}
+
+/** Whether an exchange or queue is there, by a passive declare on a channel of its own (a miss closes it). */
+async function exists(connection: Connection, kind: 'exchange' | 'queue', name: string): Promise<boolean> {
+  const channel = await connection.acquire();
+  try {
+    if (kind === 'exchange') await channel.exchangeDeclare({ exchange: name, passive: true });
+    else await channel.queueDeclare({ queue: name, passive: true });
+    return true;
+  } catch (error) {
+    if ((error as { code?: string }).code === 'NOT_FOUND') return false;
+    throw error;
+  } finally {
+    await channel.close();
+  }
+}
+
+/** Deletes what this run created of the topology every Mutuo shares, unless someone else uses it by now. */
+async function deleteSharedTopology(connection: Connection, created: { events: boolean; deadLetterExchange: boolean; deadLetterQueue: boolean }) {
+  const attempt = async (name: string, remove: (channel: Channel) => Promise<unknown>) => {
+    const channel = await connection.acquire();
+    try {
+      await remove(channel);
+      console.error(`removed ${name}, which this run created`);
+    } catch (error) {
+      // In use (PRECONDITION_FAILED) or gone: either way it is not ours to remove.
+      if (!['PRECONDITION_FAILED', 'NOT_FOUND'].includes((error as { code?: string }).code ?? '')) throw error;
+      console.error(`left ${name}, which this run created: someone else uses it now`);
+    } finally {
+      await channel.close();
+    }
+  };
+  if (created.deadLetterQueue) {
+    await attempt(`queue ${brokerDeadLetterQueue}`, (c) => c.queueDelete({ queue: brokerDeadLetterQueue, ifEmpty: true, ifUnused: true }));
+  }
+  if (created.deadLetterExchange) {
+    await attempt(`exchange ${brokerDeadLetterExchange}`, (c) => c.exchangeDelete({ exchange: brokerDeadLetterExchange, ifUnused: true }));
+  }
+  if (created.events) await attempt(`exchange ${eventsExchange}`, (c) => c.exchangeDelete({ exchange: eventsExchange, ifUnused: true }));
+}
+
+type Row = { what: string; load: string; figure: Figure; ofCeiling?: number; breakdown?: ReturnType<Pass['breakdown']> };
+const rows: Row[] = [];
+const loadLabel = (load: Load) => (load.kind === 'saturated' ? `saturated, ${load.events} events` : `paced ${load.rate}/s for ${seconds} s`);
+const rateFrom = (figure: Figure) => Math.max(10, Math.floor(figure.perSecond / 2 / 10) * 10);
+
+async function run(what: string, path: Path, load: Load, options: { ceiling?: Figure | 'itself'; breakdown?: boolean } = {}): Promise<Figure> {
+  const pass = await measure(path, load);
+  const figure = pass.figure();
+  const ceiling = options.ceiling === 'itself' ? figure : options.ceiling;
+  rows.push({
+    what,
+    load: loadLabel(load),
+    figure,
+    ...(ceiling ? { ofCeiling: figure.perSecond / ceiling.perSecond } : {}),
+    ...(options.breakdown ? { breakdown: pass.breakdown() } : {}),
+  });
+  const started = load.kind === 'saturated' ? `, started at ${pass.startRate().toFixed(0)}/s` : '';
+  console.error(`${what}, ${loadLabel(load)}: ${figure.perSecond.toFixed(0)}/s${started}, p50 ${figure.p50Ms.toFixed(1)} ms`);
+  return figure;
+}
+
+console.error(`schema ${schema}, queue ${rawQueue}, consumer ${consumerName}`);
+let machine = `Node ${process.version} on ${process.platform}/${process.arch}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB`;
+const sample = sampleMessage();
+try {
+  const admin = new pg.Client({ connectionString: databaseUrl });
+  await admin.connect();
+  onCleanup('close the admin connection', () => admin.end());
+  const [version] = (await admin.query<{ server_version: string }>('SHOW server_version')).rows;
+  machine += `; PostgreSQL ${version?.server_version} at ${databaseUrl.replace(/\/\/[^@]*@/, '//')}; RabbitMQ at ${amqpUrl.replace(/\/\/[^@]*@/, '//')}`;
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  onCleanup(`drop schema ${schema}`, () => admin.query(`DROP SCHEMA ${schema} CASCADE`));
+
+  const amqp = new Connection({ url: amqpUrl, connectionName: 'mutuo-bench', retryLow: 200, retryHigh: 2_000 });
+  amqp.on('error', reportError('RabbitMQ'));
+  onCleanup('close the RabbitMQ connection', () => amqp.close());
+  const created = {
+    events: !(await exists(amqp, 'exchange', eventsExchange)),
+    deadLetterExchange: !(await exists(amqp, 'exchange', brokerDeadLetterExchange)),
+    deadLetterQueue: !(await exists(amqp, 'queue', brokerDeadLetterQueue)),
+  };
+  onCleanup('delete the shared exchanges this run created', () => deleteSharedTopology(amqp, created));
+  onCleanup(`delete queue ${rawQueue}`, () => amqp.queueDelete({ queue: rawQueue }));
+
+  const raw = await openRaw(amqp);
+  await measure(raw, { kind: 'saturated', events: warmUpEvents });
+  const ceilingWhat = 'raw rabbitmq-client: confirmed publish → 1 quorum queue → bare consumer (ceiling)';
+  const ceiling = await run(ceilingWhat, raw, { kind: 'saturated', events }, { ceiling: 'itself' });
+
+  onCleanup(`delete the topology of consumer ${consumerName}`, () => deleteConsumerTopology(consumerName, amqpUrl));
+  const client = createPostgresClient({ connectionString: databaseUrl, schema, maxConnections: 20 });
+  onCleanup('close the PostgreSQL pool', () => client.close());
+  await migrate(client);
+  const bus = await createRabbitMqBus({ url: amqpUrl, onError: reportError('bus') });
+  onCleanup('close the RabbitMQ bus', () => bus.close());
+  const mutuo = await openMutuo(client, bus, 4);
+  const mutuoWhat = 'Mutuo: append → outbox relay → RabbitMQ → consumer (inbox)';
+  await measure(mutuo, { kind: 'saturated', events: warmUpEvents });
+  const saturated = await run(mutuoWhat, mutuo, { kind: 'saturated', events }, { ceiling, breakdown: true });
+  const rate = args.rate ? Number(args.rate) : rateFrom(saturated);
+  // At one rate, well below saturation, the two differ in latency only: no share of the ceiling.
+  await run(ceilingWhat, raw, { kind: 'paced', rate });
+  await run(mutuoWhat, mutuo, { kind: 'paced', rate }, { breakdown: true });
+
+  if (!args['no-pglite']) {
+    // On disk, as the composition root keeps it: in memory it would skip the writes a real one does.
+    const folder = await mkdtemp(join(tmpdir(), 'mutuo-bench-'));
+    onCleanup(`remove ${folder}`, () => rm(folder, { recursive: true, force: true }));
+    const embedded = await createPgliteClient(folder);
+    onCleanup('close PGlite', () => embedded.close());
+    await migrate(embedded);
+    const inProcess = createInProcessBus();
+    onCleanup('close the in-process bus', () => inProcess.close());
+    // As the composition root does: PGlite has one connection, a second write would only queue.
+    const mutuoEmbedded = await openMutuo(embedded, inProcess, 1);
+    const embeddedWhat = 'Mutuo embedded: append → outbox relay → in-process bus → consumer, PGlite on disk (no broker, no ceiling)';
+    await measure(mutuoEmbedded, { kind: 'saturated', events: warmUpEvents });
+    const embeddedSaturated = await run(embeddedWhat, mutuoEmbedded, { kind: 'saturated', events }, { breakdown: true });
+    const embeddedRate = args.rate ? rate : rateFrom(embeddedSaturated);
+    await run(embeddedWhat, mutuoEmbedded, { kind: 'paced', rate: embeddedRate }, { breakdown: true });
+  }
+} finally {
+  await cleanUp();
+}
+
+const ms = (value: number) => value.toFixed(1);
+console.log(machine);
+console.log(
+  `${events} events saturated (${writers} writers over ${streamCount} streams; the ceiling keeps ${rawPublishesInFlight} publishes unconfirmed), then paced for ${seconds} s; ` +
+    `messages of ${sample.bytes} bytes of JSON and ${Object.keys(sample.headers).length} headers; Mutuo consumes from ${partitionCount} partition queues; after ${warmUpEvents} messages of warm-up per path\n`,
+);
+console.log('| path | load | per second | p50 ms | p99 ms | of ceiling |');
+console.log('| --- | --- | ---: | ---: | ---: | ---: |');
+for (const { what, load, figure, ofCeiling } of rows) {
+  const share = ofCeiling === undefined ? '—' : `${(100 * ofCeiling).toFixed(0)} %`;
+  console.log(`| ${what} | ${load} | ${figure.perSecond.toFixed(0)} | ${ms(figure.p50Ms)} | ${ms(figure.p99Ms)} | ${share} |`);
+}
+console.log('\nWhere the time goes, p50 / p99 ms:\n');
+console.log('| path | load | commit → relay publishes | relay publishes → handler | one consumer transaction |');
+console.log('| --- | --- | ---: | ---: | ---: |');
+for (const { what, load, breakdown } of rows) {
+  if (!breakdown) continue;
+  const cell = (s: Spread) => `${ms(s.p50Ms)} / ${ms(s.p99Ms)}`;
+  console.log(`| ${what} | ${load} | ${cell(breakdown.toRelay)} | ${cell(breakdown.toHandler)} | ${cell(breakdown.transaction)} |`);
+}
+if (errors.size > 0) console.log(`\nErrors reported along the way: ${[...errors].map(([where, count]) => `${where} ${count}`).join(', ')}`);
