@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { Connection } from 'rabbitmq-client';
+import { Connection, type Consumer } from 'rabbitmq-client';
 import { openPlatform, type Platform } from '../cli/platform.ts';
 import { loadConfig } from '../config.ts';
 import { openTestPostgres, type TestDatabase } from '../eventstore/testing.ts';
@@ -20,6 +20,7 @@ describe('the messaging backbone of the running platform, on PostgreSQL and Rabb
   let database: TestDatabase;
   let platform: Platform;
   let outside: Connection;
+  let outsideConsumer: Consumer;
   const consumer = `backbone-${randomUUID().slice(0, 8)}`;
   const outsideQueue = `outside-${randomUUID().slice(0, 8)}`;
   const seenOutside: { messageId: string | undefined; eventId: string }[] = [];
@@ -28,12 +29,14 @@ describe('the messaging backbone of the running platform, on PostgreSQL and Rabb
     database = await openTestPostgres();
     await database.client.exec('CREATE TABLE backbone_handled (event_id uuid PRIMARY KEY)');
     outside = new Connection({ url: testAmqpUrl, retryLow: 200, retryHigh: 2_000 });
+    // The broker restart below closes it on purpose; it reconnects by itself.
+    outside.on('error', () => undefined);
     const setup = await outside.acquire();
     await setup.exchangeDeclare({ exchange: eventsExchange, type: 'topic', durable: true });
     await setup.queueDeclare({ queue: outsideQueue, durable: true });
     await setup.queueBind({ queue: outsideQueue, exchange: eventsExchange, routingKey: '#' });
     await setup.close();
-    outside.createConsumer({ queue: outsideQueue, queueOptions: { durable: true } }, (message) => {
+    outsideConsumer = outside.createConsumer({ queue: outsideQueue, queueOptions: { durable: true } }, (message) => {
       seenOutside.push({ messageId: message.messageId, eventId: (message.body as { eventId: string }).eventId });
     });
     const config = loadConfig({ DATABASE_URL: database.connectionString, AMQP_URL: testAmqpUrl, PORT: '0' });
@@ -50,6 +53,7 @@ describe('the messaging backbone of the running platform, on PostgreSQL and Rabb
   });
   after(async () => {
     await platform.close();
+    await outsideConsumer.close();
     const cleanup = await outside.acquire();
     await cleanup.queueDelete({ queue: outsideQueue });
     await cleanup.close();
