@@ -76,10 +76,10 @@ const openStatuses = `('dead', 'redrive_requested', 'discard_requested')`;
 export class HandlerFailedError extends Error {}
 
 /**
- * The runtime around a consumer's handler. For each message, in one transaction: wait
- * for the partition key's lock; if an earlier message of that key is dead or parked,
- * park this one behind it; if the inbox already has the event, do nothing; else record
- * it in the inbox and run the handler. A handler that throws is retried with
+ * The runtime around a consumer's handler. For each message, in one transaction: if an
+ * earlier message of its partition key is dead or parked, park this one behind it (under
+ * the key's lock); if the inbox already has the event, do nothing; else record it in
+ * the inbox and run the handler. A handler that throws is retried with
  * exponential backoff, then the message is dead-lettered and the key's later messages
  * are parked until the dead letter is redriven or discarded. A message that is not an
  * event this consumer can read is dead-lettered at once, with the reason.
@@ -188,6 +188,25 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
     }
     const event = decoded.event;
     const outcome = await withRetries(async (tx) => {
+      // Common case, one statement: nothing holds the key back, so record the event in the
+      // inbox. No lock is needed then: only a dead letter or parked messages (which this
+      // statement would see) give another process a reason to touch this key, and a replica
+      // still finishing the same message at a failover is held off by the inbox's unique key.
+      const [state] = await tx.query<{ blocked: boolean; fresh: boolean }>(
+        `WITH blocked AS (
+           SELECT EXISTS (SELECT 1 FROM mutuo_dead_letters WHERE consumer = $1 AND partition_key = $2 AND status IN ${openStatuses})
+               OR EXISTS (SELECT 1 FROM mutuo_parked WHERE consumer = $1 AND partition_key = $2) AS yes),
+         inbox AS (
+           INSERT INTO mutuo_inbox (consumer, event_id) SELECT $1, $3 FROM blocked WHERE NOT blocked.yes
+           ON CONFLICT DO NOTHING RETURNING event_id)
+         SELECT blocked.yes AS blocked, EXISTS (SELECT 1 FROM inbox) AS fresh FROM blocked`,
+        [name, event.partitionKey, event.eventId],
+      );
+      if (!state?.blocked) {
+        if (state?.fresh) await definition.handle(event, tx);
+        return;
+      }
+      // Held back: decide under the key's lock, which the release of parked messages takes too.
       await lockKey(tx, event.partitionKey);
       if (await isBlocked(tx, event.partitionKey)) {
         await tx.query('INSERT INTO mutuo_parked (consumer, partition_key, message) VALUES ($1, $2, $3::jsonb)', [
