@@ -1,23 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { SqlClient, SqlQueryable } from '../eventstore/sql-client.ts';
-import type { EventMetadata } from '../eventstore/types.ts';
 import type { Bus, Subscription } from './bus.ts';
-import type { IncomingMessage } from './message.ts';
+import type { EventMessage, IncomingMessage } from './message.ts';
 
 /** An event as a handler receives it: checked, and upcast to the latest schema version. */
-export type ConsumedEvent = {
-  readonly eventId: string;
-  readonly type: string;
-  readonly schemaVersion: number;
-  readonly streamId: string;
-  readonly streamVersion: number;
-  readonly position: number;
-  readonly partitionKey: string;
-  readonly data: unknown;
-  readonly metadata: EventMetadata;
-  readonly recordedAt: string;
-};
+export type ConsumedEvent = EventMessage;
 
 /** Runs inside the transaction that also records the event in the consumer's inbox. */
 export type EventHandler = (event: ConsumedEvent, tx: SqlQueryable) => Promise<void>;

@@ -109,6 +109,45 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
       await subscription.close();
     });
 
+    it('lets one of two relays publish at a time, and the other take over when it stops', async () => {
+      const { name, subscription } = await startConsumer();
+      const publishedBy = new Map<string, number>();
+      const counting = (label: string): Bus => ({
+        ...fixture.bus,
+        publish: async (messages) => {
+          publishedBy.set(label, (publishedBy.get(label) ?? 0) + messages.length);
+          await fixture.bus.publish(messages);
+        },
+      });
+      const relayName = `relay-${randomUUID().slice(0, 8)}`;
+      const start = (label: string) =>
+        startOutboxRelay({ client: fixture.database.client, store, bus: counting(label), name: relayName, idleMs: 10, leaseMs: 600 });
+      // Both start from the beginning of the store: give them a checkpoint at today's head.
+      const head = await appendTo(randomUUID(), 1);
+      await fixture.database.client.query(
+        `INSERT INTO mutuo_relay (name, holder, lease_until, position) VALUES ($1, 'nobody', now(), $2)`,
+        [relayName, head],
+      );
+      const first = start('first');
+      const second = start('second');
+      const firstBatch = await Promise.all(Array.from({ length: 5 }, () => appendTo(randomUUID(), 2)));
+      await Promise.race([first.published(Math.max(...firstBatch)), second.published(Math.max(...firstBatch))]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const total = [...publishedBy.values()].reduce((sum, n) => sum + n, 0);
+      assert.equal(publishedBy.size, 1, `only one relay published: ${JSON.stringify([...publishedBy])}`);
+      assert.equal(total, 10);
+
+      const [holder, standby] = publishedBy.has('first') ? [first, second] : [second, first];
+      await holder.stop();
+      const later = await appendTo(randomUUID(), 3);
+      await standby.published(later);
+      assert.equal(publishedBy.size, 2, 'the standby took over');
+      assert.equal([...publishedBy.values()].reduce((sum, n) => sum + n, 0), 13, 'nothing was published twice');
+      await standby.stop();
+      await waitUntil(async () => (await handled(name)).length >= 13 + 1, 'the consumer handled every event');
+      await subscription.close();
+    });
+
     it('gives a redelivered event no second effect', async () => {
       const { name, subscription } = await startConsumer();
       const id = randomUUID();
