@@ -184,7 +184,7 @@ export class SqlEventStore implements EventStore {
     });
   }
 
-  /** Called after each committed append of this process (the relay wakes up on it). */
+  /** Called after each commit of appends by this process (the relay wakes up on it). */
   onAppend(listener: () => void): () => void {
     this.appendListeners.add(listener);
     return () => this.appendListeners.delete(listener);
@@ -239,14 +239,11 @@ export class SqlEventStore implements EventStore {
       await this.settleFailed(batch[0]!, error);
       return;
     }
+    if (results.some(Boolean)) for (const listener of this.appendListeners) listener();
     await Promise.all(
       batch.map(async (pending, i) => {
         const result = results[i];
-        if (result) {
-          pending.resolve(result);
-          for (const listener of this.appendListeners) listener();
-          return;
-        }
+        if (result) return pending.resolve(result);
         try {
           pending.reject(await this.versionConflict(pending));
         } catch (error) {

@@ -61,7 +61,14 @@ type StoredMessage = { messageId: string | undefined; headers: Readonly<Record<s
 
 const openStatuses = `('dead', 'redrive_requested', 'discard_requested')`;
 
-export class HandlerFailedError extends Error {}
+/** Whether a consumer ($1) must hold a partition key ($2) back: a dead letter or parked messages. */
+const keyHeldBackSql = `EXISTS (SELECT 1 FROM mutuo_dead_letters WHERE consumer = $1 AND partition_key = $2 AND status IN ${openStatuses})
+  OR EXISTS (SELECT 1 FROM mutuo_parked WHERE consumer = $1 AND partition_key = $2)`;
+
+/** A message as dead letters and parked rows keep it. */
+function storedMessage(message: StoredMessage): string {
+  return JSON.stringify({ messageId: message.messageId ?? null, headers: message.headers, body: message.body });
+}
 
 /**
  * The runtime around a consumer's handler. For each message, in one transaction: if an
@@ -107,23 +114,17 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
   }
 
   async function isBlocked(tx: SqlQueryable, partitionKey: string): Promise<boolean> {
-    const rows = await tx.query<{ blocked: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM mutuo_dead_letters WHERE consumer = $1 AND partition_key = $2 AND status IN ${openStatuses})
-           OR EXISTS (SELECT 1 FROM mutuo_parked WHERE consumer = $1 AND partition_key = $2) AS blocked`,
-      [name, partitionKey],
-    );
+    const rows = await tx.query<{ blocked: boolean }>(`SELECT ${keyHeldBackSql} AS blocked`, [name, partitionKey]);
     return rows[0]?.blocked === true;
   }
 
-  /** Inbox and handler in `tx`: false when the inbox shows the event was handled already. */
-  async function handleOnce(tx: SqlQueryable, event: ConsumedEvent): Promise<boolean> {
+  /** Inbox and handler in `tx`; nothing when the inbox shows the event was handled already. */
+  async function handleOnce(tx: SqlQueryable, event: ConsumedEvent): Promise<void> {
     const fresh = await tx.query(
       'INSERT INTO mutuo_inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING event_id',
       [name, event.eventId],
     );
-    if (fresh.length === 0) return false;
-    await definition.handle(event, tx);
-    return true;
+    if (fresh.length > 0) await definition.handle(event, tx);
   }
 
   /**
@@ -161,7 +162,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
         failure.reason,
         failure.error.slice(0, 4_000),
         failure.attempts,
-        JSON.stringify({ messageId: message.messageId ?? null, headers: message.headers, body: message.body }),
+        storedMessage(message),
       ],
     );
   }
@@ -181,9 +182,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
       // statement would see) give another process a reason to touch this key, and a replica
       // still finishing the same message at a failover is held off by the inbox's unique key.
       const [state] = await tx.query<{ blocked: boolean; fresh: boolean }>(
-        `WITH blocked AS (
-           SELECT EXISTS (SELECT 1 FROM mutuo_dead_letters WHERE consumer = $1 AND partition_key = $2 AND status IN ${openStatuses})
-               OR EXISTS (SELECT 1 FROM mutuo_parked WHERE consumer = $1 AND partition_key = $2) AS yes),
+        `WITH blocked AS (SELECT ${keyHeldBackSql} AS yes),
          inbox AS (
            INSERT INTO mutuo_inbox (consumer, event_id) SELECT $1, $3 FROM blocked WHERE NOT blocked.yes
            ON CONFLICT DO NOTHING RETURNING event_id)
@@ -200,7 +199,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
         await tx.query('INSERT INTO mutuo_parked (consumer, partition_key, message) VALUES ($1, $2, $3::jsonb)', [
           name,
           event.partitionKey,
-          JSON.stringify({ messageId: message.messageId ?? null, headers: message.headers, body: message.body }),
+          storedMessage(message),
         ]);
         return;
       }
@@ -233,7 +232,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
         if (!next) return;
         parked = next;
         const decoded = decode(next.message);
-        if (!decoded.ok) throw new HandlerFailedError(decoded.error);
+        if (!decoded.ok) throw new Error(decoded.error);
         await handleOnce(tx, decoded.event);
         await tx.query('DELETE FROM mutuo_parked WHERE id = $1', [next.id]);
       });

@@ -29,7 +29,7 @@ export type CommandContext = {
 
 export type CommandResult = { readonly applicationId: string; readonly version: number; readonly position: number };
 
-export type ApplicationAtVersion = { readonly state: ApplicationState; readonly version: number; readonly events: readonly StoredEvent[] };
+export type ApplicationAtVersion = { readonly state: ApplicationState; readonly version: number };
 
 /** Unconditional commands that lose a race re-read the stream and decide again, this many times. */
 const conflictRetries = 3;
@@ -54,7 +54,7 @@ export function createApplicationService({ store, clock, newId, rateTable }: App
   async function load(applicationId: string, options?: ReadStreamOptions): Promise<ApplicationAtVersion> {
     const events = await store.readStream(applicationStreamId(applicationId), options);
     const state = replay(applicationDecider, events.map(toApplicationEvent));
-    return { state, version: events.at(-1)?.streamVersion ?? 0, events };
+    return { state, version: events.at(-1)?.streamVersion ?? 0 };
   }
 
   async function submit(command: Omit<SubmitApplication, 'type' | 'applicationId'>, context: CommandContext): Promise<CommandResult> {
