@@ -142,6 +142,45 @@ export async function insertEvents(
   return result;
 }
 
+/** A stream's events in version order, read through whatever transaction `db` is in. */
+export async function selectStream(db: SqlQueryable, streamId: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
+  const rows = await db.query<EventRow>(
+    `SELECT ${eventColumns} FROM mutuo_events
+      WHERE stream_id = $1 AND stream_version >= $2
+        AND ($3::integer IS NULL OR stream_version <= $3)
+        AND ($4::timestamptz IS NULL OR recorded_at <= $4)
+      ORDER BY stream_version`,
+    [streamId, options.fromVersion ?? 1, options.toVersion ?? null, options.asOf ?? null],
+  );
+  return rows.map(toStoredEvent);
+}
+
+/**
+ * Reads and appends inside one transaction: what a consumer or a job uses to write its
+ * service's events together with its inbox row or its job's removal. A stream that has
+ * moved on throws WrongExpectedVersionError, which rolls the transaction back.
+ */
+export function eventsInTransaction(db: SqlQueryable) {
+  let appended = 0;
+  return {
+    readStream: (streamId: string, options?: ReadStreamOptions) => selectStream(db, streamId, options),
+    async append(streamId: string, events: readonly NewEvent[], expectedVersion: ExpectedVersion): Promise<AppendResult> {
+      const result = await insertEvents(db, streamId, events, expectedVersion, appended);
+      if (!result) {
+        const [row] = await db.query<{ version: number }>(
+          'SELECT coalesce(max(stream_version), 0) AS version FROM mutuo_events WHERE stream_id = $1',
+          [streamId],
+        );
+        throw new WrongExpectedVersionError(streamId, expectedVersion, row?.version ?? 0);
+      }
+      appended += events.length;
+      return result;
+    },
+  };
+}
+
+export type EventsInTransaction = ReturnType<typeof eventsInTransaction>;
+
 type PendingAppend = AppendRequest & {
   readonly resolve: (result: AppendResult) => void;
   readonly reject: (error: unknown) => void;
@@ -304,16 +343,8 @@ export class SqlEventStore implements EventStore {
     return rows[0]?.version ?? 0;
   }
 
-  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
-    const rows = await this.client.query<EventRow>(
-      `SELECT ${eventColumns} FROM mutuo_events
-        WHERE stream_id = $1 AND stream_version >= $2
-          AND ($3::integer IS NULL OR stream_version <= $3)
-          AND ($4::timestamptz IS NULL OR recorded_at <= $4)
-        ORDER BY stream_version`,
-      [streamId, options.fromVersion ?? 1, options.toVersion ?? null, options.asOf ?? null],
-    );
-    return rows.map(toStoredEvent);
+  readStream(streamId: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
+    return selectStream(this.client, streamId, options);
   }
 
   async readAll(afterPosition: number, limit = 1000): Promise<StoredEvent[]> {

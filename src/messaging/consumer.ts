@@ -31,6 +31,8 @@ export type ConsumerOptions = {
   /** How often to look for redrive and discard requests (default 1 s). */
   readonly requestPollMs?: number;
   readonly onError?: (error: unknown) => void;
+  /** Called after a handler's transaction commits (to wake the relay and job workers of this process). */
+  readonly afterCommit?: () => void;
 };
 
 export type DeadLetterReason = 'MALFORMED' | 'UNKNOWN_TYPE' | 'INVALID' | 'HANDLER_FAILED';
@@ -207,7 +209,8 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
     });
     // Recording the dead letter may fail too (the database is away): then this throws,
     // and the bus delivers the message again later.
-    if (outcome.error !== undefined) {
+    if (outcome.error === undefined) options.afterCommit?.();
+    else {
       await deadLetter(client, message, { reason: 'HANDLER_FAILED', error: describe(outcome.error), attempts: outcome.attempts, event });
     }
   }
@@ -276,6 +279,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
       await client.query(`UPDATE mutuo_dead_letters SET attempts = $2, error = $3 WHERE id = $1`, [id, outcome.attempts, describe(outcome.error)]);
       return;
     }
+    options.afterCommit?.();
     if (row.partition_key) await releaseParked(row.partition_key);
   }
 

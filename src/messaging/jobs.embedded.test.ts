@@ -1,0 +1,4 @@
+import { openTestPglite } from '../eventstore/testing.ts';
+import { describeJobs } from './jobs.contract.ts';
+
+describeJobs('PGlite', openTestPglite);
