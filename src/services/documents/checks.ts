@@ -1,0 +1,167 @@
+import { checkTaxCode } from '../../domain/codice-fiscale.ts';
+import type { DocumentKind } from './sample-pdfs.ts';
+
+/** What the application declared, which the documents must support. */
+export type ApplicationFacts = {
+  readonly taxCode: string;
+  readonly monthlyNetCents: number;
+  readonly loanAmountCents: number;
+  readonly propertyValueCents: number;
+  readonly publicGuarantee: boolean;
+};
+
+export type DocumentCheck = 'TAX_CODE_MATCHES' | 'NET_INCOME_WITHIN_10_PERCENT' | 'VALUE_SUPPORTS_LOAN';
+
+export type DocumentFinding = {
+  readonly kind: DocumentKind;
+  /** Stable code: clients may switch on it. */
+  readonly check: DocumentCheck;
+  readonly passed: boolean;
+  /** What the document shows, normalized; null when nothing usable was found. */
+  readonly found: string | null;
+  readonly expected: string;
+  readonly message: string;
+};
+
+export type DocumentsVerdict = { readonly valid: boolean; readonly findings: DocumentFinding[] };
+
+/** Loan over appraised value, in percent, that a lender accepts without and with a public guarantee. */
+export const MAX_LTV_PERCENT = 80;
+export const MAX_LTV_PERCENT_WITH_GUARANTEE = 100;
+export const NET_INCOME_TOLERANCE_PERCENT = 10;
+
+const ITALIAN_AMOUNT = /^(?:€|EUR)?\s*(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d{1,2}))?\s*(?:€|EUR)?$/i;
+
+/**
+ * An amount written the Italian way ("2.500,00", "€ 2.500", "2500,5 EUR") -> integer cents;
+ * null when the text is not exactly one such amount. A dot is always a thousands separator,
+ * so "2.5" is rejected rather than guessed.
+ */
+export function parseItalianEuros(text: string): number | null {
+  const match = ITALIAN_AMOUNT.exec(text.trim());
+  if (match === null) return null;
+  const [, whole = '', fraction = ''] = match;
+  // BigInt so that a huge amount is refused instead of silently losing cents.
+  const cents = BigInt(whole.replaceAll('.', '') + fraction.padEnd(2, '0'));
+  if (cents > BigInt(Number.MAX_SAFE_INTEGER)) return null;
+  return Number(cents);
+}
+
+/** 250000 -> "2.500,00 EUR" */
+export function formatItalianEuros(cents: number): string {
+  if (!Number.isSafeInteger(cents)) throw new RangeError(`not an amount in cents: ${cents}`);
+  const sign = cents < 0 ? '-' : '';
+  const digits = String(Math.abs(cents)).padStart(3, '0');
+  const whole = digits.slice(0, -2).replace(/\B(?=(\d{3})+$)/g, '.');
+  return `${sign}${whole},${digits.slice(-2)} EUR`;
+}
+
+/**
+ * Every 16-character window of the text, with whitespace removed, that is a valid tax code,
+ * so a code printed as "rss mra 80A01 H501U" is still found.
+ */
+function taxCodesIn(text: string): string[] {
+  const compact = text.replace(/\s+/g, '').toUpperCase();
+  const codes: string[] = [];
+  for (let start = 0; start + 16 <= compact.length; start++) {
+    const check = checkTaxCode(compact.slice(start, start + 16));
+    if (check.valid && !codes.includes(check.normalized)) codes.push(check.normalized);
+  }
+  return codes;
+}
+
+function checkTaxCodeOnIdCard(declaredTaxCode: string, text: string): DocumentFinding {
+  const expected = declaredTaxCode.replace(/\s+/g, '').toUpperCase();
+  const base = { kind: 'id_card', check: 'TAX_CODE_MATCHES', expected } as const;
+  const codes = taxCodesIn(text);
+  if (codes.includes(expected)) {
+    return { ...base, passed: true, found: expected, message: 'the ID card carries the declared tax code' };
+  }
+  const [shown] = codes;
+  if (shown === undefined) {
+    return { ...base, passed: false, found: null, message: 'no valid tax code could be read on the ID card' };
+  }
+  return {
+    ...base,
+    passed: false,
+    found: shown,
+    message: `the ID card carries tax code ${shown}, the application declares ${expected}`,
+  };
+}
+
+type LabelledAmount = { status: 'missing' } | { status: 'unparseable'; raw: string } | { status: 'found'; cents: number };
+
+/** The amount written right after a label, across spaces, a colon, line breaks and a currency sign. */
+function amountAfter(label: RegExp, text: string): LabelledAmount {
+  const pattern = new RegExp(`${label.source}\\s*:?\\s*(?:€|EUR)?\\s*([0-9][0-9.,]*)`, 'i');
+  const match = pattern.exec(text);
+  if (match === null) return { status: 'missing' };
+  // A trailing dot or comma is the sentence's punctuation, not part of the amount.
+  const raw = (match[1] ?? '').replace(/[.,]+$/, '');
+  const cents = parseItalianEuros(raw);
+  return cents === null ? { status: 'unparseable', raw } : { status: 'found', cents };
+}
+
+const NET_PAY_LABEL = /netto\s+(?:in\s+busta|a\s+pagare|del\s+mese|mensile)/;
+const MARKET_VALUE_LABEL = /valore\s+(?:di\s+mercato|di\s+stima|stimato)/;
+
+function absolute(value: bigint): bigint {
+  return value < 0n ? -value : value;
+}
+
+function checkNetIncomeOnPayslip(declaredNetCents: number, text: string): DocumentFinding {
+  const base = {
+    kind: 'payslip',
+    check: 'NET_INCOME_WITHIN_10_PERCENT',
+    expected: `${formatItalianEuros(declaredNetCents)} ± ${NET_INCOME_TOLERANCE_PERCENT} %`,
+  } as const;
+  const amount = amountAfter(NET_PAY_LABEL, text);
+  if (amount.status === 'missing') {
+    return { ...base, passed: false, found: null, message: "no net pay ('Netto in busta') could be read on the payslip" };
+  }
+  if (amount.status === 'unparseable') {
+    return { ...base, passed: false, found: null, message: `the payslip's net pay "${amount.raw}" is not a readable amount` };
+  }
+  const found = formatItalianEuros(amount.cents);
+  const declared = BigInt(declaredNetCents);
+  // |found - declared| <= 10 % of declared, multiplied out so no fraction of a cent is ever rounded.
+  const passed = absolute(BigInt(amount.cents) - declared) * 100n <= declared * BigInt(NET_INCOME_TOLERANCE_PERCENT);
+  const message = passed
+    ? `the payslip's net pay ${found} is within ${NET_INCOME_TOLERANCE_PERCENT} % of the declared ${formatItalianEuros(declaredNetCents)}`
+    : `the payslip's net pay ${found} differs from the declared ${formatItalianEuros(declaredNetCents)} by more than ${NET_INCOME_TOLERANCE_PERCENT} %`;
+  return { ...base, passed, found, message };
+}
+
+function checkValueOnAppraisal(facts: ApplicationFacts, text: string): DocumentFinding {
+  const maxLtvPercent = facts.publicGuarantee ? MAX_LTV_PERCENT_WITH_GUARANTEE : MAX_LTV_PERCENT;
+  const loan = formatItalianEuros(facts.loanAmountCents);
+  const base = {
+    kind: 'appraisal',
+    check: 'VALUE_SUPPORTS_LOAN',
+    expected: `a market value of which the loan of ${loan} is at most ${maxLtvPercent} %`,
+  } as const;
+  const amount = amountAfter(MARKET_VALUE_LABEL, text);
+  if (amount.status === 'missing') {
+    return { ...base, passed: false, found: null, message: "no market value ('Valore di mercato') could be read on the appraisal" };
+  }
+  if (amount.status === 'unparseable') {
+    return { ...base, passed: false, found: null, message: `the appraisal's market value "${amount.raw}" is not a readable amount` };
+  }
+  const found = formatItalianEuros(amount.cents);
+  const passed = BigInt(facts.loanAmountCents) * 100n <= BigInt(amount.cents) * BigInt(maxLtvPercent);
+  const declared = formatItalianEuros(facts.propertyValueCents);
+  const message = passed
+    ? `the appraised value ${found} (declared ${declared}) supports a loan of ${loan} at ${maxLtvPercent} %`
+    : `the loan of ${loan} exceeds ${maxLtvPercent} % of the appraised value ${found} (declared ${declared})`;
+  return { ...base, passed, found, message };
+}
+
+/** Checks the texts extracted from the three documents against what the application declared. */
+export function checkDocuments(facts: ApplicationFacts, texts: Readonly<Record<DocumentKind, string>>): DocumentsVerdict {
+  const findings = [
+    checkTaxCodeOnIdCard(facts.taxCode, texts.id_card),
+    checkNetIncomeOnPayslip(facts.monthlyNetCents, texts.payslip),
+    checkValueOnAppraisal(facts, texts.appraisal),
+  ];
+  return { valid: findings.every((finding) => finding.passed), findings };
+}
