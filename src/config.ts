@@ -7,8 +7,41 @@ export type Config = {
   readonly databasePoolSize: number;
   readonly databaseWriteConcurrency: number;
   readonly amqpUrl: string | undefined;
+  readonly redisUrl: string | undefined;
   readonly consumerMaxAttempts: number;
   readonly logLevel: string;
+  readonly production: boolean;
+  readonly scoring: {
+    /** Unset: a simulated bureau runs in this process. */
+    readonly crifUrl: string | undefined;
+    readonly experianUrl: string | undefined;
+    readonly bureauTimeoutMs: number;
+    readonly bureauAttempts: number;
+    /** After this long without an answer from either bureau, the credit check is rejected. */
+    readonly deadlineMs: number;
+    readonly maxDebtToIncomePercent: number;
+    readonly simulatedLatencyMs: number;
+    readonly simulatedErrorRate: number;
+  };
+  readonly documents: {
+    readonly directory: string;
+    readonly maxBytes: number;
+    readonly maxRejections: number;
+  };
+  readonly gateway: {
+    /** tcp://host:port; unset: a simulated mainframe runs in this process. */
+    readonly mainframeUrl: string | undefined;
+    readonly mainframeTimeoutMs: number;
+    readonly mainframeAttempts: number;
+    readonly simulatedLatencyMs: number;
+    readonly simulatedTimeoutRate: number;
+    readonly simulatedRefusalRate: number;
+  };
+  readonly notification: {
+    /** Unset: an SMTP server in this process receives the mail. */
+    readonly smtpUrl: string | undefined;
+    readonly from: string;
+  };
 };
 
 export class ConfigError extends Error {}
@@ -23,16 +56,67 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return value;
 }
 
+function fraction(env: NodeJS.ProcessEnv, name: string): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return 0;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || value > 1) throw new ConfigError(`${name} must be a number from 0 to 1, got "${raw}"`);
+  return value;
+}
+
+function url(env: NodeJS.ProcessEnv, name: string, protocols: readonly string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a URL, got "${raw}"`);
+  }
+  if (!protocols.includes(parsed.protocol)) throw new ConfigError(`${name} must be a ${protocols.join(' or ')} URL, got "${raw}"`);
+  return raw;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const dataDir = env.MUTUO_DATA_DIR || './.mutuo-data';
   return {
     port: integer(env, 'PORT', 3000, 0, 65_535),
     host: env.HOST || '127.0.0.1',
-    dataDir: env.MUTUO_DATA_DIR || './.mutuo-data',
+    dataDir,
     databaseUrl: env.DATABASE_URL || undefined,
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 20, 1, 1_000),
     databaseWriteConcurrency: integer(env, 'DATABASE_WRITE_CONCURRENCY', 4, 1, 1_000),
     amqpUrl: env.AMQP_URL || undefined,
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     consumerMaxAttempts: integer(env, 'MUTUO_CONSUMER_MAX_ATTEMPTS', 5, 1, 100),
     logLevel: env.LOG_LEVEL || 'info',
+    production: env.NODE_ENV === 'production',
+    scoring: {
+      crifUrl: url(env, 'BUREAU_CRIF_URL', ['http:', 'https:']),
+      experianUrl: url(env, 'BUREAU_EXPERIAN_URL', ['http:', 'https:']),
+      bureauTimeoutMs: integer(env, 'BUREAU_TIMEOUT_MS', 2_000, 1, 600_000),
+      bureauAttempts: integer(env, 'BUREAU_ATTEMPTS', 2, 1, 10),
+      deadlineMs: integer(env, 'SCORING_DEADLINE_MS', 60_000, 0, 86_400_000),
+      maxDebtToIncomePercent: integer(env, 'CREDIT_MAX_DTI_PERCENT', 35, 1, 100),
+      simulatedLatencyMs: integer(env, 'BUREAU_LATENCY_MS', 0, 0, 600_000),
+      simulatedErrorRate: fraction(env, 'BUREAU_ERROR_RATE'),
+    },
+    documents: {
+      directory: env.DOCUMENTS_DIR || `${dataDir}/documents`,
+      maxBytes: integer(env, 'DOCUMENTS_MAX_BYTES', 10 * 1_048_576, 1_024, 1_073_741_824),
+      maxRejections: integer(env, 'DOCUMENTS_MAX_REJECTIONS', 3, 1, 100),
+    },
+    gateway: {
+      mainframeUrl: url(env, 'MAINFRAME_URL', ['tcp:']),
+      mainframeTimeoutMs: integer(env, 'MAINFRAME_TIMEOUT_MS', 5_000, 1, 600_000),
+      mainframeAttempts: integer(env, 'MAINFRAME_ATTEMPTS', 3, 1, 20),
+      simulatedLatencyMs: integer(env, 'MAINFRAME_LATENCY_MS', 0, 0, 600_000),
+      simulatedTimeoutRate: fraction(env, 'MAINFRAME_TIMEOUT_RATE'),
+      simulatedRefusalRate: fraction(env, 'MAINFRAME_REFUSAL_RATE'),
+    },
+    notification: {
+      smtpUrl: url(env, 'SMTP_URL', ['smtp:', 'smtps:']),
+      from: env.MAIL_FROM || 'Mutuo <noreply@mutuo.example>',
+    },
   };
 }

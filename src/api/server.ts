@@ -3,15 +3,14 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { deadLetterRoutes } from '../messaging/dead-letter-routes.ts';
-import type { DeadLetters } from '../messaging/dead-letters.ts';
-import type { ApplicationService } from '../services/application/service.ts';
-import { applicationRoutes } from '../services/application/routes.ts';
 import { notFoundProblem, sendProblem } from './problem.ts';
 
+/** Registers a feature's routes: `(app) => app.register(plugin, options)`. */
+export type ServerRoutes = (app: FastifyInstance) => PromiseLike<unknown>;
+
 export type ServerDependencies = {
-  readonly applications: ApplicationService;
-  readonly deadLetters: DeadLetters;
+  /** The routes of the services this process runs. */
+  readonly routes: readonly ServerRoutes[];
   /** Readiness: resolves when the store answers. */
   readonly checkReady: () => Promise<void>;
   readonly logger: FastifyBaseLogger | false;
@@ -19,7 +18,7 @@ export type ServerDependencies = {
 
 const correlationIdPattern = /^[\w.:-]{1,100}$/;
 
-export async function buildServer({ applications, deadLetters, checkReady, logger }: ServerDependencies): Promise<FastifyInstance> {
+export async function buildServer({ routes, checkReady, logger }: ServerDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger || undefined,
     // Per-request log lines cost a measurable share of throughput; errors are still logged.
@@ -59,7 +58,6 @@ export async function buildServer({ applications, deadLetters, checkReady, logge
     }
   });
 
-  await app.register(applicationRoutes, { applications });
-  await app.register(deadLetterRoutes, { deadLetters });
+  for (const register of routes) await register(app);
   return app;
 }

@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../api/server.ts';
-import { defaultRateTable } from '../domain/rates.ts';
-import { SqlEventStore } from '../eventstore/store.ts';
 import { openTestPglite, type TestDatabase } from '../eventstore/testing.ts';
+import { deadLetterRoutes } from '../messaging/dead-letter-routes.ts';
 import { createDeadLetters } from '../messaging/dead-letters.ts';
-import { createApplicationService } from '../services/application/service.ts';
 import { deadLetterCommand, UsageError } from './dlq.ts';
 
 describe('mutuo dlq', () => {
@@ -19,13 +16,9 @@ describe('mutuo dlq', () => {
   before(async () => {
     database = await openTestPglite();
     app = await buildServer({
-      applications: createApplicationService({
-        store: new SqlEventStore(database.client),
-        clock: () => new Date(),
-        newId: randomUUID,
-        rateTable: () => defaultRateTable,
-      }),
-      deadLetters: createDeadLetters(database.client),
+      routes: [
+        (server) => server.register(deadLetterRoutes, { deadLetters: createDeadLetters(database.client) }),
+      ],
       checkReady: async () => undefined,
       logger: false,
     });

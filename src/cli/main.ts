@@ -1,33 +1,70 @@
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config.ts';
+import { runMainframeFromEnvironment } from '../services/bank-gateway/mainframe-simulator.ts';
+import { startBureauSimulator } from '../services/scoring/bureau-simulator.ts';
+import { serviceNames, type ServiceName } from '../services/service.ts';
 import { deadLetterCommand, UsageError } from './dlq.ts';
 import { openPlatform } from './platform.ts';
 
 const usage = `usage: mutuo <command>
 
 commands:
-  start    run the whole platform in one process (HTTP API, outbox relay, consumers)
-  dlq      list, show, redrive or discard dead letters (mutuo dlq for details)
+  start                 run the whole platform in one process (every service, the HTTP API)
+  application           run one service alone: the Application service (commands, queries),
+  scoring                 the Scoring service (credit bureaus), the Document service (uploads),
+  documents               the Bank Gateway (the finalization saga, the mainframe) or the
+  bank-gateway            Notification service (email); each on DATABASE_URL and AMQP_URL
+  notification
+  mainframe             the simulated legacy mainframe: fixed-width records over TCP (MAINFRAME_PORT)
+  bureau crif|experian  a simulated credit bureau over HTTP (BUREAU_PORT)
+  dlq                   list, show, redrive or discard dead letters (mutuo dlq for details)
 
 configuration comes from environment variables; see the README.`;
 
-async function start(): Promise<void> {
-  const config = loadConfig(process.env);
-  const logger = pino({ level: config.logLevel });
-  const platform = await openPlatform(config, logger);
-  const url = await platform.server.listen({ port: config.port, host: config.host });
-  logger.info(`Mutuo is running on ${platform.database} and ${platform.bus}: ${url} (API docs at ${url}/docs)`);
-
+function onSignal(close: () => Promise<void>, log: (line: string) => void): void {
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
-    logger.info(`${signal}: finishing requests in flight and closing`);
-    await platform.close();
+    log(`${signal}: finishing the work in hand and closing`);
+    await close();
     process.exit(0);
   };
   process.on('SIGINT', (signal) => void shutdown(signal));
   process.on('SIGTERM', (signal) => void shutdown(signal));
+}
+
+async function run(services?: readonly ServiceName[]): Promise<void> {
+  const config = loadConfig(process.env);
+  const logger = pino({ level: config.logLevel });
+  const platform = await openPlatform(config, logger, services ? { services } : {});
+  const url = await platform.server.listen({ port: config.port, host: config.host });
+  logger.info(`Mutuo (${platform.services.join(', ')}) is running on ${platform.database} and ${platform.bus}: ${url} (API docs at ${url}/docs)`);
+  for (const line of platform.descriptions) logger.info(line);
+  onSignal(platform.close, (line) => logger.info(line));
+}
+
+async function mainframe(): Promise<void> {
+  const simulator = await runMainframeFromEnvironment(process.env);
+  console.log(`simulated mainframe listening on tcp://${simulator.host}:${simulator.port}`);
+  onSignal(simulator.close, console.log);
+}
+
+async function bureau(): Promise<void> {
+  const kind = process.argv[3];
+  if (kind !== 'crif' && kind !== 'experian') throw new UsageError('usage: mutuo bureau crif|experian   (BUREAU_PORT, BUREAU_LATENCY_MS, BUREAU_ERROR_RATE)');
+  const config = loadConfig(process.env);
+  const port = Number(process.env.BUREAU_PORT ?? (kind === 'crif' ? 7081 : 7082));
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError(`BUREAU_PORT must be a port number, got "${process.env.BUREAU_PORT}"`);
+  const simulator = await startBureauSimulator({
+    kind,
+    host: config.host,
+    port,
+    latencyMs: config.scoring.simulatedLatencyMs,
+    errorRate: config.scoring.simulatedErrorRate,
+  });
+  console.log(`simulated ${kind} bureau listening on ${simulator.url}`);
+  onSignal(simulator.close, console.log);
 }
 
 async function dlq(): Promise<void> {
@@ -35,7 +72,13 @@ async function dlq(): Promise<void> {
   console.log(await deadLetterCommand(process.argv.slice(3), baseUrl));
 }
 
-const commands: Record<string, () => Promise<void>> = { start, dlq };
+const commands: Record<string, () => Promise<void>> = {
+  start: () => run(),
+  mainframe,
+  bureau,
+  dlq,
+  ...Object.fromEntries(serviceNames.map((name) => [name, () => run([name])])),
+};
 
 const command = commands[process.argv[2] ?? ''];
 if (!command) {

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildServer } from '../api/server.ts';
 import type { Config } from '../config.ts';
-import { defaultRateTable } from '../domain/rates.ts';
 import { migrate } from '../eventstore/migrate.ts';
 import { createPgliteClient } from '../eventstore/pglite.ts';
 import { createPostgresClient } from '../eventstore/postgres.ts';
@@ -13,30 +12,48 @@ import { SqlEventStore } from '../eventstore/store.ts';
 import { registerEventSchemas } from '../eventstore/schema-registry.ts';
 import type { Bus, Subscription } from '../messaging/bus.ts';
 import { createConsumer, type ConsumerDefinition } from '../messaging/consumer.ts';
+import { deadLetterRoutes } from '../messaging/dead-letter-routes.ts';
 import { createDeadLetters } from '../messaging/dead-letters.ts';
 import { createInProcessBus } from '../messaging/in-process-bus.ts';
+import { startJobWorker, type JobWorker } from '../messaging/jobs.ts';
 import { createRabbitMqBus } from '../messaging/rabbitmq-bus.ts';
 import { startOutboxRelay, type OutboxRelay } from '../messaging/relay.ts';
-import { applicationEventHistory } from '../services/application/events.ts';
-import { createApplicationService } from '../services/application/service.ts';
+import { platformEventHistory } from '../services/catalog.ts';
+import { serviceModules } from '../services/modules.ts';
+import { serviceNames, type ServiceContext, type ServiceName, type ServiceParts } from '../services/service.ts';
 
 export type Platform = {
   readonly server: FastifyInstance;
   readonly database: string;
   readonly bus: string;
+  readonly services: readonly ServiceName[];
+  /** One line per service about its outside systems. */
+  readonly descriptions: readonly string[];
+  readonly client: SqlClient;
   readonly relay: OutboxRelay;
   readonly close: () => Promise<void>;
 };
 
-/** The composition root: builds every adapter once from the configuration and wires them. */
-export async function openPlatform(
-  config: Config,
-  logger: FastifyBaseLogger | false,
-  consumers: readonly ConsumerDefinition[] = [],
-): Promise<Platform> {
+export type PlatformOptions = {
+  /** The services this process runs (default: all of them). */
+  readonly services?: readonly ServiceName[];
+  /** More consumers, beside the services' own (tests). */
+  readonly consumers?: readonly ConsumerDefinition[];
+  readonly clock?: () => Date;
+};
+
+/**
+ * The composition root: builds every adapter once from the configuration, starts the
+ * chosen services and wires them to the store, the bus and one HTTP server. Every
+ * process runs the outbox relay; relays share one lease, so one of them publishes
+ * the events of every service at a time.
+ */
+export async function openPlatform(config: Config, logger: FastifyBaseLogger | false, options: PlatformOptions = {}): Promise<Platform> {
   const reportError = (what: string) => (error: unknown) => {
     if (logger) logger.warn({ err: error }, what);
   };
+  const services = options.services ?? serviceNames;
+  const clock = options.clock ?? (() => new Date());
   let client: SqlClient;
   let database: string;
   // PGlite has one connection: a second write in flight would only wait in its queue.
@@ -54,7 +71,7 @@ export async function openPlatform(
   let bus: Bus;
   try {
     await migrate(client);
-    await registerEventSchemas(client, applicationEventHistory);
+    await registerEventSchemas(client, platformEventHistory);
     bus = config.amqpUrl
       ? await createRabbitMqBus({ url: config.amqpUrl, onError: reportError('RabbitMQ') })
       : createInProcessBus();
@@ -63,43 +80,81 @@ export async function openPlatform(
     throw error;
   }
   const store = new SqlEventStore(client, { maxConcurrentWrites: writeConcurrency });
-  const applications = createApplicationService({
-    store,
-    clock: () => new Date(),
-    newId: randomUUID,
-    rateTable: () => defaultRateTable,
-  });
   const relay = startOutboxRelay({ client, store, bus, onError: reportError('the outbox relay is waiting to publish') });
-  store.onAppend(relay.wake);
+  const workers: JobWorker[] = [];
+  // Work committed by a consumer or a job may be events to publish or jobs now due.
+  const afterCommit = () => {
+    relay.wake();
+    for (const worker of workers) worker.wake();
+  };
+  store.onAppend(afterCommit);
+
+  const context: ServiceContext = { config, client, store, clock, newId: randomUUID, logger, afterCommit };
+  const started: ServiceParts[] = [];
   const subscriptions: Subscription[] = [];
-  for (const definition of consumers) {
-    const consumer = createConsumer(definition, {
-      client,
-      maxAttempts: config.consumerMaxAttempts,
-      onError: reportError(`consumer ${definition.name}`),
+  const stopAll = async () => {
+    await Promise.all(subscriptions.map((subscription) => subscription.close()));
+    await Promise.all(workers.map((worker) => worker.stop()));
+    await relay.stop();
+    await bus.close();
+    for (const parts of started) await parts.close?.();
+    await store.close();
+  };
+  let server: FastifyInstance;
+  try {
+    for (const name of services) {
+      const module = serviceModules[name];
+      if (!module) throw new Error(`the ${name} service is not available yet`);
+      started.push(await module.start(context));
+    }
+    const consumers = [...started.flatMap((parts) => parts.consumers ?? []), ...(options.consumers ?? [])];
+    for (const definition of consumers) {
+      const consumer = createConsumer(definition, {
+        client,
+        maxAttempts: config.consumerMaxAttempts,
+        onError: reportError(`consumer ${definition.name}`),
+        afterCommit,
+      });
+      subscriptions.push(await consumer.start(bus));
+    }
+    for (const job of started.flatMap((parts) => parts.jobs ?? [])) {
+      workers.push(
+        startJobWorker({
+          client,
+          queue: job.queue,
+          handle: job.handle,
+          clock,
+          afterCommit,
+          ...(job.concurrency !== undefined ? { concurrency: job.concurrency } : {}),
+          ...(job.leaseMs !== undefined ? { leaseMs: job.leaseMs } : {}),
+          onError: reportError(`job ${job.queue}`),
+        }),
+      );
+    }
+    const deadLetters = createDeadLetters(client);
+    server = await buildServer({
+      routes: [...started.flatMap((parts) => parts.routes ?? []), (app) => app.register(deadLetterRoutes, { deadLetters })],
+      checkReady: async () => {
+        await client.query('SELECT 1');
+      },
+      logger,
     });
-    subscriptions.push(await consumer.start(bus));
+  } catch (error) {
+    await stopAll();
+    throw error;
   }
-  const server = await buildServer({
-    applications,
-    deadLetters: createDeadLetters(client),
-    checkReady: async () => {
-      await client.query('SELECT 1');
-    },
-    logger,
-  });
   return {
     server,
     database,
     bus: config.amqpUrl ? 'RabbitMQ' : 'the in-process bus',
+    services,
+    descriptions: started.flatMap((parts) => (parts.describe ? [parts.describe] : [])),
+    client,
     relay,
     close: async () => {
-      // Stop taking requests, finish the messages in hand, then let go of the store.
+      // Stop taking requests, finish the messages and jobs in hand, then let go of the store.
       await server.close();
-      await Promise.all(subscriptions.map((subscription) => subscription.close()));
-      await relay.stop();
-      await bus.close();
-      await store.close();
+      await stopAll();
     },
   };
 }

@@ -40,7 +40,7 @@ describe('the messaging backbone of the running platform, on PostgreSQL and Rabb
       seenOutside.push({ messageId: message.messageId, eventId: (message.body as { eventId: string }).eventId });
     });
     const config = loadConfig({ DATABASE_URL: database.connectionString, AMQP_URL: testAmqpUrl, PORT: '0' });
-    platform = await openPlatform(config, false, [
+    platform = await openPlatform(config, false, { services: ['application'], consumers: [
       {
         name: consumer,
         eventTypes: ['MortgageApplicationSubmitted'],
@@ -49,7 +49,7 @@ describe('the messaging backbone of the running platform, on PostgreSQL and Rabb
           await tx.query('INSERT INTO backbone_handled (event_id) VALUES ($1)', [event.eventId]);
         },
       },
-    ]);
+    ] });
   });
   after(async () => {
     await platform.close();

@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import { Connection } from 'rabbitmq-client';
 import { partitionCount } from './message.ts';
 import { consumerExchange, partitionQueue } from './rabbitmq-bus.ts';
@@ -23,4 +26,19 @@ export async function deleteConsumerTopology(consumer: string, url = testAmqpUrl
   } finally {
     await connection.close();
   }
+}
+
+const run = promisify(execFile);
+
+/**
+ * A virtual host of its own on the local broker (made with rabbitmqctl), so that no other
+ * run's queues or events mix in; dispose deletes it with everything in it.
+ */
+export async function openVirtualHost(url = testAmqpUrl): Promise<{ url: string; dispose: () => Promise<void> }> {
+  const vhost = `mutuo-${randomUUID().slice(0, 8)}`;
+  await run('rabbitmqctl', ['add_vhost', vhost]);
+  const scoped = new URL(url);
+  await run('rabbitmqctl', ['set_permissions', '-p', vhost, decodeURIComponent(scoped.username || 'guest'), '.*', '.*', '.*']);
+  scoped.pathname = `/${encodeURIComponent(vhost)}`;
+  return { url: scoped.toString(), dispose: () => run('rabbitmqctl', ['delete_vhost', vhost]).then(() => undefined) };
 }

@@ -36,6 +36,8 @@ export type LockRate = { readonly type: 'LockRate'; readonly lockDays: number };
 export type ChangeRate = { readonly type: 'ChangeRate'; readonly annualRateBps: number; readonly reason: string };
 export type UpdatePropertyDetails = { readonly type: 'UpdatePropertyDetails'; readonly property: PropertyInput };
 export type WithdrawApplication = { readonly type: 'WithdrawApplication'; readonly reason?: string };
+/** Issued by the lock's deadline; `expiresAt` names the lock it means, so a relock is left alone. */
+export type ExpireRateLock = { readonly type: 'ExpireRateLock'; readonly expiresAt: string };
 /** Issued by the finalization saga once the bank has booked the mortgage. */
 export type ApproveApplication = { readonly type: 'ApproveApplication'; readonly contractNumber: string };
 /** Issued by the saga when a check or the bank refuses. */
@@ -46,6 +48,7 @@ export type ApplicationCommand =
   | ApproveIncome
   | LockRate
   | ChangeRate
+  | ExpireRateLock
   | UpdatePropertyDetails
   | WithdrawApplication
   | ApproveApplication
@@ -91,7 +94,8 @@ export const maxLockDays = 90;
 export const maxAnnualRateBps = 2_000;
 /** One billion euros: above any mortgage, and it keeps amount × 10 000 an exact double. */
 export const maxAmountCents = 100_000_000_000;
-const maxTextLength = 200;
+/** The longest free text (a reason, a name) a command carries. */
+export const maxTextLength = 200;
 const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const phonePattern = /^\+?[0-9 ]{6,20}$/;
 const provincePattern = /^[A-Z]{2}$/;
@@ -147,6 +151,14 @@ function decide(command: ApplicationCommand, state: ApplicationState, context: D
           data: { annualRateBps: command.annualRateBps, previousAnnualRateBps: file.annualRateBps ?? null, reason, changedAt: at },
         },
       ];
+    }
+    case 'ExpireRateLock': {
+      const file = requireProcessing(state, 'expire the rate lock of');
+      const lock = file.rateLock;
+      if (!lock || lock.expiresAt !== command.expiresAt || Date.parse(lock.expiresAt) > context.now.getTime()) {
+        throw new DomainError('rule', 'RATE_LOCK_NOT_EXPIRED', 'this rate lock has not expired, or was replaced');
+      }
+      return [{ type: 'InterestRateLockExpired', data: { annualRateBps: lock.annualRateBps, lockedAt: lock.lockedAt, expiresAt: lock.expiresAt, expiredAt: at } }];
     }
     case 'UpdatePropertyDetails': {
       const file = requireProcessing(state, 'change the property of');
@@ -349,6 +361,11 @@ function evolve(state: ApplicationState, event: ApplicationEvent): ApplicationSt
       // A lock keeps its expiry and now holds the rate the operator set.
       const rateLock = file.rateLock ? { ...file.rateLock, annualRateBps } : undefined;
       return { ...state, file: { ...file, annualRateBps, ...(rateLock ? { rateLock } : {}), updatedAt: changedAt } };
+    }
+    case 'InterestRateLockExpired': {
+      // The lapsed lock's rate stays on file as the last rate offered; a relock takes the published one.
+      const { rateLock: _lapsed, ...rest } = file;
+      return { ...state, file: { ...rest, updatedAt: event.data.expiredAt } };
     }
     case 'PropertyDetailsUpdated':
       return { ...state, file: { ...file, property: event.data.property, updatedAt: event.data.updatedAt } };

@@ -76,6 +76,13 @@ export const InterestRateChanged = defineEvent(
   }),
 );
 
+/** Raised by the lock's deadline: the lock lapsed before the mortgage was booked. */
+export const InterestRateLockExpired = defineEvent(
+  'InterestRateLockExpired',
+  1,
+  Type.Object({ annualRateBps: BasisPoints, lockedAt: Instant, expiresAt: Instant, expiredAt: Instant }),
+);
+
 /**
  * v1, before `energyClass`: read as v2 through the schema's default (`unknown`). Spelled
  * out rather than derived from PropertySchema, so later changes to the property leave
@@ -125,6 +132,7 @@ export const applicationEventDefinitions = [
   IncomeApproved,
   InterestRateLocked,
   InterestRateChanged,
+  InterestRateLockExpired,
   PropertyDetailsUpdated,
   ApplicationWithdrawn,
   ApplicationApproved,

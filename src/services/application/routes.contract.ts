@@ -6,7 +6,9 @@ import { buildServer } from '../../api/server.ts';
 import { defaultRateTable } from '../../domain/rates.ts';
 import { SqlEventStore } from '../../eventstore/store.ts';
 import type { TestDatabase } from '../../eventstore/testing.ts';
+import { deadLetterRoutes } from '../../messaging/dead-letter-routes.ts';
 import { createDeadLetters } from '../../messaging/dead-letters.ts';
+import { applicationRoutes } from './routes.ts';
 import { createApplicationService } from './service.ts';
 
 export const validSubmission = {
@@ -46,8 +48,10 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
         rateTable: () => defaultRateTable,
       });
       app = await buildServer({
-        applications,
-        deadLetters: createDeadLetters(database.client),
+        routes: [
+          (server) => server.register(applicationRoutes, { applications }),
+          (server) => server.register(deadLetterRoutes, { deadLetters: createDeadLetters(database.client) }),
+        ],
         checkReady: async () => undefined,
         logger: false,
       });

@@ -1,6 +1,8 @@
 import { replay } from '../../domain/decider.ts';
 import { DomainError } from '../../domain/errors.ts';
 import type { RateTable } from '../../domain/rates.ts';
+import { eventsInTransaction } from '../../eventstore/store.ts';
+import type { SqlQueryable } from '../../eventstore/sql-client.ts';
 import {
   WrongExpectedVersionError,
   type EventStore,
@@ -92,9 +94,37 @@ export function createApplicationService({ store, clock, newId, rateTable }: App
     }
   }
 
+  /**
+   * A command decided and appended inside the caller's transaction (a consumer's or a
+   * job's), so the events commit with the inbox row or the job's removal. Returns the
+   * refusal instead of throwing it when the application's state makes the command moot
+   * (closed already, or the lock it means was replaced): a reaction then has nothing to do.
+   */
+  async function executeInTransaction(
+    tx: SqlQueryable,
+    applicationId: string,
+    command: Exclude<ApplicationCommand, SubmitApplication>,
+    context: CommandContext,
+  ): Promise<{ readonly refused?: DomainError }> {
+    const events = eventsInTransaction(tx);
+    const stored = await events.readStream(applicationStreamId(applicationId));
+    const state = replay(applicationDecider, stored.map(toApplicationEvent));
+    const now = clock();
+    let decided: readonly ApplicationEvent[];
+    try {
+      decided = applicationDecider.decide(command, state, { now, rateTable: rateTable() });
+    } catch (error) {
+      if (error instanceof DomainError && (error.kind === 'rule' || error.kind === 'not_found')) return { refused: error };
+      throw error;
+    }
+    await events.append(applicationStreamId(applicationId), toNewEvents(decided, context, now), stored.length);
+    return {};
+  }
+
   return {
     submit,
     execute,
+    executeInTransaction,
     /** The application as it was after `version`, or at instant `asOf`, by replaying its stream. */
     stateAt: (applicationId: string, at: { readonly version?: number; readonly asOf?: Date } = {}) =>
       load(applicationId, { ...(at.version !== undefined ? { toVersion: at.version } : {}), ...(at.asOf ? { asOf: at.asOf } : {}) }),

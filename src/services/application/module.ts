@@ -1,0 +1,97 @@
+import type { ConsumedEvent } from '../../messaging/consumer.ts';
+import { cancelJob, scheduleJob } from '../../messaging/jobs.ts';
+import { defaultRateTable } from '../../domain/rates.ts';
+import { platformEventCatalog, type PlatformEvent } from '../catalog.ts';
+import { causedBy, type Cause, type ServiceModule } from '../service.ts';
+import { maxTextLength, type ApplicationCommand, type SubmitApplication } from './decider.ts';
+import { applicationRoutes } from './routes.ts';
+import { createApplicationService } from './service.ts';
+
+const rateLockExpiryQueue = 'application.rate-lock-expiry';
+
+type RateLockExpiry = { readonly expiresAt: string; readonly cause: Cause };
+
+/** The other services' outcomes the application turns into its own status. */
+const reactions = ['CreditScoreRejected', 'DocumentsRejected', 'MortgageFinalized', 'MortgageFinalizationFailed'] as const;
+/** Its own events, for the rate lock's deadline. */
+const ownEvents = ['InterestRateLocked', 'ApplicationApproved', 'ApplicationRejected', 'ApplicationWithdrawn'] as const;
+
+/** A reason built from another service's findings, cut to what a command carries. */
+function reason(text: string): string {
+  return text.length <= maxTextLength ? text : `${text.slice(0, maxTextLength - 1)}…`;
+}
+
+/** The command an outcome of another service means for the application, if any. */
+export function reactionTo(event: PlatformEvent): Exclude<ApplicationCommand, SubmitApplication> | undefined {
+  switch (event.type) {
+    case 'CreditScoreRejected':
+      return { type: 'RejectApplication', reason: reason(`credit check: ${event.data.reasons.map((r) => r.message).join('; ')}`) };
+    case 'DocumentsRejected':
+      // A rejection that is not final waits for corrected documents.
+      return event.data.final ? { type: 'RejectApplication', reason: reason(`documents: ${event.data.reasons.join('; ')}`) } : undefined;
+    case 'MortgageFinalized':
+      return { type: 'ApproveApplication', contractNumber: event.data.contractNumber };
+    case 'MortgageFinalizationFailed':
+      return { type: 'RejectApplication', reason: reason(`the bank did not book the mortgage: ${event.data.reason}`) };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The Application service: the command API, the application's reactions to the
+ * outcomes of scoring, documents and the bank, and the rate lock's deadline. It writes
+ * only `application-<id>` streams.
+ */
+export const applicationModule: ServiceModule = {
+  name: 'application',
+  async start({ store, clock, newId }) {
+    const applications = createApplicationService({ store, clock, newId, rateTable: () => defaultRateTable });
+    const actor = 'system:application';
+
+    async function handle(consumed: ConsumedEvent, tx: Parameters<typeof applications.executeInTransaction>[0]) {
+      const event = { type: consumed.type, data: consumed.data } as PlatformEvent;
+      const applicationId = consumed.partitionKey;
+      const cause = causedBy(consumed);
+      switch (event.type) {
+        case 'InterestRateLocked': {
+          const payload: RateLockExpiry = { expiresAt: event.data.expiresAt, cause };
+          await scheduleJob(tx, { queue: rateLockExpiryQueue, key: applicationId, payload, dueAt: new Date(event.data.expiresAt) });
+          return;
+        }
+        case 'ApplicationApproved':
+        case 'ApplicationRejected':
+        case 'ApplicationWithdrawn':
+          await cancelJob(tx, rateLockExpiryQueue, applicationId);
+          return;
+        default: {
+          const command = reactionTo(event);
+          // A refusal means the application closed first (withdrawn, or rejected for
+          // another reason): the outcome no longer changes it.
+          if (command) await applications.executeInTransaction(tx, applicationId, command, { ...cause, actor });
+        }
+      }
+    }
+
+    return {
+      routes: [(app) => app.register(applicationRoutes, { applications })],
+      consumers: [{ name: 'application', eventTypes: [...reactions, ...ownEvents], decoder: platformEventCatalog, handle }],
+      jobs: [
+        {
+          queue: rateLockExpiryQueue,
+          handle: async (job: { key: string; payload: RateLockExpiry }, outcome) => {
+            // The lock may have been replaced or the application closed: then the command is refused and nothing is written.
+            await outcome.complete((tx) =>
+              applications
+                .executeInTransaction(tx, job.key, { type: 'ExpireRateLock', expiresAt: job.payload.expiresAt }, {
+                  ...job.payload.cause,
+                  actor: 'system:rate-lock-deadline',
+                })
+                .then(() => undefined),
+            );
+          },
+        },
+      ],
+    };
+  },
+};

@@ -1,0 +1,58 @@
+import { Type } from '@sinclair/typebox';
+import { defineEvent } from '../../eventstore/event-definition.ts';
+
+const Uuid = Type.String({ format: 'uuid' });
+const Instant = Type.String({ format: 'date-time' });
+const Cents = Type.Integer({ minimum: 0, description: 'euro cents' });
+
+export const MortgageFinalizationRequested = defineEvent(
+  'MortgageFinalizationRequested',
+  1,
+  Type.Object({
+    applicationId: Uuid,
+    /** Sent with every call for this booking, so a retry never books twice. */
+    idempotencyKey: Type.String(),
+    amountCents: Cents,
+    annualRateBps: Type.Integer({ minimum: 0 }),
+    termMonths: Type.Integer({ minimum: 1 }),
+    rateLockExpiresAt: Instant,
+    requestedAt: Instant,
+  }),
+);
+
+export const MortgageFinalized = defineEvent(
+  'MortgageFinalized',
+  1,
+  Type.Object({
+    applicationId: Uuid,
+    idempotencyKey: Type.String(),
+    contractNumber: Type.String(),
+    attempts: Type.Integer({ minimum: 1 }),
+    finalizedAt: Instant,
+  }),
+);
+
+export const MortgageFinalizationFailed = defineEvent(
+  'MortgageFinalizationFailed',
+  1,
+  Type.Object({
+    applicationId: Uuid,
+    idempotencyKey: Type.String(),
+    /** The mainframe's refusal code (FUND, BLCK, …), or TIMEOUT / UNAVAILABLE when it never answered. */
+    code: Type.String(),
+    reason: Type.String(),
+    attempts: Type.Integer({ minimum: 1 }),
+    failedAt: Instant,
+  }),
+);
+
+/** A booking made after the applicant withdrew, undone on the mainframe. */
+export const MortgageBookingCancelled = defineEvent(
+  'MortgageBookingCancelled',
+  1,
+  Type.Object({ applicationId: Uuid, contractNumber: Type.String(), reason: Type.String(), cancelledAt: Instant }),
+);
+
+export const gatewayEventHistory = [MortgageFinalizationRequested, MortgageFinalized, MortgageFinalizationFailed, MortgageBookingCancelled] as const;
+
+export const finalizationStreamId = (applicationId: string): string => `finalization-${applicationId}`;

@@ -1,0 +1,304 @@
+import multipart from '@fastify/multipart';
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { DomainError, invalidInput } from '../../domain/errors.ts';
+import type { SqlClient, SqlQueryable } from '../../eventstore/sql-client.ts';
+import { eventsInTransaction } from '../../eventstore/store.ts';
+import type { StoredEvent } from '../../eventstore/types.ts';
+import type { ConsumedEvent } from '../../messaging/consumer.ts';
+import { cancelJob, scheduleJob, type Job, type JobOutcome } from '../../messaging/jobs.ts';
+import { platformEventCatalog, type PlatformEvent, type PlatformEventOf } from '../catalog.ts';
+import { stampEvents, type Cause, type ServiceModule } from '../service.ts';
+import { checkDocuments, type ApplicationFacts } from './checks.ts';
+import { documentsStreamId } from './events.ts';
+import { createDocumentFileStore, type DocumentFileStore } from './file-store.ts';
+import { extractPdfText, isPdf, PdfUnreadableError } from './pdf-text.ts';
+import { documentKinds, samplePdf, sampleDefects, type DocumentKind, type SampleDefect } from './sample-pdfs.ts';
+
+const validateQueue = 'documents.validate';
+const actor = 'system:documents';
+
+/** The declared facts the documents must support, and the names the sample documents print. */
+export type DocumentFacts = ApplicationFacts & { readonly firstName: string; readonly lastName: string; readonly region: string };
+
+type ValidationJob = { readonly cause: Cause };
+
+type DocumentsApplication = { facts: DocumentFacts; status: 'open' | 'validated' | 'closed' };
+
+async function findApplication(db: SqlQueryable, applicationId: string): Promise<DocumentsApplication | undefined> {
+  const [row] = await db.query<DocumentsApplication>('SELECT facts, status FROM mutuo_documents_applications WHERE application_id = $1', [
+    applicationId,
+  ]);
+  return row;
+}
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The latest upload of each kind, and the documents events in order. */
+function documentsState(history: readonly StoredEvent[]) {
+  const events = history.map((stored) => platformEventCatalog.decode(stored.type, stored.schemaVersion, stored.data) as PlatformEvent);
+  const latest = new Map<DocumentKind, { sha256: string; fileName: string; sizeBytes: number; uploadedAt: string }>();
+  let rejections = 0;
+  let lastChecked: string | undefined;
+  let verdict: PlatformEventOf<'DocumentsValidated' | 'DocumentsRejected'> | undefined;
+  for (const event of events) {
+    if (event.type === 'DocumentUploaded') latest.set(event.data.kind, event.data);
+    if (event.type === 'DocumentsRejected') rejections++;
+    if (event.type === 'DocumentsValidated' || event.type === 'DocumentsRejected') {
+      verdict = event;
+      lastChecked = checkedSetKey(event.data.documents);
+    }
+  }
+  return { latest, rejections, lastChecked, verdict };
+}
+
+const checkedSetKey = (documents: readonly { kind: string; sha256: string }[]) =>
+  [...documents].sort((a, b) => a.kind.localeCompare(b.kind)).map((document) => `${document.kind}:${document.sha256}`).join(',');
+
+/**
+ * The Document service: takes the applicant's PDFs, keeps them content-addressed on
+ * disk, and once one of each kind is in, reads their text and checks them against the
+ * declared facts (a job, off the request path). It writes only `documents-<id>` streams.
+ */
+export const documentsModule: ServiceModule = {
+  name: 'documents',
+  async start({ config, client, clock, newId, afterCommit }) {
+    const files = createDocumentFileStore(config.documents.directory);
+    const { maxRejections } = config.documents;
+
+    async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {
+      const event = { type: consumed.type, data: consumed.data } as PlatformEvent;
+      const applicationId = consumed.partitionKey;
+      switch (event.type) {
+        case 'MortgageApplicationSubmitted': {
+          const { applicant, income, property, loan } = event.data;
+          const facts: DocumentFacts = {
+            taxCode: applicant.taxCode,
+            firstName: applicant.firstName,
+            lastName: applicant.lastName,
+            region: property.region,
+            monthlyNetCents: income.monthlyNetCents,
+            loanAmountCents: loan.amountCents,
+            propertyValueCents: property.valueCents,
+            publicGuarantee: loan.publicGuarantee,
+          };
+          await tx.query(
+            `INSERT INTO mutuo_documents_applications (application_id, facts) VALUES ($1, $2::jsonb) ON CONFLICT (application_id) DO NOTHING`,
+            [applicationId, JSON.stringify(facts)],
+          );
+          return;
+        }
+        case 'PropertyDetailsUpdated':
+          await tx.query(
+            `UPDATE mutuo_documents_applications SET facts = jsonb_set(facts, '{propertyValueCents}', to_jsonb($2::bigint)) WHERE application_id = $1`,
+            [applicationId, event.data.property.valueCents],
+          );
+          return;
+        default:
+          // Approved, rejected or withdrawn: no more uploads, and no check left to make.
+          await tx.query(`UPDATE mutuo_documents_applications SET status = 'closed' WHERE application_id = $1`, [applicationId]);
+          await cancelJob(tx, validateQueue, applicationId);
+      }
+    }
+
+    async function validate(job: Job<ValidationJob>, outcome: JobOutcome) {
+      const applicationId = job.key;
+      const [application, history] = await Promise.all([findApplication(client, applicationId), eventsInTransaction(client).readStream(documentsStreamId(applicationId))]);
+      const state = documentsState(history);
+      const documents = documentKinds.flatMap((kind) => {
+        const latest = state.latest.get(kind);
+        return latest ? [{ kind, sha256: latest.sha256 }] : [];
+      });
+      // Not all three yet, this exact set was checked already, or uploads are closed: nothing to decide.
+      if (!application || application.status !== 'open' || documents.length < documentKinds.length || checkedSetKey(documents) === state.lastChecked) {
+        await outcome.complete();
+        return;
+      }
+      const texts = Object.fromEntries(
+        await Promise.all(
+          documents.map(async ({ kind, sha256 }) => {
+            try {
+              return [kind, await extractPdfText(await files.read(applicationId, sha256))] as const;
+            } catch (error) {
+              if (error instanceof PdfUnreadableError) return [kind, ''] as const;
+              throw error;
+            }
+          }),
+        ),
+      ) as Record<DocumentKind, string>;
+      const verdict = checkDocuments(application.facts, texts);
+      const at = clock().toISOString();
+      const findings = verdict.findings.map((finding) => ({ ...finding }));
+      const rejections = state.rejections + 1;
+      const final = rejections >= maxRejections;
+      const decided: PlatformEvent = verdict.valid
+        ? { type: 'DocumentsValidated', data: { applicationId, documents, findings, validatedAt: at } }
+        : {
+            type: 'DocumentsRejected',
+            data: {
+              applicationId,
+              documents,
+              findings,
+              reasons: verdict.findings.filter((finding) => !finding.passed).map((finding) => finding.message),
+              rejections,
+              final,
+              rejectedAt: at,
+            },
+          };
+      await outcome.complete(async (tx) => {
+        await eventsInTransaction(tx).append(documentsStreamId(applicationId), stampEvents([decided], job.payload.cause, actor, clock(), newId), history.length);
+        const status = verdict.valid ? 'validated' : final ? 'closed' : 'open';
+        await tx.query('UPDATE mutuo_documents_applications SET status = $2 WHERE application_id = $1', [applicationId, status]);
+      });
+    }
+
+    return {
+      consumers: [
+        {
+          name: 'documents',
+          eventTypes: ['MortgageApplicationSubmitted', 'PropertyDetailsUpdated', 'ApplicationApproved', 'ApplicationRejected', 'ApplicationWithdrawn'],
+          decoder: platformEventCatalog,
+          handle,
+        },
+      ],
+      jobs: [{ queue: validateQueue, handle: validate, concurrency: 4 }],
+      routes: [
+        (app) =>
+          app.register(documentRoutes, {
+            client,
+            files,
+            maxBytes: config.documents.maxBytes,
+            sandbox: !config.production,
+            clock,
+            newId,
+            afterCommit,
+          }),
+      ],
+      describe: `documents: stored in ${config.documents.directory}`,
+    };
+  },
+};
+
+type DocumentRoutesOptions = {
+  readonly client: SqlClient;
+  readonly files: DocumentFileStore;
+  readonly maxBytes: number;
+  readonly sandbox: boolean;
+  readonly clock: () => Date;
+  readonly newId: () => string;
+  readonly afterCommit: () => void;
+};
+
+/** How long an upload right after a submission waits for the Document service to hear of the application. */
+const knownWithinMs = 2_000;
+
+const Params = Type.Object({ id: Type.String({ format: 'uuid' }) });
+
+export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = async (app, options) => {
+  const { client, files, clock, newId } = options;
+  await app.register(multipart, { limits: { fileSize: options.maxBytes, files: 1, fields: 4, parts: 5 } });
+
+  /** The application as this service knows it; a submission a moment old may still be on its way. */
+  async function knownApplication(applicationId: string): Promise<DocumentsApplication> {
+    if (!uuidPattern.test(applicationId)) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
+    const deadline = Date.now() + knownWithinMs;
+    for (;;) {
+      const application = await findApplication(client, applicationId);
+      if (application) return application;
+      if (Date.now() > deadline) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  app.post(
+    '/api/applications/:id/documents',
+    {
+      schema: {
+        summary: 'Upload a document (multipart: kind = id_card | payslip | appraisal, file = the PDF)',
+        consumes: ['multipart/form-data'],
+        params: Params,
+      },
+    },
+    async (request, reply) => {
+      const applicationId = request.params.id.toLowerCase();
+      const application = await knownApplication(applicationId);
+      let kind: string | undefined;
+      let upload: { bytes: Buffer; fileName: string } | undefined;
+      for await (const part of request.parts()) {
+        if (part.type === 'file') {
+          if (part.fieldname !== 'file') throw invalidInput([{ path: part.fieldname, message: 'unexpected file; send the PDF as "file"' }]);
+          upload = { bytes: await part.toBuffer(), fileName: part.filename.slice(0, 200) };
+        } else if (part.fieldname === 'kind') {
+          kind = String(part.value);
+        }
+      }
+      const errors = [];
+      if (!documentKinds.includes(kind as DocumentKind)) errors.push({ path: 'kind', message: `must be one of ${documentKinds.join(', ')}` });
+      if (!upload || upload.bytes.length === 0) errors.push({ path: 'file', message: 'a PDF file is required' });
+      else if (!isPdf(upload.bytes)) errors.push({ path: 'file', message: 'must be a PDF' });
+      if (errors.length > 0 || !upload) throw invalidInput(errors);
+      if (application.status === 'validated') {
+        throw new DomainError('rule', 'DOCUMENTS_ALREADY_VALIDATED', 'the documents of this application are validated already');
+      }
+      if (application.status === 'closed') {
+        throw new DomainError('rule', 'DOCUMENTS_CLOSED', 'this application takes no more documents');
+      }
+      // The file first, then the event: a crash in between leaves an unreferenced file, never an event without its file.
+      const stored = await files.save(applicationId, upload.bytes);
+      const now = clock();
+      const cause: Cause = { correlationId: request.id, causationId: null };
+      const uploaded: PlatformEvent = {
+        type: 'DocumentUploaded',
+        data: { applicationId, kind: kind as DocumentKind, sha256: stored.sha256, sizeBytes: stored.sizeBytes, fileName: upload.fileName, uploadedAt: now.toISOString() },
+      };
+      const result = await client.transaction(async (tx) => {
+        const appended = await eventsInTransaction(tx).append(documentsStreamId(applicationId), stampEvents([uploaded], cause, 'anonymous', now, newId), 'any');
+        const payload: ValidationJob = { cause };
+        await scheduleJob(tx, { queue: validateQueue, key: applicationId, payload, dueAt: now });
+        return appended;
+      });
+      options.afterCommit();
+      return reply
+        .status(202)
+        .send({ applicationId, kind, sha256: stored.sha256, sizeBytes: stored.sizeBytes, version: result.nextVersion, position: result.lastPosition });
+    },
+  );
+
+  app.get(
+    '/api/applications/:id/documents',
+    { schema: { summary: 'The uploaded documents and the outcome of their last check', params: Params } },
+    async (request) => {
+      const applicationId = request.params.id.toLowerCase();
+      const application = await knownApplication(applicationId);
+      const state = documentsState(await eventsInTransaction(client).readStream(documentsStreamId(applicationId)));
+      return {
+        applicationId,
+        status: application.status,
+        documents: [...state.latest].map(([kind, document]) => ({ kind, ...document })),
+        ...(state.verdict ? { lastCheck: { outcome: state.verdict.type === 'DocumentsValidated' ? 'validated' : 'rejected', ...state.verdict.data } } : {}),
+      };
+    },
+  );
+
+  if (!options.sandbox) return;
+  app.get(
+    '/api/sandbox/applications/:id/documents/:kind',
+    {
+      schema: {
+        summary: 'Sandbox: a sample PDF of this kind that matches the application, or carries the given defect',
+        params: Type.Object({ id: Type.String({ format: 'uuid' }), kind: Type.Union(documentKinds.map((kind) => Type.Literal(kind))) }),
+        querystring: Type.Object({ defect: Type.Optional(Type.Union(sampleDefects.map((defect) => Type.Literal(defect)))) }),
+      },
+    },
+    async (request, reply) => {
+      const application = await knownApplication(request.params.id.toLowerCase());
+      const defect: SampleDefect = request.query.defect ?? 'none';
+      const { facts } = application;
+      const pdf = await samplePdf(request.params.kind, { ...facts, region: facts.region }, defect);
+      return reply
+        .type('application/pdf')
+        .header('content-disposition', `attachment; filename="${request.params.kind}${defect === 'none' ? '' : `-${defect}`}.pdf"`)
+        .send(Buffer.from(pdf));
+    },
+  );
+};
