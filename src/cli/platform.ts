@@ -15,7 +15,7 @@ import { createConsumer, type ConsumerDefinition } from '../messaging/consumer.t
 import { deadLetterRoutes } from '../messaging/dead-letter-routes.ts';
 import { createDeadLetters } from '../messaging/dead-letters.ts';
 import { createInProcessBus } from '../messaging/in-process-bus.ts';
-import { startJobWorker, type JobWorker } from '../messaging/jobs.ts';
+import { queuesScheduledIn, startJobWorker, type AfterCommit, type JobWorker } from '../messaging/jobs.ts';
 import { createRabbitMqBus } from '../messaging/rabbitmq-bus.ts';
 import { startOutboxRelay, type OutboxRelay } from '../messaging/relay.ts';
 import { platformEventHistory } from '../services/catalog.ts';
@@ -83,11 +83,13 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
   const relay = startOutboxRelay({ client, store, bus, onError: reportError('the outbox relay is waiting to publish') });
   const workers: JobWorker[] = [];
   // Work committed by a consumer or a job may be events to publish or jobs now due.
-  const afterCommit = () => {
+  const afterCommit: AfterCommit = (committed) => {
     relay.wake();
-    for (const worker of workers) worker.wake();
+    const queues = committed ? queuesScheduledIn(committed) : undefined;
+    for (const worker of workers) if (!queues || queues.has(worker.queue)) worker.wake();
   };
-  store.onAppend(afterCommit);
+  // A command's append schedules no job: only the relay has something to do.
+  store.onAppend(() => relay.wake());
 
   const context: ServiceContext = { config, client, store, clock, newId: randomUUID, logger, afterCommit };
   const started: ServiceParts[] = [];

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { SqlClient, SqlQueryable } from '../eventstore/sql-client.ts';
 import type { Bus, Subscription } from './bus.ts';
+import type { AfterCommit } from './jobs.ts';
 import type { EventMessage, IncomingMessage } from './message.ts';
 
 /** An event as a handler receives it: checked, and upcast to the latest schema version. */
@@ -32,7 +33,8 @@ export type ConsumerOptions = {
   readonly requestPollMs?: number;
   readonly onError?: (error: unknown) => void;
   /** Called after a handler's transaction commits (to wake the relay and job workers of this process). */
-  readonly afterCommit?: () => void;
+  /** Called after each commit with its transaction (see AfterCommit in jobs.ts). */
+  readonly afterCommit?: AfterCommit;
 };
 
 export type DeadLetterReason = 'MALFORMED' | 'UNKNOWN_TYPE' | 'INVALID' | 'HANDLER_FAILED';
@@ -133,11 +135,18 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
    * Runs `attempt` in a fresh transaction until it succeeds or the attempts run out;
    * resolves with the last error, or undefined on success.
    */
-  async function withRetries(attempt: (tx: SqlQueryable) => Promise<void>, attemptsBefore = 0): Promise<{ error?: unknown; attempts: number }> {
+  async function withRetries(
+    attempt: (tx: SqlQueryable) => Promise<void>,
+    attemptsBefore = 0,
+  ): Promise<{ error?: unknown; attempts: number; committed?: SqlQueryable }> {
     for (let attempts = attemptsBefore + 1; ; attempts++) {
       try {
-        await client.transaction(attempt);
-        return { attempts };
+        let committed: SqlQueryable | undefined;
+        await client.transaction((tx) => {
+          committed = tx;
+          return attempt(tx);
+        });
+        return { attempts, ...(committed ? { committed } : {}) };
       } catch (error) {
         if (attempts - attemptsBefore >= maxAttempts) return { error, attempts };
         await new Promise((resolve) => setTimeout(resolve, firstRetryDelayMs * 2 ** (attempts - attemptsBefore - 1)));
@@ -209,7 +218,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
     });
     // Recording the dead letter may fail too (the database is away): then this throws,
     // and the bus delivers the message again later.
-    if (outcome.error === undefined) options.afterCommit?.();
+    if (outcome.error === undefined) options.afterCommit?.(outcome.committed);
     else {
       await deadLetter(client, message, { reason: 'HANDLER_FAILED', error: describe(outcome.error), attempts: outcome.attempts, event });
     }
@@ -279,7 +288,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
       await client.query(`UPDATE mutuo_dead_letters SET attempts = $2, error = $3 WHERE id = $1`, [id, outcome.attempts, describe(outcome.error)]);
       return;
     }
-    options.afterCommit?.();
+    options.afterCommit?.(outcome.committed);
     if (row.partition_key) await releaseParked(row.partition_key);
   }
 

@@ -28,6 +28,22 @@ export type JobToSchedule = {
   readonly dueAt: Date;
 };
 
+/**
+ * The queues each transaction scheduled jobs on, so that whoever commits it wakes only
+ * those queues' workers (waking every worker after every commit costs a claim each).
+ */
+const scheduledIn = new WeakMap<SqlQueryable, Set<string>>();
+
+/** The queues `tx` scheduled jobs on; call once it committed. */
+export function queuesScheduledIn(tx: SqlQueryable): ReadonlySet<string> {
+  const queues = scheduledIn.get(tx) ?? new Set<string>();
+  scheduledIn.delete(tx);
+  return queues;
+}
+
+/** Called after a commit with its transaction: wakes whatever that commit gave work to. Without one, wakes everything. */
+export type AfterCommit = (committed?: SqlQueryable) => void;
+
 /** Schedules a job, or replaces the one of the same queue and key (a worker running it then cannot commit). */
 export async function scheduleJob(tx: SqlQueryable, job: JobToSchedule): Promise<void> {
   await tx.query(
@@ -37,6 +53,8 @@ export async function scheduleJob(tx: SqlQueryable, job: JobToSchedule): Promise
            attempts = 0, locked_until = NULL, last_error = NULL, created_at = now()`,
     [job.queue, job.key, JSON.stringify(job.payload), job.dueAt.toISOString()],
   );
+  const queues = scheduledIn.get(tx) ?? new Set<string>();
+  scheduledIn.set(tx, queues.add(job.queue));
 }
 
 /** Cancels a job if there is one; a worker running it then cannot commit its outcome. */
@@ -86,10 +104,11 @@ export type JobWorkerOptions<Payload> = {
   readonly clock?: () => Date;
   readonly onError?: (error: unknown, job?: Job) => void;
   /** Called after each commit of an outcome (to wake the relay, which publishes what it appended). */
-  readonly afterCommit?: () => void;
+  readonly afterCommit?: AfterCommit;
 };
 
 export type JobWorker = {
+  readonly queue: string;
   /** Look for due jobs now. */
   readonly wake: () => void;
   /** Resolves when the worker has finished the jobs in hand. */
@@ -152,7 +171,9 @@ export function startJobWorker<Payload>(options: JobWorkerOptions<Payload>): Job
 
   /** Runs `work` and moves the job on, if the job is still this run's; the row's lock orders it with consumers. */
   async function settle(job: Job, work: ((tx: SqlQueryable) => Promise<void>) | undefined, nextDueAt: Date | undefined) {
+    let committed: SqlQueryable | undefined;
     await client.transaction(async (tx) => {
+      committed = tx;
       const [row] = await tx.query<{ version: number }>('SELECT version FROM mutuo_jobs WHERE queue = $1 AND key = $2 FOR UPDATE', [
         job.queue,
         job.key,
@@ -170,7 +191,7 @@ export function startJobWorker<Payload>(options: JobWorkerOptions<Payload>): Job
         await tx.query('DELETE FROM mutuo_jobs WHERE queue = $1 AND key = $2 AND version = $3', [job.queue, job.key, job.version]);
       }
     });
-    options.afterCommit?.();
+    options.afterCommit?.(committed);
   }
 
   async function run(job: Job<Payload>): Promise<void> {
@@ -240,6 +261,7 @@ export function startJobWorker<Payload>(options: JobWorkerOptions<Payload>): Job
   };
   const looping = loop();
   return {
+    queue,
     wake: () => wakeUp(),
     stop: async () => {
       stopped = true;

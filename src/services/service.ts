@@ -4,7 +4,7 @@ import type { Config } from '../config.ts';
 import type { SqlClient } from '../eventstore/sql-client.ts';
 import type { EventStore, NewEvent } from '../eventstore/types.ts';
 import type { ConsumedEvent, ConsumerDefinition } from '../messaging/consumer.ts';
-import type { JobHandler } from '../messaging/jobs.ts';
+import type { AfterCommit, JobHandler } from '../messaging/jobs.ts';
 import { platformEventCatalog, type PlatformEvent } from './catalog.ts';
 
 export const serviceNames = ['application', 'scoring', 'documents', 'bank-gateway', 'notification'] as const;
@@ -24,7 +24,7 @@ export type ServiceContext = {
   readonly newId: () => string;
   readonly logger: FastifyBaseLogger | false;
   /** Call after committing events or jobs outside the store (the store wakes the relay itself). */
-  readonly afterCommit: () => void;
+  readonly afterCommit: AfterCommit;
 };
 
 export type JobDefinition = {

@@ -21,7 +21,7 @@ const bookQueue = 'bank-gateway.book';
 const cancelQueue = 'bank-gateway.cancel';
 const actor = 'system:bank-gateway';
 
-type BookingJob = { readonly request: Extract<SagaAction, { type: 'RequestFinalization' }>; readonly taxCode: string; readonly cause: Cause };
+type BookingJob = { readonly request: Extract<SagaAction, { type: 'RequestFinalization' }>; readonly cause: Cause };
 type CancellationJob = { readonly action: Extract<SagaAction, { type: 'CancelBooking' }>; readonly cause: Cause };
 
 export const gatewayEventTypes = [
@@ -111,8 +111,7 @@ export const bankGatewayModule: ServiceModule = {
             type: 'MortgageFinalizationRequested',
             data: { applicationId, idempotencyKey, amountCents, annualRateBps, termMonths, rateLockExpiresAt, requestedAt: now.toISOString() },
           });
-          const facts = step.state.status === 'finalizing' ? step.state.facts : undefined;
-          const payload: BookingJob = { request: action, taxCode: facts?.taxCode ?? '', cause };
+          const payload: BookingJob = { request: action, cause };
           await scheduleJob(tx, { queue: bookQueue, key: applicationId, payload, dueAt: now });
         } else {
           const payload: CancellationJob = { action, cause };
@@ -130,14 +129,14 @@ export const bankGatewayModule: ServiceModule = {
 
     /** Up to MAINFRAME_ATTEMPTS calls, each bounded by MAINFRAME_TIMEOUT_MS; the same key makes a retry harmless. */
     async function book(job: Job<BookingJob>, outcome: JobOutcome) {
-      const { request, taxCode, cause } = job.payload;
+      const { request, cause } = job.payload;
       let reply: BookingReply | undefined;
       let lastFailure = '';
       let attempts = 0;
       while (!reply && attempts < gateway.mainframeAttempts) {
         attempts++;
         try {
-          reply = await mainframe.book({ ...request, taxCode, requestedAt: clock() });
+          reply = await mainframe.book({ ...request, requestedAt: clock() });
         } catch (error) {
           if (!(error instanceof MainframeTimeoutError || error instanceof MainframeUnavailableError || error instanceof ProtocolError)) throw error;
           lastFailure = error instanceof MainframeTimeoutError ? 'TIMEOUT' : 'UNAVAILABLE';

@@ -52,6 +52,7 @@ export type SagaAction =
   | {
       readonly type: 'RequestFinalization';
       readonly idempotencyKey: string;
+      readonly taxCode: string;
       readonly amountCents: number;
       readonly annualRateBps: number;
       readonly termMonths: number;
@@ -128,6 +129,7 @@ export function reactToInput(state: SagaState, input: SagaInput, now: Date): Sag
           {
             type: 'RequestFinalization',
             idempotencyKey,
+            taxCode: facts.taxCode,
             amountCents: facts.amountCents,
             annualRateBps: facts.annualRateBps ?? lock.annualRateBps,
             termMonths: facts.termYears * 12,

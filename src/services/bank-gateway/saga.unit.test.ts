@@ -37,6 +37,7 @@ describe('the finalization saga', () => {
         {
           type: 'RequestFinalization',
           idempotencyKey: idempotencyKeyFor(applicationId),
+          taxCode: 'RSSMRA80A01H501U',
           amountCents: 20_000_000,
           annualRateBps: 320,
           termMonths: 300,

@@ -6,7 +6,7 @@ import type { SqlClient, SqlQueryable } from '../../eventstore/sql-client.ts';
 import { eventsInTransaction } from '../../eventstore/store.ts';
 import type { StoredEvent } from '../../eventstore/types.ts';
 import type { ConsumedEvent } from '../../messaging/consumer.ts';
-import { cancelJob, scheduleJob, type Job, type JobOutcome } from '../../messaging/jobs.ts';
+import { cancelJob, scheduleJob, type AfterCommit, type Job, type JobOutcome } from '../../messaging/jobs.ts';
 import { platformEventCatalog, type PlatformEvent, type PlatformEventOf } from '../catalog.ts';
 import { stampEvents, type Cause, type ServiceModule } from '../service.ts';
 import { checkDocuments, type ApplicationFacts } from './checks.ts';
@@ -186,7 +186,7 @@ type DocumentRoutesOptions = {
   readonly sandbox: boolean;
   readonly clock: () => Date;
   readonly newId: () => string;
-  readonly afterCommit: () => void;
+  readonly afterCommit: AfterCommit;
 };
 
 /** How long an upload right after a submission waits for the Document service to hear of the application. */
@@ -251,13 +251,15 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
         type: 'DocumentUploaded',
         data: { applicationId, kind: kind as DocumentKind, sha256: stored.sha256, sizeBytes: stored.sizeBytes, fileName: upload.fileName, uploadedAt: now.toISOString() },
       };
+      let committed: SqlQueryable | undefined;
       const result = await client.transaction(async (tx) => {
+        committed = tx;
         const appended = await eventsInTransaction(tx).append(documentsStreamId(applicationId), stampEvents([uploaded], cause, 'anonymous', now, newId), 'any');
         const payload: ValidationJob = { cause };
         await scheduleJob(tx, { queue: validateQueue, key: applicationId, payload, dueAt: now });
         return appended;
       });
-      options.afterCommit();
+      options.afterCommit(committed);
       return reply
         .status(202)
         .send({ applicationId, kind, sha256: stored.sha256, sizeBytes: stored.sizeBytes, version: result.nextVersion, position: result.lastPosition });
