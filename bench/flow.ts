@@ -179,7 +179,6 @@ async function measureFlow(setup: Setup): Promise<FlowResult> {
     // pg_stat_database is updated when a backend reports, at most every half second or so.
     await sleep(1_000);
     const commitsPerApplication = (await commits() - commitsBefore) / applications;
-    console.log('CLAIMS', (globalThis as any).claims, (globalThis as any).emptyClaims);
     // Latency alone: one applicant at a time, nothing queued behind anything.
     const alone = await pass(alonePasses, 1);
     return { flow, alone, eventsPerApplication, commitsPerApplication, pdfs };
