@@ -5,11 +5,15 @@ import { startMutuo, type MutuoProcess } from '../cli/testing.ts';
 import { openTestPostgres } from '../eventstore/testing.ts';
 import { openVirtualHost } from '../messaging/testing.ts';
 import { describeFlow } from './flow.contract.ts';
+import { startSmtpSink } from './notification/smtp-sink.ts';
+
+const testRedisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /**
  * Each service in its own process, as a bank would run them: five `mutuo <service>`
  * processes on one PostgreSQL database and one RabbitMQ, talking only through the
- * broker, with the simulated mainframe and the two bureaus as processes of their own.
+ * broker, with the simulated mainframe and the two bureaus as processes of their own,
+ * the sent-email ledger in Redis, and the emails caught by the test's SMTP server.
  */
 describeFlow(
   'each service in its own process, on PostgreSQL and RabbitMQ',
@@ -17,6 +21,7 @@ describeFlow(
     const database = await openTestPostgres(4);
     const broker = await openVirtualHost();
     const dataDir = await mkdtemp(join(tmpdir(), 'mutuo-flow-'));
+    const smtp = await startSmtpSink({ keepMessages: 100_000 });
     const processes: MutuoProcess[] = [];
     const start = async (args: string[], env: Record<string, string> = {}) => {
       const started = await startMutuo(args, { MUTUO_DATA_DIR: dataDir, ...env });
@@ -44,6 +49,9 @@ describeFlow(
         MAINFRAME_TIMEOUT_MS: '300',
         // Long enough for a check that met two failing bureaus to be tried again.
         SCORING_DEADLINE_MS: '10000',
+        SMTP_URL: smtp.url,
+        // The sent-email ledger in Redis, as a bank would run it.
+        REDIS_URL: testRedisUrl,
       };
       const [application, documents, notification] = await Promise.all(
         ['application', 'documents', 'notification', 'scoring', 'bank-gateway'].map((service) => start([service], shared)),
@@ -53,13 +61,16 @@ describeFlow(
         documentsUrl: documents!.address,
         notificationUrl: notification!.address,
         database: database.client,
+        mails: () => smtp.messages(),
         close: async () => {
           await stopAll();
+          await smtp.close();
           await Promise.all([database.dispose(), broker.dispose(), rm(dataDir, { recursive: true, force: true })]);
         },
       };
     } catch (error) {
       await stopAll();
+      await smtp.close();
       await Promise.all([database.dispose(), broker.dispose(), rm(dataDir, { recursive: true, force: true })]);
       throw error;
     }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { SqlQueryable } from '../eventstore/sql-client.ts';
+import type { ReceivedMail } from './notification/smtp-sink.ts';
 
 /** Where the services of a running platform answer, and its database to look into their streams. */
 export type FlowFixture = {
@@ -9,6 +10,10 @@ export type FlowFixture = {
   readonly documentsUrl: string;
   readonly notificationUrl: string;
   readonly database: SqlQueryable;
+  /** Every email the SMTP server the services send to has received. */
+  readonly mails: () => readonly ReceivedMail[];
+  /** Moves the clock of every service forward (only where the fixture controls it; see FlowOptions.clockControl). */
+  readonly advanceClock?: (ms: number) => void;
   readonly close: () => Promise<void>;
 };
 
@@ -23,7 +28,7 @@ type Defects = Partial<Record<'id_card' | 'payslip' | 'appraisal', string>>;
 export const terminalStatuses = ['approved', 'rejected', 'withdrawn'] as const;
 
 /** A client of the platform's HTTP API that drives applications through the flow, as an applicant would. */
-export function flowClient(fixture: Omit<FlowFixture, 'close'>) {
+export function flowClient(fixture: Pick<FlowFixture, 'applicationUrl' | 'documentsUrl' | 'notificationUrl' | 'database'>) {
   async function call<T>(method: string, url: string, body?: unknown): Promise<{ status: number; body: T }> {
     const response = await fetch(url, {
       method,
@@ -175,6 +180,8 @@ export type FlowOptions = {
    * only because the mainframe never answered any of its attempts.
    */
   readonly randomFailures?: boolean;
+  /** The fixture can move the services' clock (advanceClock): the rate lock's expiry is tested then. */
+  readonly clockControl?: boolean;
 };
 
 export function describeFlow(setup: string, open: () => Promise<FlowFixture>, options: FlowOptions): void {
@@ -351,5 +358,56 @@ export function describeFlow(setup: string, open: () => Promise<FlowFixture>, op
         assert.equal(sent.filter((n) => finalTemplates.has(n.template)).length, 1, `${scenario} ${id}: exactly one final notification`);
       }
     });
+
+    it('sends no email again when every event is delivered to the Notification service again', async () => {
+      const id = await flow.submit();
+      await flow.uploadAll(id);
+      assert.equal(await flow.lockRate(id), 200);
+      assert.equal((await flow.waitForTerminal(id)).status, 'approved');
+      await flow.finalNotifications(id);
+      const emailsPending = async () =>
+        (await fixture.database.query(`SELECT 1 FROM mutuo_jobs WHERE queue = 'notification.email' LIMIT 1`)).length > 0;
+      await flow.waitFor('every email to be sent', async () => ((await emailsPending()) ? undefined : true));
+      const mailsBefore = fixture.mails().length;
+      const handled = async () =>
+        Number((await fixture.database.query<{ n: string }>(`SELECT count(*)::text AS n FROM mutuo_inbox WHERE consumer = 'notification'`))[0]!.n);
+      const handledBefore = await handled();
+      assert.ok(handledBefore > 0);
+
+      // As an operator replaying the whole log would: the service forgets what it handled, and the relay publishes every event again.
+      await fixture.database.query(`DELETE FROM mutuo_inbox WHERE consumer = 'notification'`);
+      await fixture.database.query(`UPDATE mutuo_relay SET position = 0, holder = 'test: replay everything', lease_until = now()`);
+      // Each event handled again schedules its email in the same transaction as its inbox record, and the email job then finds it sent.
+      await flow.waitFor('every event to be handled again and its email job done', async () =>
+        (await handled()) >= handledBefore && !(await emailsPending()) ? true : undefined,
+      );
+      assert.equal(fixture.mails().length, mailsBefore, 'no email went out twice');
+      const templates = (await flow.notifications(id)).map((n) => n.template);
+      assert.deepEqual(templates, ['application-received', 'application-approved']);
+    });
+
+    if (options.clockControl) {
+      // Last: it moves the clock a month ahead for every service.
+      it('lets a rate lock expire, tells the applicant, and books only once a new rate is locked', async () => {
+        const id = await flow.submit();
+        assert.equal(await flow.lockRate(id), 200);
+        await flow.waitFor('the credit check', async () => ((await flow.streamTypes(`credit-check-${id}`)).includes('CreditHoldPlaced') ? true : undefined));
+        fixture.advanceClock!(31 * 86_400_000);
+        await flow.waitFor('the lock to expire', async () =>
+          (await flow.streamTypes(`application-${id}`)).includes('InterestRateLockExpired') ? true : undefined,
+        );
+        await flow.uploadAll(id);
+        await flow.documentsChecked(id, 'DocumentsValidated');
+        assert.equal((await flow.application(id)).status, 'processing', 'no booking without a lock');
+        assert.equal(await flow.lockRate(id), 200);
+        assert.equal((await flow.waitForTerminal(id)).status, 'approved');
+        const history = await flow.history(id);
+        const relocked = history.lastIndexOf('application:InterestRateLocked');
+        assert.ok(history.indexOf('finalization:MortgageFinalizationRequested') > relocked, `booked after the new lock: ${history.join(', ')}`);
+        assert.deepEqual(await flow.streamTypes(`finalization-${id}`), ['MortgageFinalizationRequested', 'MortgageFinalized']);
+        const templates = (await flow.finalNotifications(id)).map((n) => n.template);
+        assert.deepEqual(templates, ['application-received', 'rate-lock-expired', 'application-approved']);
+      });
+    }
   });
 }

@@ -4,31 +4,44 @@ import { join } from 'node:path';
 import { openPlatform } from '../cli/platform.ts';
 import { loadConfig } from '../config.ts';
 import { describeFlow } from './flow.contract.ts';
+import { startSmtpSink } from './notification/smtp-sink.ts';
 
-/** Every service in one process on PGlite and the in-process bus, with the simulated bureaus, mainframe and SMTP server. */
+/**
+ * Every service in one process on PGlite and the in-process bus, with the simulated
+ * bureaus and mainframe; the emails go to an SMTP server of the test's own, and the
+ * services' clock is the test's to move.
+ */
 describeFlow(
   'embedded, one process',
   async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'mutuo-flow-'));
+    const smtp = await startSmtpSink();
     const config = loadConfig({
       MUTUO_DATA_DIR: dataDir,
       PORT: '0',
+      SMTP_URL: smtp.url,
       BUREAU_TIMEOUT_MS: '200',
       MAINFRAME_TIMEOUT_MS: '300',
       SCORING_DEADLINE_MS: '1000',
     });
-    const platform = await openPlatform(config, false);
+    let clockOffsetMs = 0;
+    const platform = await openPlatform(config, false, { clock: () => new Date(Date.now() + clockOffsetMs) });
     const url = await platform.server.listen({ port: 0, host: '127.0.0.1' });
     return {
       applicationUrl: url,
       documentsUrl: url,
       notificationUrl: url,
       database: platform.client,
+      mails: () => smtp.messages(),
+      advanceClock: (ms) => {
+        clockOffsetMs += ms;
+      },
       close: async () => {
         await platform.close();
+        await smtp.close();
         await rm(dataDir, { recursive: true, force: true });
       },
     };
   },
-  { crowd: 60 },
+  { crowd: 60, clockControl: true },
 );

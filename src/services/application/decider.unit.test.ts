@@ -504,6 +504,31 @@ describe('ApproveApplication', () => {
   });
 });
 
+describe('ExpireRateLock', () => {
+  const expiresAt = '2026-12-10T09:00:00.000Z';
+  const expire = (at = expiresAt): ApplicationCommand => ({ type: 'ExpireRateLock', expiresAt: at });
+
+  it('records the expiry of the lock in place once its time has come, and drops the lock', () => {
+    const now = new Date(expiresAt);
+    const state = given([submitted, lockedOnSubmission])
+      .when(expire(), { now })
+      .then([{ type: 'InterestRateLockExpired', data: { annualRateBps: 345, lockedAt: submittedAt.toISOString(), expiresAt, expiredAt: expiresAt } }]);
+    assert.equal(processingFile(state).rateLock, undefined);
+  });
+
+  it('refuses before the lock expires', () => {
+    given([submitted, lockedOnSubmission])
+      .when(expire(), { now: new Date(Date.parse(expiresAt) - 1) })
+      .thenFails('rule', 'RATE_LOCK_NOT_EXPIRED');
+  });
+
+  it('refuses for a lock that was replaced, or when there is none', () => {
+    const now = new Date('2027-06-01T00:00:00.000Z');
+    given([submitted, lockedOnSubmission]).when(expire('2026-12-01T09:00:00.000Z'), { now }).thenFails('rule', 'RATE_LOCK_NOT_EXPIRED');
+    given([submitted]).when(expire(), { now }).thenFails('rule', 'RATE_LOCK_NOT_EXPIRED');
+  });
+});
+
 describe('RejectApplication', () => {
   it('rejects with the reason', () => {
     const state = given([submitted]).when(reject()).then([rejected]);
