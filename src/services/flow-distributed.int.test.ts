@@ -48,20 +48,27 @@ describeFlow(
         BUREAU_TIMEOUT_MS: '200',
         MAINFRAME_TIMEOUT_MS: '300',
         // Long enough for a check that met two failing bureaus to be tried again.
-        SCORING_DEADLINE_MS: '10000',
+        SCORING_DEADLINE_MS: '3000',
         SMTP_URL: smtp.url,
         // The sent-email ledger in Redis, as a bank would run it.
         REDIS_URL: testRedisUrl,
       };
-      const [application, documents, notification] = await Promise.all(
+      const [application, documents, notification, , bankGateway] = await Promise.all(
         ['application', 'documents', 'notification', 'scoring', 'bank-gateway'].map((service) => start([service], shared)),
       );
+      const running = { 'bank-gateway': bankGateway! };
       return {
         applicationUrl: application!.address,
         documentsUrl: documents!.address,
         notificationUrl: notification!.address,
         database: database.client,
         mails: () => smtp.messages(),
+        stopService: async (name) => {
+          await running[name].stop();
+          return async () => {
+            running[name] = await start([name], shared);
+          };
+        },
         close: async () => {
           await stopAll();
           await smtp.close();
@@ -75,5 +82,5 @@ describeFlow(
       throw error;
     }
   },
-  { crowd: 200, randomFailures: true },
+  { crowd: 200, randomFailures: true, processes: true },
 );
