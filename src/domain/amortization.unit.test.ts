@@ -1,0 +1,187 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import {
+  frenchSchedule,
+  installmentCents,
+  installmentExactCents,
+  totalInterestExactCents,
+  type AmortizationLoan,
+  type Rational,
+} from './amortization.ts';
+import { monthlyInstallmentCents } from './installment.ts';
+import { eurosToCents, percentToBasisPoints } from './money.ts';
+
+type Vector = {
+  id: string;
+  principal: number;
+  annualRatePct: string;
+  years: number;
+  periodsPerYear: number;
+  n: number;
+  installmentExact: string;
+  installmentRounded: string;
+  totalInterestExact: string;
+  totalInterestIfEveryInstallmentIsRounded: string;
+  schedule_centRounded: { totalInterest: string; finalInstallment: string; residual: string };
+};
+
+const { vectors } = JSON.parse(readFileSync(new URL('../../test/fixtures/amortization.json', import.meta.url), 'utf8')) as {
+  vectors: Vector[];
+};
+
+/** "554.60" or "500" (euros) -> cents; the vectors write whole amounts both ways. */
+function cents(euros: string): number {
+  const value = eurosToCents(Number(euros));
+  assert.notEqual(value, null, `${euros} is not a whole number of cents`);
+  return value!;
+}
+
+/** A decimal string in euros as an exact fraction of cents. */
+function decimalCents(euros: string): Rational {
+  const [whole = '', fraction = ''] = euros.split('.');
+  return { numerator: BigInt(whole + fraction) * 100n, denominator: 10n ** BigInt(fraction.length) };
+}
+
+/** Whether an exact amount of cents, printed in euros to as many decimals as `written` has, prints as `written`. */
+function agreesWithDecimal(exact: Rational, written: string): boolean {
+  const shown = decimalCents(written);
+  // |exact - shown| <= half a unit of the last written digit, which is 100 / shown.denominator cents.
+  const difference = exact.numerator * shown.denominator - shown.numerator * exact.denominator;
+  const halfUnit = 50n * exact.denominator;
+  return (difference < 0n ? -difference : difference) <= halfUnit;
+}
+
+function loanOf(vector: Vector): AmortizationLoan {
+  return {
+    principalCents: cents(String(vector.principal)),
+    annualRateBps: percentToBasisPoints(Number(vector.annualRatePct))!,
+    periods: vector.n,
+    periodsPerYear: vector.periodsPerYear,
+  };
+}
+
+const sum = (values: readonly number[]) => values.reduce((total, value) => total + value, 0);
+
+describe('amortization vectors (test/fixtures/amortization.json)', () => {
+  for (const vector of vectors) {
+    it(`${vector.id}: ${vector.principal} € at ${vector.annualRatePct} % over ${vector.n} periods (${vector.periodsPerYear} a year)`, () => {
+      const loan = loanOf(vector);
+      assert.equal(vector.n, vector.years * vector.periodsPerYear);
+      assert.ok(agreesWithDecimal(installmentExactCents(loan), vector.installmentExact), 'installmentExact');
+      assert.ok(agreesWithDecimal(totalInterestExactCents(loan), vector.totalInterestExact), 'totalInterestExact');
+      assert.equal(installmentCents(loan), cents(vector.installmentRounded));
+      assert.equal(
+        vector.n * installmentCents(loan) - loan.principalCents,
+        cents(vector.totalInterestIfEveryInstallmentIsRounded),
+      );
+
+      const schedule = frenchSchedule(loan);
+      assert.equal(schedule.rows.length, vector.n);
+      assert.equal(schedule.installmentCents, cents(vector.installmentRounded));
+      assert.equal(schedule.totalInterestCents, cents(vector.schedule_centRounded.totalInterest));
+      assert.equal(schedule.finalInstallmentCents, cents(vector.schedule_centRounded.finalInstallment));
+      assert.equal(schedule.rows.at(-1)!.balanceCents, cents(vector.schedule_centRounded.residual));
+    });
+  }
+
+  it('A02 rounds its half-cent tie up (84487.35, not 84487.33)', () => {
+    const schedule = frenchSchedule({ principalCents: 20_000_000, annualRateBps: 250, periods: 360 });
+    assert.equal(schedule.totalInterestCents, 8_448_735);
+    // The tie itself: some balance * 1/480 ends in exactly half a cent.
+    const balancesBefore = [20_000_000, ...schedule.rows.slice(0, -1).map((row) => row.balanceCents)];
+    assert.ok(balancesBefore.some((balance) => balance % 480 === 240));
+  });
+});
+
+describe('installmentCents', () => {
+  it('agrees with monthlyInstallmentCents for monthly loans', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 10_000_000_000 }), fc.integer({ min: 0, max: 2_000 }), fc.integer({ min: 1, max: 40 }), (p, bps, years) => {
+        const loan = { principalCents: p, annualRateBps: bps, periods: 12 * years };
+        assert.equal(installmentCents(loan), monthlyInstallmentCents(p, bps, years));
+      }),
+    );
+  });
+
+  it('refuses what is not a non-negative integer (periods at least 1)', () => {
+    const loan = { principalCents: 10_000, annualRateBps: 300, periods: 12 };
+    assert.throws(() => installmentCents({ ...loan, principalCents: 1.5 }), RangeError);
+    assert.throws(() => installmentCents({ ...loan, principalCents: -1 }), RangeError);
+    assert.throws(() => installmentCents({ ...loan, annualRateBps: 2.5 }), RangeError);
+    assert.throws(() => installmentCents({ ...loan, periods: 0 }), RangeError);
+    assert.throws(() => installmentCents({ ...loan, periodsPerYear: 0 }), RangeError);
+    assert.throws(() => frenchSchedule({ ...loan, periods: Number.NaN }), RangeError);
+  });
+});
+
+describe('frenchSchedule', () => {
+  it('at rate 0 divides evenly and lets the last installment absorb the rounding', () => {
+    const schedule = frenchSchedule({ principalCents: 10_000_000, annualRateBps: 0, periods: 360 });
+    assert.equal(schedule.installmentCents, 27_778);
+    assert.equal(schedule.totalInterestCents, 0);
+    assert.equal(schedule.finalInstallmentCents, 27_698);
+  });
+
+  it('ends early rather than go below zero when the rounded-up installment overpays a tiny loan', () => {
+    // 3 € over 480 months at 0 %: 0.625 cents rounds to 1 cent, which clears the loan at month 300.
+    const schedule = frenchSchedule({ principalCents: 300, annualRateBps: 0, periods: 480 });
+    assert.equal(schedule.installmentCents, 1);
+    assert.equal(schedule.rows.length, 300);
+    assert.ok(schedule.rows.every((row) => row.installmentCents === 1 && row.balanceCents >= 0));
+    assert.equal(schedule.rows.at(-1)!.balanceCents, 0);
+  });
+
+  const loanArb = fc.record({
+    principalCents: fc.integer({ min: 100, max: 10_000_000_000 }), // 1 € .. 100,000,000.00 €
+    annualRateBps: fc.integer({ min: 0, max: 2_000 }), // 0 % .. 20 %
+    years: fc.integer({ min: 1, max: 40 }),
+    periodsPerYear: fc.constantFrom(12, 4, 2, 1),
+  });
+  type Generated = { principalCents: number; annualRateBps: number; years: number; periodsPerYear: number };
+  const toLoan = ({ principalCents, annualRateBps, years, periodsPerYear }: Generated): AmortizationLoan => ({
+    principalCents,
+    annualRateBps,
+    periods: years * periodsPerYear,
+    periodsPerYear,
+  });
+
+  it('repays the loan exactly, row by row, without ever owing less than nothing', () => {
+    fc.assert(
+      fc.property(loanArb, (generated) => {
+        const loan: AmortizationLoan = toLoan(generated);
+        const schedule = frenchSchedule(loan);
+        const { rows } = schedule;
+        assert.ok(rows.length >= 1 && rows.length <= loan.periods);
+        assert.equal(sum(rows.map((row) => row.principalCents)), loan.principalCents);
+        assert.equal(rows.at(-1)!.balanceCents, 0);
+        assert.equal(schedule.finalInstallmentCents, rows.at(-1)!.installmentCents);
+        assert.equal(schedule.totalInterestCents, sum(rows.map((row) => row.interestCents)));
+        let previousBalance = loan.principalCents;
+        for (const [i, row] of rows.entries()) {
+          assert.equal(row.period, i + 1);
+          assert.equal(row.installmentCents, row.interestCents + row.principalCents);
+          assert.equal(row.balanceCents, previousBalance - row.principalCents);
+          assert.ok(row.balanceCents >= 0 && row.interestCents >= 0 && row.principalCents >= 0);
+          if (i < rows.length - 1) assert.equal(row.installmentCents, schedule.installmentCents);
+          previousBalance = row.balanceCents;
+        }
+      }),
+    );
+  });
+
+  it('has all n rows whenever rounding cannot add up to a whole installment', () => {
+    fc.assert(
+      fc.property(loanArb, (generated) => {
+        const loan = toLoan(generated);
+        const r = loan.annualRateBps / 10_000 / generated.periodsPerYear;
+        // Each period drifts from the exact schedule by at most a cent (half from the installment, half
+        // from the interest), compounded at r; the exact schedule owes installment / (1 + r) before the end.
+        const worstDrift = loan.periods * (1 + r) ** loan.periods;
+        fc.pre(installmentCents(loan) / (1 + r) > worstDrift + 2);
+        assert.equal(frenchSchedule(loan).rows.length, loan.periods);
+      }),
+    );
+  });
+});
