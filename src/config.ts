@@ -9,6 +9,8 @@ export type Config = {
   readonly amqpUrl: string | undefined;
   readonly redisUrl: string | undefined;
   readonly consumerMaxAttempts: number;
+  /** How long a query waits for its read model to reach X-Min-Position. */
+  readonly readWaitMs: number;
   readonly logLevel: string;
   readonly production: boolean;
   readonly scoring: {
@@ -89,6 +91,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     amqpUrl: env.AMQP_URL || undefined,
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     consumerMaxAttempts: integer(env, 'MUTUO_CONSUMER_MAX_ATTEMPTS', 5, 1, 100),
+    readWaitMs: integer(env, 'READ_WAIT_MS', 2_000, 0, 60_000),
     logLevel: env.LOG_LEVEL || 'info',
     production: env.NODE_ENV === 'production',
     scoring: {

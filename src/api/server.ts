@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { register } from 'prom-client';
 import { notFoundProblem, sendProblem } from './problem.ts';
 
 /** Registers a feature's routes: `(app) => app.register(plugin, options)`. */
@@ -48,6 +49,10 @@ export async function buildServer({ routes, checkReady, logger }: ServerDependen
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    return reply.type(register.contentType).send(await register.metrics());
+  });
 
   app.get('/health', { schema: { hide: true } }, async (_request, reply) => {
     try {

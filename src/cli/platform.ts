@@ -19,6 +19,7 @@ import { queuesScheduledIn, startJobWorker, type AfterCommit, type JobWorker } f
 import { createRabbitMqBus } from '../messaging/rabbitmq-bus.ts';
 import { startOutboxRelay, type OutboxRelay } from '../messaging/relay.ts';
 import { platformEventHistory } from '../services/catalog.ts';
+import { memoryViewCache, redisViewCache, type ViewCache } from '../readside/customer-view.ts';
 import { serviceModules } from '../services/modules.ts';
 import { serviceNames, type ServiceContext, type ServiceName, type ServiceParts } from '../services/service.ts';
 
@@ -82,17 +83,35 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
   const store = new SqlEventStore(client, { maxConcurrentWrites: writeConcurrency });
   const relay = startOutboxRelay({ client, store, bus, onError: reportError('the outbox relay is waiting to publish') });
   const workers: JobWorker[] = [];
+  const started: ServiceParts[] = [];
+  // New events: the relay publishes them, and the read side of this process follows them.
+  const eventsCommitted = () => {
+    relay.wake();
+    for (const parts of started) parts.wake?.();
+  };
   // Work committed by a consumer or a job may be events to publish or jobs now due.
   const afterCommit: AfterCommit = (committed) => {
-    relay.wake();
+    eventsCommitted();
     const queues = committed ? queuesScheduledIn(committed) : undefined;
     for (const worker of workers) if (!queues || queues.has(worker.queue)) worker.wake();
   };
-  // A command's append schedules no job: only the relay has something to do.
-  store.onAppend(() => relay.wake());
+  // A command's append schedules no job.
+  store.onAppend(eventsCommitted);
 
-  const context: ServiceContext = { config, client, store, clock, newId: randomUUID, logger, afterCommit };
-  const started: ServiceParts[] = [];
+  // The customer view's hot copy: Redis when configured; else memory, but only where the
+  // projector runs, because nothing would keep another process's memory up to date.
+  const readsHere = services.includes('projector') || services.includes('query');
+  let viewCache: ViewCache | undefined;
+  try {
+    viewCache = config.redisUrl && readsHere ? await redisViewCache(config.redisUrl) : services.includes('projector') ? memoryViewCache() : undefined;
+  } catch (error) {
+    await relay.stop();
+    await bus.close();
+    await store.close();
+    throw error;
+  }
+  const readSide = { viewCache, maxWaitMs: config.readWaitMs };
+  const context: ServiceContext = { config, client, store, clock, newId: randomUUID, logger, afterCommit, readSide };
   const subscriptions: Subscription[] = [];
   const stopAll = async () => {
     await Promise.all(subscriptions.map((subscription) => subscription.close()));
@@ -100,6 +119,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     await relay.stop();
     await bus.close();
     for (const parts of started) await parts.close?.();
+    await viewCache?.close();
     await store.close();
   };
   let server: FastifyInstance;

@@ -1,4 +1,5 @@
 import { PGlite, types } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import type { SqlClient, SqlQueryable } from './sql-client.ts';
 
 type PgliteQueryable = Pick<PGlite, 'query' | 'exec'>;
@@ -22,7 +23,8 @@ function queryable(target: PgliteQueryable): SqlQueryable {
  */
 export async function createPgliteClient(dataDir?: string): Promise<SqlClient> {
   // int8 as text, as pg returns it, so both adapters hand the store the same values.
-  const db = await PGlite.create(dataDir, { parsers: { [types.INT8]: (value: string) => value } });
+  // pg_trgm for the operator search's fuzzy match, as on a PostgreSQL server.
+  const db = await PGlite.create(dataDir, { parsers: { [types.INT8]: (value: string) => value }, extensions: { pg_trgm } });
   return {
     ...queryable(db),
     transaction: (work) => db.transaction((tx) => work(queryable(tx))),

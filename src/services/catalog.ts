@@ -4,6 +4,7 @@ import { applicationEventHistory } from './application/events.ts';
 import { gatewayEventHistory } from './bank-gateway/events.ts';
 import { documentsEventHistory } from './documents/events.ts';
 import { notificationEventHistory } from './notification/events.ts';
+import { rateEventHistory } from './rates/events.ts';
 import { scoringEventHistory } from './scoring/events.ts';
 
 /** Every version of every event type of every service: what the schema registry holds. */
@@ -13,6 +14,7 @@ export const platformEventHistory = [
   ...documentsEventHistory,
   ...gatewayEventHistory,
   ...notificationEventHistory,
+  ...rateEventHistory,
 ] as const;
 
 /** Reads any service's events, of any stored version, as their latest version. */

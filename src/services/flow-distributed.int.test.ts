@@ -53,14 +53,15 @@ describeFlow(
         // The sent-email ledger in Redis, as a bank would run it.
         REDIS_URL: testRedisUrl,
       };
-      const [application, documents, notification, , bankGateway] = await Promise.all(
-        ['application', 'documents', 'notification', 'scoring', 'bank-gateway'].map((service) => start([service], shared)),
+      const [application, documents, notification, , bankGateway, query] = await Promise.all(
+        ['application', 'documents', 'notification', 'scoring', 'bank-gateway', 'query', 'projector'].map((service) => start([service], shared)),
       );
       const running = { 'bank-gateway': bankGateway! };
       return {
         applicationUrl: application!.address,
         documentsUrl: documents!.address,
         notificationUrl: notification!.address,
+        queryUrl: query!.address,
         database: database.client,
         mails: () => smtp.messages(),
         stopService: async (name) => {

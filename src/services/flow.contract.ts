@@ -9,6 +9,8 @@ export type FlowFixture = {
   readonly applicationUrl: string;
   readonly documentsUrl: string;
   readonly notificationUrl: string;
+  /** The query API: the customer view. */
+  readonly queryUrl: string;
   readonly database: SqlQueryable;
   /** Every email the SMTP server the services send to has received. */
   readonly mails: () => readonly ReceivedMail[];
@@ -30,7 +32,7 @@ type Defects = Partial<Record<'id_card' | 'payslip' | 'appraisal', string>>;
 export const terminalStatuses = ['approved', 'rejected', 'withdrawn'] as const;
 
 /** A client of the platform's HTTP API that drives applications through the flow, as an applicant would. */
-export function flowClient(fixture: Pick<FlowFixture, 'applicationUrl' | 'documentsUrl' | 'notificationUrl' | 'database'>) {
+export function flowClient(fixture: Pick<FlowFixture, 'applicationUrl' | 'documentsUrl' | 'notificationUrl' | 'queryUrl' | 'database'>) {
   async function call<T>(method: string, url: string, body?: unknown): Promise<{ status: number; body: T }> {
     const response = await fetch(url, {
       method,
@@ -93,7 +95,13 @@ export function flowClient(fixture: Pick<FlowFixture, 'applicationUrl' | 'docume
   }
 
   async function application(applicationId: string) {
-    const response = await call<{ status: string; reason?: string; contractNumber?: string }>('GET', `${fixture.applicationUrl}/api/applications/${applicationId}`);
+    // The customer view is a read model: a submission a moment old may not be in it yet.
+    const deadline = Date.now() + 10_000;
+    let response = await call<{ status: string; reason?: string; contractNumber?: string }>('GET', `${fixture.queryUrl}/api/applications/${applicationId}`);
+    while (response.status === 404 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      response = await call('GET', `${fixture.queryUrl}/api/applications/${applicationId}`);
+    }
     assert.equal(response.status, 200);
     return response.body;
   }

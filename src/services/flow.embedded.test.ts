@@ -21,7 +21,8 @@ describeFlow(
       PORT: '0',
       SMTP_URL: smtp.url,
       BUREAU_TIMEOUT_MS: '200',
-      MAINFRAME_TIMEOUT_MS: '300',
+      // Long enough that a busy process (every service, the read side and the simulators share it) is not taken for a silent mainframe.
+      MAINFRAME_TIMEOUT_MS: '1000',
       SCORING_DEADLINE_MS: '1000',
     });
     let clockOffsetMs = 0;
@@ -31,6 +32,7 @@ describeFlow(
       applicationUrl: url,
       documentsUrl: url,
       notificationUrl: url,
+      queryUrl: url,
       database: platform.client,
       mails: () => smtp.messages(),
       advanceClock: (ms) => {

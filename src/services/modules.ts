@@ -2,6 +2,7 @@ import { applicationModule } from './application/module.ts';
 import { bankGatewayModule } from './bank-gateway/module.ts';
 import { documentsModule } from './documents/module.ts';
 import { notificationModule } from './notification/module.ts';
+import { projectorModule, queryModule } from '../readside/module.ts';
 import { scoringModule } from './scoring/module.ts';
 import type { ServiceModule, ServiceName } from './service.ts';
 
@@ -12,4 +13,6 @@ export const serviceModules: Readonly<Record<ServiceName, ServiceModule | undefi
   documents: documentsModule,
   'bank-gateway': bankGatewayModule,
   notification: notificationModule,
+  projector: projectorModule,
+  query: queryModule,
 };

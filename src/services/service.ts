@@ -5,9 +5,10 @@ import type { SqlClient } from '../eventstore/sql-client.ts';
 import type { EventStore, NewEvent } from '../eventstore/types.ts';
 import type { ConsumedEvent, ConsumerDefinition } from '../messaging/consumer.ts';
 import type { AfterCommit, JobHandler } from '../messaging/jobs.ts';
+import type { ViewCache } from '../readside/customer-view.ts';
 import { platformEventCatalog, type PlatformEvent } from './catalog.ts';
 
-export const serviceNames = ['application', 'scoring', 'documents', 'bank-gateway', 'notification'] as const;
+export const serviceNames = ['application', 'scoring', 'documents', 'bank-gateway', 'notification', 'projector', 'query'] as const;
 export type ServiceName = (typeof serviceNames)[number];
 
 /** Why events are written: the correlation id of the whole flow and the event that caused them. */
@@ -25,6 +26,12 @@ export type ServiceContext = {
   readonly logger: FastifyBaseLogger | false;
   /** Call after committing events or jobs outside the store (the store wakes the relay itself). */
   readonly afterCommit: AfterCommit;
+  readonly readSide: {
+    /** The customer view's hot copy, shared by the projector and the query API of this process. */
+    readonly viewCache: ViewCache | undefined;
+    /** How long a query waits for X-Min-Position. */
+    readonly maxWaitMs: number;
+  };
 };
 
 export type JobDefinition = {
@@ -44,6 +51,8 @@ export type ServiceParts = {
   readonly close?: () => Promise<void>;
   /** One line for the start-up log: where its outside systems are. */
   readonly describe?: string;
+  /** Called after every commit in this process: there may be new events to follow. */
+  readonly wake?: () => void;
 };
 
 export type ServiceModule = {

@@ -1,9 +1,12 @@
 import type { ConsumedEvent } from '../../messaging/consumer.ts';
+import { eventsInTransaction } from '../../eventstore/store.ts';
 import { cancelJob, scheduleJob } from '../../messaging/jobs.ts';
-import { defaultRateTable } from '../../domain/rates.ts';
 import { platformEventCatalog, type PlatformEvent } from '../catalog.ts';
 import { causedBy, type Cause, type ServiceModule } from '../service.ts';
 import { maxTextLength, type ApplicationCommand, type SubmitApplication } from './decider.ts';
+import { rateTableStreamId } from '../rates/events.ts';
+import { rateTableAfter } from '../rates/rate-table.ts';
+import { rateRoutes } from '../rates/routes.ts';
 import { applicationRoutes } from './routes.ts';
 import { createApplicationService } from './service.ts';
 
@@ -46,7 +49,12 @@ export function reactionTo(event: PlatformEvent): Exclude<ApplicationCommand, Su
 export const applicationModule: ServiceModule = {
   name: 'application',
   async start({ store, clock, newId }) {
-    const applications = createApplicationService({ store, clock, newId, rateTable: () => defaultRateTable });
+    // The rate table in force: read at start, then refreshed on each RateTablePublished (here or from another process).
+    let rates = rateTableAfter(await store.readStream(rateTableStreamId)).table;
+    const refreshRates = async () => {
+      rates = rateTableAfter(await store.readStream(rateTableStreamId)).table;
+    };
+    const applications = createApplicationService({ store, clock, newId, rateTable: () => rates });
     const actor = 'system:application';
 
     async function handle(consumed: ConsumedEvent, tx: Parameters<typeof applications.executeInTransaction>[0]) {
@@ -54,6 +62,10 @@ export const applicationModule: ServiceModule = {
       const applicationId = consumed.partitionKey;
       const cause = causedBy(consumed);
       switch (event.type) {
+        case 'RateTablePublished':
+          // Read in this transaction: on PGlite's one connection, a read beside it would wait for it forever.
+          rates = rateTableAfter(await eventsInTransaction(tx).readStream(rateTableStreamId)).table;
+          return;
         case 'InterestRateLocked': {
           const payload: RateLockExpiry = { expiresAt: event.data.expiresAt, cause };
           await scheduleJob(tx, { queue: rateLockExpiryQueue, key: applicationId, payload, dueAt: new Date(event.data.expiresAt) });
@@ -74,8 +86,11 @@ export const applicationModule: ServiceModule = {
     }
 
     return {
-      routes: [(app) => app.register(applicationRoutes, { applications })],
-      consumers: [{ name: 'application', eventTypes: [...reactions, ...ownEvents], decoder: platformEventCatalog, handle }],
+      routes: [
+        (app) => app.register(applicationRoutes, { applications }),
+        (app) => app.register(rateRoutes, { store, clock, newId, published: refreshRates }),
+      ],
+      consumers: [{ name: 'application', eventTypes: [...reactions, ...ownEvents, 'RateTablePublished'], decoder: platformEventCatalog, handle }],
       jobs: [
         {
           queue: rateLockExpiryQueue,

@@ -8,6 +8,11 @@ import { SqlEventStore } from '../../eventstore/store.ts';
 import type { TestDatabase } from '../../eventstore/testing.ts';
 import { deadLetterRoutes } from '../../messaging/dead-letter-routes.ts';
 import { createDeadLetters } from '../../messaging/dead-letters.ts';
+import { watchCheckpoints } from '../../readside/checkpoints.ts';
+import { customerViewProjection, memoryViewCache } from '../../readside/customer-view.ts';
+import { startLiveFeed } from '../../readside/live.ts';
+import { startProjector } from '../../readside/projector.ts';
+import { queryRoutes } from '../../readside/query-routes.ts';
 import { applicationRoutes } from './routes.ts';
 import { createApplicationService } from './service.ts';
 
@@ -38,11 +43,26 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
   describe(`application command API on ${adapter}`, () => {
     let database: TestDatabase;
     let app: FastifyInstance;
+    let readSide: { close: () => Promise<void> };
 
     before(async () => {
       database = await openDatabase();
+      const store = new SqlEventStore(database.client);
+      // The customer view the GETs read, fed by a projector of its own.
+      const viewCache = memoryViewCache();
+      const projector = startProjector({ client: database.client, store, projections: [customerViewProjection(viewCache)] });
+      store.onAppend(projector.wake);
+      const checkpoints = watchCheckpoints(database.client);
+      const live = startLiveFeed(store, database.client);
+      readSide = {
+        close: async () => {
+          checkpoints.close();
+          live.close();
+          await projector.stop();
+        },
+      };
       const applications = createApplicationService({
-        store: new SqlEventStore(database.client),
+        store,
         clock: () => new Date(),
         newId: randomUUID,
         rateTable: () => defaultRateTable,
@@ -51,6 +71,7 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
         routes: [
           (server) => server.register(applicationRoutes, { applications }),
           (server) => server.register(deadLetterRoutes, { deadLetters: createDeadLetters(database.client) }),
+          (server) => server.register(queryRoutes, { db: database.client, checkpoints, viewCache, live, maxWaitMs: 2_000 }),
         ],
         checkReady: async () => undefined,
         logger: false,
@@ -58,6 +79,7 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
     });
     after(async () => {
       await app.close();
+      await readSide.close();
       await database.dispose();
     });
 
@@ -77,7 +99,7 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       assert.equal(response.headers.location, `/api/applications/${body.applicationId}`);
       assert.equal(response.headers.etag, '"1"');
 
-      const view = await app.inject({ method: 'GET', url: String(response.headers.location) });
+      const view = await app.inject({ method: 'GET', url: String(response.headers.location), headers: { 'x-min-position': String(body.position) } });
       assert.equal(view.statusCode, 200);
       const customer = view.json<{ status: string; loan: { amount: number }; applicant: Record<string, string> }>();
       assert.equal(customer.status, 'processing');
@@ -189,6 +211,7 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
         assert.equal(response.statusCode, 200, response.body);
         assert.equal(response.json<{ version: number }>().version, version);
         assert.equal(response.headers.etag, `"${version}"`);
+        return response.json<{ position: number }>().position;
       };
       await expectVersion(await command('POST', `${base}/income-approval`, { verifiedMonthlyNet: 3100, note: 'payslips checked' }), 2);
       await expectVersion(await command('POST', `${base}/rate-lock`), 3);
@@ -202,7 +225,7 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       assert.equal(state.rate.annualRate, 2.75);
       assert.equal(state.income.verifiedMonthlyNet, 3100);
       assert.deepEqual([state.property.value, state.property.energyClass], [320000, 'A2']);
-      await expectVersion(await command('POST', `${base}/withdrawal`, { reason: 'found a better offer' }), 6);
+      const withdrawnAt = await expectVersion(await command('POST', `${base}/withdrawal`, { reason: 'found a better offer' }), 6);
 
       for (const [method, url, payload] of [
         ['POST', `${base}/rate`, { annualRate: 2.5, reason: 'late' }],
@@ -212,7 +235,8 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       ] as const) {
         assert.equal(problemOf(await command(method, url, payload), 422).code, 'APPLICATION_CLOSED', url);
       }
-      const view = (await app.inject({ method: 'GET', url: base })).json<{ status: string; reason: string }>();
+      // The customer view is a read model: ask it for the position the withdrawal answered (read-your-writes).
+      const view = (await app.inject({ method: 'GET', url: base, headers: { 'x-min-position': String(withdrawnAt) } })).json<{ status: string; reason: string }>();
       assert.deepEqual([view.status, view.reason], ['withdrawn', 'found a better offer']);
     });
 

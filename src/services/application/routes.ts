@@ -5,7 +5,7 @@ import { DomainError, invalidInput, type FieldError } from '../../domain/errors.
 import { eurosToCents, percentToBasisPoints } from '../../domain/money.ts';
 import { defaultLockDays, type PropertyInput } from './decider.ts';
 import type { ApplicationService, CommandContext, CommandResult } from './service.ts';
-import { applicationStateView, customerView } from './view.ts';
+import { applicationStateView } from './view.ts';
 
 const Euros = Type.Number({ description: 'euros, at most two decimals' });
 const Text = Type.String({ maxLength: 200 });
@@ -202,17 +202,6 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<{ applications: Applic
       const body = request.body;
       const command = { type: 'WithdrawApplication' as const, ...(body.reason !== undefined ? { reason: body.reason } : {}) };
       return accepted(reply, await applications.execute(applicationId(request.params), command, commandContext(request)));
-    },
-  );
-
-  app.get(
-    '/api/applications/:id',
-    { schema: { summary: 'The applicant’s view of an application', tags: ['queries'], params: IdParams } },
-    async (request, reply) => {
-      const { state, version } = await applications.stateAt(applicationId(request.params));
-      if (state.status === 'none') throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
-      reply.header('etag', `"${version}"`);
-      return customerView(state, version);
     },
   );
 

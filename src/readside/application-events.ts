@@ -1,0 +1,33 @@
+import type { StoredEvent } from '../eventstore/types.ts';
+import { applicationEventCatalog, applicationEventDefinitions, type ApplicationEvent } from '../services/application/events.ts';
+
+/** The types of the application's own events: what the application read models follow. */
+export const applicationEventTypes: readonly string[] = applicationEventDefinitions.map((definition) => definition.type);
+
+export type ApplicationFact = {
+  readonly applicationId: string;
+  readonly event: ApplicationEvent;
+  readonly stored: StoredEvent;
+};
+
+/** Stored application events, upcast to their latest version, with the application they are about. */
+export function decodeApplicationEvents(events: readonly StoredEvent[]): ApplicationFact[] {
+  return events
+    .filter((stored) => stored.streamId.startsWith('application-'))
+    .map((stored) => ({
+      applicationId: stored.streamId.slice('application-'.length),
+      event: applicationEventCatalog.decode(stored.type, stored.schemaVersion, stored.data) as ApplicationEvent,
+      stored,
+    }));
+}
+
+/** The facts grouped by application, in the order they happened. */
+export function byApplication(facts: readonly ApplicationFact[]): Map<string, ApplicationFact[]> {
+  const groups = new Map<string, ApplicationFact[]>();
+  for (const fact of facts) {
+    const group = groups.get(fact.applicationId);
+    if (group) group.push(fact);
+    else groups.set(fact.applicationId, [fact]);
+  }
+  return groups;
+}

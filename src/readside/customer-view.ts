@@ -1,0 +1,160 @@
+import { createClient } from 'redis';
+import type { SqlQueryable } from '../eventstore/sql-client.ts';
+import { applicationDecider, type ApplicationState } from '../services/application/decider.ts';
+import { customerView } from '../services/application/view.ts';
+import { applicationEventTypes, byApplication, decodeApplicationEvents } from './application-events.ts';
+import type { Projection } from './projector.ts';
+
+/** A view ready to send: the JSON text and the version it is at (the ETag). */
+export type CachedView = { readonly version: number; readonly body: string };
+
+/**
+ * The hot copy of the customer view, in front of its durable copy in PostgreSQL:
+ * memory in one process, Redis when several query processes share it.
+ */
+export type ViewCache = {
+  readonly kind: string;
+  get(applicationId: string): Promise<CachedView | undefined> | CachedView | undefined;
+  setMany(views: ReadonlyMap<string, CachedView>): Promise<void> | void;
+  /**
+   * After a miss, a reader puts what it read from the database, unless a view is there
+   * already: the projector may have written a newer one meanwhile, which must win.
+   */
+  fill(applicationId: string, view: CachedView): Promise<void> | void;
+  clear(): Promise<void>;
+  close(): Promise<void>;
+};
+
+/** Keeps the most recently written views, up to `maxEntries`. */
+export function memoryViewCache(maxEntries = 200_000): ViewCache {
+  const views = new Map<string, CachedView>();
+  return {
+    kind: 'memory',
+    get: (applicationId) => views.get(applicationId),
+    setMany(entries) {
+      for (const [applicationId, view] of entries) {
+        // Re-inserting moves the key to the end: the oldest written go first when full.
+        views.delete(applicationId);
+        views.set(applicationId, view);
+      }
+      for (const oldest of views.keys()) {
+        if (views.size <= maxEntries) break;
+        views.delete(oldest);
+      }
+    },
+    fill(applicationId, view) {
+      const present = views.get(applicationId);
+      if (!present || present.version < view.version) views.set(applicationId, view);
+    },
+    clear: async () => views.clear(),
+    close: async () => views.clear(),
+  };
+}
+
+const redisPrefix = 'mutuo:view:';
+
+/** Views in Redis as `<version>|<json>`, expiring after a day without a write (the database has them all). */
+export async function redisViewCache(url: string, ttlSeconds = 86_400): Promise<ViewCache> {
+  const redis = createClient({ url });
+  redis.on('error', () => undefined);
+  await redis.connect();
+  return {
+    kind: 'Redis',
+    async get(applicationId) {
+      const value = await redis.get(redisPrefix + applicationId);
+      if (!value) return undefined;
+      const bar = value.indexOf('|');
+      return { version: Number(value.slice(0, bar)), body: value.slice(bar + 1) };
+    },
+    async setMany(entries) {
+      if (entries.size === 0) return;
+      const batch = redis.multi();
+      for (const [applicationId, view] of entries) batch.set(redisPrefix + applicationId, `${view.version}|${view.body}`, { EX: ttlSeconds });
+      await batch.execAsPipeline();
+    },
+    async fill(applicationId, view) {
+      await redis.set(redisPrefix + applicationId, `${view.version}|${view.body}`, { NX: true, EX: ttlSeconds });
+    },
+    async clear() {
+      for await (const keys of redis.scanIterator({ MATCH: `${redisPrefix}*`, COUNT: 1_000 })) {
+        if (keys.length > 0) await redis.unlink(keys);
+      }
+    },
+    async close() {
+      redis.destroy();
+    },
+  };
+}
+
+type Row = { application_id: string; state: ApplicationState; version: number };
+type Written = { application_id: string; status: string; version: number; state: ApplicationState; view: unknown; position: number; updated_at: string };
+
+/**
+ * The customer view (GET /api/applications/:id): the application's state, evolved by
+ * the aggregate's own evolve with each of its events, and the view of it the applicant
+ * reads, stored ready to send. A batch loads its applications' states in one query and
+ * writes them back in one statement.
+ */
+export function customerViewProjection(cache: ViewCache | undefined): Projection<ReadonlyMap<string, CachedView>> {
+  return {
+    name: 'customer-view',
+    tables: ['rm_applications'],
+    eventTypes: applicationEventTypes,
+    async apply(tx, events, tables) {
+      const groups = byApplication(decodeApplicationEvents(events));
+      const ids = [...groups.keys()];
+      const rows = await tx.query<Row>(`SELECT application_id::text, state, version FROM ${tables.rm_applications} WHERE application_id = ANY($1::uuid[])`, [ids]);
+      const known = new Map(rows.map((row) => [row.application_id, row]));
+      const written: Written[] = [];
+      for (const [applicationId, facts] of groups) {
+        const before = known.get(applicationId);
+        let current: ApplicationState = before?.state ?? applicationDecider.initialState;
+        let version = before?.version ?? 0;
+        let position = 0;
+        for (const fact of facts) {
+          // A batch never holds an event twice, but a version already applied is skipped all the same.
+          if (fact.stored.streamVersion <= version) continue;
+          current = applicationDecider.evolve(current, fact.event);
+          version = fact.stored.streamVersion;
+          position = fact.stored.position;
+        }
+        if (current.status === 'none' || position === 0) continue;
+        written.push({
+          application_id: applicationId,
+          status: current.status,
+          version,
+          state: current,
+          view: customerView(current, version),
+          position,
+          updated_at: current.file.updatedAt,
+        });
+      }
+      const views = new Map<string, CachedView>();
+      if (written.length === 0) return views;
+      await tx.query(
+        `INSERT INTO ${tables.rm_applications} (application_id, status, version, state, view, position, updated_at)
+         SELECT application_id, status, version, state, view, position, updated_at
+           FROM jsonb_to_recordset($1::jsonb)
+             AS r(application_id uuid, status text, version integer, state jsonb, view jsonb, position bigint, updated_at timestamptz)
+         ON CONFLICT (application_id) DO UPDATE
+           SET status = EXCLUDED.status, version = EXCLUDED.version, state = EXCLUDED.state, view = EXCLUDED.view,
+               position = EXCLUDED.position, updated_at = EXCLUDED.updated_at`,
+        [JSON.stringify(written)],
+      );
+      for (const row of written) views.set(row.application_id, { version: row.version, body: JSON.stringify(row.view) });
+      return views;
+    },
+    // After the commit: a crash in between leaves the hot copy behind, and the next
+    // process to write the projection clears it before its first batch.
+    afterCommit: (views) => cache?.setMany(views),
+    forgetHotCopy: async () => cache?.clear(),
+  };
+}
+
+/** The durable copy, for a miss in the hot copy and for reads that must see a given position. */
+export async function storedView(db: SqlQueryable, applicationId: string): Promise<CachedView | undefined> {
+  const [row] = await db.query<{ version: number; view: string }>('SELECT version, view::text AS view FROM rm_applications WHERE application_id = $1', [
+    applicationId,
+  ]);
+  return row ? { version: row.version, body: row.view } : undefined;
+}

@@ -1,0 +1,133 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Gauge, register } from 'prom-client';
+import { DomainError } from '../domain/errors.ts';
+import type { ServiceModule } from '../services/service.ts';
+import { watchCheckpoints } from './checkpoints.ts';
+import { customerViewProjection } from './customer-view.ts';
+import { dashboardProjection } from './dashboard.ts';
+import { startLiveFeed } from './live.ts';
+import { RebuildRunningError, startProjector, type Projector } from './projector.ts';
+import { queryRoutes } from './query-routes.ts';
+import { ratesProjection } from './rates.ts';
+import { readModelRoutes } from './read-model-routes.ts';
+import { searchProjection } from './search.ts';
+
+/**
+ * The projector: keeps every read model up to date from the event log. Several
+ * processes may run it; one writes each projection at a time (the lease), the others
+ * stand by. It answers for its projections: their lag, and their rebuilds.
+ */
+export const projectorModule: ServiceModule = {
+  name: 'projector',
+  async start({ client, store, logger, readSide }) {
+    const projector = startProjector({
+      client,
+      store,
+      projections: [customerViewProjection(readSide.viewCache), searchProjection, dashboardProjection, ratesProjection],
+      onError: (error, projection) => {
+        if (logger) logger.warn({ err: error }, `projection ${projection}`);
+      },
+    });
+    const gauges = projectionGauges(projector);
+    return {
+      routes: [(app) => app.register(projectionRoutes, { projector })],
+      wake: projector.wake,
+      describe: `projector: read models in the database${readSide.viewCache ? `, the customer view's hot copy in ${readSide.viewCache.kind}` : ''}`,
+      close: async () => {
+        await projector.stop();
+        for (const name of gauges) register.removeSingleMetric(name);
+      },
+    };
+  },
+};
+
+/**
+ * The query API: the read models, read-your-writes, live updates, rates and
+ * simulations. It writes nothing, so any number of processes can serve it.
+ */
+export const queryModule: ServiceModule = {
+  name: 'query',
+  async start({ client, store, readSide }) {
+    const checkpoints = watchCheckpoints(client);
+    const live = startLiveFeed(store, client);
+    const options = { db: client, checkpoints, viewCache: readSide.viewCache, live, maxWaitMs: readSide.maxWaitMs };
+    return {
+      routes: [(app) => app.register(queryRoutes, options), (app) => app.register(readModelRoutes, options)],
+      wake: live.wake,
+      close: async () => {
+        checkpoints.close();
+        live.close();
+      },
+    };
+  },
+};
+
+function projectionGauges(projector: Projector) {
+  let last: Awaited<ReturnType<Projector['status']>> = [];
+  // One status read per scrape, shared by the three gauges.
+  let reading: Promise<void> | undefined;
+  const refresh = () =>
+    (reading ??= projector
+      .status()
+      .then((status) => {
+        last = status;
+      })
+      .finally(() => {
+        setTimeout(() => (reading = undefined), 100);
+      }));
+  const gauge = (name: string, help: string, value: (s: (typeof last)[number]) => number) => {
+    // One projector per process; a test that opens platforms one after another registers them again.
+    register.removeSingleMetric(name);
+    new Gauge({
+      name,
+      help,
+      labelNames: ['projection'],
+      async collect() {
+        await refresh();
+        for (const status of last) this.set({ projection: status.name }, value(status));
+      },
+    });
+    return name;
+  };
+  return [
+    gauge('mutuo_projection_position', 'The position of the last event in the read model', (s) => s.position),
+    gauge('mutuo_projection_behind_events', 'Events appended and not yet in the read model', (s) => s.behindEvents),
+    gauge('mutuo_projection_lag_seconds', 'How long the oldest event not yet in the read model has waited', (s) => s.lagMs / 1000),
+  ];
+}
+
+const NameParams = Type.Object({ name: Type.String() });
+
+const projectionRoutes: FastifyPluginAsyncTypebox<{ projector: Projector }> = async (app, { projector }) => {
+  app.get('/api/projections', { schema: { summary: 'Each projection: its position, how far behind it is, its rebuild', tags: ['operations'] } }, async () => ({
+    items: await projector.status(),
+  }));
+
+  app.post(
+    '/api/projections/:name/rebuild',
+    { schema: { summary: 'Rebuild a read model from position 0 into a shadow copy and swap it in', tags: ['operations'], params: NameParams } },
+    async (request, reply) => {
+      const { name } = request.params;
+      if (!(await projector.status()).some((status) => status.name === name)) {
+        throw new DomainError('not_found', 'PROJECTION_NOT_FOUND', `no projection named ${name}`);
+      }
+      const done = projector.rebuild(name);
+      // Refusals (already running, written elsewhere) come at once; the rebuild itself goes on in the background.
+      const early = await Promise.race([done.then(() => undefined, (error: unknown) => error), new Promise((resolve) => setTimeout(resolve, 50, 'started'))]);
+      if (early instanceof RebuildRunningError) throw new DomainError('conflict', 'REBUILD_RUNNING', early.message);
+      if (early instanceof Error) throw new DomainError('rule', 'REBUILD_REFUSED', early.message);
+      return reply.status(202).send(projector.progress(name));
+    },
+  );
+
+  app.get(
+    '/api/projections/:name/rebuild',
+    { schema: { summary: 'The progress of the latest rebuild of a read model', tags: ['operations'], params: NameParams } },
+    async (request) => {
+      const progress = projector.progress(request.params.name);
+      if (!progress) throw new DomainError('not_found', 'REBUILD_NOT_FOUND', `no rebuild of ${request.params.name} in this process`);
+      return progress;
+    },
+  );
+};

@@ -1,0 +1,120 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DomainError, invalidInput } from '../domain/errors.ts';
+import type { SqlQueryable } from '../eventstore/sql-client.ts';
+import type { Checkpoints } from './checkpoints.ts';
+import { storedView, type ViewCache } from './customer-view.ts';
+import type { LiveFeed } from './live.ts';
+
+export type QueryRoutesOptions = {
+  readonly db: SqlQueryable;
+  readonly checkpoints: Checkpoints;
+  /** The hot copy of the customer view; none when no process keeps one this process can trust. */
+  readonly viewCache: ViewCache | undefined;
+  readonly live: LiveFeed;
+  /** How long a query waits for its read model to reach X-Min-Position. */
+  readonly maxWaitMs: number;
+};
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const positionPattern = /^\d{1,18}$/;
+
+function applicationId(id: string): string {
+  if (!uuidPattern.test(id)) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
+  return id.toLowerCase();
+}
+
+/** The position a query must see, from X-Min-Position or ?minPosition=; undefined when none is asked. */
+export function minPositionOf(request: FastifyRequest): number | undefined {
+  const header = request.headers['x-min-position'];
+  const query = (request.query as Record<string, unknown> | undefined)?.minPosition;
+  const given = typeof header === 'string' ? header : typeof query === 'string' ? query : undefined;
+  if (given === undefined) return undefined;
+  if (!positionPattern.test(given)) throw invalidInput([{ path: typeof header === 'string' ? 'X-Min-Position' : 'minPosition', message: 'must be a position: a whole number' }]);
+  return Number(given);
+}
+
+/**
+ * Read-your-writes: waits, at most `maxWaitMs`, until the read model holds `position`.
+ * Past the bound the query answers with what the read model has and says so in
+ * `X-Read-Model-Behind: true`.
+ */
+export async function awaitPosition(options: QueryRoutesOptions, projection: string, request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
+  const position = minPositionOf(request);
+  if (position === undefined) return false;
+  const reached = await options.checkpoints.waitFor(projection, position, options.maxWaitMs);
+  if (!reached) reply.header('x-read-model-behind', 'true');
+  return true;
+}
+
+const IdParams = Type.Object({ id: Type.String() });
+const MinPosition = Type.Object({ minPosition: Type.Optional(Type.String({ description: 'wait until the read model holds this position' })) });
+
+export const queryRoutes: FastifyPluginAsyncTypebox<QueryRoutesOptions> = async (app, options) => {
+  const { db, viewCache } = options;
+
+  app.get(
+    '/api/applications/:id',
+    {
+      schema: {
+        summary: 'The applicant’s view of an application (the customer view read model)',
+        description: 'Send X-Min-Position (or ?minPosition=) with the position a command answered to read your own write.',
+        tags: ['queries'],
+        params: IdParams,
+        querystring: MinPosition,
+      },
+    },
+    async (request, reply) => {
+      const id = applicationId(request.params.id);
+      const waited = await awaitPosition(options, 'customer-view', request, reply);
+      // A read that waited for a position reads the durable copy: the hot one is written just after its commit.
+      let view = waited ? undefined : await viewCache?.get(id);
+      if (!view) {
+        view = await storedView(db, id);
+        if (view && !waited) await viewCache?.fill(id, view);
+      }
+      if (!view) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
+      return reply.header('etag', `"${view.version}"`).type('application/json; charset=utf-8').send(view.body);
+    },
+  );
+
+  app.get(
+    '/api/applications/:id/live',
+    {
+      schema: {
+        summary: 'Server-Sent Events: each change of the application (send Last-Event-ID to resume)',
+        tags: ['queries'],
+        params: IdParams,
+      },
+    },
+    async (request, reply) => {
+      const id = applicationId(request.params.id);
+      const lastEventId = request.headers['last-event-id'];
+      const after = typeof lastEventId === 'string' && positionPattern.test(lastEventId) ? Number(lastEventId) : undefined;
+      const [known] = await db.query('SELECT 1 FROM mutuo_events WHERE stream_id = $1 LIMIT 1', [`application-${id}`]);
+      if (!known) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
+      const abort = new AbortController();
+      request.raw.on('close', () => abort.abort());
+      reply.hijack();
+      const out = reply.raw;
+      out.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      out.write('retry: 2000\n\n');
+      // A comment now and then keeps proxies from closing an idle stream.
+      const keepAlive = setInterval(() => out.write(': keep-alive\n\n'), 15_000);
+      try {
+        for await (const change of options.live.follow(id, after, abort.signal)) {
+          out.write(`id: ${change.position}\nevent: change\ndata: ${JSON.stringify(change)}\n\n`);
+        }
+      } finally {
+        clearInterval(keepAlive);
+        out.end();
+      }
+    },
+  );
+};
