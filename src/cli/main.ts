@@ -5,6 +5,7 @@ import { startBureauSimulator } from '../services/scoring/bureau-simulator.ts';
 import { serviceNames, type ServiceName } from '../services/service.ts';
 import { deadLetterCommand, UsageError } from './dlq.ts';
 import { openPlatform } from './platform.ts';
+import { projectionsCommand } from './projections.ts';
 
 const usage = `usage: mutuo <command>
 
@@ -15,9 +16,12 @@ commands:
   documents               the Bank Gateway (the finalization saga, the mainframe) or the
   bank-gateway            Notification service (email); each on DATABASE_URL and AMQP_URL
   notification
+  projector             keep the read models up to date (one writes at a time, others stand by)
+  query                 serve the read side: views, search, dashboard, rates, simulations, live
   mainframe             the simulated legacy mainframe: fixed-width records over TCP (MAINFRAME_PORT)
   bureau crif|experian  a simulated credit bureau over HTTP (BUREAU_PORT)
   dlq                   list, show, redrive or discard dead letters (mutuo dlq for details)
+  projections           list the read models, or rebuild one (mutuo projections rebuild NAME)
 
 configuration comes from environment variables; see the README.`;
 
@@ -72,11 +76,18 @@ async function dlq(): Promise<void> {
   console.log(await deadLetterCommand(process.argv.slice(3), baseUrl));
 }
 
+async function projections(): Promise<void> {
+  const baseUrl = process.env.MUTUO_URL || `http://127.0.0.1:${process.env.PORT || 3000}`;
+  const interactive = process.stdout.isTTY === true;
+  console.log(await projectionsCommand(process.argv.slice(3), baseUrl, (text) => process.stdout.write(text), { interactive }));
+}
+
 const commands: Record<string, () => Promise<void>> = {
   start: () => run(),
   mainframe,
   bureau,
   dlq,
+  projections,
   ...Object.fromEntries(serviceNames.map((name) => [name, () => run([name])])),
 };
 

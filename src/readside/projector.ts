@@ -282,14 +282,23 @@ export function startProjector(options: ProjectorOptions): Projector {
       let position = 0;
       const rebuildBatch = Math.max(batchSize, 5_000);
       const fill = async (untilCaughtUp: boolean) => {
+        // The next batch is read while this one is applied: reading and writing overlap
+        // on a server (on PGlite's one connection they simply take turns).
+        let next = store.readAll(position, rebuildBatch);
         for (;;) {
-          const events = await store.readAll(position, rebuildBatch);
+          const events = await next;
           if (events.length === 0) return;
+          position = events.at(-1)!.position;
+          const more = untilCaughtUp || events.length === rebuildBatch;
+          if (more) {
+            next = store.readAll(position, rebuildBatch);
+            // Should this batch fail, the read in flight is abandoned: it must not become an unhandled rejection.
+            next.catch(() => undefined);
+          }
           const mine = relevant(projection, events);
           if (mine.length > 0) await client.transaction((tx) => projection.apply(tx, mine, shadows));
-          position = events.at(-1)!.position;
           update({ applied: progress.applied + events.length, total: Math.max(progress.total, progress.applied + events.length) });
-          if (!untilCaughtUp && events.length < rebuildBatch) return;
+          if (!more) return;
           if (stopped) throw new Error('the projector stopped during the rebuild');
         }
       };

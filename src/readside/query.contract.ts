@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { UsageError } from '../cli/dlq.ts';
 import type { Platform } from '../cli/platform.ts';
+import { projectionsCommand } from '../cli/projections.ts';
 
 const submission = JSON.parse(readFileSync(new URL('../../test/fixtures/submission.json', import.meta.url), 'utf8')) as {
   applicant: Record<string, string>;
@@ -196,6 +198,17 @@ export function describeQuerySide(setup: string, open: () => Promise<{ platform:
       // And it keeps following the log after the swap.
       const fresh = await submit();
       assert.equal((await call('GET', `/api/applications/${fresh.applicationId}?minPosition=${fresh.position}`)).status, 200);
+    });
+
+    it('mutuo projections lists the read models and rebuilds one, printing its progress', async () => {
+      const listed = await projectionsCommand(['list'], url, () => undefined);
+      assert.match(listed, /^customer-view\s+position \d+/m);
+      const lines: string[] = [];
+      const done = await projectionsCommand(['rebuild', 'dashboard'], url, (text) => lines.push(text), { interactive: false, pollMs: 20 });
+      assert.match(done, /^dashboard rebuilt: \d+ events$/);
+      assert.match(lines.at(-1)!, /\[#+\] 100 % .* done/);
+      await assert.rejects(projectionsCommand(['rebuild', 'nothing'], url, () => undefined), /no projection named nothing/);
+      await assert.rejects(projectionsCommand(['rebuild'], url, () => undefined), UsageError);
     });
   });
 }

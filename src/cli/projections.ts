@@ -1,0 +1,62 @@
+import { UsageError } from './dlq.ts';
+
+const usage = `usage: mutuo projections [list | rebuild NAME]
+
+  list           each read model: its position, how far behind the event log it is
+  rebuild NAME   rebuild a read model from position 0 into a shadow copy and swap it in,
+                 showing progress; queries are answered from the live copy meanwhile
+
+Talks to the running platform at MUTUO_URL (default http://127.0.0.1:$PORT, PORT 3000),
+to the process that runs the projector.`;
+
+type Status = { name: string; position: number; behindEvents: number; lagMs: number };
+type Progress = { state: string; applied: number; total: number; eventsPerSecond: number; etaSeconds: number | null; error?: string };
+
+async function call<T>(baseUrl: string, method: 'GET' | 'POST', path: string): Promise<T> {
+  let response: Response;
+  try {
+    response = await fetch(new URL(path, baseUrl), { method });
+  } catch {
+    throw new Error(`no Mutuo answers at ${baseUrl}: is it running? (set MUTUO_URL to reach another)`);
+  }
+  const body = (await response.json()) as T & { detail?: string };
+  if (!response.ok) throw new Error(body.detail ?? `${method} ${path} answered ${response.status}`);
+  return body;
+}
+
+/** One line of progress: a bar, the count, the rate and the time left. */
+export function progressLine(progress: Progress, width = 30): string {
+  const share = progress.total > 0 ? Math.min(1, progress.applied / progress.total) : 1;
+  const filled = Math.round(share * width);
+  const eta = progress.etaSeconds === null ? '--' : `${Math.ceil(progress.etaSeconds)} s`;
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(share * 100).toFixed(0).padStart(3)} %  ${progress.applied}/${progress.total} events  ${Math.round(progress.eventsPerSecond)}/s  ETA ${eta}  ${progress.state}`;
+}
+
+/**
+ * `mutuo projections ...`. Writes progress to `write` as it goes (a terminal gets the bar
+ * redrawn in place) and returns the last line.
+ */
+export async function projectionsCommand(
+  args: readonly string[],
+  baseUrl: string,
+  write: (text: string) => void,
+  options: { readonly interactive: boolean; readonly pollMs?: number } = { interactive: false },
+): Promise<string> {
+  const [action = 'list', name] = args;
+  if (action === 'list') {
+    const { items } = await call<{ items: Status[] }>(baseUrl, 'GET', '/api/projections');
+    return items.map((item) => `${item.name.padEnd(20)} position ${item.position}  behind ${item.behindEvents} events  lag ${item.lagMs} ms`).join('\n');
+  }
+  if (action !== 'rebuild' || !name) throw new UsageError(usage);
+  let progress = await call<Progress>(baseUrl, 'POST', `/api/projections/${encodeURIComponent(name)}/rebuild`);
+  for (;;) {
+    const line = progressLine(progress);
+    write(options.interactive ? `\r${line}` : `${line}\n`);
+    if (progress.state === 'done' || progress.state === 'failed') break;
+    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 500));
+    progress = await call<Progress>(baseUrl, 'GET', `/api/projections/${encodeURIComponent(name)}/rebuild`);
+  }
+  if (options.interactive) write('\n');
+  if (progress.state === 'failed') throw new Error(`the rebuild of ${name} failed: ${progress.error ?? 'unknown error'}`);
+  return `${name} rebuilt: ${progress.applied} events`;
+}
