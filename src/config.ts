@@ -11,6 +11,8 @@ export type Config = {
   readonly consumerMaxAttempts: number;
   /** How long a query waits for its read model to reach X-Min-Position. */
   readonly readWaitMs: number;
+  /** How long a projector's hold on a projection lasts without renewal (a crashed one is replaced after it). */
+  readonly projectionLeaseMs: number;
   readonly logLevel: string;
   readonly production: boolean;
   readonly scoring: {
@@ -92,6 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     consumerMaxAttempts: integer(env, 'MUTUO_CONSUMER_MAX_ATTEMPTS', 5, 1, 100),
     readWaitMs: integer(env, 'READ_WAIT_MS', 2_000, 0, 60_000),
+    projectionLeaseMs: integer(env, 'MUTUO_PROJECTION_LEASE_MS', 10_000, 500, 600_000),
     logLevel: env.LOG_LEVEL || 'info',
     production: env.NODE_ENV === 'production',
     scoring: {

@@ -20,10 +20,11 @@ import { searchProjection } from './search.ts';
  */
 export const projectorModule: ServiceModule = {
   name: 'projector',
-  async start({ client, store, logger, readSide }) {
+  async start({ config, client, store, logger, readSide }) {
     const projector = startProjector({
       client,
       store,
+      leaseMs: config.projectionLeaseMs,
       projections: [customerViewProjection(readSide.viewCache), searchProjection, dashboardProjection, ratesProjection],
       onError: (error, projection) => {
         if (logger) logger.warn({ err: error }, `projection ${projection}`);

@@ -383,6 +383,8 @@ export function startProjector(options: ProjectorOptions): Projector {
       stopped = true;
       for (const wake of [...wakers]) wake();
       await Promise.all(following);
+      // Hand the projections over at once rather than when the lease lapses.
+      await client.query('UPDATE mutuo_projections SET holder = NULL, lease_until = NULL WHERE holder = $1', [holder]).catch(() => undefined);
       for (const waiter of waiters) waiter.resolve(false);
       waiters.clear();
     },
