@@ -1,10 +1,11 @@
 import { UsageError } from './dlq.ts';
 
-const usage = `usage: mutuo projections [list | rebuild NAME]
+const usage = `usage: mutuo projections [list | rebuild [NAME]]
 
-  list           each read model: its position, how far behind the event log it is
-  rebuild NAME   rebuild a read model from position 0 into a shadow copy and swap it in,
-                 showing progress; queries are answered from the live copy meanwhile
+  list            each read model: its position, how far behind the event log it is
+  rebuild [NAME]  rebuild a read model (every one in turn without NAME) from position 0
+                  into a shadow copy and swap it in, showing progress; queries are
+                  answered from the live copy meanwhile
 
 Talks to the running platform at MUTUO_URL (default http://127.0.0.1:$PORT, PORT 3000),
 to the process that runs the projector.`;
@@ -47,16 +48,30 @@ export async function projectionsCommand(
     const { items } = await call<{ items: Status[] }>(baseUrl, 'GET', '/api/projections');
     return items.map((item) => `${item.name.padEnd(20)} position ${item.position}  behind ${item.behindEvents} events  lag ${item.lagMs} ms`).join('\n');
   }
-  if (action !== 'rebuild' || !name) throw new UsageError(usage);
-  let progress = await call<Progress>(baseUrl, 'POST', `/api/projections/${encodeURIComponent(name)}/rebuild`);
-  for (;;) {
-    const line = progressLine(progress);
-    write(options.interactive ? `\r${line}` : `${line}\n`);
-    if (progress.state === 'done' || progress.state === 'failed') break;
-    await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 500));
-    progress = await call<Progress>(baseUrl, 'GET', `/api/projections/${encodeURIComponent(name)}/rebuild`);
+  if (action !== 'rebuild') throw new UsageError(usage);
+
+  async function rebuild(projection: string): Promise<string> {
+    const path = `/api/projections/${encodeURIComponent(projection)}/rebuild`;
+    let progress = await call<Progress>(baseUrl, 'POST', path);
+    for (;;) {
+      const line = progressLine(progress);
+      write(options.interactive ? `\r${line}` : `${line}\n`);
+      if (progress.state === 'done' || progress.state === 'failed') break;
+      await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 500));
+      progress = await call<Progress>(baseUrl, 'GET', path);
+    }
+    if (options.interactive) write('\n');
+    if (progress.state === 'failed') throw new Error(`the rebuild of ${projection} failed: ${progress.error ?? 'unknown error'}`);
+    return `${projection} rebuilt: ${progress.applied} events`;
   }
-  if (options.interactive) write('\n');
-  if (progress.state === 'failed') throw new Error(`the rebuild of ${name} failed: ${progress.error ?? 'unknown error'}`);
-  return `${name} rebuilt: ${progress.applied} events`;
+
+  if (name) return rebuild(name);
+  // Every read model, one after the other.
+  const { items } = await call<{ items: Status[] }>(baseUrl, 'GET', '/api/projections');
+  const done: string[] = [];
+  for (const item of items) {
+    write(`${item.name}\n`);
+    done.push(await rebuild(item.name));
+  }
+  return done.join('\n');
 }

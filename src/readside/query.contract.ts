@@ -208,7 +208,9 @@ export function describeQuerySide(setup: string, open: () => Promise<{ platform:
       assert.match(done, /^dashboard rebuilt: \d+ events$/);
       assert.match(lines.at(-1)!, /\[#+\] 100 % .* done/);
       await assert.rejects(projectionsCommand(['rebuild', 'nothing'], url, () => undefined), /no projection named nothing/);
-      await assert.rejects(projectionsCommand(['rebuild'], url, () => undefined), UsageError);
+      await assert.rejects(projectionsCommand(['rebuilt'], url, () => undefined), UsageError);
+      const all = await projectionsCommand(['rebuild'], url, () => undefined, { interactive: false, pollMs: 20 });
+      assert.deepEqual(all.split('\n').map((line) => line.split(' ')[0]).sort(), ['application-search', 'customer-view', 'dashboard', 'rates']);
     });
   });
 }
