@@ -6,6 +6,7 @@ import {
   frenchSchedule,
   installmentCents,
   installmentExactCents,
+  scheduleTotals,
   totalInterestExactCents,
   type AmortizationLoan,
   type Rational,
@@ -183,5 +184,85 @@ describe('frenchSchedule', () => {
         assert.equal(frenchSchedule(loan).rows.length, loan.periods);
       }),
     );
+  });
+});
+
+describe('the fast paths agree with exact BigInt arithmetic', () => {
+  /** The schedule as first written: BigInt throughout, the installment from the uncached exact fraction. */
+  function referenceSchedule(loan: AmortizationLoan): { installment: number; interests: number[]; principals: number[] } {
+    const ppy = BigInt(loan.periodsPerYear ?? 12);
+    const b = 10_000n * ppy;
+    const bps = BigInt(loan.annualRateBps);
+    const n = BigInt(loan.periods);
+    const p = BigInt(loan.principalCents);
+    const round = (num: bigint, den: bigint) => (2n * num + den) / (2n * den);
+    const a = b + bps;
+    const installment = bps === 0n ? round(p, n) : round(p * bps * a ** n, b * (a ** n - b ** n));
+    const interests: number[] = [];
+    const principals: number[] = [];
+    let balance = p;
+    for (let period = 1n; period <= n; period++) {
+      const interest = round(balance * bps, b);
+      const isLast = period === n || installment - interest >= balance;
+      const paid = isLast ? balance : installment - interest;
+      balance -= paid;
+      interests.push(Number(interest));
+      principals.push(Number(paid));
+      if (isLast) break;
+    }
+    return { installment: Number(installment), interests, principals };
+  }
+
+  const anyLoan = fc.record({
+    principalCents: fc.oneof(fc.integer({ min: 0, max: 10_000_000_000 }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
+    annualRateBps: fc.oneof(fc.integer({ min: 0, max: 2_000 }), fc.integer({ min: 0, max: 200_000 })),
+    periods: fc.integer({ min: 1, max: 480 }),
+    periodsPerYear: fc.constantFrom(12, 4, 2, 1, 52),
+  });
+
+  it('frenchSchedule and scheduleTotals match the BigInt schedule, inside and outside the double bound', () => {
+    fc.assert(
+      fc.property(anyLoan, (loan) => {
+        const expected = referenceSchedule(loan);
+        const schedule = frenchSchedule(loan);
+        assert.equal(schedule.installmentCents, expected.installment);
+        assert.deepEqual(
+          schedule.rows.map((row) => row.interestCents),
+          expected.interests,
+        );
+        assert.deepEqual(
+          schedule.rows.map((row) => row.principalCents),
+          expected.principals,
+        );
+        assert.deepEqual(scheduleTotals(loan), {
+          installmentCents: schedule.installmentCents,
+          installments: schedule.rows.length,
+          totalInterestCents: schedule.totalInterestCents,
+          finalInstallmentCents: schedule.finalInstallmentCents,
+        });
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('installmentCents rounds like the exact fraction, also for many distinct terms (cache eviction)', () => {
+    fc.assert(
+      fc.property(anyLoan, (loan) => {
+        const { numerator, denominator } = installmentExactCents(loan);
+        assert.equal(installmentCents(loan), Number((2n * numerator + denominator) / (2n * denominator)));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('decides exact half-cent installments with the fraction, not the double', () => {
+    // At rate 0 the installment is P / n: 1.5 cents rounds to 2, 2.5 to 3, whatever the double says.
+    assert.equal(installmentCents({ principalCents: 3, annualRateBps: 0, periods: 2 }), 2);
+    assert.equal(installmentCents({ principalCents: 5, annualRateBps: 0, periods: 2 }), 3);
+    // At 1 period the installment is P (1 + r): P = 2400 at r = 50 / 120000 = 1/2400 is 2401 exactly.
+    assert.equal(installmentCents({ principalCents: 2_400, annualRateBps: 50, periods: 1 }), 2_401);
+    // P * (1 + r) with r = 5000 / 10000 = 1/2, P odd: a half cent, rounded up.
+    assert.equal(installmentCents({ principalCents: 3, annualRateBps: 5_000, periods: 1, periodsPerYear: 1 }), 5);
+    assert.equal(installmentCents({ principalCents: 1_000_000_001, annualRateBps: 5_000, periods: 1, periodsPerYear: 1 }), 1_500_000_002);
   });
 });

@@ -2,7 +2,16 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { aprcPercent, expandCashFlows, roundedAprcPercent, roundHalfUp, type CashFlow, type RecurringCashFlow } from './aprc.ts';
+import {
+  aprcPercent,
+  expandCashFlows,
+  recurringAprcPercent,
+  roundedAprcPercent,
+  roundedRecurringAprcPercent,
+  roundHalfUp,
+  type CashFlow,
+  type RecurringCashFlow,
+} from './aprc.ts';
 import { frenchSchedule } from './amortization.ts';
 
 type JsonFlow = { amount: number; t_years: number } | { amount: number; count: number; first_t_years: number; step_years: number };
@@ -138,5 +147,63 @@ describe('roundHalfUp', () => {
     assert.equal(roundHalfUp(2.53), 2.53);
     assert.equal(roundHalfUp(12.96, 1), 13);
     assert.equal(roundHalfUp(-0.125), -0.12);
+  });
+});
+
+describe('recurringAprcPercent', () => {
+  it('matches aprcPercent on the expanded vectors, with or without a guess', () => {
+    for (const vector of vectors) {
+      const flows = vector.flows.map(fromJson);
+      const expected = aprcPercent(expandCashFlows(flows));
+      for (const guess of [undefined, 0, 3, 50, -50]) {
+        const aprc = recurringAprcPercent(flows, guess);
+        assert.ok(Math.abs(aprc - expected) <= 1e-9, `${vector.id} guess ${guess}: ${aprc} vs ${expected}`);
+        assert.equal(roundedRecurringAprcPercent(flows, guess), vector.expected_aprc_pct_2dp);
+      }
+    }
+  });
+
+  // A loan as simulate sees it: net drawdown at 0, an annual fee each year from 0, n - 1 equal installments and a last one.
+  const loanShaped = fc
+    .record({
+      principalCents: fc.integer({ min: 100, max: 10_000_000_000 }),
+      annualRateBps: fc.integer({ min: 0, max: 2_000 }),
+      years: fc.integer({ min: 1, max: 40 }),
+      upfrontShare: fc.double({ min: 0, max: 0.49, noNaN: true }),
+      annualShare: fc.double({ min: 0, max: 0.49, noNaN: true }),
+      perInstallment: fc.integer({ min: 0, max: 100_000 }),
+      lastShift: fc.integer({ min: -100, max: 100 }),
+    })
+    .map(({ principalCents, annualRateBps, years, upfrontShare, annualShare, perInstallment, lastShift }) => {
+      const n = 12 * years;
+      const installment = Math.round((principalCents / n) * (1 + (annualRateBps / 120_000) * (n / 2)));
+      const flows: (CashFlow | RecurringCashFlow)[] = [
+        { amount: principalCents - Math.floor(upfrontShare * principalCents), tYears: 0 },
+        { amount: -Math.floor(annualShare * principalCents), count: years, firstTYears: 0, stepYears: 1 },
+        { amount: -(installment + perInstallment), count: n - 1, firstTYears: 1 / 12, stepYears: 1 / 12 },
+        { amount: -(Math.max(0, installment + lastShift) + perInstallment), tYears: years },
+      ];
+      return { flows, guess: annualRateBps / 100 };
+    });
+
+  it('matches aprcPercent on the expanded flows of any loan, to 1e-9 of a percentage point', () => {
+    fc.assert(
+      fc.property(loanShaped, ({ flows, guess }) => {
+        const expected = aprcPercent(expandCashFlows(flows).filter((flow) => flow.amount !== 0));
+        const withGuess = recurringAprcPercent(flows, guess);
+        const withoutGuess = recurringAprcPercent(flows);
+        assert.ok(Math.abs(withGuess - expected) <= 1e-9 * Math.max(1, Math.abs(expected)), `${withGuess} vs ${expected}`);
+        assert.ok(Math.abs(withoutGuess - expected) <= 1e-9 * Math.max(1, Math.abs(expected)), `${withoutGuess} vs ${expected}`);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('refuses what aprcPercent refuses', () => {
+    assert.throws(() => recurringAprcPercent([]), RangeError);
+    assert.throws(() => recurringAprcPercent([{ amount: 1000, tYears: 0 }, { amount: -1, count: 0, firstTYears: 1, stepYears: 1 }], 5), RangeError);
+    assert.throws(() => recurringAprcPercent([{ amount: 100, tYears: 0 }, { amount: -200, tYears: 0 }, { amount: -1, tYears: 1 }], 5), RangeError);
+    assert.throws(() => recurringAprcPercent([{ amount: Number.NaN, tYears: 0 }, { amount: -1, tYears: 1 }]), RangeError);
+    assert.throws(() => recurringAprcPercent([{ amount: 1, tYears: -1 }, { amount: -1, tYears: 1 }]), RangeError);
   });
 });

@@ -2,8 +2,8 @@
  * A loan simulation (POST /api/simulations): the request's validation and the
  * computation, free of HTTP so that the route only has to call them.
  */
-import { frenchSchedule, type Schedule } from './amortization.ts';
-import { roundedAprcPercent, type CashFlow } from './aprc.ts';
+import { frenchSchedule, scheduleTotals, type Schedule, type ScheduleTotals } from './amortization.ts';
+import { roundedRecurringAprcPercent, type CashFlow, type RecurringCashFlow } from './aprc.ts';
 import { invalidInput, type FieldError } from './errors.ts';
 import { basisPointsToPercent, centsToEuros, eurosToCents, percentToBasisPoints } from './money.ts';
 import { loanToValueBps, publishedRateFor, type RateTable } from './rates.ts';
@@ -195,11 +195,33 @@ function readNumber(
   return converted;
 }
 
+/** Below 2^43 the doubles are under 2^-9 cents apart, so at most one whole number of cents rounds to each. */
+const FAST_HUNDREDTHS_LIMIT = 2 ** 43;
+
+/**
+ * eurosToCents and percentToBasisPoints (the same scaling) without the string and
+ * BigInt for the common case. If c = Math.round(x * 100) gives back x as c / 100,
+ * x is the double nearest to c hundredths; below FAST_HUNDREDTHS_LIMIT no other
+ * number of hundredths rounds to x, and the shortest string of x, which has no
+ * more digits than c / 100 written out, is then c / 100 itself: exactly what the
+ * string-based conversion reads. Anything else goes to `exact`.
+ */
+export function hundredthsOf(x: number, exact: (n: number) => number | null): number | null {
+  if (x > -FAST_HUNDREDTHS_LIMIT && x < FAST_HUNDREDTHS_LIMIT) {
+    const scaled = Math.round(x * 100);
+    if (scaled / 100 === x) return scaled + 0; // + 0 turns -0 into 0
+  }
+  return exact(x);
+}
+
+const fastEurosToCents = (euros: number) => hundredthsOf(euros, eurosToCents);
+const fastPercentToBasisPoints = (percent: number) => hundredthsOf(percent, percentToBasisPoints);
+
 const EUROS = 'must be an amount in euros with at most two decimals';
 const PERCENT = 'must be a percentage with at most two decimals';
 
 const readEuros = (value: unknown, path: string, errors: FieldError[], problem: (cents: number) => string | undefined) =>
-  readNumber(value, path, errors, eurosToCents, EUROS, problem);
+  readNumber(value, path, errors, fastEurosToCents, EUROS, problem);
 
 /** The three fees in cents: 0 when not given, undefined when given wrong (and then reported). */
 function readFees(value: unknown, errors: FieldError[]): Record<(typeof FEE_FIELDS)[number], number | undefined> {
@@ -235,7 +257,7 @@ export function parseSimulationRequest(body: unknown): SimulationRequestParse {
   const amountCents = readEuros(rawAmount, 'amount', errors, amountProblem);
   if (rawTerm === undefined) errors.push({ path: 'termYears', message: 'is required' });
   const termYears = readNumber(rawTerm, 'termYears', errors, (n) => n, '', termProblem);
-  const annualRateBps = readNumber(rawRate, 'annualRate', errors, percentToBasisPoints, PERCENT, rateProblem);
+  const annualRateBps = readNumber(rawRate, 'annualRate', errors, fastPercentToBasisPoints, PERCENT, rateProblem);
   if (rawRate === undefined && rawPropertyValue === undefined) errors.push(propertyValueRequired);
   const propertyValueCents = readEuros(rawPropertyValue, 'propertyValue', errors, propertyValueProblem);
   const fees = readFees(own(body, 'fees'), errors);
@@ -279,25 +301,35 @@ function publishedRateBps(input: SimulationInput, table: RateTable): number {
 }
 
 /** Years in which installments fall: the term, unless a tiny loan's schedule ends early (see frenchSchedule). */
-function yearsRunning(schedule: Schedule): number {
-  return Math.ceil(schedule.rows.length / MONTHS_PER_YEAR);
+function yearsRunning(installments: number): number {
+  return Math.ceil(installments / MONTHS_PER_YEAR);
 }
 
-/**
- * The loan's cash flows in cents, as Annex I of Directive 2014/17/EU counts
- * them (positive = to the consumer): the drawdown and the upfront fee at 0,
- * each installment of the schedule (the adjusted last one included) with its
- * per-installment fee at k/12, and the annual fee at the start of each year.
- */
 export function simulationCashFlows(input: Pick<SimulationInput, 'amountCents' | 'fees'>, schedule: Schedule): CashFlow[] {
   const { upfrontCents, perInstallmentCents, annualCents } = input.fees;
   const flows: CashFlow[] = [
     { amount: input.amountCents, tYears: 0 },
     { amount: -upfrontCents, tYears: 0 },
     ...schedule.rows.map((row) => ({ amount: -(row.installmentCents + perInstallmentCents), tYears: row.period / MONTHS_PER_YEAR })),
-    ...Array.from({ length: yearsRunning(schedule) }, (_, year) => ({ amount: -annualCents, tYears: year })),
+    ...Array.from({ length: yearsRunning(schedule.rows.length) }, (_, year) => ({ amount: -annualCents, tYears: year })),
   ];
   return flows.filter((flow) => flow.amount !== 0);
+}
+
+/**
+ * The flows of simulationCashFlows, recurring ones grouped: the drawdown net of
+ * the upfront fee, the annual fee each year from 0, the equal installments of
+ * months 1 to n - 1 and the last one, each with its per-installment fee.
+ */
+function groupedCashFlows(input: Pick<SimulationInput, 'amountCents' | 'fees'>, totals: ScheduleTotals): (CashFlow | RecurringCashFlow)[] {
+  const { upfrontCents, perInstallmentCents, annualCents } = input.fees;
+  const step = 1 / MONTHS_PER_YEAR;
+  return [
+    { amount: input.amountCents - upfrontCents, tYears: 0 },
+    { amount: -annualCents, count: yearsRunning(totals.installments), firstTYears: 0, stepYears: 1 },
+    { amount: -(totals.installmentCents + perInstallmentCents), count: totals.installments - 1, firstTYears: step, stepYears: step },
+    { amount: -(totals.finalInstallmentCents + perInstallmentCents), tYears: totals.installments / MONTHS_PER_YEAR },
+  ];
 }
 
 function scheduleInEuros(schedule: Schedule): SimulationScheduleRow[] {
@@ -319,27 +351,40 @@ function scheduleInEuros(schedule: Schedule): SimulationScheduleRow[] {
  *   totalInterest + upfront + perInstallment * installments + annual * years,
  * where installments = 12 * termYears and years = termYears (fewer only for a
  * tiny loan the rounded installment repays early).
+ *
+ * The APRC is that of simulationCashFlows, computed on the grouped flows with the
+ * nominal rate as the first guess.
  */
 export function simulate(input: SimulationInput, rateTable: RateTable): SimulationResult {
   const errors = simulationInputErrors(input);
   if (errors.length > 0) throw invalidInput(errors);
 
   const annualRateBps = input.annualRateBps ?? publishedRateBps(input, rateTable);
-  const schedule = frenchSchedule({
+  const loan = {
     principalCents: input.amountCents,
     annualRateBps,
     periods: MONTHS_PER_YEAR * input.termYears,
     periodsPerYear: MONTHS_PER_YEAR,
-  });
+  };
+  const schedule = input.schedule ? frenchSchedule(loan) : undefined;
+  const totals: ScheduleTotals =
+    schedule === undefined
+      ? scheduleTotals(loan)
+      : {
+          installmentCents: schedule.installmentCents,
+          installments: schedule.rows.length,
+          totalInterestCents: schedule.totalInterestCents,
+          finalInstallmentCents: schedule.finalInstallmentCents,
+        };
   const { upfrontCents, perInstallmentCents, annualCents } = input.fees;
-  const feesCents = upfrontCents + perInstallmentCents * schedule.rows.length + annualCents * yearsRunning(schedule);
+  const feesCents = upfrontCents + perInstallmentCents * totals.installments + annualCents * yearsRunning(totals.installments);
 
   return {
     annualRate: basisPointsToPercent(annualRateBps),
-    installment: centsToEuros(schedule.installmentCents),
-    totalInterest: centsToEuros(schedule.totalInterestCents),
-    totalCost: centsToEuros(schedule.totalInterestCents + feesCents),
-    aprc: roundedAprcPercent(simulationCashFlows(input, schedule)),
-    ...(input.schedule ? { schedule: scheduleInEuros(schedule) } : {}),
+    installment: centsToEuros(totals.installmentCents),
+    totalInterest: centsToEuros(totals.totalInterestCents),
+    totalCost: centsToEuros(totals.totalInterestCents + feesCents),
+    aprc: roundedRecurringAprcPercent(groupedCashFlows(input, totals), basisPointsToPercent(annualRateBps)),
+    ...(schedule !== undefined ? { schedule: scheduleInEuros(schedule) } : {}),
   };
 }

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { frenchSchedule } from './amortization.ts';
-import { aprcPercent } from './aprc.ts';
+import { aprcPercent, roundHalfUp } from './aprc.ts';
 import { DomainError } from './errors.ts';
 import { eurosToCents } from './money.ts';
 import { defaultRateTable, type RateTable } from './rates.ts';
-import { parseSimulationRequest, simulate, simulationCashFlows, type SimulationInput } from './simulation.ts';
+import { hundredthsOf, parseSimulationRequest, simulate, simulationCashFlows, type SimulationInput } from './simulation.ts';
 
 type AprcVector = { id: string; expected_aprc_pct: number; expected_aprc_pct_2dp: number };
 const { vectors } = JSON.parse(readFileSync(new URL('../../test/fixtures/aprc.json', import.meta.url), 'utf8')) as {
@@ -241,6 +241,56 @@ describe('simulate on any valid request', () => {
         assert.ok(result.totalCost >= result.totalInterest);
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe('hundredthsOf', () => {
+  const check = (x: number) => assert.equal(hundredthsOf(x, eurosToCents), eurosToCents(x), String(x));
+
+  it('agrees with eurosToCents on decimals with up to four places, on the edges, and on any double', () => {
+    const decimal = fc
+      .tuple(fc.bigInt({ min: -(10n ** 17n), max: 10n ** 17n }), fc.integer({ min: 0, max: 4 }))
+      .map(([digits, places]) => Number(`${digits}e-${places}`));
+    fc.assert(fc.property(decimal, check), { numRuns: 20_000 });
+    fc.assert(fc.property(fc.integer({ min: -(2 ** 50), max: 2 ** 50 }).map((c) => c / 100), check), { numRuns: 20_000 });
+    fc.assert(fc.property(fc.double(), check), { numRuns: 20_000 });
+    const edges = [0, -0, 0.29, 1.005, 1000.005, 0.1 + 0.2, 1e-7, 1e21, 2 ** 43, 2 ** 43 - 0.01, 2 ** 46 + 0.01, 2 ** 53, 90_071_992_547_409.91];
+    for (const x of edges) for (const signed of [x, -x]) check(signed);
+  });
+});
+
+describe('simulate agrees with the schedule and aprcPercent it replaces', () => {
+  const requestArb = fc.record({
+    amountCents: fc.integer({ min: 1, max: 10_000_000_000 }),
+    termYears: fc.integer({ min: 1, max: 40 }),
+    annualRateBps: fc.integer({ min: 0, max: 2_000 }),
+    upfrontShare: fc.double({ min: 0, max: 0.49, noNaN: true }),
+    annualShare: fc.double({ min: 0, max: 0.49, noNaN: true }),
+    perInstallmentCents: fc.integer({ min: 0, max: 10_000_000 }),
+  });
+
+  it('has the totals of frenchSchedule and the APRC of simulationCashFlows', () => {
+    fc.assert(
+      fc.property(requestArb, ({ amountCents, termYears, annualRateBps, upfrontShare, annualShare, perInstallmentCents }) => {
+        const input: SimulationInput = {
+          amountCents,
+          termYears,
+          annualRateBps,
+          fees: { upfrontCents: Math.floor(upfrontShare * amountCents), perInstallmentCents, annualCents: Math.floor(annualShare * amountCents) },
+          schedule: false,
+        };
+        const result = simulate(input, defaultRateTable);
+        const schedule = frenchSchedule({ principalCents: amountCents, annualRateBps, periods: 12 * termYears });
+        const expectedAprc = aprcPercent(simulationCashFlows(input, schedule));
+        // Past a million percent (a cent lent against euros of fees) the doubles no longer hold two decimals.
+        if (Math.abs(expectedAprc) < 1e6) assert.equal(result.aprc, roundHalfUp(expectedAprc, 2), `${result.aprc} vs ${expectedAprc}`);
+        else assert.ok(Math.abs(result.aprc - expectedAprc) <= 0.005 + 1e-12 * Math.abs(expectedAprc), `${result.aprc} vs ${expectedAprc}`);
+        assert.equal(result.installment, schedule.installmentCents / 100);
+        assert.equal(result.totalInterest, schedule.totalInterestCents / 100);
+        assert.deepEqual({ ...simulate({ ...input, schedule: true }, defaultRateTable), schedule: undefined }, { ...result, schedule: undefined });
+      }),
+      { numRuns: 500 },
     );
   });
 });

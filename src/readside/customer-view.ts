@@ -55,7 +55,9 @@ const redisPrefix = 'mutuo:view:';
 
 /** Views in Redis as `<version>|<json>`, expiring after a day without a write (the database has them all). */
 export async function redisViewCache(url: string, ttlSeconds = 86_400): Promise<ViewCache> {
-  const redis = createClient({ url });
+  // No per-command timeout: node-redis arms an AbortSignal timer for every command otherwise,
+  // a measurable share of a query's CPU; a lost connection still fails the command.
+  const redis = createClient({ url, commandOptions: { timeout: 0 } });
   redis.on('error', () => undefined);
   await redis.connect();
   return {
@@ -100,12 +102,13 @@ export function customerViewProjection(cache: ViewCache | undefined): Projection
     name: 'customer-view',
     tables: ['rm_applications'],
     eventTypes: applicationEventTypes,
-    async apply(tx, events, tables) {
+    async apply(tx, events, tables, rebuilding) {
       const groups = byApplication(decodeApplicationEvents(events));
       const ids = [...groups.keys()];
       const rows = await tx.query<Row>(`SELECT application_id::text, state, version FROM ${tables.rm_applications} WHERE application_id = ANY($1::uuid[])`, [ids]);
       const known = new Map(rows.map((row) => [row.application_id, row]));
       const written: Written[] = [];
+      const views = new Map<string, CachedView>();
       for (const [applicationId, facts] of groups) {
         const before = known.get(applicationId);
         let current: ApplicationState = before?.state ?? applicationDecider.initialState;
@@ -119,29 +122,23 @@ export function customerViewProjection(cache: ViewCache | undefined): Projection
           position = fact.stored.position;
         }
         if (current.status === 'none' || position === 0) continue;
-        written.push({
-          application_id: applicationId,
-          status: current.status,
-          version,
-          state: current,
-          view: customerView(current, version),
-          position,
-          updated_at: current.file.updatedAt,
-        });
+        const view = customerView(current, version);
+        written.push({ application_id: applicationId, status: current.status, version, state: current, view, position, updated_at: current.file.updatedAt });
+        if (!rebuilding) views.set(applicationId, { version, body: JSON.stringify(view) });
       }
-      const views = new Map<string, CachedView>();
       if (written.length === 0) return views;
+      // One json (not jsonb) document for the batch, and json columns: PostgreSQL only
+      // checks and slices the text, where jsonb would convert it all and back again.
       await tx.query(
         `INSERT INTO ${tables.rm_applications} (application_id, status, version, state, view, position, updated_at)
          SELECT application_id, status, version, state, view, position, updated_at
-           FROM jsonb_to_recordset($1::jsonb)
-             AS r(application_id uuid, status text, version integer, state jsonb, view jsonb, position bigint, updated_at timestamptz)
+           FROM json_to_recordset($1::json)
+             AS r(application_id uuid, status text, version integer, state json, view json, position bigint, updated_at timestamptz)
          ON CONFLICT (application_id) DO UPDATE
            SET status = EXCLUDED.status, version = EXCLUDED.version, state = EXCLUDED.state, view = EXCLUDED.view,
                position = EXCLUDED.position, updated_at = EXCLUDED.updated_at`,
         [JSON.stringify(written)],
       );
-      for (const row of written) views.set(row.application_id, { version: row.version, body: JSON.stringify(row.view) });
       return views;
     },
     // After the commit: a crash in between leaves the hot copy behind, and the next

@@ -16,8 +16,11 @@ export type Projection<Applied = unknown> = {
   /** Its tables' logical names; each is also its live physical name. */
   readonly tables: readonly string[];
   readonly eventTypes?: readonly string[];
-  /** Writes a batch; what it answers is handed to afterCommit once the batch committed. */
-  readonly apply: (tx: SqlQueryable, events: readonly StoredEvent[], tables: TableNames) => Promise<Applied>;
+  /**
+   * Writes a batch; what it answers is handed to afterCommit once the batch committed.
+   * `rebuilding` is true when it fills shadow tables (nothing to hand to a hot copy then).
+   */
+  readonly apply: (tx: SqlQueryable, events: readonly StoredEvent[], tables: TableNames, rebuilding: boolean) => Promise<Applied>;
   /**
    * Called after a batch committed into the live tables, before anyone waiting for its
    * position is answered (a hot copy, live updates). Never during a rebuild.
@@ -75,6 +78,10 @@ export type ProjectorOptions = {
   readonly leaseMs?: number;
   /** How often to look for events appended by other processes when nothing wakes the projector. */
   readonly idleMs?: number;
+  /** The same within a second of the last events found: under a steady load, the lag stays this small. */
+  readonly busyPollMs?: number;
+  /** Events per batch when rebuilding (default 50,000). */
+  readonly rebuildBatchSize?: number;
   readonly onError?: (error: unknown, projection: string) => void;
 };
 
@@ -93,6 +100,7 @@ export function startProjector(options: ProjectorOptions): Projector {
   const batchSize = options.batchSize ?? 1_000;
   const leaseMs = options.leaseMs ?? 10_000;
   const idleMs = options.idleMs ?? 100;
+  const busyPollMs = Math.min(idleMs, options.busyPollMs ?? 5);
   const byName = new Map(options.projections.map((projection) => [projection.name, projection]));
   const positions = new Map<string, number>();
   const waiters = new Set<{ projection: string; position: number; resolve: (reached: boolean) => void }>();
@@ -152,7 +160,7 @@ export function startProjector(options: ProjectorOptions): Projector {
       );
       if (moved.length !== 1) return 'lost';
       const mine = relevant(projection, events);
-      return { applied: mine.length > 0 ? await projection.apply(tx, mine, liveTables(projection)) : undefined };
+      return { applied: mine.length > 0 ? await projection.apply(tx, mine, liveTables(projection), false) : undefined };
     });
   }
 
@@ -172,6 +180,9 @@ export function startProjector(options: ProjectorOptions): Projector {
         await projection.forgetHotCopy?.();
         reached(projection.name, position);
         let renewedAt = Date.now();
+        // Commits in other processes do not wake this one: while events keep coming, look
+        // again soon (busyPollMs); after a quiet second, settle back to idleMs.
+        let busyUntil = 0;
         while (!stopped) {
           const applied = await exclusively(projection.name, async () => {
             // A rebuild may have swapped in tables with a checkpoint of their own meanwhile.
@@ -196,6 +207,7 @@ export function startProjector(options: ProjectorOptions): Projector {
           if (applied < 0) break;
           if (applied > 0) {
             renewedAt = Date.now();
+            busyUntil = renewedAt + 1_000;
             backoffMs = 100;
             continue;
           }
@@ -203,7 +215,7 @@ export function startProjector(options: ProjectorOptions): Projector {
             if ((await holdLease(projection.name)) === undefined) break;
             renewedAt = Date.now();
           }
-          await pause(idleMs);
+          await pause(Date.now() < busyUntil ? busyPollMs : idleMs);
         }
       } catch (error) {
         options.onError?.(error, projection.name);
@@ -280,7 +292,9 @@ export function startProjector(options: ProjectorOptions): Projector {
         await client.exec(`DROP TABLE IF EXISTS ${shadowOf(table)}; CREATE TABLE ${shadowOf(table)} (LIKE ${table} INCLUDING ALL)`);
       }
       let position = 0;
-      const rebuildBatch = Math.max(batchSize, 5_000);
+      // Large batches: a read model row touched by several events of one batch is written
+      // once, and an application's few events mostly fall in the same batch.
+      const rebuildBatch = Math.max(batchSize, options.rebuildBatchSize ?? 50_000);
       const fill = async (untilCaughtUp: boolean) => {
         // The next batch is read while this one is applied: reading and writing overlap
         // on a server (on PGlite's one connection they simply take turns).
@@ -296,7 +310,7 @@ export function startProjector(options: ProjectorOptions): Projector {
             next.catch(() => undefined);
           }
           const mine = relevant(projection, events);
-          if (mine.length > 0) await client.transaction((tx) => projection.apply(tx, mine, shadows));
+          if (mine.length > 0) await client.transaction((tx) => projection.apply(tx, mine, shadows, true));
           update({ applied: progress.applied + events.length, total: Math.max(progress.total, progress.applied + events.length) });
           if (!more) return;
           if (stopped) throw new Error('the projector stopped during the rebuild');

@@ -102,7 +102,7 @@ async function applyInBatches(client: SqlClient, projection: Projection, events:
     start += batch.length;
     // The projector hands over only the projection's own events, and never an empty batch.
     const mine = projection.eventTypes ? batch.filter((e) => projection.eventTypes!.includes(e.type)) : batch;
-    if (mine.length > 0) await client.transaction((tx) => projection.apply(tx, mine, tables));
+    if (mine.length > 0) await client.transaction((tx) => projection.apply(tx, mine, tables, Object.entries(tables).some(([name, physical]) => name !== physical)));
   }
 }
 

@@ -4,8 +4,10 @@ CREATE TABLE rm_applications (
   application_id uuid PRIMARY KEY,
   status         text NOT NULL,
   version        integer NOT NULL,
-  state          jsonb NOT NULL,
-  view           jsonb NOT NULL,
+  -- json, not jsonb: only this service reads them, whole; storing the text as it is
+  -- costs PostgreSQL a check rather than a conversion, and keeps the view's bytes.
+  state          json NOT NULL,
+  view           json NOT NULL,
   position       bigint NOT NULL,
   updated_at     timestamptz NOT NULL
 );
