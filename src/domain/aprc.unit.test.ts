@@ -176,7 +176,9 @@ describe('recurringAprcPercent', () => {
     })
     .map(({ principalCents, annualRateBps, years, upfrontShare, annualShare, perInstallment, lastShift }) => {
       const n = 12 * years;
-      const installment = Math.round((principalCents / n) * (1 + (annualRateBps / 120_000) * (n / 2)));
+      // Never below principal / n: a loan repays at least what it lent (a tiny loan over a long
+      // term would otherwise round to installments of 0, for which no APRC exists).
+      const installment = Math.max(Math.ceil(principalCents / n), Math.round((principalCents / n) * (1 + (annualRateBps / 120_000) * (n / 2))));
       const flows: (CashFlow | RecurringCashFlow)[] = [
         { amount: principalCents - Math.floor(upfrontShare * principalCents), tYears: 0 },
         { amount: -Math.floor(annualShare * principalCents), count: years, firstTYears: 0, stepYears: 1 },
