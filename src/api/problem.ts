@@ -72,7 +72,7 @@ export function toProblem(error: unknown): Problem {
     return problem(statusByKind[error.kind], error.code, error.message, error.errors.length > 0 ? { errors: error.errors } : {});
   }
   if (error instanceof WrongExpectedVersionError) {
-    return problem(409, 'VERSION_CONFLICT', `the application is at version ${error.currentVersion}, not ${String(error.expected)}`, {
+    return problem(409, 'VERSION_CONFLICT', `${error.streamId} is at version ${error.currentVersion}, not ${String(error.expected)}`, {
       currentVersion: error.currentVersion,
     });
   }

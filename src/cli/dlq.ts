@@ -7,14 +7,15 @@ the embedded database belongs to that process, so the CLI goes through its API.`
 
 export class UsageError extends Error {}
 
-async function call(baseUrl: string, method: 'GET' | 'POST', path: string): Promise<unknown> {
+/** One request to the running platform's API; its problem's detail becomes the error. */
+export async function callPlatform<T = unknown>(baseUrl: string, method: 'GET' | 'POST', path: string): Promise<T> {
   let response: Response;
   try {
     response = await fetch(new URL(path, baseUrl), { method });
   } catch {
     throw new Error(`no Mutuo answers at ${baseUrl}: is it running? (set MUTUO_URL to reach another)`);
   }
-  const body = (await response.json()) as { detail?: string };
+  const body = (await response.json()) as T & { detail?: string };
   if (!response.ok) throw new Error(body.detail ?? `${method} ${path} answered ${response.status}`);
   return body;
 }
@@ -53,13 +54,13 @@ export async function deadLetterCommand(args: readonly string[], baseUrl: string
         if ((flag !== '--consumer' && flag !== '--status') || value === undefined) throw new UsageError(usage);
         query.set(flag.slice(2), value);
       }
-      return table((await call(baseUrl, 'GET', `/api/dead-letters?${query}`)) as DeadLetter[]);
+      return table((await callPlatform(baseUrl, 'GET', `/api/dead-letters?${query}`)) as DeadLetter[]);
     }
     case 'show':
-      return JSON.stringify(await call(baseUrl, 'GET', `/api/dead-letters/${id()}`), null, 2);
+      return JSON.stringify(await callPlatform(baseUrl, 'GET', `/api/dead-letters/${id()}`), null, 2);
     case 'redrive':
     case 'discard': {
-      const result = (await call(baseUrl, 'POST', `/api/dead-letters/${id()}/${action}`)) as DeadLetter;
+      const result = (await callPlatform(baseUrl, 'POST', `/api/dead-letters/${id()}/${action}`)) as DeadLetter;
       return `dead letter ${result.id}: ${result.status.replace('_', ' ')}; consumer ${result.consumer} carries it out`;
     }
     default:

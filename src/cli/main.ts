@@ -71,15 +71,16 @@ async function bureau(): Promise<void> {
   onSignal(simulator.close, console.log);
 }
 
+/** Where the operations commands find the running platform. */
+const platformUrl = () => process.env.MUTUO_URL || `http://127.0.0.1:${process.env.PORT || 3000}`;
+
 async function dlq(): Promise<void> {
-  const baseUrl = process.env.MUTUO_URL || `http://127.0.0.1:${process.env.PORT || 3000}`;
-  console.log(await deadLetterCommand(process.argv.slice(3), baseUrl));
+  console.log(await deadLetterCommand(process.argv.slice(3), platformUrl()));
 }
 
 async function projections(): Promise<void> {
-  const baseUrl = process.env.MUTUO_URL || `http://127.0.0.1:${process.env.PORT || 3000}`;
   const interactive = process.stdout.isTTY === true;
-  console.log(await projectionsCommand(process.argv.slice(3), baseUrl, (text) => process.stdout.write(text), { interactive }));
+  console.log(await projectionsCommand(process.argv.slice(3), platformUrl(), (text) => process.stdout.write(text), { interactive }));
 }
 
 const commands: Record<string, () => Promise<void>> = {

@@ -1,4 +1,4 @@
-import { UsageError } from './dlq.ts';
+import { callPlatform, UsageError } from './dlq.ts';
 
 const usage = `usage: mutuo projections [list | rebuild [NAME]]
 
@@ -13,17 +13,6 @@ to the process that runs the projector.`;
 type Status = { name: string; position: number; behindEvents: number; lagMs: number };
 type Progress = { state: string; applied: number; total: number; eventsPerSecond: number; etaSeconds: number | null; error?: string };
 
-async function call<T>(baseUrl: string, method: 'GET' | 'POST', path: string): Promise<T> {
-  let response: Response;
-  try {
-    response = await fetch(new URL(path, baseUrl), { method });
-  } catch {
-    throw new Error(`no Mutuo answers at ${baseUrl}: is it running? (set MUTUO_URL to reach another)`);
-  }
-  const body = (await response.json()) as T & { detail?: string };
-  if (!response.ok) throw new Error(body.detail ?? `${method} ${path} answered ${response.status}`);
-  return body;
-}
 
 /** One line of progress: a bar, the count, the rate and the time left. */
 export function progressLine(progress: Progress, width = 30): string {
@@ -45,20 +34,20 @@ export async function projectionsCommand(
 ): Promise<string> {
   const [action = 'list', name] = args;
   if (action === 'list') {
-    const { items } = await call<{ items: Status[] }>(baseUrl, 'GET', '/api/projections');
+    const { items } = await callPlatform<{ items: Status[] }>(baseUrl, 'GET', '/api/projections');
     return items.map((item) => `${item.name.padEnd(20)} position ${item.position}  behind ${item.behindEvents} events  lag ${item.lagMs} ms`).join('\n');
   }
   if (action !== 'rebuild') throw new UsageError(usage);
 
   async function rebuild(projection: string): Promise<string> {
     const path = `/api/projections/${encodeURIComponent(projection)}/rebuild`;
-    let progress = await call<Progress>(baseUrl, 'POST', path);
+    let progress = await callPlatform<Progress>(baseUrl, 'POST', path);
     for (;;) {
       const line = progressLine(progress);
       write(options.interactive ? `\r${line}` : `${line}\n`);
       if (progress.state === 'done' || progress.state === 'failed') break;
       await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 500));
-      progress = await call<Progress>(baseUrl, 'GET', path);
+      progress = await callPlatform<Progress>(baseUrl, 'GET', path);
     }
     if (options.interactive) write('\n');
     if (progress.state === 'failed') throw new Error(`the rebuild of ${projection} failed: ${progress.error ?? 'unknown error'}`);
@@ -67,7 +56,7 @@ export async function projectionsCommand(
 
   if (name) return rebuild(name);
   // Every read model, one after the other.
-  const { items } = await call<{ items: Status[] }>(baseUrl, 'GET', '/api/projections');
+  const { items } = await callPlatform<{ items: Status[] }>(baseUrl, 'GET', '/api/projections');
   const done: string[] = [];
   for (const item of items) {
     write(`${item.name}\n`);

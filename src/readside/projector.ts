@@ -59,9 +59,6 @@ export type ProjectionStatus = {
 
 export type Projector = {
   readonly wake: () => void;
-  /** Resolves true once the projection holds every event up to `position`; false if `timeoutMs` passed first. */
-  readonly waitFor: (projection: string, position: number, timeoutMs: number) => Promise<boolean>;
-  readonly position: (projection: string) => number;
   readonly status: () => Promise<ProjectionStatus[]>;
   /** Starts rebuilding a projection into shadow tables, swapping them in once caught up; resolves when it is done. */
   readonly rebuild: (projection: string) => Promise<RebuildProgress>;
@@ -102,8 +99,8 @@ export function startProjector(options: ProjectorOptions): Projector {
   const idleMs = options.idleMs ?? 100;
   const busyPollMs = Math.min(idleMs, options.busyPollMs ?? 5);
   const byName = new Map(options.projections.map((projection) => [projection.name, projection]));
+  /** Where each followed projection stands in this process; a rebuild's swap moves it. */
   const positions = new Map<string, number>();
-  const waiters = new Set<{ projection: string; position: number; resolve: (reached: boolean) => void }>();
   const rebuilds = new Map<string, RebuildProgress>();
   /** Held while a projection's live batch or a rebuild's swap runs: they never overlap. */
   const locks = new Map<string, Promise<void>>();
@@ -120,16 +117,6 @@ export function startProjector(options: ProjectorOptions): Projector {
       return await work();
     } finally {
       release();
-    }
-  }
-
-  function reached(projection: string, position: number) {
-    positions.set(projection, position);
-    for (const waiter of waiters) {
-      if (waiter.projection === projection && waiter.position <= position) {
-        waiters.delete(waiter);
-        waiter.resolve(true);
-      }
     }
   }
 
@@ -170,15 +157,13 @@ export function startProjector(options: ProjectorOptions): Projector {
       try {
         const checkpoint = await holdLease(projection.name);
         if (checkpoint === undefined) {
-          // Another process writes this projection: follow its checkpoint for waiters here.
-          const [row] = await client.query<{ position: string }>('SELECT position FROM mutuo_projections WHERE name = $1', [projection.name]);
-          if (row) reached(projection.name, Number(row.position));
+          // Another process writes this projection: stand by.
           await pause(idleMs);
           continue;
         }
         let position = checkpoint;
         await projection.forgetHotCopy?.();
-        reached(projection.name, position);
+        positions.set(projection.name, position);
         let renewedAt = Date.now();
         // Commits in other processes do not wake this one: while events keep coming, look
         // again soon (busyPollMs); after a quiet second, settle back to idleMs.
@@ -201,7 +186,7 @@ export function startProjector(options: ProjectorOptions): Projector {
                 options.onError?.(error, projection.name);
               }
             }
-            reached(projection.name, position);
+            positions.set(projection.name, position);
             return events.length;
           });
           if (applied < 0) break;
@@ -235,20 +220,6 @@ export function startProjector(options: ProjectorOptions): Projector {
       const timer = setTimeout(done, ms);
       wakers.add(done);
     });
-  }
-
-  async function headPosition(): Promise<{ position: number; oldestPending: (after: number) => Promise<Date | undefined> }> {
-    const [row] = await client.query<{ position: string | null }>('SELECT max(position)::text AS position FROM mutuo_events');
-    return {
-      position: Number(row?.position ?? 0),
-      oldestPending: async (after) => {
-        const [next] = await client.query<{ recorded_at: Date | string }>(
-          'SELECT recorded_at FROM mutuo_events WHERE position > $1 ORDER BY position LIMIT 1',
-          [after],
-        );
-        return next ? new Date(next.recorded_at) : undefined;
-      },
-    };
   }
 
   /**
@@ -326,7 +297,7 @@ export function startProjector(options: ProjectorOptions): Projector {
           }
           await tx.query(`UPDATE mutuo_projections SET position = $2, updated_at = now() WHERE name = $1`, [name, position]);
         });
-        reached(name, position);
+        positions.set(name, position);
         await projection.forgetHotCopy?.();
       });
       update({ state: 'done', total: progress.applied });
@@ -343,49 +314,32 @@ export function startProjector(options: ProjectorOptions): Projector {
     wake: () => {
       for (const wake of [...wakers]) wake();
     },
-    waitFor: (projection, position, timeoutMs) => {
-      if ((positions.get(projection) ?? -1) >= position) return Promise.resolve(true);
-      return new Promise((resolve) => {
-        const waiter = {
-          projection,
-          position,
-          resolve: (reachedIt: boolean) => {
-            clearTimeout(timer);
-            resolve(reachedIt);
-          },
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(waiter);
-          resolve(false);
-        }, timeoutMs);
-        waiters.add(waiter);
-      });
-    },
-    position: (projection) => positions.get(projection) ?? 0,
     status: async () => {
-      const head = await headPosition();
+      // From the table: a standby process reports the projections another one writes.
+      const [head] = await client.query<{ position: string | null }>('SELECT max(position)::text AS position FROM mutuo_events');
+      const headPosition = Number(head?.position ?? 0);
+      const checkpoints = new Map(
+        (await client.query<{ name: string; position: string }>('SELECT name, position FROM mutuo_projections')).map((row) => [row.name, Number(row.position)]),
+      );
       return Promise.all(
         options.projections.map(async (projection) => {
-          const position = positions.get(projection.name) ?? 0;
-          const oldest = position < head.position ? await head.oldestPending(position) : undefined;
+          const position = checkpoints.get(projection.name) ?? 0;
+          // Counted up to a million: past that, "very far behind" is what matters.
+          const [pending] =
+            position < headPosition
+              ? await client.query<{ n: string; oldest: Date | string | null }>(
+                  `SELECT count(*)::text AS n, min(recorded_at) AS oldest
+                     FROM (SELECT recorded_at FROM mutuo_events WHERE position > $1 ORDER BY position LIMIT 1000000) AS pending`,
+                  [position],
+                )
+              : [];
           const rebuildProgress = rebuilds.get(projection.name);
           return {
             name: projection.name,
             position,
-            headPosition: head.position,
-            // Counted up to a million: past that, "very far behind" is what matters.
-            behindEvents:
-              position < head.position
-                ? Number(
-                    (
-                      await client.query<{ n: string }>(
-                        'SELECT count(*)::text AS n FROM (SELECT 1 FROM mutuo_events WHERE position > $1 LIMIT 1000000) AS pending',
-                        [position],
-                      )
-                    )[0]?.n ?? 0,
-                  )
-                : 0,
-            lagMs: oldest ? Math.max(0, Date.now() - oldest.getTime()) : 0,
+            headPosition,
+            behindEvents: Number(pending?.n ?? 0),
+            lagMs: pending?.oldest ? Math.max(0, Date.now() - new Date(pending.oldest).getTime()) : 0,
             ...(rebuildProgress ? { rebuild: rebuildProgress } : {}),
           };
         }),
@@ -399,8 +353,6 @@ export function startProjector(options: ProjectorOptions): Projector {
       await Promise.all(following);
       // Hand the projections over at once rather than when the lease lapses.
       await client.query('UPDATE mutuo_projections SET holder = NULL, lease_until = NULL WHERE holder = $1', [holder]).catch(() => undefined);
-      for (const waiter of waiters) waiter.resolve(false);
-      waiters.clear();
     },
   };
 }

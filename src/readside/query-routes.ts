@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { applicationIdParam } from '../api/request-input.ts';
 import { DomainError, invalidInput } from '../domain/errors.ts';
 import type { SqlQueryable } from '../eventstore/sql-client.ts';
 import type { Checkpoints } from './checkpoints.ts';
@@ -17,13 +18,9 @@ export type QueryRoutesOptions = {
   readonly maxWaitMs: number;
 };
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const positionPattern = /^\d{1,18}$/;
 
-function applicationId(id: string): string {
-  if (!uuidPattern.test(id)) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
-  return id.toLowerCase();
-}
+const applicationId = applicationIdParam;
 
 /** The position a query must see, from X-Min-Position or ?minPosition=; undefined when none is asked. */
 export function minPositionOf(request: FastifyRequest): number | undefined {

@@ -1,5 +1,4 @@
 import type { ConsumedEvent } from '../../messaging/consumer.ts';
-import { eventsInTransaction } from '../../eventstore/store.ts';
 import { cancelJob, scheduleJob } from '../../messaging/jobs.ts';
 import { platformEventCatalog, type PlatformEvent } from '../catalog.ts';
 import { causedBy, type Cause, type ServiceModule } from '../service.ts';
@@ -51,9 +50,6 @@ export const applicationModule: ServiceModule = {
   async start({ store, clock, newId }) {
     // The rate table in force: read at start, then refreshed on each RateTablePublished (here or from another process).
     let rates = rateTableAfter(await store.readStream(rateTableStreamId)).table;
-    const refreshRates = async () => {
-      rates = rateTableAfter(await store.readStream(rateTableStreamId)).table;
-    };
     const applications = createApplicationService({ store, clock, newId, rateTable: () => rates });
     const actor = 'system:application';
 
@@ -63,8 +59,8 @@ export const applicationModule: ServiceModule = {
       const cause = causedBy(consumed);
       switch (event.type) {
         case 'RateTablePublished':
-          // Read in this transaction: on PGlite's one connection, a read beside it would wait for it forever.
-          rates = rateTableAfter(await eventsInTransaction(tx).readStream(rateTableStreamId)).table;
+          // The rate-table stream is one partition: its tables arrive in order, the last one is in force.
+          rates = { publishedAt: event.data.publishedAt, bands: event.data.bands };
           return;
         case 'InterestRateLocked': {
           const payload: RateLockExpiry = { expiresAt: event.data.expiresAt, cause };
@@ -88,7 +84,7 @@ export const applicationModule: ServiceModule = {
     return {
       routes: [
         (app) => app.register(applicationRoutes, { applications }),
-        (app) => app.register(rateRoutes, { store, clock, newId, published: refreshRates }),
+        (app) => app.register(rateRoutes, { store, clock, newId, published: (table) => (rates = table) }),
       ],
       consumers: [{ name: 'application', eventTypes: [...reactions, ...ownEvents, 'RateTablePublished'], decoder: platformEventCatalog, handle }],
       jobs: [

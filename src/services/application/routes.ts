@@ -1,6 +1,7 @@
 import { Type, type Static, type TProperties } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
+import { applicationIdParam, ifMatchVersion } from '../../api/request-input.ts';
 import { DomainError, invalidInput, type FieldError } from '../../domain/errors.ts';
 import { eurosToCents, percentToBasisPoints } from '../../domain/money.ts';
 import { defaultLockDays, type PropertyInput } from './decider.ts';
@@ -61,24 +62,15 @@ const CommandAccepted = Type.Object({
 const IdParams = Type.Object({ id: Type.String() });
 const IfMatchHeaders = Type.Object({ 'if-match': Type.Optional(Type.String({ description: 'the version the client last saw, "<version>"' })) });
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const ifMatchPattern = /^(?:W\/)?"?(\d{1,9})"?$/;
 
 function commandContext(request: FastifyRequest): CommandContext {
   // Until identities exist every caller is anonymous; the correlation id ties the events to the request.
   const context: CommandContext = { correlationId: request.id, actor: 'anonymous' };
-  const ifMatch = request.headers['if-match'];
-  if (ifMatch === undefined) return context;
-  const match = ifMatchPattern.exec(ifMatch.trim());
-  if (!match) throw invalidInput([{ path: 'If-Match', message: 'must be the version the client last saw, as "<version>"' }]);
-  return { ...context, expectedVersion: Number(match[1]) };
+  const expectedVersion = ifMatchVersion(request);
+  return expectedVersion === undefined ? context : { ...context, expectedVersion };
 }
 
-function applicationId(params: { id: string }): string {
-  // An id that is not a uuid names no application; answer as for any unknown one.
-  if (!uuidPattern.test(params.id)) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
-  return params.id.toLowerCase();
-}
+const applicationId = (params: { id: string }): string => applicationIdParam(params.id);
 
 /** Euros (at most two decimals) to cents, recording a field error instead when they are not. */
 function cents(euros: number, path: string, errors: FieldError[]): number {

@@ -1,6 +1,7 @@
 import multipart from '@fastify/multipart';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { applicationIdParam } from '../../api/request-input.ts';
 import { DomainError, invalidInput } from '../../domain/errors.ts';
 import type { SqlClient, SqlQueryable } from '../../eventstore/sql-client.ts';
 import { eventsInTransaction } from '../../eventstore/store.ts';
@@ -32,7 +33,6 @@ async function findApplication(db: SqlQueryable, applicationId: string): Promise
   return row;
 }
 
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The latest upload of each kind, and the documents events in order. */
 function documentsState(history: readonly StoredEvent[]) {
@@ -200,7 +200,6 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
 
   /** The application as this service knows it; a submission a moment old may still be on its way. */
   async function knownApplication(applicationId: string): Promise<DocumentsApplication> {
-    if (!uuidPattern.test(applicationId)) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
     const deadline = Date.now() + knownWithinMs;
     for (;;) {
       const application = await findApplication(client, applicationId);
@@ -220,7 +219,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
       },
     },
     async (request, reply) => {
-      const applicationId = request.params.id.toLowerCase();
+      const applicationId = applicationIdParam(request.params.id);
       const application = await knownApplication(applicationId);
       let kind: string | undefined;
       let upload: { bytes: Buffer; fileName: string } | undefined;
@@ -270,7 +269,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
     '/api/applications/:id/documents',
     { schema: { summary: 'The uploaded documents and the outcome of their last check', params: Params } },
     async (request) => {
-      const applicationId = request.params.id.toLowerCase();
+      const applicationId = applicationIdParam(request.params.id);
       const application = await knownApplication(applicationId);
       const state = documentsState(await eventsInTransaction(client).readStream(documentsStreamId(applicationId)));
       return {
@@ -293,7 +292,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
       },
     },
     async (request, reply) => {
-      const application = await knownApplication(request.params.id.toLowerCase());
+      const application = await knownApplication(applicationIdParam(request.params.id));
       const defect: SampleDefect = request.query.defect ?? 'none';
       const { facts } = application;
       const pdf = await samplePdf(request.params.kind, { ...facts, region: facts.region }, defect);
