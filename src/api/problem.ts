@@ -93,7 +93,7 @@ export function toProblem(error: unknown): Problem {
 
 export function sendProblem(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const body = toProblem(error);
-  if (body.status >= 500) request.log.error({ err: error }, 'request failed');
+  if (body.status >= 500) request.log.error({ err: error, correlationId: request.id }, 'request failed');
   return reply.status(body.status).type('application/problem+json').send(body);
 }
 

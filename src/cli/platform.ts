@@ -5,7 +5,6 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildServer } from '../api/server.ts';
 import type { Config } from '../config.ts';
 import { migrate } from '../eventstore/migrate.ts';
-import { createPgliteClient } from '../eventstore/pglite.ts';
 import { createPostgresClient } from '../eventstore/postgres.ts';
 import type { SqlClient } from '../eventstore/sql-client.ts';
 import { SqlEventStore } from '../eventstore/store.ts';
@@ -34,6 +33,9 @@ export type Platform = {
   readonly relay: OutboxRelay;
   readonly close: () => Promise<void>;
 };
+
+/** How often the relay and the projector look at an embedded database that nothing woke them for. */
+const EMBEDDED_IDLE_POLL_MS = 1_000;
 
 export type PlatformOptions = {
   /** The services this process runs (default: all of them). */
@@ -66,6 +68,8 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
   } else {
     const folder = join(config.dataDir, 'pglite');
     await mkdir(folder, { recursive: true });
+    // Loaded only here: a process on PostgreSQL should not carry PostgreSQL-in-WASM in its memory.
+    const { createPgliteClient } = await import('../eventstore/pglite.ts');
     client = await createPgliteClient(folder);
     database = `PGlite in ${folder}`;
   }
@@ -81,7 +85,11 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     throw error;
   }
   const store = new SqlEventStore(client, { maxConcurrentWrites: writeConcurrency });
-  const relay = startOutboxRelay({ client, store, bus, onError: reportError('the outbox relay is waiting to publish') });
+  // PGlite belongs to this process alone: every commit is one of ours and wakes the
+  // followers, whose looks are then only a safety net (they cost a query each, and idle
+  // polling would take a share of the one process's CPU from the read path).
+  const idlePollMs = config.databaseUrl ? undefined : EMBEDDED_IDLE_POLL_MS;
+  const relay = startOutboxRelay({ client, store, bus, onError: reportError('the outbox relay is waiting to publish'), ...(idlePollMs ? { idleMs: idlePollMs } : {}) });
   const workers: JobWorker[] = [];
   const started: ServiceParts[] = [];
   // New events: the relay publishes them, and the read side of this process follows them.
@@ -111,7 +119,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     throw error;
   }
   const readSide = { viewCache, maxWaitMs: config.readWaitMs };
-  const context: ServiceContext = { config, client, store, clock, newId: randomUUID, logger, afterCommit, readSide };
+  const context: ServiceContext = { config, client, store, clock, newId: randomUUID, logger, afterCommit, idlePollMs, readSide };
   const subscriptions: Subscription[] = [];
   const stopAll = async () => {
     await Promise.all(subscriptions.map((subscription) => subscription.close()));

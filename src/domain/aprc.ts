@@ -77,6 +77,10 @@ function bracketRoot(presentValueAt: PresentValue): [number, number] | undefined
 /** A bracket [low, high] around a root, the present value negative at low, and where Newton should start. */
 type IncreasingBracket = { readonly low: number; readonly high: number; readonly start: number };
 
+function clamp(d: number): number {
+  return Math.min(SEARCH_LIMIT, Math.max(-SEARCH_LIMIT, d));
+}
+
 /**
  * A bracket around the root of a present value that never decreases in d (see
  * isLoanShaped), found from a guess: a Newton step from the guess, then points
@@ -85,7 +89,6 @@ type IncreasingBracket = { readonly low: number; readonly high: number; readonly
  * same one as bracketRoot, in a few evaluations when the guess is close.
  */
 function bracketIncreasingRoot(presentValueAt: PresentValue, guess: number): IncreasingBracket | undefined {
-  const clamp = (d: number) => Math.min(SEARCH_LIMIT, Math.max(-SEARCH_LIMIT, d));
   const from = clamp(guess);
   const { value: atFrom, slope } = presentValueAt(from);
   if (!Number.isFinite(atFrom)) return undefined;
@@ -145,6 +148,10 @@ function solveInBracket(
   return d;
 }
 
+function paysSomething(flow: CashFlow | RecurringCashFlow): boolean {
+  return !('count' in flow) || flow.count > 0;
+}
+
 function checkFlows(flows: readonly (CashFlow | RecurringCashFlow)[]): void {
   for (const flow of flows) {
     const tYears = 'count' in flow ? flow.firstTYears : flow.tYears;
@@ -154,8 +161,7 @@ function checkFlows(flows: readonly (CashFlow | RecurringCashFlow)[]): void {
     }
   }
   // Without money going both ways the present value is never 0 (or always is): no rate to find.
-  const counts = (flow: CashFlow | RecurringCashFlow) => !('count' in flow) || flow.count > 0;
-  if (!flows.some((flow) => flow.amount > 0 && counts(flow)) || !flows.some((flow) => flow.amount < 0 && counts(flow))) {
+  if (!flows.some((flow) => flow.amount > 0 && paysSomething(flow)) || !flows.some((flow) => flow.amount < 0 && paysSomething(flow))) {
     throw new RangeError('an APRC needs money paid to the consumer and money paid by the consumer');
   }
 }

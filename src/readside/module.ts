@@ -20,11 +20,12 @@ import { searchProjection } from './search.ts';
  */
 export const projectorModule: ServiceModule = {
   name: 'projector',
-  async start({ config, client, store, logger, readSide }) {
+  async start({ config, client, store, logger, readSide, idlePollMs }) {
     const projector = startProjector({
       client,
       store,
       leaseMs: config.projectionLeaseMs,
+      ...(idlePollMs ? { idleMs: idlePollMs } : {}),
       projections: [customerViewProjection(readSide.viewCache), searchProjection, dashboardProjection, ratesProjection],
       onError: (error, projection) => {
         if (logger) logger.warn({ err: error }, `projection ${projection}`);

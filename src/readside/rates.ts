@@ -33,13 +33,17 @@ export function publishedRates(db: SqlQueryable, ttlMs = 1_000) {
     const [row] = await db.query<{ version: number; rate_table: RateTable }>('SELECT version, rate_table FROM rm_rate_table WHERE id = 1');
     return row ? { table: row.rate_table, version: row.version } : { table: defaultRateTable, version: 0 };
   }
+  const inMemory = (): PublishedRates | undefined => (cached && Date.now() - cached.at < ttlMs ? cached.rates : undefined);
   return {
     async current(fresh = false): Promise<PublishedRates> {
-      if (!fresh && cached && Date.now() - cached.at < ttlMs) return cached.rates;
+      const kept = fresh ? undefined : inMemory();
+      if (kept) return kept;
       const rates = await read();
       cached = { rates, at: Date.now() };
       return rates;
     },
+    /** The table in memory if it is not older than `ttlMs`: what `current()` would answer without a read. */
+    inMemory,
     view: (rates: PublishedRates) => rateTableView(rates.table, rates.version),
   };
 }

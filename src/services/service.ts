@@ -26,6 +26,12 @@ export type ServiceContext = {
   readonly logger: FastifyBaseLogger | false;
   /** Call after committing events or jobs outside the store (the store wakes the relay itself). */
   readonly afterCommit: AfterCommit;
+  /**
+   * How long a follower of the event log (the relay, the projector) waits between looks
+   * when nothing woke it. Commits in this process wake them at once; the look is for
+   * other processes' commits, so where no other process can write (PGlite) it is long.
+   */
+  readonly idlePollMs: number | undefined;
   readonly readSide: {
     /** The customer view's hot copy, shared by the projector and the query API of this process. */
     readonly viewCache: ViewCache | undefined;

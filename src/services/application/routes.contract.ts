@@ -249,8 +249,21 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       assert.equal(problemOf(await app.inject({ method: 'GET', url: '/api/nothing-here' }), 404).code, 'ROUTE_NOT_FOUND');
     });
 
+    it('answers every request with its correlation id: the one sent, or a new one', async () => {
+      const refused = await submit({ ...validSubmission, loan: 'none' }, { 'x-correlation-id': 'bad-input-7' });
+      assert.equal(refused.statusCode, 400);
+      assert.equal(refused.headers['x-correlation-id'], 'bad-input-7');
+      const missing = await app.inject({ method: 'GET', url: '/api/nothing-here', headers: { 'x-correlation-id': 'lost-8' } });
+      assert.equal(missing.headers['x-correlation-id'], 'lost-8');
+      // An id that is not of the allowed form is replaced rather than echoed.
+      const fresh = await app.inject({ method: 'GET', url: '/api/nothing-here', headers: { 'x-correlation-id': 'no spaces <allowed>' } });
+      assert.match(String(fresh.headers['x-correlation-id']), /^[0-9a-f-]{36}$/);
+    });
+
     it('serves the audit trail with ids, versions, positions, data and metadata', async () => {
-      const { applicationId } = await submit(validSubmission, { 'x-correlation-id': 'journey-42' }).then((r) => r.json<{ applicationId: string }>());
+      const submitted = await submit(validSubmission, { 'x-correlation-id': 'journey-42' });
+      assert.equal(submitted.headers['x-correlation-id'], 'journey-42');
+      const { applicationId } = submitted.json<{ applicationId: string }>();
       await command('POST', `/api/applications/${applicationId}/rate-lock`, { lockDays: 45 });
       const response = await app.inject({ method: 'GET', url: `/api/applications/${applicationId}/events` });
       assert.equal(response.statusCode, 200);
