@@ -102,6 +102,7 @@ export function customerViewProjection(cache: ViewCache | undefined): Projection
     name: 'customer-view',
     tables: ['rm_applications'],
     eventTypes: applicationEventTypes,
+    rowsPerStream: true,
     async apply(tx, events, tables, rebuilding) {
       const groups = byApplication(decodeApplicationEvents(events));
       const ids = [...groups.keys()];

@@ -27,6 +27,12 @@ export type Projection<Applied = unknown> = {
    */
   readonly afterCommit?: (applied: Applied) => Promise<void> | void;
   /**
+   * Each of its rows holds what one stream's events made of it (never a total across
+   * streams): a rebuild may then apply the events of different streams in concurrent
+   * transactions, each on a connection of its own.
+   */
+  readonly rowsPerStream?: boolean;
+  /**
    * Called when this process starts writing the projection (a hot copy written after a
    * commit may have missed the last batches of a crashed writer) and after a rebuild
    * swapped in new tables: a hot copy forgets what it held.
@@ -77,12 +83,31 @@ export type ProjectorOptions = {
   readonly idleMs?: number;
   /** The same within a second of the last events found: under a steady load, the lag stays this small. */
   readonly busyPollMs?: number;
-  /** Events per batch when rebuilding (default 50,000). */
+  /** Events per batch when rebuilding (default 100,000). */
   readonly rebuildBatchSize?: number;
+  /** Transactions a rebuild of a rowsPerStream projection writes a batch in at once (default 4). */
+  readonly rebuildConcurrency?: number;
   readonly onError?: (error: unknown, projection: string) => void;
 };
 
 const shadowOf = (table: string) => `${table}__shadow`;
+
+/** Which of `count` parts a stream's events go to: always the same one for a stream (FNV-1a of its id). */
+export function partOf(streamId: string, count: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < streamId.length; i++) hash = Math.imul(hash ^ streamId.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % count;
+}
+
+/**
+ * The events of each stream in a part of their own, in their order: parts that share no
+ * stream, so that a projection whose rows are per stream can apply them independently.
+ */
+export function partsByStream(events: readonly StoredEvent[], count: number): StoredEvent[][] {
+  const parts: StoredEvent[][] = Array.from({ length: count }, () => []);
+  for (const event of events) parts[partOf(event.streamId, count)]!.push(event);
+  return parts.filter((part) => part.length > 0);
+}
 
 /**
  * Runs projections: each follows the event log with the gap-safe readAll and writes its
@@ -98,6 +123,7 @@ export function startProjector(options: ProjectorOptions): Projector {
   const leaseMs = options.leaseMs ?? 10_000;
   const idleMs = options.idleMs ?? 100;
   const busyPollMs = Math.min(idleMs, options.busyPollMs ?? 5);
+  const rebuildConcurrency = Math.max(1, options.rebuildConcurrency ?? 4);
   const byName = new Map(options.projections.map((projection) => [projection.name, projection]));
   /** Where each followed projection stands in this process; a rebuild's swap moves it. */
   const positions = new Map<string, number>();
@@ -265,7 +291,7 @@ export function startProjector(options: ProjectorOptions): Projector {
       let position = 0;
       // Large batches: a read model row touched by several events of one batch is written
       // once, and an application's few events mostly fall in the same batch.
-      const rebuildBatch = Math.max(batchSize, options.rebuildBatchSize ?? 50_000);
+      const rebuildBatch = Math.max(batchSize, options.rebuildBatchSize ?? 100_000);
       const fill = async (untilCaughtUp: boolean) => {
         // The next batch is read while this one is applied: reading and writing overlap
         // on a server (on PGlite's one connection they simply take turns).
@@ -281,7 +307,12 @@ export function startProjector(options: ProjectorOptions): Projector {
             next.catch(() => undefined);
           }
           const mine = relevant(projection, events);
-          if (mine.length > 0) await client.transaction((tx) => projection.apply(tx, mine, shadows, true));
+          // A batch is written in several transactions at once where rows are per stream: a
+          // server's cores share the writing (PostgreSQL's, not Node's, is the rebuild's limit),
+          // and each part's rows are its own, so the parts cannot wait on one another. They
+          // need not commit together: a rebuild that fails is dropped and starts over.
+          const parts = projection.rowsPerStream ? partsByStream(mine, rebuildConcurrency) : [mine];
+          await Promise.all(parts.filter((part) => part.length > 0).map((part) => client.transaction((tx) => projection.apply(tx, part, shadows, true))));
           update({ applied: progress.applied + events.length, total: Math.max(progress.total, progress.applied + events.length) });
           if (!more) return;
           if (stopped) throw new Error('the projector stopped during the rebuild');

@@ -70,6 +70,7 @@ export const searchProjection: Projection = {
   name: 'application-search',
   tables: ['rm_application_search'],
   eventTypes: statusEventTypes,
+  rowsPerStream: true,
   async apply(tx, events, tables) {
     const table = tables.rm_application_search;
     if (!table) throw new Error('application-search: no physical name for rm_application_search');
