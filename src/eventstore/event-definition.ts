@@ -13,10 +13,28 @@ export type EventDefinition<Type extends string = string, Schema extends TSchema
    * schema's defaults fill in what the previous version did not have.
    */
   readonly upcast?: (previous: unknown) => unknown;
+  /**
+   * The event's personal data: sealed with its subject's key when stored, read as `erased`
+   * once that key is destroyed. Untyped here so that a definition of any schema is an
+   * EventDefinition; defineEvent takes it typed by the schema.
+   */
+  readonly personal?: {
+    /** The data subject (a person) the personal fields are about: their tax code (codice fiscale). */
+    readonly taxCode: (data: unknown) => string;
+    /** Each top-level field of the data that is personal, with the value it reads as after erasure. */
+    readonly erased: Readonly<Record<string, unknown>>;
+  };
 };
 
 export type EventDefinitionOptions<Schema extends TSchema> = {
   readonly upcast?: (previous: unknown) => Static<Schema>;
+  /** The event's personal data: sealed with its subject's key when stored, read as `erased` once that key is destroyed. */
+  readonly personal?: {
+    /** The data subject (a person) the personal fields are about: their tax code (codice fiscale). */
+    readonly taxCode: (data: Static<Schema>) => string;
+    /** Each top-level field of the data that is personal, with the value it reads as after erasure (it must still pass the schema). */
+    readonly erased: Partial<Static<Schema>>;
+  };
 };
 
 export function defineEvent<const Type extends string, Schema extends TSchema, const Version extends number>(
@@ -25,7 +43,14 @@ export function defineEvent<const Type extends string, Schema extends TSchema, c
   schema: Schema,
   options: EventDefinitionOptions<Schema> = {},
 ): EventDefinition<Type, Schema, Version> {
-  return { type, schemaVersion, schema, ...(options.upcast ? { upcast: options.upcast } : {}) };
+  return {
+    type,
+    schemaVersion,
+    schema,
+    ...(options.upcast ? { upcast: options.upcast } : {}),
+    // Widened to unknown data: whoever seals an event hands taxCode data of this schema.
+    ...(options.personal ? { personal: options.personal as NonNullable<EventDefinition['personal']> } : {}),
+  };
 }
 
 export type EventOf<Definition extends EventDefinition> = {

@@ -1,0 +1,126 @@
+import type { EventDefinition } from '../eventstore/event-definition.ts';
+import type { NewEvent } from '../eventstore/types.ts';
+import { isSealed, sealedSubject, sealValue, unsealValue, type Sealed } from './sealing.ts';
+import type { SubjectKeys } from './subject-keys.ts';
+
+export type PersonalDataVault = {
+  /** Seals the personal fields of each event whose definition (latest version of its type in `definitions`) declares `personal`; records the stream for the subject. Other events pass through unchanged (same object). */
+  seal(streamId: string, events: readonly NewEvent[]): Promise<NewEvent[]>;
+  /** Reveals sealed top-level fields of any event's data (one keysOf query for the whole list); where the key is gone, the field reads as the definition's `erased` value for it (found by type and schemaVersion; if no definition declares it, `null`). Events without sealed fields are returned as they are (same object). Never mutates its input. */
+  reveal<E extends { readonly type: string; readonly schemaVersion: number; readonly data: unknown }>(events: readonly E[]): Promise<E[]>;
+  /** The subject a stored event's sealed fields belong to, if any (read from the sealed value, no I/O). */
+  subjectOf(data: unknown): string | undefined;
+  readonly keys: SubjectKeys;
+};
+
+export type PersonalDataVaultOptions = {
+  readonly keys: SubjectKeys;
+  /** Every version of every event type the vault may meet (a catalog's `definitions`). */
+  readonly definitions: readonly EventDefinition[];
+};
+
+type Personal = NonNullable<EventDefinition['personal']>;
+type Fields = Readonly<Record<string, unknown>>;
+
+function isFields(data: unknown): data is Fields {
+  return typeof data === 'object' && data !== null && !Array.isArray(data);
+}
+
+/** The data's top-level fields that are sealed, or undefined when none is. */
+function sealedFieldsOf(data: unknown): [field: string, sealed: Sealed][] | undefined {
+  if (!isFields(data)) return undefined;
+  let sealed: [string, Sealed][] | undefined;
+  for (const [field, value] of Object.entries(data)) {
+    if (isSealed(value)) (sealed ??= []).push([field, value]);
+  }
+  return sealed;
+}
+
+/**
+ * Seals personal data on its way into the event store and reveals it on its way out.
+ * Sealed fields no longer match their schema: check events against the catalog before
+ * sealing them, and reveal stored events before decoding them.
+ */
+export function createPersonalDataVault(options: PersonalDataVaultOptions): PersonalDataVault {
+  const { keys } = options;
+  const latestByType = new Map<string, EventDefinition>();
+  const byTypeAndVersion = new Map<string, EventDefinition>();
+  for (const definition of options.definitions) {
+    byTypeAndVersion.set(`${definition.type}@${definition.schemaVersion}`, definition);
+    const latest = latestByType.get(definition.type);
+    if (!latest || latest.schemaVersion < definition.schemaVersion) latestByType.set(definition.type, definition);
+  }
+
+  function erasedValue(type: string, schemaVersion: number, field: string): unknown {
+    const erased = byTypeAndVersion.get(`${type}@${schemaVersion}`)?.personal?.erased;
+    // A copy: the caller may fill defaults into what it reads, and this value is shared.
+    return erased && Object.hasOwn(erased, field) ? structuredClone(erased[field]) : null;
+  }
+
+  return {
+    keys,
+
+    async seal(streamId, events) {
+      const toSeal = new Map<NewEvent, { readonly personal: Personal; readonly taxCode: string }>();
+      for (const event of events) {
+        const personal = latestByType.get(event.type)?.personal;
+        if (!personal) continue;
+        if (!isFields(event.data)) throw new TypeError(`${event.type} declares personal data but its data is not an object`);
+        const taxCode = personal.taxCode(event.data);
+        if (typeof taxCode !== 'string' || taxCode.trim() === '') throw new TypeError(`${event.type} names no data subject: its tax code is empty`);
+        toSeal.set(event, { personal, taxCode });
+      }
+      if (toSeal.size === 0) return [...events];
+
+      const taxCodes = [...new Set([...toSeal.values()].map(({ taxCode }) => taxCode))];
+      const subjects = new Map(await Promise.all(taxCodes.map(async (taxCode) => [taxCode, await keys.subjectFor(taxCode)] as const)));
+      // Recorded before the events are written: a crash in between leaves a stream listed
+      // that holds nothing of the subject, never a stream of theirs that erasure would miss.
+      const subjectIds = new Set([...subjects.values()].map(({ subjectId }) => subjectId));
+      await Promise.all([...subjectIds].map((subjectId) => keys.recordStream(subjectId, streamId)));
+
+      return events.map((event) => {
+        const sealing = toSeal.get(event);
+        if (!sealing) return event;
+        const { subjectId, key } = subjects.get(sealing.taxCode)!;
+        const data: Record<string, unknown> = { ...(event.data as Fields) };
+        for (const field of Object.keys(sealing.personal.erased)) {
+          const value = data[field];
+          // An absent optional field stays absent; a sealed one is already protected.
+          if (value === undefined || isSealed(value)) continue;
+          data[field] = sealValue(key, subjectId, value);
+        }
+        return { ...event, data };
+      });
+    },
+
+    async reveal(events) {
+      const sealedFields = events.map((event) => sealedFieldsOf(event.data));
+      const subjectIds = new Set(sealedFields.flatMap((fields) => (fields ?? []).map(([, sealed]) => sealedSubject(sealed))));
+      if (subjectIds.size === 0) return [...events];
+      // Looked up at every read, never cached: a destroyed key must stop revealing at once.
+      const subjectKeys = await keys.keysOf([...subjectIds]);
+      return events.map((event, i) => {
+        const fields = sealedFields[i];
+        if (!fields) return event;
+        const data: Record<string, unknown> = { ...(event.data as Fields) };
+        for (const [field, sealed] of fields) {
+          const key = subjectKeys.get(sealedSubject(sealed));
+          data[field] = key ? unsealValue(key, sealed) : erasedValue(event.type, event.schemaVersion, field);
+        }
+        return { ...event, data };
+      });
+    },
+
+    subjectOf(data) {
+      for (const [, sealed] of sealedFieldsOf(data) ?? []) {
+        try {
+          return sealedSubject(sealed);
+        } catch {
+          // Malformed: it names no subject; another field may.
+        }
+      }
+      return undefined;
+    },
+  };
+}
