@@ -34,6 +34,7 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 import { createClient } from 'redis';
 import { startMutuo } from '../src/cli/testing.ts';
+import { devBearer, type AuthHeaders, type DemoUserId } from '../src/security/testing.ts';
 import { checkTaxCode, computeCheckCharacter, MONTH_LETTERS } from '../src/domain/codice-fiscale.ts';
 import { defaultRateTable } from '../src/domain/rates.ts';
 import { italianRegions } from '../src/domain/regions.ts';
@@ -94,6 +95,23 @@ const targets = { viewsOfBare: 80, viewsP99Ms: 10, simulationsOfBare: 70, rebuil
 type Figure = { readonly perSecond: number; readonly p50Ms: number; readonly p99Ms: number };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Each setup's development identity provider signs the tokens: the applicant who submits
+ * (and reads her own applications), and the admin who watches the projections.
+ */
+const tokens = new Map<string, Promise<AuthHeaders>>();
+function bearer(baseUrl: string, user: DemoUserId): Promise<AuthHeaders> {
+  const key = `${baseUrl} ${user}`;
+  if (!tokens.has(key)) tokens.set(key, devBearer(baseUrl, user));
+  return tokens.get(key)!;
+}
+
+/**
+ * The public routes' rate limit per client: high enough never to refuse the load
+ * generator's requests, so that counting them is still in the figures.
+ */
+const benchRateLimit = { RATE_LIMIT_PUBLIC_PER_MINUTE: '100000000' };
 const fixed = (value: number, digits = 0) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 const thousands = (value: number) => Math.round(value).toLocaleString('en-US');
 const met = (ok: boolean) => (ok ? 'yes' : '**no**');
@@ -220,7 +238,13 @@ async function startService(service: string, env: Record<string, string>, cleanu
 
 // ---- HTTP load ----
 
-type Load = { readonly method: 'GET' | 'POST'; readonly path?: string; readonly paths?: readonly string[]; readonly body?: string };
+type Load = {
+  readonly method: 'GET' | 'POST';
+  readonly path?: string;
+  readonly paths?: readonly string[];
+  readonly body?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+};
 
 /** autocannon at `connections` connections: one second of warm-up, then `seconds` measured. */
 async function hammer(baseUrl: string, load: Load): Promise<Figure> {
@@ -230,7 +254,8 @@ async function hammer(baseUrl: string, load: Load): Promise<Figure> {
     url: `${baseUrl}${load.path ?? ''}`,
     connections,
     method: load.method,
-    ...(load.body !== undefined ? { body: load.body, headers: { 'content-type': 'application/json' } } : {}),
+    headers: { ...load.headers, ...(load.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(load.body !== undefined ? { body: load.body } : {}),
     // The ids in turn: every connection takes the next one.
     ...(paths ? { requests: [{ setupRequest: (request: autocannon.Request) => ({ ...request, path: paths[next++ % paths.length] }) }] } : {}),
   };
@@ -258,7 +283,8 @@ async function crowd(count: number, task: (i: number) => Promise<void>, at = see
 type Submitted = { readonly applicationId: string; readonly position: number };
 
 async function submit(writeUrl: string): Promise<Submitted> {
-  const response = await fetch(`${writeUrl}/api/applications`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: submission });
+  const headers = { ...(await bearer(writeUrl, 'giulia')), 'content-type': 'application/json' };
+  const response = await fetch(`${writeUrl}/api/applications`, { method: 'POST', headers, body: submission });
   return (await (await expectStatus(response, 201, 'a submission')).json()) as Submitted;
 }
 
@@ -269,7 +295,7 @@ async function settle(projectorUrl: string, timeoutMs = 600_000): Promise<void> 
   let quietSince = performance.now();
   let lastReport = performance.now();
   for (;;) {
-    const response = await expectStatus(await fetch(`${projectorUrl}/api/projections`), 200, 'the projections');
+    const response = await expectStatus(await fetch(`${projectorUrl}/api/projections`, { headers: await bearer(projectorUrl, 'ada') }), 200, 'the projections');
     const { items } = (await response.json()) as { items: { name: string; headPosition: number; behindEvents: number }[] };
     const head = Math.max(...items.map((item) => item.headPosition));
     const behind = Math.max(...items.map((item) => item.behindEvents));
@@ -292,7 +318,7 @@ async function readViews(queryUrl: string, ids: readonly string[]): Promise<Reco
   const views: Record<string, View> = {};
   await crowd(ids.length, async (i) => {
     const id = ids[i]!;
-    const response = await expectStatus(await fetch(`${queryUrl}/api/applications/${id}`), 200, `the view of ${id}`);
+    const response = await expectStatus(await fetch(`${queryUrl}/api/applications/${id}`, { headers: await bearer(queryUrl, 'giulia') }), 200, `the view of ${id}`);
     views[id] = { version: Number(response.headers.get('etag')?.replaceAll('"', '')), body: await response.text() };
   });
   return views;
@@ -329,7 +355,7 @@ async function distributedSetup(cleanup: Cleanup): Promise<Endpoints> {
       redis.destroy();
     }
   });
-  const env = { MUTUO_DATA_DIR: dataDir, DATABASE_URL: database.connectionString!, REDIS_URL: redisUrl, AMQP_URL: '' };
+  const env = { MUTUO_DATA_DIR: dataDir, DATABASE_URL: database.connectionString!, REDIS_URL: redisUrl, AMQP_URL: '', ...benchRateLimit };
   const [writeUrl, projectorUrl, queryUrl] = await Promise.all([
     startService('application', env, cleanup),
     startService('projector', env, cleanup),
@@ -343,7 +369,7 @@ async function embeddedSetup(cleanup: Cleanup): Promise<Endpoints> {
   const dataDir = await mkdtemp(join(tmpdir(), 'mutuo-bench-read-'));
   cleanup.add(() => rm(dataDir, { recursive: true, force: true }));
   // Empty values, so that a DATABASE_URL, REDIS_URL or AMQP_URL of the caller's shell is not inherited.
-  const url = await startService('start', { MUTUO_DATA_DIR: dataDir, DATABASE_URL: '', REDIS_URL: '', AMQP_URL: '' }, cleanup, true);
+  const url = await startService('start', { MUTUO_DATA_DIR: dataDir, DATABASE_URL: '', REDIS_URL: '', AMQP_URL: '', ...benchRateLimit }, cleanup, true);
   return { label: 'mutuo start, PGlite + memory', writeUrl: url, projectorUrl: url, queryUrl: url, submitted: new Set() };
 }
 
@@ -385,7 +411,8 @@ async function measureReadSide(open: (cleanup: Cleanup) => Promise<Endpoints>): 
       const dataFile = join(dataDir, 'ceiling.json');
       await writeFile(dataFile, JSON.stringify({ views, simulation }));
 
-      const viewLoad: Load = { method: 'GET', paths: ids.map((id) => `/api/applications/${id}`) };
+      // The applicant reads her own applications: the token is checked and the view's owner compared on each request.
+      const viewLoad: Load = { method: 'GET', paths: ids.map((id) => `/api/applications/${id}`), headers: await bearer(endpoints.queryUrl, 'giulia') };
       const simulationLoad: Load = { method: 'POST', path: '/api/simulations', body: simulationBody };
       const bytes = Math.round(Object.values(views).reduce((sum, view) => sum + Buffer.byteLength(view.body), 0) / ids.length);
       // Each figure right after its ceiling, so that both see the machine in the same state.
@@ -652,7 +679,7 @@ async function measureRebuilds(): Promise<RebuildFigure[]> {
     await client.query(`INSERT INTO mutuo_relay (name, holder, lease_until, position) VALUES ('outbox', 'bench', now(), $1)`, [head]);
     const dataDir = await mkdtemp(join(tmpdir(), 'mutuo-bench-read-'));
     cleanup.add(() => rm(dataDir, { recursive: true, force: true }));
-    const projectorUrl = await startService('projector', { MUTUO_DATA_DIR: dataDir, DATABASE_URL: database.connectionString!, REDIS_URL: '', AMQP_URL: '' }, cleanup, true);
+    const projectorUrl = await startService('projector', { MUTUO_DATA_DIR: dataDir, DATABASE_URL: database.connectionString!, REDIS_URL: '', AMQP_URL: '', ...benchRateLimit }, cleanup, true);
     // A rebuild is refused until this process holds the projection's lease.
     for (let held = 0; held < projectionNames.length; await sleep(100)) {
       const [row] = await client.query<{ n: string }>('SELECT count(*)::text AS n FROM mutuo_projections WHERE name = ANY($1) AND holder IS NOT NULL', [projectionNames]);
@@ -667,11 +694,12 @@ async function measureRebuilds(): Promise<RebuildFigure[]> {
 
 async function rebuild(projectorUrl: string, name: string): Promise<RebuildFigure> {
   const started = performance.now();
-  await expectStatus(await fetch(`${projectorUrl}/api/projections/${name}/rebuild`, { method: 'POST' }), 202, `the rebuild of ${name}`);
+  const admin = await bearer(projectorUrl, 'ada');
+  await expectStatus(await fetch(`${projectorUrl}/api/projections/${name}/rebuild`, { method: 'POST', headers: admin }), 202, `the rebuild of ${name}`);
   let printed = performance.now();
   for (;;) {
     await sleep(100);
-    const response = await expectStatus(await fetch(`${projectorUrl}/api/projections/${name}/rebuild`), 200, `the progress of ${name}`);
+    const response = await expectStatus(await fetch(`${projectorUrl}/api/projections/${name}/rebuild`, { headers: admin }), 200, `the progress of ${name}`);
     const progress = (await response.json()) as RebuildProgress;
     if (progress.state === 'failed') throw new Error(`the rebuild of ${name} failed: ${progress.error}`);
     if (progress.state === 'done') {

@@ -15,6 +15,18 @@ export type Config = {
   readonly projectionLeaseMs: number;
   readonly logLevel: string;
   readonly production: boolean;
+  readonly auth: {
+    /** The identity provider's keys; unset: the development provider signs tokens for demo users (refused in production). */
+    readonly jwksUrl: string | undefined;
+    readonly issuer: string | undefined;
+    readonly audience: string;
+    readonly rolesClaim: string;
+  };
+  readonly http: {
+    readonly bodyLimitBytes: number;
+    readonly publicRequestsPerMinute: number;
+    readonly corsOrigins: readonly string[];
+  };
   readonly scoring: {
     /** Unset: a simulated bureau runs in this process. */
     readonly crifUrl: string | undefined;
@@ -81,8 +93,35 @@ function url(env: NodeJS.ProcessEnv, name: string, protocols: readonly string[])
   return raw;
 }
 
+function authConfig(env: NodeJS.ProcessEnv, production: boolean): Config['auth'] {
+  const jwksUrl = url(env, 'AUTH_JWKS_URL', ['https:', 'http:']);
+  const issuer = env.AUTH_ISSUER || undefined;
+  if (production && !jwksUrl) {
+    throw new ConfigError('AUTH_JWKS_URL must be set in production: the development identity provider is refused there');
+  }
+  if (jwksUrl && !issuer) throw new ConfigError('AUTH_ISSUER must be set with AUTH_JWKS_URL: tokens are accepted from that issuer only');
+  return { jwksUrl, issuer, audience: env.AUTH_AUDIENCE || 'mutuo', rolesClaim: env.AUTH_ROLES_CLAIM || 'roles' };
+}
+
+function corsOrigins(env: NodeJS.ProcessEnv): string[] {
+  const raw = env.CORS_ORIGINS;
+  if (raw === undefined || raw.trim() === '') return [];
+  return raw.split(',').map((origin) => {
+    const trimmed = origin.trim();
+    let parsed: URL;
+    try {
+      parsed = new URL(trimmed);
+    } catch {
+      throw new ConfigError(`CORS_ORIGINS must list origins such as https://portal.example, got "${trimmed}"`);
+    }
+    if (parsed.origin !== trimmed) throw new ConfigError(`CORS_ORIGINS must list origins (scheme://host[:port]), got "${trimmed}"`);
+    return trimmed;
+  });
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const dataDir = env.MUTUO_DATA_DIR || './.mutuo-data';
+  const production = env.NODE_ENV === 'production';
   return {
     port: integer(env, 'PORT', 3000, 0, 65_535),
     host: env.HOST || '127.0.0.1',
@@ -96,7 +135,13 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     readWaitMs: integer(env, 'READ_WAIT_MS', 2_000, 0, 60_000),
     projectionLeaseMs: integer(env, 'MUTUO_PROJECTION_LEASE_MS', 10_000, 500, 600_000),
     logLevel: env.LOG_LEVEL || 'info',
-    production: env.NODE_ENV === 'production',
+    production,
+    auth: authConfig(env, production),
+    http: {
+      bodyLimitBytes: integer(env, 'HTTP_BODY_LIMIT_BYTES', 65_536, 1_024, 104_857_600),
+      publicRequestsPerMinute: integer(env, 'RATE_LIMIT_PUBLIC_PER_MINUTE', 600, 0, 100_000_000),
+      corsOrigins: corsOrigins(env),
+    },
     scoring: {
       crifUrl: url(env, 'BUREAU_CRIF_URL', ['http:', 'https:']),
       experianUrl: url(env, 'BUREAU_EXPERIAN_URL', ['http:', 'https:']),

@@ -13,16 +13,19 @@ export type Problem = {
   currentVersion?: number;
 };
 
-const statusByKind: Record<DomainErrorKind, number> = { invalid: 400, not_found: 404, conflict: 409, rule: 422 };
+const statusByKind: Record<DomainErrorKind, number> = { invalid: 400, not_found: 404, conflict: 409, rule: 422, unauthenticated: 401, forbidden: 403 };
 
 const titles: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -48,6 +51,7 @@ const codeByFastifyCode: Record<string, string> = {
   FST_INVALID_MULTIPART_CONTENT_TYPE: 'NOT_MULTIPART',
   FST_FILES_LIMIT: 'TOO_MANY_FILES',
   FST_PARTS_LIMIT: 'TOO_MANY_PARTS',
+  FST_ERR_RATE_LIMITED: 'RATE_LIMITED',
 };
 
 type AjvError = { instancePath: string; message?: string; params: Record<string, unknown> };

@@ -2,8 +2,14 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import helmet from 'helmet';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { register } from 'prom-client';
+import type { TokenVerifier } from '../security/identity.ts';
+import { accessControl } from './access.ts';
 import { notFoundProblem, sendProblem } from './problem.ts';
 
 /** Registers a feature's routes: `(app) => app.register(plugin, options)`. */
@@ -15,11 +21,53 @@ export type ServerDependencies = {
   /** Readiness: resolves when the store answers. */
   readonly checkReady: () => Promise<void>;
   readonly logger: FastifyBaseLogger | false;
+  readonly verifyToken: TokenVerifier;
+  readonly http: HttpLimits;
+};
+
+export type HttpLimits = {
+  /** Largest JSON body, in bytes (uploads have their own limit). */
+  readonly bodyLimitBytes: number;
+  /** Requests a minute one client address may make to the public routes; 0: no limit. */
+  readonly publicRequestsPerMinute: number;
+  /** Origins a browser may call the API from; none: only pages served by the API itself. */
+  readonly corsOrigins: readonly string[];
 };
 
 const correlationIdPattern = /^[\w.:-]{1,100}$/;
 
-export async function buildServer({ routes, checkReady, logger }: ServerDependencies): Promise<FastifyInstance> {
+/**
+ * The security headers helmet sets, with a policy for an API whose pages are served from
+ * its own origin. None of them varies per request (no nonces), so helmet computes them
+ * once here, against a response that only records them, and every answer gets the copy.
+ */
+function securityHeaders(): Record<string, string> {
+  const recorded: Record<string, string> = {};
+  const recorder = {
+    setHeader: (name: string, value: string | number | readonly string[]) => {
+      recorded[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
+    },
+    removeHeader: (name: string) => {
+      delete recorded[name.toLowerCase()];
+    },
+  } as unknown as ServerResponse;
+  helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: { defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'], objectSrc: ["'none'"], frameAncestors: ["'none'"] },
+    },
+    xFrameOptions: { action: 'deny' },
+    // Headers for old browsers' features, of no use to an API's clients: each costs every answer its bytes.
+    xDnsPrefetchControl: false,
+    xDownloadOptions: false,
+    xPermittedCrossDomainPolicies: false,
+    originAgentCluster: false,
+    xXssProtection: false,
+  })({} as IncomingMessage, recorder, () => undefined);
+  return recorded;
+}
+
+export async function buildServer({ routes, checkReady, logger, verifyToken, http }: ServerDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger || undefined,
     // Per-request log lines cost a measurable share of throughput; errors are still logged.
@@ -27,7 +75,7 @@ export async function buildServer({ routes, checkReady, logger }: ServerDependen
     // So does a child logger per request: requests log through the server's own, and the
     // error handler names the correlation id itself.
     childLoggerFactory: (serverLogger) => serverLogger,
-    bodyLimit: 1_048_576,
+    bodyLimit: http.bodyLimitBytes,
     requestIdHeader: false,
     genReqId: (request) => {
       const given = request.headers['x-correlation-id'];
@@ -38,11 +86,36 @@ export async function buildServer({ routes, checkReady, logger }: ServerDependen
 
   app.setErrorHandler(sendProblem);
   app.setNotFoundHandler(notFoundProblem);
-  // A callback hook, not an async one: it runs on every request, and a promise per request shows in the read path's figures.
+  // One callback hook, not several async ones: it runs on every request, and each promise
+  // and hook per request shows in the read path's figures. It names the correlation id,
+  // sets the security headers, then checks the caller's access.
+  const headers = securityHeaders();
+  const checkAccess = accessControl(verifyToken);
+  app.decorateRequest('identity', undefined);
+  app.decorateRequest('ownerScope', undefined);
   app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-correlation-id', request.id);
-    done();
+    reply.headers(headers).header('x-correlation-id', request.id);
+    checkAccess(request, reply, done);
   });
+  if (http.corsOrigins.length > 0) {
+    await app.register(cors, { origin: [...http.corsOrigins], methods: ['GET', 'POST', 'PUT'], allowedHeaders: ['authorization', 'content-type', 'if-match', 'x-min-position', 'x-correlation-id', 'last-event-id'], exposedHeaders: ['etag', 'location', 'x-correlation-id', 'x-read-model-behind'] });
+  }
+  // The public routes (and the documentation) are rate-limited by client address; the
+  // others need a token, and are not slowed by a count per request.
+  if (http.publicRequestsPerMinute > 0) {
+    const limit = { max: http.publicRequestsPerMinute, timeWindow: 60_000 };
+    app.addHook('onRoute', (route) => {
+      const isPublic = route.config?.permission === 'public' || route.url === '/docs' || route.url.startsWith('/docs/');
+      if (isPublic) route.config = { ...route.config, rateLimit: limit };
+    });
+    await app.register(rateLimit, {
+      global: false,
+      // The counts are told when a client is turned away (with Retry-After), not on every answer.
+      addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
+      // A coded error, which the problem mapping answers as RATE_LIMITED (Retry-After is set by the plugin).
+      errorResponseBuilder: (_request, context) => Object.assign(new Error(`too many requests: try again in ${context.after}`), { statusCode: 429, code: 'FST_ERR_RATE_LIMITED' }),
+    });
+  }
 
   await app.register(swagger, {
     openapi: {
@@ -55,11 +128,11 @@ export async function buildServer({ routes, checkReady, logger }: ServerDependen
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+  app.get('/metrics', { schema: { hide: true }, config: { permission: 'public' } }, async (_request, reply) => {
     return reply.type(register.contentType).send(await register.metrics());
   });
 
-  app.get('/health', { schema: { hide: true } }, async (_request, reply) => {
+  app.get('/health', { schema: { hide: true }, config: { permission: 'public' } }, async (_request, reply) => {
     try {
       await checkReady();
       return { status: 'ok' };

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createPgliteClient } from '../eventstore/pglite.ts';
+import { devBearer } from '../security/testing.ts';
 import { startMutuo } from './testing.ts';
 
 const repositoryRoot = new URL('../../', import.meta.url);
@@ -24,6 +25,7 @@ describe('a crash of the embedded platform', () => {
     folders.push(dataDir);
     const first = await startPlatform(dataDir);
 
+    const applicant = await devBearer(first.address, 'giulia');
     const acknowledged: string[] = [];
     let killed = false;
     const client = async () => {
@@ -31,7 +33,7 @@ describe('a crash of the embedded platform', () => {
         try {
           const response = await fetch(`${first.address}/api/applications`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json' },
+            headers: { ...applicant, 'content-type': 'application/json' },
             body: JSON.stringify(submission),
           });
           if (response.status === 201) acknowledged.push(((await response.json()) as { applicationId: string }).applicationId);
@@ -52,15 +54,17 @@ describe('a crash of the embedded platform', () => {
 
     const second = await startPlatform(dataDir);
     try {
+      const operator = await devBearer(second.address, 'olivia');
       for (const id of answered) {
-        const response = await fetch(`${second.address}/api/applications/${id}/events`);
+        const response = await fetch(`${second.address}/api/applications/${id}/events`, { headers: operator });
         assert.equal(response.status, 200, `application ${id} was answered 201 before the crash`);
         const events = (await response.json()) as { type: string; version: number }[];
         assert.deepEqual(events.map((e) => [e.type, e.version]), [['MortgageApplicationSubmitted', 1]]);
       }
+      // The development provider's key is in the database: the applicant's token still holds.
       const after = await fetch(`${second.address}/api/applications`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { ...applicant, 'content-type': 'application/json' },
         body: JSON.stringify(submission),
       });
       assert.equal(after.status, 201, 'the restarted platform takes new applications');

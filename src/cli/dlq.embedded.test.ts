@@ -5,24 +5,36 @@ import { buildServer } from '../api/server.ts';
 import { openTestPglite, type TestDatabase } from '../eventstore/testing.ts';
 import { deadLetterRoutes } from '../messaging/dead-letter-routes.ts';
 import { createDeadLetters } from '../messaging/dead-letters.ts';
+import { authenticationRoutes, openAuthentication } from '../security/authentication.ts';
+import { testHttpLimits } from '../security/testing.ts';
 import { deadLetterCommand, UsageError } from './dlq.ts';
+import type { PlatformTarget } from './platform-client.ts';
 
 describe('mutuo dlq', () => {
   let database: TestDatabase;
   let app: FastifyInstance;
   let url: string;
+  let target: PlatformTarget;
+  let applicantToken: string;
   let id: number;
 
   before(async () => {
     database = await openTestPglite();
+    const authentication = await openAuthentication({ jwksUrl: undefined, issuer: undefined, audience: 'mutuo', rolesClaim: 'roles' }, database.client);
+    applicantToken = (await authentication.devProvider!.issue('giulia'))!.accessToken;
     app = await buildServer({
       routes: [
         (server) => server.register(deadLetterRoutes, { deadLetters: createDeadLetters(database.client) }),
+        (server) => server.register(authenticationRoutes, { devProvider: authentication.devProvider }),
       ],
       checkReady: async () => undefined,
       logger: false,
+      verifyToken: authentication.verifyToken,
+      http: testHttpLimits,
     });
     url = await app.listen({ port: 0, host: '127.0.0.1' });
+    // No MUTUO_TOKEN: the CLI takes the development provider's admin.
+    target = { baseUrl: url };
     const [row] = await database.client.query<{ id: string }>(
       `INSERT INTO mutuo_dead_letters (consumer, partition_key, event_type, reason, error, attempts, message)
        VALUES ('scoring', 'app-1', 'MortgageApplicationSubmitted', 'HANDLER_FAILED', 'the bureau said no', 5, '{"body": {"n": 1}}')
@@ -36,21 +48,23 @@ describe('mutuo dlq', () => {
   });
 
   it('lists, shows, redrives and discards through the running platform', async () => {
-    const listed = await deadLetterCommand(['list', '--status', 'open'], url);
+    const listed = await deadLetterCommand(['list', '--status', 'open'], target);
     assert.match(listed, /^id\s+status\s+consumer/);
     assert.match(listed, new RegExp(`^${id}\\s+dead\\s+scoring\\s+MortgageApplicationSubmitted\\s+app-1\\s+0\\s+HANDLER_FAILED\\s+the bureau said no$`, 'm'));
-    assert.equal(await deadLetterCommand(['list', '--consumer', 'nobody'], url), 'no dead letters');
-    const shown = JSON.parse(await deadLetterCommand(['show', String(id)], url)) as { message: unknown; attempts: number };
+    assert.equal(await deadLetterCommand(['list', '--consumer', 'nobody'], target), 'no dead letters');
+    const shown = JSON.parse(await deadLetterCommand(['show', String(id)], target)) as { message: unknown; attempts: number };
     assert.deepEqual([shown.message, shown.attempts], [{ body: { n: 1 } }, 5]);
-    assert.match(await deadLetterCommand(['redrive', String(id)], url), /redrive requested; consumer scoring carries it out/);
-    assert.match(await deadLetterCommand(['discard', String(id)], url), /discard requested/);
+    assert.match(await deadLetterCommand(['redrive', String(id)], target), /redrive requested; consumer scoring carries it out/);
+    assert.match(await deadLetterCommand(['discard', String(id)], target), /discard requested/);
   });
 
   it('explains what is wrong', async () => {
-    await assert.rejects(deadLetterCommand(['show'], url), UsageError);
-    await assert.rejects(deadLetterCommand(['frobnicate'], url), UsageError);
-    await assert.rejects(deadLetterCommand(['list', '--colour', 'red'], url), UsageError);
-    await assert.rejects(deadLetterCommand(['show', '424242'], url), /no dead letter 424242/);
-    await assert.rejects(deadLetterCommand(['list'], 'http://127.0.0.1:1'), /no Mutuo answers at/);
+    await assert.rejects(deadLetterCommand(['show'], target), UsageError);
+    await assert.rejects(deadLetterCommand(['frobnicate'], target), UsageError);
+    await assert.rejects(deadLetterCommand(['list', '--colour', 'red'], target), UsageError);
+    await assert.rejects(deadLetterCommand(['show', '424242'], target), /no dead letter 424242/);
+    await assert.rejects(deadLetterCommand(['list'], { baseUrl: 'http://127.0.0.1:1' }), /no Mutuo answers at/);
+    // A token of someone who is not an admin is turned away.
+    await assert.rejects(deadLetterCommand(['list'], { baseUrl: url, token: applicantToken }), /your roles may not operateDeadLetters/);
   });
 });

@@ -1,24 +1,13 @@
 import type { DeadLetter } from '../messaging/dead-letters.ts';
+import { callPlatform, type PlatformTarget } from './platform-client.ts';
 
 const usage = `usage: mutuo dlq <list [--consumer NAME] [--status open|dead|redriven|discarded] | show ID | redrive ID | discard ID>
 
 Talks to the running platform at MUTUO_URL (default http://127.0.0.1:$PORT, PORT 3000):
-the embedded database belongs to that process, so the CLI goes through its API.`;
+the embedded database belongs to that process, so the CLI goes through its API, as an
+admin: MUTUO_TOKEN, or the development identity provider's admin where it runs.`;
 
 export class UsageError extends Error {}
-
-/** One request to the running platform's API; its problem's detail becomes the error. */
-export async function callPlatform<T = unknown>(baseUrl: string, method: 'GET' | 'POST', path: string): Promise<T> {
-  let response: Response;
-  try {
-    response = await fetch(new URL(path, baseUrl), { method });
-  } catch {
-    throw new Error(`no Mutuo answers at ${baseUrl}: is it running? (set MUTUO_URL to reach another)`);
-  }
-  const body = (await response.json()) as T & { detail?: string };
-  if (!response.ok) throw new Error(body.detail ?? `${method} ${path} answered ${response.status}`);
-  return body;
-}
 
 function table(deadLetters: readonly DeadLetter[]): string {
   if (deadLetters.length === 0) return 'no dead letters';
@@ -38,7 +27,7 @@ function table(deadLetters: readonly DeadLetter[]): string {
 }
 
 /** `mutuo dlq ...`: returns what to print. */
-export async function deadLetterCommand(args: readonly string[], baseUrl: string): Promise<string> {
+export async function deadLetterCommand(args: readonly string[], target: PlatformTarget): Promise<string> {
   const [action, ...rest] = args;
   const id = () => {
     const value = rest[0];
@@ -54,13 +43,13 @@ export async function deadLetterCommand(args: readonly string[], baseUrl: string
         if ((flag !== '--consumer' && flag !== '--status') || value === undefined) throw new UsageError(usage);
         query.set(flag.slice(2), value);
       }
-      return table((await callPlatform(baseUrl, 'GET', `/api/dead-letters?${query}`)) as DeadLetter[]);
+      return table((await callPlatform(target, 'GET', `/api/dead-letters?${query}`)) as DeadLetter[]);
     }
     case 'show':
-      return JSON.stringify(await callPlatform(baseUrl, 'GET', `/api/dead-letters/${id()}`), null, 2);
+      return JSON.stringify(await callPlatform(target, 'GET', `/api/dead-letters/${id()}`), null, 2);
     case 'redrive':
     case 'discard': {
-      const result = (await callPlatform(baseUrl, 'POST', `/api/dead-letters/${id()}/${action}`)) as DeadLetter;
+      const result = (await callPlatform(target, 'POST', `/api/dead-letters/${id()}/${action}`)) as DeadLetter;
       return `dead letter ${result.id}: ${result.status.replace('_', ' ')}; consumer ${result.consumer} carries it out`;
     }
     default:

@@ -4,6 +4,7 @@ import { runMainframeFromEnvironment } from '../services/bank-gateway/mainframe-
 import { startBureauSimulator } from '../services/scoring/bureau-simulator.ts';
 import { serviceNames, type ServiceName } from '../services/service.ts';
 import { deadLetterCommand, UsageError } from './dlq.ts';
+import type { PlatformTarget } from './platform-client.ts';
 import { openPlatform } from './platform.ts';
 import { projectionsCommand } from './projections.ts';
 
@@ -71,16 +72,19 @@ async function bureau(): Promise<void> {
   onSignal(simulator.close, console.log);
 }
 
-/** Where the operations commands find the running platform. */
-const platformUrl = () => process.env.MUTUO_URL || `http://127.0.0.1:${process.env.PORT || 3000}`;
+/** Where the operations commands find the running platform, and the admin token they call it with. */
+const platformTarget = (): PlatformTarget => ({
+  baseUrl: process.env.MUTUO_URL || `http://127.0.0.1:${process.env.PORT || 3000}`,
+  ...(process.env.MUTUO_TOKEN ? { token: process.env.MUTUO_TOKEN } : {}),
+});
 
 async function dlq(): Promise<void> {
-  console.log(await deadLetterCommand(process.argv.slice(3), platformUrl()));
+  console.log(await deadLetterCommand(process.argv.slice(3), platformTarget()));
 }
 
 async function projections(): Promise<void> {
   const interactive = process.stdout.isTTY === true;
-  console.log(await projectionsCommand(process.argv.slice(3), platformUrl(), (text) => process.stdout.write(text), { interactive }));
+  console.log(await projectionsCommand(process.argv.slice(3), platformTarget(), (text) => process.stdout.write(text), { interactive }));
 }
 
 const commands: Record<string, () => Promise<void>> = {

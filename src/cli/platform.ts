@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildServer } from '../api/server.ts';
+import { authenticationRoutes, openAuthentication, type Authentication } from '../security/authentication.ts';
 import type { Config } from '../config.ts';
 import { migrate } from '../eventstore/migrate.ts';
 import { createPostgresClient } from '../eventstore/postgres.ts';
@@ -84,6 +85,14 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     await client.close();
     throw error;
   }
+  let authentication: Authentication;
+  try {
+    authentication = await openAuthentication(config.auth, client);
+  } catch (error) {
+    await bus.close();
+    await client.close();
+    throw error;
+  }
   const store = new SqlEventStore(client, { maxConcurrentWrites: writeConcurrency });
   // PGlite belongs to this process alone: every commit is one of ours and wakes the
   // followers, whose looks are then only a safety net (they cost a query each, and idle
@@ -162,12 +171,19 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
       );
     }
     const deadLetters = createDeadLetters(client);
+    const { devProvider } = authentication;
     server = await buildServer({
-      routes: [...started.flatMap((parts) => parts.routes ?? []), (app) => app.register(deadLetterRoutes, { deadLetters })],
+      routes: [
+        ...started.flatMap((parts) => parts.routes ?? []),
+        (app) => app.register(deadLetterRoutes, { deadLetters }),
+        (app) => app.register(authenticationRoutes, { devProvider }),
+      ],
       checkReady: async () => {
         await client.query('SELECT 1');
       },
       logger,
+      verifyToken: authentication.verifyToken,
+      http: config.http,
     });
   } catch (error) {
     await stopAll();
@@ -178,7 +194,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     database,
     bus: config.amqpUrl ? 'RabbitMQ' : 'the in-process bus',
     services,
-    descriptions: started.flatMap((parts) => (parts.describe ? [parts.describe] : [])),
+    descriptions: [authentication.describe, ...started.flatMap((parts) => (parts.describe ? [parts.describe] : []))],
     client,
     relay,
     close: async () => {

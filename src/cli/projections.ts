@@ -1,4 +1,5 @@
-import { callPlatform, UsageError } from './dlq.ts';
+import { UsageError } from './dlq.ts';
+import { callPlatform, type PlatformTarget } from './platform-client.ts';
 
 const usage = `usage: mutuo projections [list | rebuild [NAME]]
 
@@ -28,26 +29,26 @@ export function progressLine(progress: Progress, width = 30): string {
  */
 export async function projectionsCommand(
   args: readonly string[],
-  baseUrl: string,
+  target: PlatformTarget,
   write: (text: string) => void,
   options: { readonly interactive: boolean; readonly pollMs?: number } = { interactive: false },
 ): Promise<string> {
   const [action = 'list', name] = args;
   if (action === 'list') {
-    const { items } = await callPlatform<{ items: Status[] }>(baseUrl, 'GET', '/api/projections');
+    const { items } = await callPlatform<{ items: Status[] }>(target, 'GET', '/api/projections');
     return items.map((item) => `${item.name.padEnd(20)} position ${item.position}  behind ${item.behindEvents} events  lag ${item.lagMs} ms`).join('\n');
   }
   if (action !== 'rebuild') throw new UsageError(usage);
 
   async function rebuild(projection: string): Promise<string> {
     const path = `/api/projections/${encodeURIComponent(projection)}/rebuild`;
-    let progress = await callPlatform<Progress>(baseUrl, 'POST', path);
+    let progress = await callPlatform<Progress>(target, 'POST', path);
     for (;;) {
       const line = progressLine(progress);
       write(options.interactive ? `\r${line}` : `${line}\n`);
       if (progress.state === 'done' || progress.state === 'failed') break;
       await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 500));
-      progress = await callPlatform<Progress>(baseUrl, 'GET', path);
+      progress = await callPlatform<Progress>(target, 'GET', path);
     }
     if (options.interactive) write('\n');
     if (progress.state === 'failed') throw new Error(`the rebuild of ${projection} failed: ${progress.error ?? 'unknown error'}`);
@@ -56,7 +57,7 @@ export async function projectionsCommand(
 
   if (name) return rebuild(name);
   // Every read model, one after the other.
-  const { items } = await callPlatform<{ items: Status[] }>(baseUrl, 'GET', '/api/projections');
+  const { items } = await callPlatform<{ items: Status[] }>(target, 'GET', '/api/projections');
   const done: string[] = [];
   for (const item of items) {
     write(`${item.name}\n`);

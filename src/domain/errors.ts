@@ -3,9 +3,10 @@ export type FieldError = { readonly path: string; readonly message: string };
 
 /**
  * How a broken rule answers: `invalid` input (400), `not_found` (404), `conflict`
- * with the current state (409), or a `rule` the current state forbids (422).
+ * with the current state (409), or a `rule` the current state forbids (422); and, for
+ * access, `unauthenticated` (401: no valid identity) or `forbidden` (403: a role that may not).
  */
-export type DomainErrorKind = 'invalid' | 'not_found' | 'conflict' | 'rule';
+export type DomainErrorKind = 'invalid' | 'not_found' | 'conflict' | 'rule' | 'unauthenticated' | 'forbidden';
 
 /** A business rule refused a command. `code` is stable: clients may switch on it. */
 export class DomainError extends Error {

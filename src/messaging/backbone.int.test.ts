@@ -9,6 +9,7 @@ import { openPlatform, type Platform } from '../cli/platform.ts';
 import { loadConfig } from '../config.ts';
 import { openTestPostgres, type TestDatabase } from '../eventstore/testing.ts';
 import { applicationEventCatalog } from '../services/application/events.ts';
+import { injectedBearer } from '../security/testing.ts';
 import { waitUntil } from './messaging.contract.ts';
 import { eventsExchange } from './rabbitmq-bus.ts';
 import { deleteConsumerTopology, testAmqpUrl } from './testing.ts';
@@ -63,7 +64,7 @@ describe('the messaging backbone of the running platform, on PostgreSQL and Rabb
   });
 
   const submit = async () => {
-    const response = await platform.server.inject({ method: 'POST', url: '/api/applications', payload: submission });
+    const response = await platform.server.inject({ method: 'POST', url: '/api/applications', payload: submission, headers: await injectedBearer(platform.server, 'giulia') });
     assert.equal(response.statusCode, 201, response.body);
     return response.json<{ applicationId: string; position: number }>();
   };
@@ -104,16 +105,16 @@ describe('the messaging backbone of the running platform, on PostgreSQL and Rabb
 
     const { applicationId } = await submit();
     await waitUntil(async () => {
-      const response = await platform.server.inject({ method: 'GET', url: `/api/dead-letters?consumer=${consumer}` });
+      const response = await platform.server.inject({ method: 'GET', url: `/api/dead-letters?consumer=${consumer}`, headers: await injectedBearer(platform.server, 'ada') });
       return response.json<unknown[]>().length > 0;
     }, 'the poison message is dead-lettered');
-    const [dead] = (await platform.server.inject({ method: 'GET', url: `/api/dead-letters?consumer=${consumer}` })).json<
+    const [dead] = (await platform.server.inject({ method: 'GET', url: `/api/dead-letters?consumer=${consumer}`, headers: await injectedBearer(platform.server, 'ada') })).json<
       { id: number; reason: string; error: string; status: string }[]
     >();
     assert.equal(dead!.reason, 'MALFORMED');
     assert.match(dead!.error, /not JSON/);
     assert.equal(dead!.status, 'dead');
-    const detail = (await platform.server.inject({ method: 'GET', url: `/api/dead-letters/${dead!.id}` })).json<{ message: { body: string } }>();
+    const detail = (await platform.server.inject({ method: 'GET', url: `/api/dead-letters/${dead!.id}`, headers: await injectedBearer(platform.server, 'ada') })).json<{ message: { body: string } }>();
     assert.equal(detail.message.body, '{"this is": not json');
 
     // The application submitted after the poison reached the consumer.
@@ -127,14 +128,14 @@ describe('the messaging backbone of the running platform, on PostgreSQL and Rabb
     );
 
     // Redriving a message that still cannot be read leaves it dead, with one more attempt.
-    const redrive = await platform.server.inject({ method: 'POST', url: `/api/dead-letters/${dead!.id}/redrive` });
+    const redrive = await platform.server.inject({ method: 'POST', url: `/api/dead-letters/${dead!.id}/redrive`, headers: await injectedBearer(platform.server, 'ada') });
     assert.equal(redrive.statusCode, 202);
-    const discard = await platform.server.inject({ method: 'POST', url: `/api/dead-letters/${dead!.id}/discard` });
+    const discard = await platform.server.inject({ method: 'POST', url: `/api/dead-letters/${dead!.id}/discard`, headers: await injectedBearer(platform.server, 'ada') });
     assert.equal(discard.statusCode, 202);
     await waitUntil(async () => {
-      const current = (await platform.server.inject({ method: 'GET', url: `/api/dead-letters/${dead!.id}` })).json<{ status: string }>();
+      const current = (await platform.server.inject({ method: 'GET', url: `/api/dead-letters/${dead!.id}`, headers: await injectedBearer(platform.server, 'ada') })).json<{ status: string }>();
       return current.status === 'discarded';
     }, 'the dead letter is discarded');
-    assert.equal((await platform.server.inject({ method: 'GET', url: '/api/dead-letters/999999999' })).statusCode, 404);
+    assert.equal((await platform.server.inject({ method: 'GET', url: '/api/dead-letters/999999999', headers: await injectedBearer(platform.server, 'ada') })).statusCode, 404);
   });
 });

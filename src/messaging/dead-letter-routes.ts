@@ -9,6 +9,7 @@ export const deadLetterRoutes: FastifyPluginAsyncTypebox<{ deadLetters: DeadLett
   app.get(
     '/api/dead-letters',
     {
+      config: { permission: 'operateDeadLetters' },
       schema: {
         summary: 'Dead letters, newest first',
         tags: ['operations'],
@@ -41,19 +42,22 @@ export const deadLetterRoutes: FastifyPluginAsyncTypebox<{ deadLetters: DeadLett
 
   app.get(
     '/api/dead-letters/:id',
-    { schema: { summary: 'One dead letter with its original message', tags: ['operations'], params: IdParams } },
+    { config: { permission: 'operateDeadLetters' }, schema: { summary: 'One dead letter with its original message', tags: ['operations'], params: IdParams } },
     async (request) => deadLetters.get(Number(request.params.id)),
   );
 
   app.post(
     '/api/dead-letters/:id/redrive',
-    { schema: { summary: 'Ask its consumer to handle the message again, then what was parked behind it', tags: ['operations'], params: IdParams } },
+    {
+      config: { permission: 'operateDeadLetters' },
+      schema: { summary: 'Ask its consumer to handle the message again, then what was parked behind it', tags: ['operations'], params: IdParams },
+    },
     async (request, reply) => reply.status(202).send(await deadLetters.requestRedrive(Number(request.params.id))),
   );
 
   app.post(
     '/api/dead-letters/:id/discard',
-    { schema: { summary: 'Give the message up and release what was parked behind it', tags: ['operations'], params: IdParams } },
+    { config: { permission: 'operateDeadLetters' }, schema: { summary: 'Give the message up and release what was parked behind it', tags: ['operations'], params: IdParams } },
     async (request, reply) => reply.status(202).send(await deadLetters.requestDiscard(Number(request.params.id))),
   );
 };

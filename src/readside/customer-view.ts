@@ -5,8 +5,13 @@ import { customerView } from '../services/application/view.ts';
 import { applicationEventTypes, byApplication, decodeApplicationEvents } from './application-events.ts';
 import type { Projection } from './projector.ts';
 
-/** A view ready to send: the JSON text and the version it is at (the ETag). */
-export type CachedView = { readonly version: number; readonly body: string };
+/** A view ready to send: the JSON text, the version it is at (the ETag), and whom it belongs to. */
+export type CachedView = {
+  readonly version: number;
+  readonly body: string;
+  /** The subject who submitted the application; an applicant is shown their own views only. */
+  readonly owner: string | null;
+};
 
 /**
  * The hot copy of the customer view, in front of its durable copy in PostgreSQL:
@@ -53,7 +58,19 @@ export function memoryViewCache(maxEntries = 200_000): ViewCache {
 
 const redisPrefix = 'mutuo:view:';
 
-/** Views in Redis as `<version>|<json>`, expiring after a day without a write (the database has them all). */
+/** `<version>|<owner, URI-encoded>|<json>`: the first two bars are the separators, whatever the JSON holds. */
+function redisValue(view: CachedView): string {
+  return `${view.version}|${view.owner === null ? '' : encodeURIComponent(view.owner)}|${view.body}`;
+}
+
+function fromRedisValue(value: string): CachedView {
+  const first = value.indexOf('|');
+  const second = value.indexOf('|', first + 1);
+  const owner = value.slice(first + 1, second);
+  return { version: Number(value.slice(0, first)), owner: owner === '' ? null : decodeURIComponent(owner), body: value.slice(second + 1) };
+}
+
+/** Views in Redis (see redisValue), expiring after a day without a write (the database has them all). */
 export async function redisViewCache(url: string, ttlSeconds = 86_400): Promise<ViewCache> {
   // No per-command timeout: node-redis arms an AbortSignal timer for every command otherwise,
   // a measurable share of a query's CPU; a lost connection still fails the command.
@@ -64,18 +81,16 @@ export async function redisViewCache(url: string, ttlSeconds = 86_400): Promise<
     kind: 'Redis',
     async get(applicationId) {
       const value = await redis.get(redisPrefix + applicationId);
-      if (!value) return undefined;
-      const bar = value.indexOf('|');
-      return { version: Number(value.slice(0, bar)), body: value.slice(bar + 1) };
+      return value ? fromRedisValue(value) : undefined;
     },
     async setMany(entries) {
       if (entries.size === 0) return;
       const batch = redis.multi();
-      for (const [applicationId, view] of entries) batch.set(redisPrefix + applicationId, `${view.version}|${view.body}`, { EX: ttlSeconds });
+      for (const [applicationId, view] of entries) batch.set(redisPrefix + applicationId, redisValue(view), { EX: ttlSeconds });
       await batch.execAsPipeline();
     },
     async fill(applicationId, view) {
-      await redis.set(redisPrefix + applicationId, `${view.version}|${view.body}`, { NX: true, EX: ttlSeconds });
+      await redis.set(redisPrefix + applicationId, redisValue(view), { NX: true, EX: ttlSeconds });
     },
     async clear() {
       for await (const keys of redis.scanIterator({ MATCH: `${redisPrefix}*`, COUNT: 1_000 })) {
@@ -88,8 +103,16 @@ export async function redisViewCache(url: string, ttlSeconds = 86_400): Promise<
   };
 }
 
-type Row = { application_id: string; state: ApplicationState; version: number };
-type Written = { application_id: string; status: string; version: number; state: ApplicationState; position: number; updated_at: string };
+type Row = { application_id: string; state: ApplicationState; version: number; owner: string | null };
+type Written = {
+  application_id: string;
+  status: string;
+  version: number;
+  state: ApplicationState;
+  owner: string | null;
+  position: number;
+  updated_at: string;
+};
 
 /**
  * The customer view (GET /api/applications/:id): the application's state, evolved by
@@ -106,7 +129,9 @@ export function customerViewProjection(cache: ViewCache | undefined): Projection
     async apply(tx, events, tables, rebuilding) {
       const groups = byApplication(decodeApplicationEvents(events));
       const ids = [...groups.keys()];
-      const rows = await tx.query<Row>(`SELECT application_id::text, state, version FROM ${tables.rm_applications} WHERE application_id = ANY($1::uuid[])`, [ids]);
+      const rows = await tx.query<Row>(`SELECT application_id::text, state, version, owner FROM ${tables.rm_applications} WHERE application_id = ANY($1::uuid[])`, [
+        ids,
+      ]);
       const known = new Map(rows.map((row) => [row.application_id, row]));
       const written: Written[] = [];
       const views = new Map<string, CachedView>();
@@ -114,17 +139,20 @@ export function customerViewProjection(cache: ViewCache | undefined): Projection
         const before = known.get(applicationId);
         let current: ApplicationState = before?.state ?? applicationDecider.initialState;
         let version = before?.version ?? 0;
+        let owner = before?.owner ?? null;
         let position = 0;
         for (const fact of facts) {
           // A batch never holds an event twice, but a version already applied is skipped all the same.
           if (fact.stored.streamVersion <= version) continue;
+          // The application is its submitter's.
+          if (fact.stored.streamVersion === 1) owner = fact.stored.metadata.actor;
           current = applicationDecider.evolve(current, fact.event);
           version = fact.stored.streamVersion;
           position = fact.stored.position;
         }
         if (current.status === 'none' || position === 0) continue;
-        written.push({ application_id: applicationId, status: current.status, version, state: current, position, updated_at: current.file.updatedAt });
-        if (!rebuilding) views.set(applicationId, { version, body: JSON.stringify(customerView(current, version)) });
+        written.push({ application_id: applicationId, status: current.status, version, state: current, owner, position, updated_at: current.file.updatedAt });
+        if (!rebuilding) views.set(applicationId, { version, owner, body: JSON.stringify(customerView(current, version)) });
       }
       if (written.length === 0) return views;
       // One json (not jsonb) document for the batch, and a json column: PostgreSQL only
@@ -132,12 +160,12 @@ export function customerViewProjection(cache: ViewCache | undefined): Projection
       // that document is most of the statement's time, so only the state is stored: the
       // view the applicant reads is made from it (customerView) when it is read.
       await tx.query(
-        `INSERT INTO ${tables.rm_applications} (application_id, status, version, state, position, updated_at)
-         SELECT application_id, status, version, state, position, updated_at
+        `INSERT INTO ${tables.rm_applications} (application_id, status, version, state, owner, position, updated_at)
+         SELECT application_id, status, version, state, owner, position, updated_at
            FROM json_to_recordset($1::json)
-             AS r(application_id uuid, status text, version integer, state json, position bigint, updated_at timestamptz)
+             AS r(application_id uuid, status text, version integer, state json, owner text, position bigint, updated_at timestamptz)
          ON CONFLICT (application_id) DO UPDATE
-           SET status = EXCLUDED.status, version = EXCLUDED.version, state = EXCLUDED.state,
+           SET status = EXCLUDED.status, version = EXCLUDED.version, state = EXCLUDED.state, owner = EXCLUDED.owner,
                position = EXCLUDED.position, updated_at = EXCLUDED.updated_at`,
         [JSON.stringify(written)],
       );
@@ -152,7 +180,10 @@ export function customerViewProjection(cache: ViewCache | undefined): Projection
 
 /** The durable copy, for a miss in the hot copy and for reads that must see a given position. */
 export async function storedView(db: SqlQueryable, applicationId: string): Promise<CachedView | undefined> {
-  const [row] = await db.query<{ version: number; state: ApplicationState }>('SELECT version, state FROM rm_applications WHERE application_id = $1', [applicationId]);
+  const [row] = await db.query<{ version: number; state: ApplicationState; owner: string | null }>(
+    'SELECT version, state, owner FROM rm_applications WHERE application_id = $1',
+    [applicationId],
+  );
   if (!row || row.state.status === 'none') return undefined;
-  return { version: row.version, body: JSON.stringify(customerView(row.state, row.version)) };
+  return { version: row.version, owner: row.owner, body: JSON.stringify(customerView(row.state, row.version)) };
 }

@@ -102,13 +102,14 @@ function projectionGauges(projector: Projector) {
 const NameParams = Type.Object({ name: Type.String() });
 
 const projectionRoutes: FastifyPluginAsyncTypebox<{ projector: Projector }> = async (app, { projector }) => {
-  app.get('/api/projections', { schema: { summary: 'Each projection: its position, how far behind it is, its rebuild', tags: ['operations'] } }, async () => ({
+  const allowed = { config: { permission: 'operateProjections' } } as const;
+  app.get('/api/projections', { ...allowed, schema: { summary: 'Each projection: its position, how far behind it is, its rebuild', tags: ['operations'] } }, async () => ({
     items: await projector.status(),
   }));
 
   app.post(
     '/api/projections/:name/rebuild',
-    { schema: { summary: 'Rebuild a read model from position 0 into a shadow copy and swap it in', tags: ['operations'], params: NameParams } },
+    { ...allowed, schema: { summary: 'Rebuild a read model from position 0 into a shadow copy and swap it in', tags: ['operations'], params: NameParams } },
     async (request, reply) => {
       const { name } = request.params;
       if (!(await projector.status()).some((status) => status.name === name)) {
@@ -125,7 +126,7 @@ const projectionRoutes: FastifyPluginAsyncTypebox<{ projector: Projector }> = as
 
   app.get(
     '/api/projections/:name/rebuild',
-    { schema: { summary: 'The progress of the latest rebuild of a read model', tags: ['operations'], params: NameParams } },
+    { ...allowed, schema: { summary: 'The progress of the latest rebuild of a read model', tags: ['operations'], params: NameParams } },
     async (request) => {
       const progress = projector.progress(request.params.name);
       if (!progress) throw new DomainError('not_found', 'REBUILD_NOT_FOUND', `no rebuild of ${request.params.name} in this process`);

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { startMutuo, type MutuoProcess } from '../cli/testing.ts';
 import { openTestPostgres, type TestDatabase } from '../eventstore/testing.ts';
+import { devBearer } from '../security/testing.ts';
 
 const submission = await readFile(new URL('../../test/fixtures/submission.json', import.meta.url), 'utf8');
 const testRedisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -38,12 +39,14 @@ describe('the read side in processes of its own, on PostgreSQL and Redis', () =>
   });
 
   const submit = async () => {
-    const response = await fetch(`${application.address}/api/applications`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: submission });
+    const headers = { ...(await devBearer(application.address, 'giulia')), 'content-type': 'application/json' };
+    const response = await fetch(`${application.address}/api/applications`, { method: 'POST', headers, body: submission });
     assert.equal(response.status, 201);
     return (await response.json()) as { applicationId: string; position: number };
   };
-  const read = (query: MutuoProcess, id: string, position: number) =>
-    fetch(`${query.address}/api/applications/${id}`, { headers: { 'x-min-position': String(position) } });
+  // A token of one process's development provider holds in every process of the database.
+  const read = async (query: MutuoProcess, id: string, position: number) =>
+    fetch(`${query.address}/api/applications/${id}`, { headers: { ...(await devBearer(application.address, 'giulia')), 'x-min-position': String(position) } });
 
   it('serves every query process a write it has just made, and takes no command', async () => {
     const { applicationId, position } = await submit();
@@ -53,7 +56,8 @@ describe('the read side in processes of its own, on PostgreSQL and Redis', () =>
       assert.equal(response.headers.get('x-read-model-behind'), null);
       assert.equal(((await response.json()) as { status: string }).status, 'processing');
     }
-    const command = await fetch(`${queries[0]!.address}/api/applications`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: submission });
+    const headers = { ...(await devBearer(application.address, 'giulia')), 'content-type': 'application/json' };
+    const command = await fetch(`${queries[0]!.address}/api/applications`, { method: 'POST', headers, body: submission });
     assert.equal(command.status, 404, 'a query process serves only reads');
   });
 

@@ -1,7 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { checkOwner } from '../api/access.ts';
 import { applicationIdParam } from '../api/request-input.ts';
+import { applicationSubmitter } from '../services/application/ownership.ts';
 import { DomainError, invalidInput } from '../domain/errors.ts';
 import type { SqlQueryable } from '../eventstore/sql-client.ts';
 import type { Checkpoints } from './checkpoints.ts';
@@ -54,6 +56,7 @@ export const queryRoutes: FastifyPluginAsyncTypebox<QueryRoutesOptions> = async 
   app.get(
     '/api/applications/:id',
     {
+      config: { permission: 'readApplication' },
       schema: {
         summary: 'The applicant’s view of an application (the customer view read model)',
         description: 'Send X-Min-Position (or ?minPosition=) with the position a command answered to read your own write.',
@@ -72,6 +75,7 @@ export const queryRoutes: FastifyPluginAsyncTypebox<QueryRoutesOptions> = async 
         if (view && !waited) await viewCache?.fill(id, view);
       }
       if (!view) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
+      checkOwner(request, view.owner ?? undefined);
       return reply.header('etag', `"${view.version}"`).type('application/json; charset=utf-8').send(view.body);
     },
   );
@@ -79,6 +83,7 @@ export const queryRoutes: FastifyPluginAsyncTypebox<QueryRoutesOptions> = async 
   app.get(
     '/api/applications/:id/live',
     {
+      config: { permission: 'followApplication' },
       schema: {
         summary: 'Server-Sent Events: each change of the application (send Last-Event-ID to resume)',
         tags: ['queries'],
@@ -89,8 +94,9 @@ export const queryRoutes: FastifyPluginAsyncTypebox<QueryRoutesOptions> = async 
       const id = applicationId(request.params.id);
       const lastEventId = request.headers['last-event-id'];
       const after = typeof lastEventId === 'string' && positionPattern.test(lastEventId) ? Number(lastEventId) : undefined;
-      const [known] = await db.query('SELECT 1 FROM mutuo_events WHERE stream_id = $1 LIMIT 1', [`application-${id}`]);
-      if (!known) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
+      const submitter = await applicationSubmitter(db, id);
+      if (submitter === undefined) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
+      checkOwner(request, submitter ?? undefined);
       const abort = new AbortController();
       request.raw.on('close', () => abort.abort());
       reply.hijack();

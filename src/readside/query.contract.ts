@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { UsageError } from '../cli/dlq.ts';
 import type { Platform } from '../cli/platform.ts';
 import { projectionsCommand } from '../cli/projections.ts';
+import { devBearer, type AuthHeaders, type DemoUserId } from '../security/testing.ts';
 
 const submission = JSON.parse(readFileSync(new URL('../../test/fixtures/submission.json', import.meta.url), 'utf8')) as {
   applicant: Record<string, string>;
@@ -23,10 +24,17 @@ export function describeQuerySide(setup: string, open: () => Promise<{ platform:
     });
     after(() => close());
 
-    async function call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer<T>> {
+    const tokens = new Map<DemoUserId, Promise<AuthHeaders>>();
+    const as = (user: DemoUserId) => {
+      if (!tokens.has(user)) tokens.set(user, devBearer(url, user));
+      return tokens.get(user)!;
+    };
+
+    /** A request as a demo user: the operator unless told otherwise. */
+    async function call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, user: DemoUserId = 'olivia'): Promise<Answer<T>> {
       const response = await fetch(`${url}${path}`, {
         method,
-        headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        headers: { ...(await as(user)), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
       const text = await response.text();
@@ -34,10 +42,13 @@ export function describeQuerySide(setup: string, open: () => Promise<{ platform:
     }
 
     const submit = async (lastName = 'Bianchi') => {
-      const answer = await call<{ applicationId: string; position: number }>('POST', '/api/applications', {
-        ...submission,
-        applicant: { ...submission.applicant, lastName },
-      });
+      const answer = await call<{ applicationId: string; position: number }>(
+        'POST',
+        '/api/applications',
+        { ...submission, applicant: { ...submission.applicant, lastName } },
+        {},
+        'giulia',
+      );
       assert.equal(answer.status, 201);
       return answer.body;
     };
@@ -69,7 +80,7 @@ export function describeQuerySide(setup: string, open: () => Promise<{ platform:
       assert.ok(byPrefix.body.items.some((item) => item.applicationId === applicationId));
       const byTaxCode = await call<{ items: { applicationId: string }[] }>('GET', `/api/applications?taxCode=${submission.applicant.taxCode}&q=${surname}`, undefined, wait);
       assert.deepEqual(byTaxCode.body.items.map((item) => item.applicationId), [applicationId]);
-      const board = await call<{ rows: { region: string; submitted: number; processing: number }[] }>('GET', '/api/dashboard', undefined, wait);
+      const board = await call<{ rows: { region: string; submitted: number; processing: number }[] }>('GET', '/api/dashboard', undefined, wait, 'elena');
       assert.equal(board.status, 200);
       const region = board.body.rows.filter((row) => row.region === 'Lombardia');
       assert.ok(region.reduce((sum, row) => sum + row.submitted, 0) >= 1);
@@ -81,8 +92,9 @@ export function describeQuerySide(setup: string, open: () => Promise<{ platform:
       const events: { id: string; data: { type: string; status: string } }[] = [];
       const read = async (lastEventId: string | undefined, until: (count: number) => boolean) => {
         const abort = new AbortController();
+        // The applicant follows her own application.
         const response = await fetch(`${url}/api/applications/${applicationId}/live`, {
-          headers: lastEventId ? { 'last-event-id': lastEventId } : {},
+          headers: { ...(await as('giulia')), ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
           signal: abort.signal,
         });
         assert.equal(response.status, 200);
@@ -169,7 +181,7 @@ export function describeQuerySide(setup: string, open: () => Promise<{ platform:
     it('reports each projection with its position and lag, and as Prometheus metrics', async () => {
       const { position } = await submit();
       await call('GET', `/api/applications?minPosition=${position}`);
-      const status = await call<{ items: { name: string; position: number; lagMs: number }[] }>('GET', '/api/projections');
+      const status = await call<{ items: { name: string; position: number; lagMs: number }[] }>('GET', '/api/projections', undefined, {}, 'ada');
       assert.deepEqual(status.body.items.map((item) => item.name).sort(), ['application-search', 'customer-view', 'dashboard', 'rates']);
       const metrics = await fetch(`${url}/metrics`);
       assert.equal(metrics.status, 200);
@@ -181,7 +193,7 @@ export function describeQuerySide(setup: string, open: () => Promise<{ platform:
       const ids = await Promise.all(Array.from({ length: 30 }, () => submit()));
       const last = Math.max(...ids.map((s) => s.position));
       await call('GET', `/api/applications/${ids[0]!.applicationId}?minPosition=${last}`);
-      const started = await call<{ state: string }>('POST', '/api/projections/customer-view/rebuild');
+      const started = await call<{ state: string }>('POST', '/api/projections/customer-view/rebuild', undefined, {}, 'ada');
       assert.equal(started.status, 202, JSON.stringify(started.body));
       const failures: number[] = [];
       let progress: { state: string; applied: number; total: number } = { state: 'running', applied: 0, total: 0 };
@@ -190,7 +202,7 @@ export function describeQuerySide(setup: string, open: () => Promise<{ platform:
           const answer = await call('GET', `/api/applications/${applicationId}`);
           if (answer.status !== 200) failures.push(answer.status);
         }
-        progress = (await call<typeof progress>('GET', '/api/projections/customer-view/rebuild')).body;
+        progress = (await call<typeof progress>('GET', '/api/projections/customer-view/rebuild', undefined, {}, 'ada')).body;
       }
       assert.equal(progress.state, 'done', JSON.stringify(progress));
       assert.deepEqual(failures, [], 'every query was answered during the rebuild');
@@ -201,15 +213,15 @@ export function describeQuerySide(setup: string, open: () => Promise<{ platform:
     });
 
     it('mutuo projections lists the read models and rebuilds one, printing its progress', async () => {
-      const listed = await projectionsCommand(['list'], url, () => undefined);
+      const listed = await projectionsCommand(['list'], { baseUrl: url }, () => undefined);
       assert.match(listed, /^customer-view\s+position \d+/m);
       const lines: string[] = [];
-      const done = await projectionsCommand(['rebuild', 'dashboard'], url, (text) => lines.push(text), { interactive: false, pollMs: 20 });
+      const done = await projectionsCommand(['rebuild', 'dashboard'], { baseUrl: url }, (text) => lines.push(text), { interactive: false, pollMs: 20 });
       assert.match(done, /^dashboard rebuilt: \d+ events$/);
       assert.match(lines.at(-1)!, /\[#+\] 100 % .* done/);
-      await assert.rejects(projectionsCommand(['rebuild', 'nothing'], url, () => undefined), /no projection named nothing/);
-      await assert.rejects(projectionsCommand(['rebuilt'], url, () => undefined), UsageError);
-      const all = await projectionsCommand(['rebuild'], url, () => undefined, { interactive: false, pollMs: 20 });
+      await assert.rejects(projectionsCommand(['rebuild', 'nothing'], { baseUrl: url }, () => undefined), /no projection named nothing/);
+      await assert.rejects(projectionsCommand(['rebuilt'], { baseUrl: url }, () => undefined), UsageError);
+      const all = await projectionsCommand(['rebuild'], { baseUrl: url }, () => undefined, { interactive: false, pollMs: 20 });
       assert.deepEqual(all.split('\n').map((line) => line.split(' ')[0]).sort(), ['application-search', 'customer-view', 'dashboard', 'rates']);
     });
   });

@@ -27,6 +27,7 @@ export const readModelRoutes: FastifyPluginAsyncTypebox<QueryRoutesOptions> = as
   app.get(
     '/api/applications',
     {
+      config: { permission: 'searchApplications' },
       schema: {
         summary: 'Operator search: ?q= (surname prefix or fuzzy), taxCode, status, region, page, pageSize; X-Min-Position',
         tags: ['queries'],
@@ -41,7 +42,10 @@ export const readModelRoutes: FastifyPluginAsyncTypebox<QueryRoutesOptions> = as
 
   app.get(
     '/api/dashboard',
-    { schema: { summary: 'By region and month: counts by status, amounts, approval rate, median processing time (?from=&to= as YYYY-MM)', tags: ['queries'] } },
+    {
+      config: { permission: 'readDashboard' },
+      schema: { summary: 'By region and month: counts by status, amounts, approval rate, median processing time (?from=&to= as YYYY-MM)', tags: ['queries'] },
+    },
     async (request, reply) => {
       const query = parseDashboardQuery(request.query as Record<string, unknown>);
       await awaitPosition(options, 'dashboard', request, reply);
@@ -49,7 +53,7 @@ export const readModelRoutes: FastifyPluginAsyncTypebox<QueryRoutesOptions> = as
     },
   );
 
-  app.get('/api/rates', { schema: { summary: 'The published rate table', tags: ['queries'] } }, async (request, reply) => {
+  app.get('/api/rates', { config: { permission: 'public' }, schema: { summary: 'The published rate table', tags: ['queries'] } }, async (request, reply) => {
     const waited = await awaitPosition(options, 'rates', request, reply);
     const current = await rates.current(waited);
     return reply.header('etag', `"${current.version}"`).send(rates.view(current));
@@ -58,6 +62,7 @@ export const readModelRoutes: FastifyPluginAsyncTypebox<QueryRoutesOptions> = as
   app.post(
     '/api/simulations',
     {
+      config: { permission: 'public' },
       schema: {
         summary: 'Installment, total interest, total cost, APRC and (schedule: true) the amortization schedule',
         tags: ['queries'],

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { SqlQueryable } from '../eventstore/sql-client.ts';
+import { devBearer, type AuthHeaders } from '../security/testing.ts';
 import type { ReceivedMail } from './notification/smtp-sink.ts';
 
 /** Where the services of a running platform answer, and its database to look into their streams. */
@@ -33,10 +34,15 @@ export const terminalStatuses = ['approved', 'rejected', 'withdrawn'] as const;
 
 /** A client of the platform's HTTP API that drives applications through the flow, as an applicant would. */
 export function flowClient(fixture: Pick<FlowFixture, 'applicationUrl' | 'documentsUrl' | 'notificationUrl' | 'queryUrl' | 'database'>) {
+  // Every process of a development platform trusts the tokens of the one development provider.
+  let applicant: Promise<AuthHeaders> | undefined;
+  const authorized = () => (applicant ??= devBearer(fixture.applicationUrl, 'giulia'));
+
   async function call<T>(method: string, url: string, body?: unknown): Promise<{ status: number; body: T }> {
     const response = await fetch(url, {
       method,
-      ...(body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
+      headers: { ...(await authorized()), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
     const text = await response.text();
     return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
@@ -68,14 +74,15 @@ export function flowClient(fixture: Pick<FlowFixture, 'applicationUrl' | 'docume
   }
 
   async function upload(applicationId: string, kind: string, defect = 'none'): Promise<number> {
-    const sample = await untilKnown(() => fetch(`${fixture.documentsUrl}/api/sandbox/applications/${applicationId}/documents/${kind}?defect=${defect}`));
+    const headers = await authorized();
+    const sample = await untilKnown(() => fetch(`${fixture.documentsUrl}/api/sandbox/applications/${applicationId}/documents/${kind}?defect=${defect}`, { headers }));
     assert.equal(sample.status, 200, await sample.clone().text());
     const pdf = await sample.arrayBuffer();
     const response = await untilKnown(() => {
       const form = new FormData();
       form.append('kind', kind);
       form.append('file', new Blob([pdf], { type: 'application/pdf' }), `${kind}.pdf`);
-      return fetch(`${fixture.documentsUrl}/api/applications/${applicationId}/documents`, { method: 'POST', body: form });
+      return fetch(`${fixture.documentsUrl}/api/applications/${applicationId}/documents`, { method: 'POST', body: form, headers });
     });
     const text = await response.text();
     assert.ok(response.status === 202 || response.status === 422, `${response.status} ${text}`);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { buildServer } from '../../api/server.ts';
 import { defaultRateTable } from '../../domain/rates.ts';
 import { SqlEventStore } from '../../eventstore/store.ts';
@@ -13,6 +13,7 @@ import { customerViewProjection, memoryViewCache } from '../../readside/customer
 import { startLiveFeed } from '../../readside/live.ts';
 import { startProjector } from '../../readside/projector.ts';
 import { queryRoutes } from '../../readside/query-routes.ts';
+import { testHttpLimits, testIdentities, type DemoUserId, type TestIdentities } from '../../security/testing.ts';
 import { applicationRoutes } from './routes.ts';
 import { createApplicationService } from './service.ts';
 
@@ -44,6 +45,7 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
     let database: TestDatabase;
     let app: FastifyInstance;
     let readSide: { close: () => Promise<void> };
+    let identities: TestIdentities;
 
     before(async () => {
       database = await openDatabase();
@@ -67,6 +69,7 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
         newId: randomUUID,
         rateTable: () => defaultRateTable,
       });
+      identities = await testIdentities(database.client);
       app = await buildServer({
         routes: [
           (server) => server.register(applicationRoutes, { applications }),
@@ -75,6 +78,8 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
         ],
         checkReady: async () => undefined,
         logger: false,
+        verifyToken: identities.verifyToken,
+        http: testHttpLimits,
       });
     });
     after(async () => {
@@ -83,11 +88,14 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       await database.dispose();
     });
 
-    const submit = (body: unknown = validSubmission, headers: Record<string, string> = {}) =>
-      app.inject({ method: 'POST', url: '/api/applications', payload: body as object, headers });
+    /** A request as a demo user: the operator unless told otherwise. */
+    const inject = async (options: InjectOptions, user: DemoUserId = 'olivia') =>
+      app.inject({ ...options, headers: { ...(await identities.as(user)), ...options.headers } });
+    const submit = (body: unknown = validSubmission, headers: Record<string, string> = {}, user: DemoUserId = 'giulia') =>
+      inject({ method: 'POST', url: '/api/applications', payload: body as object, headers }, user);
     const submitted = async () => (await submit()).json<{ applicationId: string; version: number; position: number }>();
-    const command = (method: 'POST' | 'PUT', url: string, payload?: object, headers: Record<string, string> = {}) =>
-      app.inject({ method, url, ...(payload ? { payload } : {}), headers });
+    const command = (method: 'POST' | 'PUT', url: string, payload?: object, headers: Record<string, string> = {}, user: DemoUserId = 'olivia') =>
+      inject({ method, url, ...(payload ? { payload } : {}), headers }, user);
 
     it('accepts a valid application with 201, its id, version, position, Location and ETag', async () => {
       const response = await submit();
@@ -99,7 +107,7 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       assert.equal(response.headers.location, `/api/applications/${body.applicationId}`);
       assert.equal(response.headers.etag, '"1"');
 
-      const view = await app.inject({ method: 'GET', url: String(response.headers.location), headers: { 'x-min-position': String(body.position) } });
+      const view = await inject({ method: 'GET', url: String(response.headers.location), headers: { 'x-min-position': String(body.position) } });
       assert.equal(view.statusCode, 200);
       const customer = view.json<{ status: string; loan: { amount: number }; applicant: Record<string, string> }>();
       assert.equal(customer.status, 'processing');
@@ -108,12 +116,12 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
     });
 
     it('answers malformed JSON with 400 problem+json', async () => {
-      const response = await app.inject({
+      const response = await inject({
         method: 'POST',
         url: '/api/applications',
         payload: '{"applicant": ',
         headers: { 'content-type': 'application/json' },
-      });
+      }, 'giulia');
       assert.equal(problemOf(response, 400).code, 'MALFORMED_JSON');
     });
 
@@ -180,7 +188,7 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
         assert.equal(problem.code, 'VERSION_CONFLICT');
         assert.equal(problem.currentVersion, 2);
       }
-      const events = (await app.inject({ method: 'GET', url: `/api/applications/${applicationId}/events` })).json<unknown[]>();
+      const events = (await inject({ method: 'GET', url: `/api/applications/${applicationId}/events` })).json<unknown[]>();
       assert.equal(events.length, 2);
     });
 
@@ -217,7 +225,7 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       await expectVersion(await command('POST', `${base}/rate-lock`), 3);
       await expectVersion(await command('POST', `${base}/rate`, { annualRate: 2.75, reason: 'promotion' }), 4);
       await expectVersion(await command('PUT', `${base}/property`, { value: 320000, region: 'lombardia', energyClass: 'A2' }), 5);
-      const state = (await app.inject({ method: 'GET', url: `${base}/state` })).json<{
+      const state = (await inject({ method: 'GET', url: `${base}/state` })).json<{
         rate: { annualRate: number; lockExpiresAt: string };
         income: { verifiedMonthlyNet: number };
         property: { value: number; energyClass: string };
@@ -236,27 +244,70 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
         assert.equal(problemOf(await command(method, url, payload), 422).code, 'APPLICATION_CLOSED', url);
       }
       // The customer view is a read model: ask it for the position the withdrawal answered (read-your-writes).
-      const view = (await app.inject({ method: 'GET', url: base, headers: { 'x-min-position': String(withdrawnAt) } })).json<{ status: string; reason: string }>();
+      const view = (await inject({ method: 'GET', url: base, headers: { 'x-min-position': String(withdrawnAt) } })).json<{ status: string; reason: string }>();
       assert.deepEqual([view.status, view.reason], ['withdrawn', 'found a better offer']);
     });
 
     it('answers 404 for an unknown application, whatever the id looks like', async () => {
       for (const id of [randomUUID(), 'not-a-uuid']) {
         assert.equal(problemOf(await command('POST', `/api/applications/${id}/rate-lock`), 404).code, 'APPLICATION_NOT_FOUND');
-        assert.equal(problemOf(await app.inject({ method: 'GET', url: `/api/applications/${id}/events` }), 404).code, 'APPLICATION_NOT_FOUND');
-        assert.equal(problemOf(await app.inject({ method: 'GET', url: `/api/applications/${id}/state` }), 404).code, 'APPLICATION_NOT_FOUND');
+        assert.equal(problemOf(await inject({ method: 'GET', url: `/api/applications/${id}/events` }), 404).code, 'APPLICATION_NOT_FOUND');
+        assert.equal(problemOf(await inject({ method: 'GET', url: `/api/applications/${id}/state` }), 404).code, 'APPLICATION_NOT_FOUND');
       }
-      assert.equal(problemOf(await app.inject({ method: 'GET', url: '/api/nothing-here' }), 404).code, 'ROUTE_NOT_FOUND');
+      assert.equal(problemOf(await inject({ method: 'GET', url: '/api/nothing-here' }), 404).code, 'ROUTE_NOT_FOUND');
+    });
+
+    it('lets an applicant reach only their own applications, the back office any', async () => {
+      const { applicationId, position } = await submitted();
+      const url = `/api/applications/${applicationId}`;
+      const caughtUp = { 'x-min-position': String(position) };
+      assert.equal((await inject({ method: 'GET', url, headers: caughtUp }, 'giulia')).statusCode, 200);
+      assert.equal((await inject({ method: 'GET', url, headers: caughtUp }, 'ugo')).statusCode, 200);
+      // Another applicant's application answers exactly as one that does not exist.
+      const other = problemOf(await inject({ method: 'GET', url, headers: caughtUp }, 'marco'), 404);
+      assert.equal(other.code, 'APPLICATION_NOT_FOUND');
+      assert.equal(problemOf(await command('POST', `${url}/withdrawal`, {}, {}, 'marco'), 404).code, 'APPLICATION_NOT_FOUND');
+      assert.equal(problemOf(await command('POST', `${url}/rate-lock`, {}, {}, 'marco'), 404).code, 'APPLICATION_NOT_FOUND');
+      // Her own: she locks the rate herself.
+      assert.equal((await command('POST', `${url}/rate-lock`, {}, {}, 'giulia')).statusCode, 200);
+      // The back office's commands and the audit trail are not an applicant's.
+      assert.equal(problemOf(await command('POST', `${url}/income-approval`, { verifiedMonthlyNet: 3000 }, {}, 'giulia'), 403).code, 'FORBIDDEN');
+      assert.equal(problemOf(await inject({ method: 'GET', url: `${url}/events` }, 'giulia'), 403).code, 'FORBIDDEN');
+      // An executive reads the dashboard, not the files; an operator does not submit.
+      assert.equal(problemOf(await inject({ method: 'GET', url, headers: caughtUp }, 'elena'), 403).code, 'FORBIDDEN');
+      assert.equal(problemOf(await submit(validSubmission, {}, 'olivia'), 403).code, 'FORBIDDEN');
+      const trail = (await inject({ method: 'GET', url: `${url}/events` })).json<{ type: string; metadata: { actor: string } }[]>();
+      assert.deepEqual(trail.map((event) => [event.type, event.metadata.actor]), [
+        ['MortgageApplicationSubmitted', 'dev:giulia'],
+        ['InterestRateLocked', 'dev:giulia'],
+      ]);
+    });
+
+    it('answers 401 without a valid bearer token, and says which scheme it wants', async () => {
+      const url = `/api/applications/${randomUUID()}`;
+      const none = await app.inject({ method: 'GET', url });
+      assert.equal(problemOf(none, 401).code, 'UNAUTHENTICATED');
+      assert.equal(none.headers['www-authenticate'], 'Bearer realm="mutuo"');
+      for (const authorization of ['Bearer not.a.token', 'Basic Z2l1bGlhOnNlY3JldA==', 'Bearer', `Bearer ${'x'.repeat(20)}`]) {
+        const refused = await app.inject({ method: 'GET', url, headers: { authorization } });
+        assert.equal(problemOf(refused, 401).code, 'UNAUTHENTICATED', authorization);
+        assert.match(String(refused.headers['www-authenticate']), /invalid_token/);
+      }
+      // A command refused for want of a token stores nothing.
+      const stored = async () => (await database.client.query<{ n: number }>('SELECT count(*)::int AS n FROM mutuo_events'))[0]!.n;
+      const before = await stored();
+      assert.equal((await app.inject({ method: 'POST', url: '/api/applications', payload: validSubmission })).statusCode, 401);
+      assert.equal(await stored(), before);
     });
 
     it('answers every request with its correlation id: the one sent, or a new one', async () => {
       const refused = await submit({ ...validSubmission, loan: 'none' }, { 'x-correlation-id': 'bad-input-7' });
       assert.equal(refused.statusCode, 400);
       assert.equal(refused.headers['x-correlation-id'], 'bad-input-7');
-      const missing = await app.inject({ method: 'GET', url: '/api/nothing-here', headers: { 'x-correlation-id': 'lost-8' } });
+      const missing = await inject({ method: 'GET', url: '/api/nothing-here', headers: { 'x-correlation-id': 'lost-8' } });
       assert.equal(missing.headers['x-correlation-id'], 'lost-8');
       // An id that is not of the allowed form is replaced rather than echoed.
-      const fresh = await app.inject({ method: 'GET', url: '/api/nothing-here', headers: { 'x-correlation-id': 'no spaces <allowed>' } });
+      const fresh = await inject({ method: 'GET', url: '/api/nothing-here', headers: { 'x-correlation-id': 'no spaces <allowed>' } });
       assert.match(String(fresh.headers['x-correlation-id']), /^[0-9a-f-]{36}$/);
     });
 
@@ -265,7 +316,7 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       assert.equal(submitted.headers['x-correlation-id'], 'journey-42');
       const { applicationId } = submitted.json<{ applicationId: string }>();
       await command('POST', `/api/applications/${applicationId}/rate-lock`, { lockDays: 45 });
-      const response = await app.inject({ method: 'GET', url: `/api/applications/${applicationId}/events` });
+      const response = await inject({ method: 'GET', url: `/api/applications/${applicationId}/events` });
       assert.equal(response.statusCode, 200);
       const events = response.json<
         {
@@ -284,7 +335,8 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       ]);
       assert.ok(events[0]!.position < events[1]!.position);
       assert.equal(events[0]!.metadata.correlationId, 'journey-42');
-      assert.equal(events[0]!.metadata.actor, 'anonymous');
+      assert.equal(events[0]!.metadata.actor, 'dev:giulia');
+      assert.equal(events[1]!.metadata.actor, 'dev:olivia');
       assert.ok(!Number.isNaN(Date.parse(events[0]!.metadata.occurredAt)));
       assert.ok(!Number.isNaN(Date.parse(events[1]!.recordedAt)));
       assert.deepEqual(events[0]!.data.loan, { amountCents: 20_000_000, termYears: 25, rateType: 'fixed', publicGuarantee: false });
@@ -300,31 +352,31 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       await command('PUT', `${base}/property`, { value: 400000, region: 'Lazio' });
       await new Promise((resolve) => setTimeout(resolve, 5));
       await command('POST', `${base}/withdrawal`);
-      const events = (await app.inject({ method: 'GET', url: `${base}/events` })).json<{ recordedAt: string }[]>();
+      const events = (await inject({ method: 'GET', url: `${base}/events` })).json<{ recordedAt: string }[]>();
 
-      const first = (await app.inject({ method: 'GET', url: `${base}/state?version=1` })).json<{ version: number; status: string; property: { value: number } }>();
+      const first = (await inject({ method: 'GET', url: `${base}/state?version=1` })).json<{ version: number; status: string; property: { value: number } }>();
       assert.deepEqual([first.version, first.status, first.property.value], [1, 'processing', 300000]);
-      const asOf = (await app.inject({ method: 'GET', url: `${base}/state?asOf=${events[1]!.recordedAt}` })).json<{ version: number; property: { region: string } }>();
+      const asOf = (await inject({ method: 'GET', url: `${base}/state?asOf=${events[1]!.recordedAt}` })).json<{ version: number; property: { region: string } }>();
       assert.deepEqual([asOf.version, asOf.property.region], [2, 'Lazio']);
-      const now = (await app.inject({ method: 'GET', url: `${base}/state` })).json<{ version: number; status: string }>();
+      const now = (await inject({ method: 'GET', url: `${base}/state` })).json<{ version: number; status: string }>();
       assert.deepEqual([now.version, now.status], [3, 'withdrawn']);
 
       const before = new Date(Date.parse(events[0]!.recordedAt) - 1000).toISOString();
-      assert.equal(problemOf(await app.inject({ method: 'GET', url: `${base}/state?asOf=${before}` }), 404).code, 'APPLICATION_NOT_FOUND');
-      assert.equal(problemOf(await app.inject({ method: 'GET', url: `${base}/state?version=7` }), 404).code, 'VERSION_NOT_FOUND');
-      problemOf(await app.inject({ method: 'GET', url: `${base}/state?asOf=someday` }), 400);
-      problemOf(await app.inject({ method: 'GET', url: `${base}/state?version=1&asOf=${before}` }), 400);
-      problemOf(await app.inject({ method: 'GET', url: `${base}/state?version=0` }), 400);
+      assert.equal(problemOf(await inject({ method: 'GET', url: `${base}/state?asOf=${before}` }), 404).code, 'APPLICATION_NOT_FOUND');
+      assert.equal(problemOf(await inject({ method: 'GET', url: `${base}/state?version=7` }), 404).code, 'VERSION_NOT_FOUND');
+      problemOf(await inject({ method: 'GET', url: `${base}/state?asOf=someday` }), 400);
+      problemOf(await inject({ method: 'GET', url: `${base}/state?version=1&asOf=${before}` }), 400);
+      problemOf(await inject({ method: 'GET', url: `${base}/state?version=0` }), 400);
     });
 
     it('serves health and the OpenAPI documentation', async () => {
-      assert.deepEqual((await app.inject({ method: 'GET', url: '/health' })).json(), { status: 'ok' });
-      const spec = (await app.inject({ method: 'GET', url: '/docs/json' })).json<{ openapi: string; paths: Record<string, unknown> }>();
+      assert.deepEqual((await inject({ method: 'GET', url: '/health' })).json(), { status: 'ok' });
+      const spec = (await inject({ method: 'GET', url: '/docs/json' })).json<{ openapi: string; paths: Record<string, unknown> }>();
       assert.match(spec.openapi, /^3\./);
       for (const path of ['/api/applications', '/api/applications/{id}/rate-lock', '/api/applications/{id}/state']) {
         assert.ok(path in spec.paths, path);
       }
-      assert.equal((await app.inject({ method: 'GET', url: '/docs' })).statusCode < 400, true);
+      assert.equal((await inject({ method: 'GET', url: '/docs' })).statusCode < 400, true);
     });
   });
 }

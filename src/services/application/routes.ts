@@ -1,7 +1,9 @@
 import { Type, type Static, type TProperties } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
+import { actorOf } from '../../api/access.ts';
 import { applicationIdParam, ifMatchVersion } from '../../api/request-input.ts';
+import type { Permission } from '../../security/permissions.ts';
 import { DomainError, invalidInput, type FieldError } from '../../domain/errors.ts';
 import { eurosToCents, percentToBasisPoints } from '../../domain/money.ts';
 import { defaultLockDays, type PropertyInput } from './decider.ts';
@@ -63,11 +65,15 @@ const IdParams = Type.Object({ id: Type.String() });
 const IfMatchHeaders = Type.Object({ 'if-match': Type.Optional(Type.String({ description: 'the version the client last saw, "<version>"' })) });
 
 
+/** The authenticated caller is the actor; the correlation id ties the events to the request. */
 function commandContext(request: FastifyRequest): CommandContext {
-  // Until identities exist every caller is anonymous; the correlation id ties the events to the request.
-  const context: CommandContext = { correlationId: request.id, actor: 'anonymous' };
   const expectedVersion = ifMatchVersion(request);
-  return expectedVersion === undefined ? context : { ...context, expectedVersion };
+  return {
+    correlationId: request.id,
+    actor: actorOf(request),
+    ...(expectedVersion !== undefined ? { expectedVersion } : {}),
+    ...(request.ownerScope !== undefined ? { owner: request.ownerScope } : {}),
+  };
 }
 
 const applicationId = (params: { id: string }): string => applicationIdParam(params.id);
@@ -103,6 +109,7 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<{ applications: Applic
   };
   // Commands whose fields are all optional may be sent without a body.
   const bodyOptional = { preValidation: async (request: FastifyRequest) => void (request.body ??= {}) };
+  const allowed = (permission: Permission) => ({ config: { permission } });
   const commandSchema = <Body extends TProperties>(summary: string, body: Body) => ({
     summary,
     tags: ['commands'],
@@ -114,7 +121,7 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<{ applications: Applic
 
   app.post(
     '/api/applications',
-    { schema: { summary: 'Submit a mortgage application', tags: ['commands'], body: SubmitBody, response: { 201: CommandAccepted } } },
+    { ...allowed('submitApplication'), schema: { summary: 'Submit a mortgage application', tags: ['commands'], body: SubmitBody, response: { 201: CommandAccepted } } },
     async (request, reply) => {
       const { applicant, income, property, loan } = request.body;
       const errors: FieldError[] = [];
@@ -142,7 +149,7 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<{ applications: Applic
 
   app.post(
     '/api/applications/:id/income-approval',
-    { schema: commandSchema('Approve the declared income', { verifiedMonthlyNet: Euros, note: Type.Optional(Text) }) },
+    { ...allowed('approveIncome'), schema: commandSchema('Approve the declared income', { verifiedMonthlyNet: Euros, note: Type.Optional(Text) }) },
     async (request, reply) => {
       const body = request.body;
       const errors: FieldError[] = [];
@@ -155,7 +162,7 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<{ applications: Applic
 
   app.post(
     '/api/applications/:id/rate-lock',
-    { ...bodyOptional, schema: commandSchema('Lock the published rate', { lockDays: Type.Optional(Type.Integer({ default: defaultLockDays })) }) },
+    { ...bodyOptional, ...allowed('lockRate'), schema: commandSchema('Lock the published rate', { lockDays: Type.Optional(Type.Integer({ default: defaultLockDays })) }) },
     async (request, reply) => {
       const body = request.body;
       const command = { type: 'LockRate' as const, lockDays: body.lockDays ?? defaultLockDays };
@@ -165,7 +172,7 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<{ applications: Applic
 
   app.post(
     '/api/applications/:id/rate',
-    { schema: commandSchema('Change the rate', { annualRate: Type.Number({ description: 'percent, 2.5 means 2.5 %' }), reason: Text }) },
+    { ...allowed('changeRate'), schema: commandSchema('Change the rate', { annualRate: Type.Number({ description: 'percent, 2.5 means 2.5 %' }), reason: Text }) },
     async (request, reply) => {
       const body = request.body;
       const annualRateBps = percentToBasisPoints(body.annualRate);
@@ -177,7 +184,7 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<{ applications: Applic
 
   app.put(
     '/api/applications/:id/property',
-    { schema: { ...commandSchema('Update the property details', {}), body: PropertyBody } },
+    { ...allowed('updateProperty'), schema: { ...commandSchema('Update the property details', {}), body: PropertyBody } },
     async (request, reply) => {
       const errors: FieldError[] = [];
       const property = propertyInput(request.body, 'property', errors);
@@ -189,7 +196,7 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<{ applications: Applic
 
   app.post(
     '/api/applications/:id/withdrawal',
-    { ...bodyOptional, schema: commandSchema('Withdraw the application', { reason: Type.Optional(Text) }) },
+    { ...bodyOptional, ...allowed('withdrawApplication'), schema: commandSchema('Withdraw the application', { reason: Type.Optional(Text) }) },
     async (request, reply) => {
       const body = request.body;
       const command = { type: 'WithdrawApplication' as const, ...(body.reason !== undefined ? { reason: body.reason } : {}) };
@@ -199,7 +206,7 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<{ applications: Applic
 
   app.get(
     '/api/applications/:id/events',
-    { schema: { summary: 'The audit trail: every event of the application', tags: ['queries'], params: IdParams } },
+    { ...allowed('readAuditTrail'), schema: { summary: 'The audit trail: every event of the application', tags: ['queries'], params: IdParams } },
     async (request) => {
       const events = await applications.auditTrail(applicationId(request.params));
       if (events.length === 0) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
@@ -219,6 +226,7 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<{ applications: Applic
   app.get(
     '/api/applications/:id/state',
     {
+      ...allowed('readAuditTrail'),
       schema: {
         summary: 'The application as it was after a version or at an instant',
         tags: ['queries'],

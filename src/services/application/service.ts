@@ -27,11 +27,18 @@ export type CommandContext = {
   readonly actor: string;
   /** The version the caller last saw (If-Match): the command is refused if the stream has moved on. */
   readonly expectedVersion?: number;
+  /** An applicant acting on their own applications only: another's answers as not found. */
+  readonly owner?: string;
 };
 
 export type CommandResult = { readonly applicationId: string; readonly version: number; readonly position: number };
 
-export type ApplicationAtVersion = { readonly state: ApplicationState; readonly version: number };
+export type ApplicationAtVersion = {
+  readonly state: ApplicationState;
+  readonly version: number;
+  /** The actor of the submission: the applicant the application belongs to. */
+  readonly submittedBy: string | undefined;
+};
 
 /** Unconditional commands that lose a race re-read the stream and decide again, this many times. */
 const conflictRetries = 3;
@@ -56,7 +63,7 @@ export function createApplicationService({ store, clock, newId, rateTable }: App
   async function load(applicationId: string, options?: ReadStreamOptions): Promise<ApplicationAtVersion> {
     const events = await store.readStream(applicationStreamId(applicationId), options);
     const state = replay(applicationDecider, events.map(toApplicationEvent));
-    return { state, version: events.at(-1)?.streamVersion ?? 0 };
+    return { state, version: events.at(-1)?.streamVersion ?? 0, submittedBy: events[0]?.metadata.actor };
   }
 
   async function submit(command: Omit<SubmitApplication, 'type' | 'applicationId'>, context: CommandContext): Promise<CommandResult> {
@@ -77,8 +84,10 @@ export function createApplicationService({ store, clock, newId, rateTable }: App
     context: CommandContext,
   ): Promise<CommandResult> {
     for (let attempt = 0; ; attempt++) {
-      const { state, version } = await load(applicationId);
-      if (state.status === 'none') throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
+      const { state, version, submittedBy } = await load(applicationId);
+      if (state.status === 'none' || (context.owner !== undefined && context.owner !== submittedBy)) {
+        throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
+      }
       if (context.expectedVersion !== undefined && context.expectedVersion !== version) {
         throw new WrongExpectedVersionError(applicationStreamId(applicationId), context.expectedVersion, version);
       }

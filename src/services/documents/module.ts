@@ -1,6 +1,8 @@
 import multipart from '@fastify/multipart';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { actorOf, checkOwner } from '../../api/access.ts';
 import { applicationIdParam } from '../../api/request-input.ts';
 import { DomainError, invalidInput } from '../../domain/errors.ts';
 import type { SqlClient, SqlQueryable } from '../../eventstore/sql-client.ts';
@@ -24,10 +26,15 @@ export type DocumentFacts = ApplicationFacts & { readonly firstName: string; rea
 
 type ValidationJob = { readonly cause: Cause };
 
-type DocumentsApplication = { facts: DocumentFacts; status: 'open' | 'validated' | 'closed' };
+type DocumentsApplication = {
+  facts: DocumentFacts;
+  status: 'open' | 'validated' | 'closed';
+  /** Who submitted the application: an applicant uploads to their own only. */
+  owner: string | null;
+};
 
 async function findApplication(db: SqlQueryable, applicationId: string): Promise<DocumentsApplication | undefined> {
-  const [row] = await db.query<DocumentsApplication>('SELECT facts, status FROM mutuo_documents_applications WHERE application_id = $1', [
+  const [row] = await db.query<DocumentsApplication>('SELECT facts, status, owner FROM mutuo_documents_applications WHERE application_id = $1', [
     applicationId,
   ]);
   return row;
@@ -83,8 +90,8 @@ export const documentsModule: ServiceModule = {
             publicGuarantee: loan.publicGuarantee,
           };
           await tx.query(
-            `INSERT INTO mutuo_documents_applications (application_id, facts) VALUES ($1, $2::jsonb) ON CONFLICT (application_id) DO NOTHING`,
-            [applicationId, JSON.stringify(facts)],
+            `INSERT INTO mutuo_documents_applications (application_id, facts, owner) VALUES ($1, $2::jsonb, $3) ON CONFLICT (application_id) DO NOTHING`,
+            [applicationId, JSON.stringify(facts), consumed.metadata.actor],
           );
           return;
         }
@@ -198,12 +205,18 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
   const { client, files, clock, newId } = options;
   await app.register(multipart, { limits: { fileSize: options.maxBytes, files: 1, fields: 4, parts: 5 } });
 
-  /** The application as this service knows it; a submission a moment old may still be on its way. */
-  async function knownApplication(applicationId: string): Promise<DocumentsApplication> {
+  /**
+   * The application as this service knows it; a submission a moment old may still be on
+   * its way. Someone else's, for an applicant, answers as one that does not exist.
+   */
+  async function knownApplication(request: FastifyRequest, applicationId: string): Promise<DocumentsApplication> {
     const deadline = Date.now() + knownWithinMs;
     for (;;) {
       const application = await findApplication(client, applicationId);
-      if (application) return application;
+      if (application) {
+        checkOwner(request, application.owner ?? undefined);
+        return application;
+      }
       if (Date.now() > deadline) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -212,6 +225,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
   app.post(
     '/api/applications/:id/documents',
     {
+      config: { permission: 'uploadDocument' },
       schema: {
         summary: 'Upload a document (multipart: kind = id_card | payslip | appraisal, file = the PDF)',
         consumes: ['multipart/form-data'],
@@ -220,7 +234,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
     },
     async (request, reply) => {
       const applicationId = applicationIdParam(request.params.id);
-      const application = await knownApplication(applicationId);
+      const application = await knownApplication(request, applicationId);
       let kind: string | undefined;
       let upload: { bytes: Buffer; fileName: string } | undefined;
       for await (const part of request.parts()) {
@@ -253,7 +267,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
       let committed: SqlQueryable | undefined;
       const result = await client.transaction(async (tx) => {
         committed = tx;
-        const appended = await eventsInTransaction(tx).append(documentsStreamId(applicationId), stampEvents([uploaded], cause, 'anonymous', now, newId), 'any');
+        const appended = await eventsInTransaction(tx).append(documentsStreamId(applicationId), stampEvents([uploaded], cause, actorOf(request), now, newId), 'any');
         const payload: ValidationJob = { cause };
         await scheduleJob(tx, { queue: validateQueue, key: applicationId, payload, dueAt: now });
         return appended;
@@ -267,10 +281,10 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
 
   app.get(
     '/api/applications/:id/documents',
-    { schema: { summary: 'The uploaded documents and the outcome of their last check', params: Params } },
+    { config: { permission: 'readApplication' }, schema: { summary: 'The uploaded documents and the outcome of their last check', params: Params } },
     async (request) => {
       const applicationId = applicationIdParam(request.params.id);
-      const application = await knownApplication(applicationId);
+      const application = await knownApplication(request, applicationId);
       const state = documentsState(await eventsInTransaction(client).readStream(documentsStreamId(applicationId)));
       return {
         applicationId,
@@ -285,6 +299,8 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
   app.get(
     '/api/sandbox/applications/:id/documents/:kind',
     {
+      // It prints the applicant's name and tax code: the same access as an upload.
+      config: { permission: 'uploadDocument' },
       schema: {
         summary: 'Sandbox: a sample PDF of this kind that matches the application, or carries the given defect',
         params: Type.Object({ id: Type.String({ format: 'uuid' }), kind: Type.Union(documentKinds.map((kind) => Type.Literal(kind))) }),
@@ -292,7 +308,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
       },
     },
     async (request, reply) => {
-      const application = await knownApplication(applicationIdParam(request.params.id));
+      const application = await knownApplication(request, applicationIdParam(request.params.id));
       const defect: SampleDefect = request.query.defect ?? 'none';
       const { facts } = application;
       const pdf = await samplePdf(request.params.kind, { ...facts, region: facts.region }, defect);

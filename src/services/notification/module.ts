@@ -1,11 +1,14 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { checkOwner } from '../../api/access.ts';
+import { invalidInput } from '../../domain/errors.ts';
 import type { SqlClient, SqlQueryable } from '../../eventstore/sql-client.ts';
 import { eventsInTransaction } from '../../eventstore/store.ts';
 import type { ConsumedEvent } from '../../messaging/consumer.ts';
 import { scheduleJob, type Job, type JobOutcome } from '../../messaging/jobs.ts';
 import { platformEventCatalog, type PlatformEvent } from '../catalog.ts';
 import { causedBy, stampEvents, type Cause, type ServiceModule } from '../service.ts';
+import { applicationSubmitter } from '../application/ownership.ts';
 import { notificationStreamId } from './events.ts';
 import { createRedisLedger, createSqlLedger, type NotificationLedger } from './ledger.ts';
 import { createMailer, emailMessageId } from './mailer.ts';
@@ -161,6 +164,7 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<{ client: SqlClient }
   app.get(
     '/api/notifications',
     {
+      config: { permission: 'readNotifications' },
       schema: {
         summary: 'The notifications sent, newest first; of one application with ?applicationId=',
         querystring: Type.Object({
@@ -171,6 +175,11 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<{ client: SqlClient }
     },
     async (request) => {
       const { applicationId, limit = 100 } = request.query;
+      if (request.ownerScope !== undefined) {
+        // An applicant lists the notifications of one of their own applications, never all of them.
+        if (applicationId === undefined) throw invalidInput([{ path: 'applicationId', message: 'is required: name one of your applications' }]);
+        checkOwner(request, (await applicationSubmitter(client, applicationId.toLowerCase())) ?? undefined);
+      }
       const rows = await client.query<NotificationRow>(
         `SELECT id::text AS id, application_id::text AS application_id, event_id::text AS event_id, event_type, channel, template,
                 recipient, subject, message_id, sent_at

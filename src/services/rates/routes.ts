@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { actorOf } from '../../api/access.ts';
 import { ifMatchVersion } from '../../api/request-input.ts';
 import type { RateTable } from '../../domain/rates.ts';
 import type { EventStore } from '../../eventstore/types.ts';
@@ -20,6 +21,7 @@ export const rateRoutes: FastifyPluginAsyncTypebox<RateRoutesOptions> = async (a
   app.put(
     '/api/rates',
     {
+      config: { permission: 'publishRates' },
       schema: {
         summary: 'Publish a new rate table (operator); If-Match: "<version>" publishes only over that version',
         tags: ['commands'],
@@ -34,7 +36,7 @@ export const rateRoutes: FastifyPluginAsyncTypebox<RateRoutesOptions> = async (a
       // Version 0 is the default table, before any was published. A conflict answers 409 with the current version.
       const result = await store.appendToStream(
         rateTableStreamId,
-        stampEvents([event], { correlationId: request.id, causationId: null }, 'anonymous', now, newId),
+        stampEvents([event], { correlationId: request.id, causationId: null }, actorOf(request), now, newId),
         version === undefined ? 'any' : version === 0 ? 'no_stream' : version,
       );
       const table = { publishedAt: event.data.publishedAt, bands };

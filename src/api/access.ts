@@ -1,0 +1,87 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DomainError } from '../domain/errors.ts';
+import { AuthenticationError, bearerToken, type Identity, type TokenVerifier } from '../security/identity.ts';
+import { permissions, type Access, type Permission } from '../security/permissions.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The verified caller; undefined on a public route called without a token. */
+    identity: Identity | undefined;
+    /**
+     * Set when the caller is let in as an applicant on their own applications only: the
+     * subject the application must have been submitted by, or the route answers 404.
+     */
+    ownerScope: string | undefined;
+  }
+}
+
+/** OpenAPI's own pages are public: they describe the API, they serve no data. */
+const isDocumentation = (url: string) => url === '/docs' || url.startsWith('/docs/');
+
+function accessOf(permission: Permission | undefined): 'public' | Access | undefined {
+  return permission === undefined ? undefined : permissions[permission];
+}
+
+/** Done with a request's access check: `error` answers it instead of the route. */
+type Done = (error?: Error) => void;
+
+function unauthenticated(request: FastifyRequest, reply: FastifyReply, message: string): DomainError {
+  const given = request.headers.authorization !== undefined;
+  reply.header('www-authenticate', given ? 'Bearer realm="mutuo", error="invalid_token"' : 'Bearer realm="mutuo"');
+  return new DomainError('unauthenticated', 'UNAUTHENTICATED', message);
+}
+
+/**
+ * Authentication and the permission table on every route, before its body is read:
+ * 401 without a valid bearer token, 403 for roles the route's permission does not list.
+ * A route that names no permission is refused to everyone, so a forgotten one fails
+ * closed. It calls `done` at once when the token was verified before (no promise on the
+ * common path: this runs on every request).
+ */
+export function accessControl(verify: TokenVerifier): (request: FastifyRequest, reply: FastifyReply, done: Done) => void {
+  function admit(request: FastifyRequest, permission: Permission | undefined, access: Access | undefined, identity: Identity): DomainError | undefined {
+    request.identity = identity;
+    if (access === undefined) return new DomainError('forbidden', 'FORBIDDEN', `${request.method} ${request.routeOptions.url} is open to no role`);
+    if (access.roles.some((role) => identity.roles.has(role))) return undefined;
+    if (access.ownApplication && identity.roles.has('applicant')) {
+      request.ownerScope = identity.subject;
+      return undefined;
+    }
+    return new DomainError('forbidden', 'FORBIDDEN', `your roles may not ${permission}`);
+  }
+
+  return (request, reply, done) => {
+    const url = request.routeOptions.url;
+    // No route: the not-found handler answers. A CORS preflight carries no credentials, by the standard, and answers no data.
+    if (url === undefined || isDocumentation(url) || request.method === 'OPTIONS') return done();
+    const permission = request.routeOptions.config.permission;
+    const access = accessOf(permission);
+    if (access === 'public') return done();
+    let verified: Identity | Promise<Identity>;
+    try {
+      const token = bearerToken(request.headers.authorization);
+      if (token === undefined) return done(unauthenticated(request, reply, 'this route needs a bearer token (Authorization: Bearer <token>)'));
+      verified = verify(token);
+    } catch (error) {
+      return done(error instanceof AuthenticationError ? unauthenticated(request, reply, error.message) : (error as Error));
+    }
+    if (!(verified instanceof Promise)) return done(admit(request, permission, access, verified));
+    verified.then(
+      (identity) => done(admit(request, permission, access, identity)),
+      (error: unknown) => done(error instanceof AuthenticationError ? unauthenticated(request, reply, error.message) : (error as Error)),
+    );
+  };
+}
+
+/** Who an event this request causes is by: the authenticated subject. */
+export function actorOf(request: FastifyRequest): string {
+  if (!request.identity) throw new Error(`${request.method} ${request.url}: a command route must not be public`);
+  return request.identity.subject;
+}
+
+/** 404, as for an application that does not exist, when an applicant asks for someone else's. */
+export function checkOwner(request: FastifyRequest, submittedBy: string | undefined): void {
+  if (request.ownerScope !== undefined && request.ownerScope !== submittedBy) {
+    throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
+  }
+}

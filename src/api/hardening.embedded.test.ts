@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { openPlatform, type Platform } from '../cli/platform.ts';
+import { loadConfig } from '../config.ts';
+import { injectedBearer } from '../security/testing.ts';
+import { toProblem } from './problem.ts';
+
+const simulation = { amount: 200_000, termYears: 25, annualRate: 3.2 };
+
+describe('hardened HTTP', () => {
+  let dataDir: string;
+  let platform: Platform;
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'mutuo-http-'));
+    const config = loadConfig({
+      MUTUO_DATA_DIR: dataDir,
+      PORT: '0',
+      RATE_LIMIT_PUBLIC_PER_MINUTE: '5',
+      CORS_ORIGINS: 'https://portal.bank.example',
+      HTTP_BODY_LIMIT_BYTES: '2048',
+    });
+    platform = await openPlatform(config, false, { services: ['query'] });
+  });
+  after(async () => {
+    await platform.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('sends the security headers on every answer', async () => {
+    const response = await platform.server.inject({ method: 'GET', url: '/api/rates' });
+    assert.match(String(response.headers['content-security-policy']), /default-src 'self'.*frame-ancestors 'none'/);
+    assert.equal(response.headers['x-content-type-options'], 'nosniff');
+    assert.match(String(response.headers['strict-transport-security']), /max-age=\d+/);
+    assert.equal(response.headers['x-frame-options'], 'DENY');
+    assert.equal(response.headers['referrer-policy'], 'no-referrer');
+    // And on refusals too.
+    const refused = await platform.server.inject({ method: 'GET', url: '/api/me' });
+    assert.equal(refused.statusCode, 401);
+    assert.equal(refused.headers['x-content-type-options'], 'nosniff');
+    assert.equal(response.headers['x-powered-by'], undefined);
+  });
+
+  it('rate-limits the public routes by client, with a problem answer, and not the authenticated ones', async () => {
+    const answers = [];
+    for (let i = 0; i < 7; i++) answers.push(await platform.server.inject({ method: 'POST', url: '/api/simulations', payload: simulation, remoteAddress: '198.51.100.7' }));
+    assert.deepEqual(answers.map((answer) => answer.statusCode), [200, 200, 200, 200, 200, 429, 429]);
+    assert.equal(answers[5]!.json<{ code: string }>().code, 'RATE_LIMITED');
+    assert.match(String(answers[5]!.headers['content-type']), /^application\/problem\+json/);
+    assert.ok(Number(answers[5]!.headers['retry-after']) > 0);
+    // Another client is counted apart.
+    assert.equal((await platform.server.inject({ method: 'POST', url: '/api/simulations', payload: simulation, remoteAddress: '198.51.100.8' })).statusCode, 200);
+    const operator = await injectedBearer(platform.server, 'olivia');
+    for (let i = 0; i < 8; i++) {
+      assert.equal((await platform.server.inject({ method: 'GET', url: '/api/me', headers: operator, remoteAddress: '198.51.100.7' })).statusCode, 200);
+    }
+  });
+
+  it('refuses a body over the limit before reading it all', async () => {
+    const response = await platform.server.inject({
+      method: 'POST',
+      url: '/api/simulations',
+      payload: { ...simulation, padding: 'x'.repeat(4096) },
+      remoteAddress: '203.0.113.1',
+    });
+    assert.equal(response.statusCode, 413);
+    assert.equal(response.json<{ code: string }>().code, 'BODY_TOO_LARGE');
+  });
+
+  it('answers cross-origin calls from the configured origins only', async () => {
+    const preflight = (origin: string) =>
+      platform.server.inject({
+        method: 'OPTIONS',
+        url: '/api/simulations',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+        remoteAddress: '203.0.113.2',
+      });
+    const allowed = await preflight('https://portal.bank.example');
+    assert.equal(allowed.headers['access-control-allow-origin'], 'https://portal.bank.example');
+    const refused = await preflight('https://evil.example');
+    assert.equal(refused.headers['access-control-allow-origin'], undefined);
+  });
+
+  it('never shows a stack or an internal message to the caller', () => {
+    const problem = toProblem(new Error('connect ECONNREFUSED 10.0.0.5:5432 at Pool.connect (/srv/app/node_modules/pg/lib/pool.js:45)'));
+    assert.equal(problem.status, 500);
+    assert.doesNotMatch(JSON.stringify(problem), /ECONNREFUSED|pool\.js|10\.0\.0\.5/);
+  });
+});

@@ -1,0 +1,62 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { createRemoteJWKSet } from 'jose';
+import type { Config } from '../config.ts';
+import { DomainError } from '../domain/errors.ts';
+import type { SqlClient } from '../eventstore/sql-client.ts';
+import { demoSubject, demoUsers, devAudience, devIssuer, openDevIdentityProvider, type DevIdentityProvider } from './dev-identity.ts';
+import { createTokenVerifier, type TokenVerifier } from './identity.ts';
+
+export type Authentication = {
+  readonly verifyToken: TokenVerifier;
+  /** The development provider, when no AUTH_JWKS_URL is configured (never in production). */
+  readonly devProvider: DevIdentityProvider | undefined;
+  readonly describe: string;
+};
+
+/**
+ * Tokens from the identity provider of AUTH_JWKS_URL (keys fetched and cached by jose,
+ * refetched when a token names an unknown key), or, in development, from the built-in
+ * provider whose key every process of the database shares.
+ */
+export async function openAuthentication(config: Config['auth'], db: SqlClient): Promise<Authentication> {
+  // Tokens live in real time, whatever clock the platform's business rules are given (tests move that one).
+  if (config.jwksUrl) {
+    const keys = createRemoteJWKSet(new URL(config.jwksUrl));
+    return {
+      verifyToken: createTokenVerifier({ keys, issuer: config.issuer!, audience: config.audience, rolesClaim: config.rolesClaim }),
+      devProvider: undefined,
+      describe: `identities: tokens of ${config.issuer} (keys at ${config.jwksUrl})`,
+    };
+  }
+  const devProvider = await openDevIdentityProvider(db);
+  return {
+    verifyToken: createTokenVerifier({ keys: devProvider.keys, issuer: devIssuer, audience: devAudience, rolesClaim: 'roles' }),
+    devProvider,
+    describe: `identities: the DEVELOPMENT provider (demo users: ${demoUsers.map((user) => user.id).join(', ')}; POST /auth/dev/token); set AUTH_JWKS_URL for a real one`,
+  };
+}
+
+const TokenRequest = Type.Object({ user: Type.String({ description: 'a demo user id, as GET /auth/dev/users lists them' }) }, { additionalProperties: false });
+
+/** Who am I, for every caller; and the development provider's routes where it runs. */
+export const authenticationRoutes: FastifyPluginAsyncTypebox<{ devProvider: DevIdentityProvider | undefined }> = async (app, { devProvider }) => {
+  app.get('/api/me', { schema: { summary: 'The caller, as their token says', tags: ['identity'] }, config: { permission: 'identify' } }, async (request) => {
+    const identity = request.identity!;
+    return { subject: identity.subject, roles: [...identity.roles], ...(identity.name !== undefined ? { name: identity.name } : {}) };
+  });
+  if (!devProvider) return;
+  app.get('/auth/dev/users', { schema: { summary: 'Development only: the demo users', tags: ['identity'] }, config: { permission: 'public' } }, async () =>
+    demoUsers.map((user) => ({ id: user.id, subject: demoSubject(user), name: user.name, roles: user.roles })),
+  );
+  app.post(
+    '/auth/dev/token',
+    { schema: { summary: 'Development only: a bearer token for a demo user', tags: ['identity'], body: TokenRequest }, config: { permission: 'public' } },
+    async (request) => {
+      const issued = await devProvider.issue(request.body.user);
+      if (!issued) throw new DomainError('invalid', 'UNKNOWN_USER', `no demo user "${request.body.user}"`, [{ path: 'user', message: 'is not a demo user' }]);
+      return issued;
+    },
+  );
+  app.get('/auth/dev/jwks.json', { schema: { summary: 'Development only: the keys its tokens are signed with', tags: ['identity'] }, config: { permission: 'public' } }, async () => devProvider.jwks);
+};

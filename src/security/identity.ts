@@ -1,0 +1,102 @@
+import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { roles, type Role } from './permissions.ts';
+
+/** The caller, as a verified bearer token says. */
+export type Identity = {
+  /** The token's `sub`: what every event this caller causes records as its actor. */
+  readonly subject: string;
+  readonly roles: ReadonlySet<Role>;
+  readonly name?: string;
+};
+
+/** A token that does not prove an identity: missing, malformed, expired, or not signed by the configured issuer. */
+export class AuthenticationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AuthenticationError';
+  }
+}
+
+/**
+ * Verifies a token into an identity. A token verified before (and not expired) answers
+ * at once, without a promise: most requests carry a token their client sent already.
+ */
+export type TokenVerifier = (token: string) => Identity | Promise<Identity>;
+
+export type TokenVerifierOptions = {
+  readonly keys: JWTVerifyGetKey;
+  readonly issuer: string;
+  readonly audience: string;
+  /** The claim that lists the roles: `roles`, or a dotted path such as `realm_access.roles`. */
+  readonly rolesClaim: string;
+  /** Verified tokens kept, so that a client's every request does not pay for a signature check. */
+  readonly cacheSize?: number;
+  readonly clock?: () => number;
+};
+
+const algorithms = ['ES256', 'ES384', 'RS256', 'RS384', 'RS512', 'PS256', 'EdDSA'];
+
+function claimAt(payload: JWTPayload, path: string): unknown {
+  let value: unknown = payload;
+  for (const key of path.split('.')) {
+    if (typeof value !== 'object' || value === null || !Object.hasOwn(value, key)) return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return value;
+}
+
+function identityOf(payload: JWTPayload, rolesClaim: string): Identity {
+  if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 200) throw new AuthenticationError('the token names no subject');
+  const claimed = claimAt(payload, rolesClaim);
+  const known = new Set<Role>(Array.isArray(claimed) ? roles.filter((role) => claimed.includes(role)) : []);
+  const name = typeof payload.name === 'string' ? payload.name.slice(0, 200) : undefined;
+  return { subject: payload.sub, roles: known, ...(name !== undefined ? { name } : {}) };
+}
+
+/**
+ * Verifies OIDC-style bearer JWTs (signature against the issuer's keys, `iss`, `aud`,
+ * `exp`, `nbf`) into identities. A verified token is remembered until it expires, up to
+ * `cacheSize` of them: a signature check costs more than the rest of a read.
+ */
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+  const cacheSize = options.cacheSize ?? 10_000;
+  const clock = options.clock ?? Date.now;
+  const verified = new Map<string, { identity: Identity; expiresAtMs: number }>();
+
+  async function verifySignature(token: string): Promise<Identity> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, options.keys, {
+        issuer: options.issuer,
+        audience: options.audience,
+        algorithms,
+        currentDate: new Date(clock()),
+        requiredClaims: ['exp', 'sub'],
+      }));
+    } catch (error) {
+      if (error instanceof joseErrors.JOSEError) throw new AuthenticationError(error instanceof joseErrors.JWTExpired ? 'the token has expired' : 'the token is not valid');
+      throw error;
+    }
+    const identity = identityOf(payload, options.rolesClaim);
+    if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
+    verified.set(token, { identity, expiresAtMs: payload.exp! * 1000 });
+    return identity;
+  }
+
+  return (token) => {
+    const known = verified.get(token);
+    if (known) {
+      if (known.expiresAtMs > clock()) return known.identity;
+      verified.delete(token);
+    }
+    return verifySignature(token);
+  };
+}
+
+/** The token of an `Authorization: Bearer <token>` header; undefined without one. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const match = /^Bearer +([A-Za-z0-9._~+/=-]+)$/i.exec(header.trim());
+  if (!match) throw new AuthenticationError('the Authorization header is not "Bearer <token>"');
+  return match[1];
+}

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { AuthenticationError, bearerToken, createTokenVerifier } from './identity.ts';
+
+const issuer = 'https://id.bank.example';
+const audience = 'mutuo';
+
+async function keyPair(kid: string): Promise<{ privateKey: CryptoKey; jwk: JWK }> {
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  return { privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256' } };
+}
+
+const trusted = await keyPair('trusted');
+const stranger = await keyPair('stranger');
+const keys = createLocalJWKSet({ keys: [trusted.jwk] });
+const nowSeconds = 1_900_000_000;
+
+function token(claims: Record<string, unknown>, options: { key?: CryptoKey; kid?: string; iss?: string; aud?: string; exp?: number; sub?: string | null } = {}) {
+  let jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg: 'ES256', kid: options.kid ?? 'trusted' })
+    .setIssuer(options.iss ?? issuer)
+    .setAudience(options.aud ?? audience)
+    .setIssuedAt(nowSeconds - 60)
+    .setExpirationTime(options.exp ?? nowSeconds + 600);
+  if (options.sub !== null) jwt = jwt.setSubject(options.sub ?? 'user-1');
+  return jwt.sign(options.key ?? trusted.privateKey);
+}
+
+describe('bearer tokens', () => {
+  let clockMs = nowSeconds * 1000;
+  const verifier = createTokenVerifier({ keys, issuer, audience, rolesClaim: 'realm_access.roles', clock: () => clockMs });
+  const verify = async (candidate: string) => verifier(candidate);
+
+  it('turns a token of the configured issuer into the subject, its known roles and its name', async () => {
+    const identity = await verify(await token({ name: 'Olivia Conti', realm_access: { roles: ['operator', 'offline_access', 'admin'] } }));
+    assert.equal(identity.subject, 'user-1');
+    assert.deepEqual([...identity.roles].sort(), ['admin', 'operator']);
+    assert.equal(identity.name, 'Olivia Conti');
+  });
+
+  it('refuses a token signed by another key, for another audience, from another issuer, expired, or naming no subject', async () => {
+    const refused = [
+      await token({}, { key: stranger.privateKey, kid: 'trusted' }),
+      await token({}, { key: stranger.privateKey, kid: 'stranger' }),
+      await token({}, { aud: 'another-api' }),
+      await token({}, { iss: 'https://evil.example' }),
+      await token({}, { exp: nowSeconds - 1 }),
+      await token({}, { sub: null }),
+      'not.a.token',
+    ];
+    for (const candidate of refused) await assert.rejects(verify(candidate), AuthenticationError, candidate);
+  });
+
+  it('remembers a verified token until it expires, and no longer', async () => {
+    const shortLived = await token({ realm_access: { roles: ['applicant'] } }, { exp: nowSeconds + 30 });
+    clockMs = nowSeconds * 1000;
+    assert.equal((await verify(shortLived)).subject, 'user-1');
+    clockMs = (nowSeconds + 29) * 1000;
+    // Remembered: answered at once, without a promise.
+    const again = verifier(shortLived);
+    assert.ok(!(again instanceof Promise));
+    assert.equal(again.subject, 'user-1');
+    clockMs = (nowSeconds + 31) * 1000;
+    await assert.rejects(verify(shortLived), /expired/);
+    clockMs = nowSeconds * 1000;
+  });
+
+  it('reads the Authorization header', () => {
+    assert.equal(bearerToken(undefined), undefined);
+    assert.equal(bearerToken('Bearer abc.def-ghi_jkl'), 'abc.def-ghi_jkl');
+    assert.equal(bearerToken('bearer   abc'), 'abc');
+    for (const header of ['Basic dXNlcjpwYXNz', 'Bearer', 'Bearer a b', 'abc']) assert.throws(() => bearerToken(header), AuthenticationError, header);
+  });
+});
