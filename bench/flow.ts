@@ -27,6 +27,7 @@ import { createPgliteClient } from '../src/eventstore/pglite.ts';
 import type { SqlClient } from '../src/eventstore/sql-client.ts';
 import { openTestPostgres } from '../src/eventstore/testing.ts';
 import { openVirtualHost } from '../src/messaging/testing.ts';
+import { devBearer, type AuthHeaders } from '../src/security/testing.ts';
 import { platformEventCatalog } from '../src/services/catalog.ts';
 import { documentKinds } from '../src/services/documents/sample-pdfs.ts';
 
@@ -66,25 +67,34 @@ async function expect(response: Response, status: number, what: string): Promise
   return response;
 }
 
+/** The applicant every application is submitted by (the development provider's token, cached per platform). */
+const applicants = new Map<string, Promise<AuthHeaders>>();
+function applicant(baseUrl: string): Promise<AuthHeaders> {
+  if (!applicants.has(baseUrl)) applicants.set(baseUrl, devBearer(baseUrl, 'giulia'));
+  return applicants.get(baseUrl)!;
+}
+
 async function submit(baseUrl: string): Promise<string> {
-  const response = await fetch(`${baseUrl}/api/applications`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: submission });
+  const headers = { ...(await applicant(baseUrl)), 'content-type': 'application/json' };
+  const response = await fetch(`${baseUrl}/api/applications`, { method: 'POST', headers, body: submission });
   return ((await (await expect(response, 201, 'the submission')).json()) as { applicationId: string }).applicationId;
 }
 
 /** The rest of an application's requests after its submission: three uploads and the rate lock. */
 async function complete(baseUrl: string, applicationId: string, pdfs: Pdfs): Promise<void> {
+  const headers = await applicant(baseUrl);
   for (const kind of documentKinds) {
     const form = new FormData();
     form.append('kind', kind);
     form.append('file', new Blob([pdfs.get(kind)!], { type: 'application/pdf' }), `${kind}.pdf`);
-    let response = await fetch(`${baseUrl}/api/applications/${applicationId}/documents`, { method: 'POST', body: form });
+    let response = await fetch(`${baseUrl}/api/applications/${applicationId}/documents`, { method: 'POST', body: form, headers });
     // Over a broker the Document service may not have heard of a submission this fresh: it answers 404, and a client tries again.
-    for (let attempt = 1; response.status === 404 && attempt < 15; attempt++) response = await fetch(`${baseUrl}/api/applications/${applicationId}/documents`, { method: 'POST', body: form });
+    for (let attempt = 1; response.status === 404 && attempt < 15; attempt++) response = await fetch(`${baseUrl}/api/applications/${applicationId}/documents`, { method: 'POST', body: form, headers });
     await expect(response, 202, 'an upload');
   }
   const locked = await fetch(`${baseUrl}/api/applications/${applicationId}/rate-lock`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { ...headers, 'content-type': 'application/json' },
     body: '{}',
   });
   await expect(locked, 200, 'the rate lock');
@@ -132,7 +142,7 @@ async function measureFlow(setup: Setup): Promise<FlowResult> {
     const first = await submit(baseUrl);
     const pdfs = new Map<string, Uint8Array>();
     for (const kind of documentKinds) {
-      const response = await expect(await fetch(`${baseUrl}/api/sandbox/applications/${first}/documents/${kind}`), 200, 'a sample PDF');
+      const response = await expect(await fetch(`${baseUrl}/api/sandbox/applications/${first}/documents/${kind}`, { headers: await applicant(baseUrl) }), 200, 'a sample PDF');
       pdfs.set(kind, new Uint8Array(await response.arrayBuffer()));
     }
     await complete(baseUrl, first, pdfs);

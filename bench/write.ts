@@ -20,6 +20,7 @@ import { migrate } from '../src/eventstore/migrate.ts';
 import { createPostgresClient } from '../src/eventstore/postgres.ts';
 import { SqlEventStore } from '../src/eventstore/store.ts';
 import { createApplicationService } from '../src/services/application/service.ts';
+import { devBearer } from '../src/security/testing.ts';
 
 const { values: args } = parseArgs({
   options: { seconds: { type: 'string', default: '5' }, clients: { type: 'string', default: '1,8,32' } },
@@ -100,7 +101,8 @@ async function httpSubmit(url: string, clients: number): Promise<Figure> {
   const request = {
     url: `${url}/api/applications`,
     method: 'POST' as const,
-    headers: { 'content-type': 'application/json' },
+    // An applicant's token: verified once, then remembered by the server, as for any client.
+    headers: { ...(await devBearer(url, 'giulia')), 'content-type': 'application/json' },
     body: JSON.stringify(submission),
     connections: clients,
   };
@@ -113,7 +115,7 @@ async function httpSubmit(url: string, clients: number): Promise<Figure> {
 async function startServer(): Promise<{ url: string; stop: () => Promise<void> }> {
   const serverDatabaseUrl = new URL(databaseUrl);
   serverDatabaseUrl.searchParams.set('options', `-c search_path=${schema}`);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'application'], {
     cwd: new URL('../', import.meta.url),
     env: { ...process.env, PORT: '0', DATABASE_URL: serverDatabaseUrl.toString(), DATABASE_POOL_SIZE: '32', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -123,7 +125,7 @@ async function startServer(): Promise<{ url: string; stop: () => Promise<void> }
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setInterval(() => {
-      const match = /Mutuo is running on [^:]+: (http:\/\/[\d.]+:\d+)/.exec(output);
+      const match = /API docs at (http:\/\/[\d.]+:\d+)/.exec(output);
       if (match) {
         clearInterval(timer);
         resolve(match[1]!);
