@@ -210,6 +210,8 @@ async function measureCeiling(database: SqlClient, rowsPerApplication: number, p
   };
   const app = Fastify();
   app.addContentTypeParser('multipart/form-data', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  // The clients ask for a token as they do of Mutuo; the ceiling checks none.
+  app.post('/auth/dev/token', async () => ({ accessToken: 'ceiling' }));
   let uploads = 0;
   app.post('/api/applications', async (_request, reply) => {
     const applicationId = randomUUID();
