@@ -22,6 +22,12 @@ export type Config = {
     readonly audience: string;
     readonly rolesClaim: string;
   };
+  readonly privacy: {
+    /** Keys the digests by which tax codes are looked up without being stored. */
+    readonly subjectDigestSecret: string;
+    /** Years personal data is kept after the relationship ends; erasure is refused before. */
+    readonly retentionYears: number;
+  };
   readonly http: {
     readonly bodyLimitBytes: number;
     readonly publicRequestsPerMinute: number;
@@ -103,6 +109,16 @@ function authConfig(env: NodeJS.ProcessEnv, production: boolean): Config['auth']
   return { jwksUrl, issuer, audience: env.AUTH_AUDIENCE || 'mutuo', rolesClaim: env.AUTH_ROLES_CLAIM || 'roles' };
 }
 
+function subjectDigestSecret(env: NodeJS.ProcessEnv, production: boolean): string {
+  const secret = env.MUTUO_SUBJECT_DIGEST_SECRET;
+  if (secret) {
+    if (secret.length < 32) throw new ConfigError('MUTUO_SUBJECT_DIGEST_SECRET must be at least 32 characters');
+    return secret;
+  }
+  if (production) throw new ConfigError('MUTUO_SUBJECT_DIGEST_SECRET must be set in production: tax codes are looked up by a digest keyed with it');
+  return 'development only: set MUTUO_SUBJECT_DIGEST_SECRET outside development';
+}
+
 function corsOrigins(env: NodeJS.ProcessEnv): string[] {
   const raw = env.CORS_ORIGINS;
   if (raw === undefined || raw.trim() === '') return [];
@@ -137,6 +153,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     logLevel: env.LOG_LEVEL || 'info',
     production,
     auth: authConfig(env, production),
+    privacy: {
+      subjectDigestSecret: subjectDigestSecret(env, production),
+      retentionYears: integer(env, 'MUTUO_RETENTION_YEARS', 10, 0, 100),
+    },
     http: {
       bodyLimitBytes: integer(env, 'HTTP_BODY_LIMIT_BYTES', 65_536, 1_024, 104_857_600),
       publicRequestsPerMinute: integer(env, 'RATE_LIMIT_PUBLIC_PER_MINUTE', 600, 0, 100_000_000),

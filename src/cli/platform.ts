@@ -18,6 +18,8 @@ import { createInProcessBus } from '../messaging/in-process-bus.ts';
 import { queuesScheduledIn, startJobWorker, type AfterCommit, type JobWorker } from '../messaging/jobs.ts';
 import { createRabbitMqBus } from '../messaging/rabbitmq-bus.ts';
 import { startOutboxRelay, type OutboxRelay } from '../messaging/relay.ts';
+import { sqlSubjectKeys } from '../privacy/subject-keys.ts';
+import { createPersonalDataVault } from '../privacy/vault.ts';
 import { platformEventHistory } from '../services/catalog.ts';
 import { memoryViewCache, redisViewCache, type ViewCache } from '../readside/customer-view.ts';
 import { serviceModules } from '../services/modules.ts';
@@ -93,12 +95,20 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     await client.close();
     throw error;
   }
-  const store = new SqlEventStore(client, { maxConcurrentWrites: writeConcurrency });
+  // Personal data is sealed in the events and on the bus: the store seals what it appends
+  // and reveals what it reads; the relay publishes the stored (sealed) form, and each
+  // consumer reveals what it receives.
+  const personalData = createPersonalDataVault({
+    keys: sqlSubjectKeys(client, { digestSecret: config.privacy.subjectDigestSecret }),
+    definitions: platformEventHistory,
+  });
+  const store = new SqlEventStore(client, { maxConcurrentWrites: writeConcurrency, personalData });
+  const sealedEvents = new SqlEventStore(client);
   // PGlite belongs to this process alone: every commit is one of ours and wakes the
   // followers, whose looks are then only a safety net (they cost a query each, and idle
   // polling would take a share of the one process's CPU from the read path).
   const idlePollMs = config.databaseUrl ? undefined : EMBEDDED_IDLE_POLL_MS;
-  const relay = startOutboxRelay({ client, store, bus, onError: reportError('the outbox relay is waiting to publish'), ...(idlePollMs ? { idleMs: idlePollMs } : {}) });
+  const relay = startOutboxRelay({ client, store: sealedEvents, bus, onError: reportError('the outbox relay is waiting to publish'), ...(idlePollMs ? { idleMs: idlePollMs } : {}) });
   const workers: JobWorker[] = [];
   const started: ServiceParts[] = [];
   // New events: the relay publishes them, and the read side of this process follows them.
@@ -128,7 +138,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     throw error;
   }
   const readSide = { viewCache, maxWaitMs: config.readWaitMs };
-  const context: ServiceContext = { config, client, store, clock, newId: randomUUID, logger, afterCommit, idlePollMs, readSide };
+  const context: ServiceContext = { config, client, store, clock, newId: randomUUID, logger, afterCommit, idlePollMs, personalData, readSide };
   const subscriptions: Subscription[] = [];
   const stopAll = async () => {
     await Promise.all(subscriptions.map((subscription) => subscription.close()));
@@ -150,6 +160,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     for (const definition of consumers) {
       const consumer = createConsumer(definition, {
         client,
+        reveal: (events, db) => personalData.within(db).reveal(events),
         maxAttempts: config.consumerMaxAttempts,
         onError: reportError(`consumer ${definition.name}`),
         afterCommit,

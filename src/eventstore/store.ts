@@ -1,3 +1,4 @@
+import type { PersonalDataVault } from '../privacy/vault.ts';
 import { isSqlError, type SqlClient, type SqlQueryable } from './sql-client.ts';
 import {
   DuplicateEventIdError,
@@ -158,14 +159,21 @@ export async function selectStream(db: SqlQueryable, streamId: string, options: 
 /**
  * Reads and appends inside one transaction: what a consumer or a job uses to write its
  * service's events together with its inbox row or its job's removal. A stream that has
- * moved on throws WrongExpectedVersionError, which rolls the transaction back.
+ * moved on throws WrongExpectedVersionError, which rolls the transaction back. With a
+ * vault, personal data is sealed on the way in and revealed on the way out.
  */
-export function eventsInTransaction(db: SqlQueryable) {
+export function eventsInTransaction(db: SqlQueryable, vault?: PersonalDataVault) {
   let appended = 0;
+  // Its keys read in this transaction: PGlite's one connection is busy with it until it ends.
+  const personalData = vault?.within(db);
   return {
-    readStream: (streamId: string, options?: ReadStreamOptions) => selectStream(db, streamId, options),
+    async readStream(streamId: string, options?: ReadStreamOptions): Promise<StoredEvent[]> {
+      const events = await selectStream(db, streamId, options);
+      return personalData ? personalData.reveal(events) : events;
+    },
     async append(streamId: string, events: readonly NewEvent[], expectedVersion: ExpectedVersion): Promise<AppendResult> {
-      const result = await insertEvents(db, streamId, events, expectedVersion, appended);
+      const stored = personalData?.hasPersonalData(events) ? await personalData.seal(streamId, events) : events;
+      const result = await insertEvents(db, streamId, stored, expectedVersion, appended);
       if (!result) {
         const [row] = await db.query<{ version: number }>(
           'SELECT coalesce(max(stream_version), 0) AS version FROM mutuo_events WHERE stream_id = $1',
@@ -194,6 +202,11 @@ export type SqlEventStoreOptions = {
    * the machine: a lone append still goes out at once.
    */
   readonly maxConcurrentWrites?: number;
+  /**
+   * Seals personal data with its subject's key before it is written, and reveals it (or
+   * its erased form) when read. Without one, data is stored and read as it is given.
+   */
+  readonly personalData?: PersonalDataVault;
 };
 
 const maxBatchAppends = 256;
@@ -206,15 +219,24 @@ export class SqlEventStore implements EventStore {
   private readonly streamsBeingWritten = new Set<string>();
   private writing = 0;
   private readonly maxConcurrentWrites: number;
+  private readonly personalData: PersonalDataVault | undefined;
 
   constructor(
     private readonly client: SqlClient,
     options: SqlEventStoreOptions = {},
   ) {
     this.maxConcurrentWrites = options.maxConcurrentWrites ?? 4;
+    this.personalData = options.personalData;
   }
 
   appendToStream(streamId: string, events: readonly NewEvent[], expectedVersion: ExpectedVersion): Promise<AppendResult> {
+    // Only events with personal data wait for their subject's key: the others queue at once,
+    // which keeps a stream's appends in the order they arrived.
+    if (!this.personalData?.hasPersonalData(events)) return this.enqueue(streamId, events, expectedVersion);
+    return this.personalData.seal(streamId, events).then((sealed) => this.enqueue(streamId, sealed, expectedVersion));
+  }
+
+  private enqueue(streamId: string, events: readonly NewEvent[], expectedVersion: ExpectedVersion): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
       if (events.length === 0) throw new RangeError('an append needs at least one event');
       expectedVersionParam(expectedVersion);
@@ -343,8 +365,9 @@ export class SqlEventStore implements EventStore {
     return rows[0]?.version ?? 0;
   }
 
-  readStream(streamId: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
-    return selectStream(this.client, streamId, options);
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
+    const events = await selectStream(this.client, streamId, options);
+    return this.personalData ? this.personalData.reveal(events) : events;
   }
 
   async readAll(afterPosition: number, limit = 1000): Promise<StoredEvent[]> {
@@ -359,7 +382,8 @@ export class SqlEventStore implements EventStore {
         LIMIT $2`,
       [afterPosition, limit],
     );
-    return rows.map(toStoredEvent);
+    const events = rows.map(toStoredEvent);
+    return this.personalData ? this.personalData.reveal(events) : events;
   }
 
   close(): Promise<void> {

@@ -32,10 +32,17 @@ export type ConsumerOptions = {
   /** How often to look for redrive and discard requests (default 1 s). */
   readonly requestPollMs?: number;
   readonly onError?: (error: unknown) => void;
-  /** Called after a handler's transaction commits (to wake the relay and job workers of this process). */
   /** Called after each commit with its transaction (see AfterCommit in jobs.ts). */
   readonly afterCommit?: AfterCommit;
+  /**
+   * Reveals the sealed personal data of an event before it is decoded (messages carry it
+   * sealed, as stored), with its keys read through `db` (the transaction it runs in, if
+   * any). Without it, data is decoded as it comes.
+   */
+  readonly reveal?: (events: readonly RevealableEvent[], db: SqlQueryable) => Promise<RevealableEvent[]>;
 };
+
+type RevealableEvent = { readonly type: string; readonly schemaVersion: number; readonly data: unknown };
 
 export type DeadLetterReason = 'MALFORMED' | 'UNKNOWN_TYPE' | 'INVALID' | 'HANDLER_FAILED';
 
@@ -91,7 +98,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
   const requestPollMs = options.requestPollMs ?? 1_000;
   const knownTypes = new Set(definition.eventTypes);
 
-  function decode(message: StoredMessage & { bodyIsJson?: boolean }): Decoded {
+  async function decode(message: StoredMessage & { bodyIsJson?: boolean }, db: SqlQueryable = client): Promise<Decoded> {
     if (message.bodyIsJson === false) return { ok: false, reason: 'MALFORMED', error: 'the body is not JSON' };
     if (!Envelope.Check(message.body)) {
       const first = Envelope.Errors(message.body).First();
@@ -105,7 +112,8 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
       return { ok: false, reason: 'UNKNOWN_TYPE', error: `${name} does not handle events of type ${envelope.type}` };
     }
     try {
-      const current = definition.decoder.decode(envelope.type, envelope.schemaVersion, envelope.data);
+      const [revealed] = options.reveal ? await options.reveal([envelope], db) : [envelope];
+      const current = definition.decoder.decode(envelope.type, envelope.schemaVersion, revealed!.data);
       return { ok: true, event: { ...envelope, schemaVersion: current.schemaVersion, data: current.data } };
     } catch (error) {
       const reason = (error as { reason?: string }).reason === 'UNKNOWN_TYPE' ? 'UNKNOWN_TYPE' : 'INVALID';
@@ -181,7 +189,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
   const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
   async function deliver(message: IncomingMessage): Promise<void> {
-    const decoded = decode(message);
+    const decoded = await decode(message);
     if (!decoded.ok) {
       await deadLetter(client, message, { reason: decoded.reason, error: decoded.error, attempts: 1 });
       return;
@@ -243,7 +251,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
         );
         if (!next) return;
         parked = next;
-        const decoded = decode(next.message);
+        const decoded = await decode(next.message, tx);
         if (!decoded.ok) throw new Error(decoded.error);
         await handleOnce(tx, decoded.event);
         await tx.query('DELETE FROM mutuo_parked WHERE id = $1', [next.id]);
@@ -252,7 +260,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
       if (!parked) return;
       if (failed) {
         const message = parked.message;
-        const decoded = decode(message);
+        const decoded = await decode(message);
         await client.transaction(async (tx) => {
           await tx.query('DELETE FROM mutuo_parked WHERE id = $1', [parked!.id]);
           await deadLetter(tx, message, {
@@ -275,7 +283,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
       [id, name],
     );
     if (!row) return;
-    const decoded = decode(row.message);
+    const decoded = await decode(row.message);
     if (!decoded.ok) {
       await client.query(`UPDATE mutuo_dead_letters SET attempts = attempts + 1, error = $2 WHERE id = $1`, [id, decoded.error]);
       return;

@@ -136,11 +136,16 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
 
     it('records the streams of a subject once each', async () => {
       const { subjectId } = await keys.subjectFor(newTaxCode());
-      await keys.recordStream(subjectId, 'application-b');
-      await keys.recordStream(subjectId, 'application-a');
-      await keys.recordStream(subjectId, 'application-b');
-      assert.deepEqual(await keys.streamsOf(subjectId), ['application-a', 'application-b']);
+      const before = Date.now();
+      assert.equal(await keys.recordStream(subjectId, 'application-b'), true);
+      assert.equal(await keys.recordStream(subjectId, 'application-a'), true);
+      assert.equal(await keys.recordStream(subjectId, 'application-b'), true);
+      const streams = await keys.streamsOf(subjectId);
+      assert.deepEqual(streams.map((stream) => stream.streamId), ['application-a', 'application-b']);
+      // The database's clock, which may differ from this process's by a little.
+      for (const { recordedAt } of streams) assert.ok(Math.abs(recordedAt.getTime() - before) < 60_000);
       assert.deepEqual(await keys.streamsOf(randomUUID()), []);
+      assert.equal(await keys.recordStream(randomUUID(), 'application-c'), false, 'no such subject');
     });
 
     it('destroys a key with the erasure event, once', async () => {
@@ -156,7 +161,8 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
       assert.equal(destroyed, true);
       assert.equal((await keys.keysOf([subjectId])).get(subjectId), undefined);
       assert.equal(await keys.findSubject(taxCode), undefined);
-      assert.deepEqual(await keys.streamsOf(subjectId), ['application-x'], 'where the data was stays known');
+      assert.deepEqual((await keys.streamsOf(subjectId)).map((stream) => stream.streamId), ['application-x'], 'where the data was stays known');
+      assert.equal(await keys.recordStream(subjectId, 'application-y'), false, 'an erased subject takes no new stream');
       const [row] = await database.client.query<{ data_key: unknown; tax_code_digest: unknown; erased: boolean }>(
         'SELECT data_key, tax_code_digest, erased_at IS NOT NULL AS erased FROM mutuo_subject_keys WHERE subject_id = $1',
         [subjectId],
@@ -254,8 +260,35 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
       const [sealed] = await vault.seal(stream, [loanRequested(person)]);
       const subjectId = vault.subjectOf(sealed!.data);
       assert.equal(subjectId, await vault.keys.findSubject(person.taxCode));
-      assert.deepEqual(await vault.keys.streamsOf(subjectId!), [stream]);
+      assert.deepEqual((await vault.keys.streamsOf(subjectId!)).map((recorded) => recorded.streamId), [stream]);
       assert.equal(vault.subjectOf(loanApproved().data), undefined);
+    });
+
+    it('seals for a new subject when the one it found is erased before the stream is recorded', async () => {
+      const person = newPerson();
+      const { subjectId: erased } = await vault.keys.subjectFor(person.taxCode);
+      // The key is destroyed between the lookup and the recording, as a concurrent erasure would.
+      let first = true;
+      const racing: SubjectKeys = {
+        ...vault.keys,
+        within: () => racing,
+        subjectFor: async (taxCode) => {
+          const subject = await vault.keys.subjectFor(taxCode);
+          if (first) {
+            first = false;
+            await database.client.transaction((tx) => vault.keys.destroy(tx, subject.subjectId));
+          }
+          return subject;
+        },
+      };
+      const racingVault = createPersonalDataVault({ keys: racing, definitions: testCatalog.definitions });
+      const event = loanRequested(person);
+      const [sealed] = await racingVault.seal(newStream(), [event]);
+      const subjectId = racingVault.subjectOf(sealed!.data);
+      assert.notEqual(subjectId, erased);
+      assert.equal(subjectId, await vault.keys.findSubject(person.taxCode));
+      const [revealed] = await vault.reveal([{ ...sealed!, schemaVersion: 1 }]);
+      assert.deepEqual(revealed!.data, event.data, 'readable: sealed with a key that is held');
     });
 
     it('reads erased values once the key is destroyed, and keeps what is not personal', async () => {
@@ -311,6 +344,7 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
       let lookups = 0;
       const counting: SubjectKeys = {
         ...vault.keys,
+        within: () => counting,
         keysOf: (subjectIds) => {
           lookups++;
           return vault.keys.keysOf(subjectIds);

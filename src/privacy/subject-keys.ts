@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import type { SqlClient, SqlQueryable } from '../eventstore/sql-client.ts';
+import type { SqlQueryable } from '../eventstore/sql-client.ts';
 import { sealingKeyBytes } from './sealing.ts';
 
 /** Where data subjects' keys are held: this SQL table, or an external KMS implementing the same port. */
@@ -10,12 +10,26 @@ export interface SubjectKeys {
   findSubject(taxCode: string): Promise<string | undefined>;
   /** Keys of these subjects in one query; an erased or unknown subject maps to undefined. */
   keysOf(subjectIds: readonly string[]): Promise<ReadonlyMap<string, Uint8Array | undefined>>;
-  /** Records that a stream holds personal data of the subject (idempotent). */
-  recordStream(subjectId: string, streamId: string): Promise<void>;
-  streamsOf(subjectId: string): Promise<string[]>;
+  /**
+   * Records that a stream holds personal data of the subject (idempotent), before the data
+   * is written. Answers false, recording nothing, when the subject was erased meanwhile:
+   * the data must then be sealed for a new subject (subjectFor again). An erasure holding
+   * the subject's row waits for this, and this for it, so one of them sees the other.
+   */
+  recordStream(subjectId: string, streamId: string): Promise<boolean>;
+  /** The streams recorded for the subject, by stream id, with when each was first recorded. */
+  streamsOf(subjectId: string): Promise<SubjectStream[]>;
   /** Crypto-shredding: forgets the key and the tax code digest, in the caller's transaction (so it commits with the erasure's event). Answers false if the subject was already erased or is unknown. */
   destroy(tx: SqlQueryable, subjectId: string): Promise<boolean>;
+  /**
+   * The same keys, read and written in the caller's transaction: a key created there rolls
+   * back with it, and (on PGlite's one connection) nothing waits for the transaction to end.
+   * A KMS may hold the keys elsewhere, but records the streams in `db`.
+   */
+  within(db: SqlQueryable): SubjectKeys;
 }
+
+export type SubjectStream = { readonly streamId: string; readonly recordedAt: Date };
 
 export type SqlSubjectKeysOptions = {
   /** The HMAC secret of the tax code digests: without it, the lookup column cannot be matched against a list of tax codes. */
@@ -40,7 +54,7 @@ function toKey(value: unknown): Uint8Array {
  * A key destroyed here stays readable in backups and WAL archives taken before, until
  * they expire: their retention bounds how long an erasure takes to be complete.
  */
-export function sqlSubjectKeys(db: SqlClient, options: SqlSubjectKeysOptions): SubjectKeys {
+export function sqlSubjectKeys(db: SqlQueryable, options: SqlSubjectKeysOptions): SubjectKeys {
   if (options.digestSecret === '') throw new RangeError('the tax code digest secret must not be empty');
   const digestOf = (taxCode: string): string => createHmac('sha256', options.digestSecret).update(normalizeTaxCode(taxCode), 'utf8').digest('hex');
 
@@ -96,19 +110,28 @@ export function sqlSubjectKeys(db: SqlClient, options: SqlSubjectKeysOptions): S
     },
 
     async recordStream(subjectId, streamId) {
-      await db.query(
-        'INSERT INTO mutuo_subject_streams (subject_id, stream_id) VALUES ($1, $2) ON CONFLICT (subject_id, stream_id) DO NOTHING',
+      if (!uuidPattern.test(subjectId)) return false;
+      // One statement: the share lock on the subject's row waits for an erasure holding it,
+      // then sees it erased and inserts nothing.
+      const [row] = await db.query<{ held: number }>(
+        `WITH held AS (SELECT subject_id FROM mutuo_subject_keys WHERE subject_id = $1 AND erased_at IS NULL FOR SHARE),
+              recorded AS (
+                INSERT INTO mutuo_subject_streams (subject_id, stream_id) SELECT subject_id, $2 FROM held
+                ON CONFLICT (subject_id, stream_id) DO NOTHING
+              )
+         SELECT count(*)::int AS held FROM held`,
         [subjectId, streamId],
       );
+      return row?.held === 1;
     },
 
     async streamsOf(subjectId) {
       if (!uuidPattern.test(subjectId)) return [];
-      const rows = await db.query<{ stream_id: string }>(
-        'SELECT stream_id FROM mutuo_subject_streams WHERE subject_id = $1 ORDER BY stream_id',
+      const rows = await db.query<{ stream_id: string; recorded_at: Date | string }>(
+        'SELECT stream_id, recorded_at FROM mutuo_subject_streams WHERE subject_id = $1 ORDER BY stream_id',
         [subjectId],
       );
-      return rows.map((row) => row.stream_id);
+      return rows.map((row) => ({ streamId: row.stream_id, recordedAt: new Date(row.recorded_at) }));
     },
 
     async destroy(tx, subjectId) {
@@ -121,5 +144,7 @@ export function sqlSubjectKeys(db: SqlClient, options: SqlSubjectKeysOptions): S
       );
       return rows.length === 1;
     },
+
+    within: (tx) => sqlSubjectKeys(tx, options),
   };
 }

@@ -1,4 +1,5 @@
 import type { EventDefinition } from '../eventstore/event-definition.ts';
+import type { SqlQueryable } from '../eventstore/sql-client.ts';
 import type { NewEvent } from '../eventstore/types.ts';
 import { isSealed, sealedSubject, sealValue, unsealValue, type Sealed } from './sealing.ts';
 import type { SubjectKeys } from './subject-keys.ts';
@@ -10,7 +11,11 @@ export type PersonalDataVault = {
   reveal<E extends { readonly type: string; readonly schemaVersion: number; readonly data: unknown }>(events: readonly E[]): Promise<E[]>;
   /** The subject a stored event's sealed fields belong to, if any (read from the sealed value, no I/O). */
   subjectOf(data: unknown): string | undefined;
+  /** Whether any of these events has personal data to seal: the others can be written without waiting for keys. */
+  hasPersonalData(events: readonly { readonly type: string }[]): boolean;
   readonly keys: SubjectKeys;
+  /** The same vault with its keys read and written in the caller's transaction (see SubjectKeys.within). */
+  within(db: SqlQueryable): PersonalDataVault;
 };
 
 export type PersonalDataVaultOptions = {
@@ -42,7 +47,6 @@ function sealedFieldsOf(data: unknown): [field: string, sealed: Sealed][] | unde
  * sealing them, and reveal stored events before decoding them.
  */
 export function createPersonalDataVault(options: PersonalDataVaultOptions): PersonalDataVault {
-  const { keys } = options;
   const latestByType = new Map<string, EventDefinition>();
   const byTypeAndVersion = new Map<string, EventDefinition>();
   for (const definition of options.definitions) {
@@ -57,8 +61,11 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
     return erased && Object.hasOwn(erased, field) ? structuredClone(erased[field]) : null;
   }
 
-  return {
+  const vaultWith = (keys: SubjectKeys): PersonalDataVault => ({
     keys,
+    within: (db) => vaultWith(keys.within(db)),
+
+    hasPersonalData: (events) => events.some((event) => latestByType.get(event.type)?.personal !== undefined),
 
     async seal(streamId, events) {
       const toSeal = new Map<NewEvent, { readonly personal: Personal; readonly taxCode: string }>();
@@ -73,11 +80,16 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
       if (toSeal.size === 0) return [...events];
 
       const taxCodes = [...new Set([...toSeal.values()].map(({ taxCode }) => taxCode))];
-      const subjects = new Map(await Promise.all(taxCodes.map(async (taxCode) => [taxCode, await keys.subjectFor(taxCode)] as const)));
-      // Recorded before the events are written: a crash in between leaves a stream listed
-      // that holds nothing of the subject, never a stream of theirs that erasure would miss.
-      const subjectIds = new Set([...subjects.values()].map(({ subjectId }) => subjectId));
-      await Promise.all([...subjectIds].map((subjectId) => keys.recordStream(subjectId, streamId)));
+      // The stream is recorded before the events are written: a crash in between leaves a
+      // stream listed that holds nothing of the subject, never a stream of theirs that an
+      // erasure would miss. A subject erased in between gives way to a new one.
+      const subjectOf = async (taxCode: string) => {
+        for (;;) {
+          const subject = await keys.subjectFor(taxCode);
+          if (await keys.recordStream(subject.subjectId, streamId)) return [taxCode, subject] as const;
+        }
+      };
+      const subjects = new Map(await Promise.all(taxCodes.map(subjectOf)));
 
       return events.map((event) => {
         const sealing = toSeal.get(event);
@@ -122,5 +134,6 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
       }
       return undefined;
     },
-  };
+  });
+  return vaultWith(options.keys);
 }

@@ -72,6 +72,9 @@ describe('identities from an outside provider (AUTH_JWKS_URL)', () => {
   it('will not start in production without an outside provider', () => {
     assert.throws(() => loadConfig({ NODE_ENV: 'production' }), ConfigError);
     assert.throws(() => loadConfig({ AUTH_JWKS_URL: 'https://id.bank.example/jwks' }), /AUTH_ISSUER/);
-    assert.equal(loadConfig({ NODE_ENV: 'production', AUTH_JWKS_URL: 'https://id.bank.example/jwks', AUTH_ISSUER: 'https://id.bank.example' }).production, true);
+    const production = { NODE_ENV: 'production', AUTH_JWKS_URL: 'https://id.bank.example/jwks', AUTH_ISSUER: 'https://id.bank.example' };
+    // Nor without the secret that keys the tax codes' digests.
+    assert.throws(() => loadConfig(production), /MUTUO_SUBJECT_DIGEST_SECRET/);
+    assert.equal(loadConfig({ ...production, MUTUO_SUBJECT_DIGEST_SECRET: 'x'.repeat(32) }).production, true);
   });
 });

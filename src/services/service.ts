@@ -5,6 +5,7 @@ import type { SqlClient } from '../eventstore/sql-client.ts';
 import type { EventStore, NewEvent } from '../eventstore/types.ts';
 import type { ConsumedEvent, ConsumerDefinition } from '../messaging/consumer.ts';
 import type { AfterCommit, JobHandler } from '../messaging/jobs.ts';
+import type { PersonalDataVault } from '../privacy/vault.ts';
 import type { ViewCache } from '../readside/customer-view.ts';
 import { platformEventCatalog, type PlatformEvent } from './catalog.ts';
 
@@ -32,6 +33,8 @@ export type ServiceContext = {
    * other processes' commits, so where no other process can write (PGlite) it is long.
    */
   readonly idlePollMs: number | undefined;
+  /** Seals and reveals personal data (the store already does, for what goes through it). */
+  readonly personalData: PersonalDataVault;
   readonly readSide: {
     /** The customer view's hot copy, shared by the projector and the query API of this process. */
     readonly viewCache: ViewCache | undefined;

@@ -40,6 +40,17 @@ export const LoanSchema = Type.Object({
   publicGuarantee: Type.Boolean(),
 });
 
+/** What a personal field reads as once its subject's key is destroyed (GDPR erasure). */
+export const erasedText = '[erased]';
+
+/** The applicant of an erased person's application, in the events and in every read model. */
+export const erasedApplicant = { firstName: erasedText, lastName: erasedText, taxCode: erasedText, email: erasedText } as const;
+
+/**
+ * The applicant is personal data: sealed with their key when stored, read as erased
+ * names once the key is destroyed. The rest (income, property, loan) are the facts of
+ * the application, kept for the bank's records.
+ */
 export const MortgageApplicationSubmitted = defineEvent(
   'MortgageApplicationSubmitted',
   1,
@@ -51,6 +62,12 @@ export const MortgageApplicationSubmitted = defineEvent(
     loan: LoanSchema,
     submittedAt: Instant,
   }),
+  {
+    personal: {
+      taxCode: (data) => data.applicant.taxCode,
+      erased: { applicant: { ...erasedApplicant } },
+    },
+  },
 );
 
 export const IncomeApproved = defineEvent(

@@ -2,6 +2,7 @@ import { replay } from '../../domain/decider.ts';
 import { DomainError } from '../../domain/errors.ts';
 import type { RateTable } from '../../domain/rates.ts';
 import { eventsInTransaction } from '../../eventstore/store.ts';
+import type { PersonalDataVault } from '../../privacy/vault.ts';
 import type { SqlQueryable } from '../../eventstore/sql-client.ts';
 import {
   WrongExpectedVersionError,
@@ -14,7 +15,10 @@ import { applicationDecider, type ApplicationCommand, type ApplicationState, typ
 import { applicationEventCatalog, applicationStreamId, type ApplicationEvent } from './events.ts';
 
 export type ApplicationServiceDependencies = {
+  /** Seals and reveals the applicant's personal data (a store given one does so itself). */
   readonly store: EventStore;
+  /** For the reads and appends inside a caller's transaction, which go around the store. */
+  readonly personalData?: PersonalDataVault;
   readonly clock: () => Date;
   readonly newId: () => string;
   readonly rateTable: () => RateTable;
@@ -45,7 +49,7 @@ const conflictRetries = 3;
 
 export type ApplicationService = ReturnType<typeof createApplicationService>;
 
-export function createApplicationService({ store, clock, newId, rateTable }: ApplicationServiceDependencies) {
+export function createApplicationService({ store, clock, newId, rateTable, personalData }: ApplicationServiceDependencies) {
   function toNewEvents(events: readonly ApplicationEvent[], context: CommandContext, now: Date): NewEvent[] {
     const metadata = {
       correlationId: context.correlationId,
@@ -115,7 +119,7 @@ export function createApplicationService({ store, clock, newId, rateTable }: App
     command: Exclude<ApplicationCommand, SubmitApplication>,
     context: CommandContext,
   ): Promise<{ readonly refused?: DomainError }> {
-    const events = eventsInTransaction(tx);
+    const events = eventsInTransaction(tx, personalData);
     const stored = await events.readStream(applicationStreamId(applicationId));
     const state = replay(applicationDecider, stored.map(toApplicationEvent));
     const now = clock();
@@ -146,7 +150,7 @@ export function createApplicationService({ store, clock, newId, rateTable }: App
  * at whatever version was current then: the catalog upcasts them to the latest one. A
  * type it does not know in an application stream is a bug, and throws.
  */
-function toApplicationEvent(event: StoredEvent): ApplicationEvent {
+export function toApplicationEvent(event: StoredEvent): ApplicationEvent {
   return applicationEventCatalog.decode(event.type, event.schemaVersion, event.data);
 }
 
