@@ -42,6 +42,21 @@ export type DataSubjectEvent = {
 
 export const dataSubjectStreamId = (subjectId: string): string => `subject-${subjectId}`;
 
+const uuidSuffix = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The ids of the streams of one kind an erasure names: `idsIn(streams, 'application-')`
+ * are the applications whose copies of the person's data each service must drop.
+ */
+export function idsIn(streams: readonly string[], prefix: string): string[] {
+  const ids = new Set<string>();
+  for (const streamId of streams) {
+    const id = streamId.startsWith(prefix) ? streamId.slice(prefix.length) : '';
+    if (uuidSuffix.test(id)) ids.add(id.toLowerCase());
+  }
+  return [...ids];
+}
+
 // ---- commands ----
 
 export type PlaceLegalHold = { readonly type: 'PlaceLegalHold'; readonly reason: string };

@@ -86,3 +86,47 @@ function parse(sealed: Sealed): SealedParts {
 function requireKey(key: Uint8Array): void {
   if (!(key instanceof Uint8Array) || key.length !== sealingKeyBytes) throw new SealError(`a key is ${sealingKeyBytes} bytes`);
 }
+
+// ---- files ----
+
+/** What a sealed file starts with, then the subject id's length (one byte), the id, the IV, the ciphertext and the GCM tag. */
+const fileMagic = Buffer.from('MUTUO-SEALED-v1\n', 'utf8');
+
+/** A file's bytes encrypted for this subject: as sealValue, without the JSON and base64 a value takes. */
+export function sealBytes(key: Uint8Array, subjectId: string, bytes: Uint8Array): Uint8Array {
+  requireKey(key);
+  const id = Buffer.from(subjectId, 'utf8');
+  if (id.length === 0 || id.length > 255 || subjectId.includes('.')) throw new SealError('a subject id must be 1 to 255 bytes and hold no dot');
+  const iv = randomBytes(ivBytes);
+  const cipher = createCipheriv(algorithm, key, iv, { authTagLength: tagBytes });
+  cipher.setAAD(Buffer.from(`${formatVersion}.${subjectId}`, 'utf8'));
+  return Buffer.concat([fileMagic, Buffer.of(id.length), id, iv, cipher.update(bytes), cipher.final(), cipher.getAuthTag()]);
+}
+
+/** The subject a sealed file belongs to, or undefined for bytes that are not a sealed file (written before sealing, say). */
+export function sealedBytesSubject(bytes: Uint8Array): string | undefined {
+  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (data.length < fileMagic.length + 1 || !data.subarray(0, fileMagic.length).equals(fileMagic)) return undefined;
+  const length = data[fileMagic.length]!;
+  if (length === 0 || data.length < fileMagic.length + 1 + length + ivBytes + tagBytes) return undefined;
+  return data.subarray(fileMagic.length + 1, fileMagic.length + 1 + length).toString('utf8');
+}
+
+/** The file sealed with this key; throws a SealError if it was altered, is not sealed, or the key is not its subject's. */
+export function unsealBytes(key: Uint8Array, bytes: Uint8Array): Uint8Array {
+  requireKey(key);
+  const subjectId = sealedBytesSubject(bytes);
+  if (subjectId === undefined) throw new SealError('not a sealed file');
+  const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const start = fileMagic.length + 1 + Buffer.byteLength(subjectId, 'utf8');
+  const iv = data.subarray(start, start + ivBytes);
+  const ciphertext = data.subarray(start + ivBytes, data.length - tagBytes);
+  try {
+    const decipher = createDecipheriv(algorithm, key, iv, { authTagLength: tagBytes });
+    decipher.setAAD(Buffer.from(`${formatVersion}.${subjectId}`, 'utf8'));
+    decipher.setAuthTag(data.subarray(data.length - tagBytes));
+    return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
+  } catch (error) {
+    throw new SealError(`a file sealed for subject ${subjectId} does not open with this key, or was altered`, { cause: error });
+  }
+}

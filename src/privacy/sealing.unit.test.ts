@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { isSealed, SealError, sealedSubject, sealValue, unsealValue, type Sealed } from './sealing.ts';
+import { isSealed, SealError, sealBytes, sealedBytesSubject, sealedSubject, sealValue, unsealBytes, unsealValue, type Sealed } from './sealing.ts';
 
 const key = randomBytes(32);
 const subjectId = randomUUID();
@@ -107,5 +107,40 @@ describe('isSealed', () => {
     for (const value of [null, 'v1.x', ['v1.x'], {}, { $sealed: 1 }, { $sealed: 'v2.x' }, { $sealed: 'v1.x', other: 1 }, { sealed: 'v1.x' }]) {
       assert.equal(isSealed(value), false, JSON.stringify(value));
     }
+  });
+});
+
+describe('sealBytes and unsealBytes', () => {
+  it('gives back any bytes it sealed, and names their subject', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 4096 }), (bytes) => {
+        const sealed = sealBytes(key, subjectId, bytes);
+        assert.equal(sealedBytesSubject(sealed), subjectId);
+        assert.deepEqual(new Uint8Array(unsealBytes(key, sealed)), bytes);
+      }),
+    );
+  });
+
+  it('hides the content: the plaintext is nowhere in the sealed bytes', () => {
+    const text = Buffer.from('%PDF-1.4 Giulia Bianchi BNCGLI90C55F205Z', 'utf8');
+    const sealed = Buffer.from(sealBytes(key, subjectId, text));
+    assert.equal(sealed.indexOf('Bianchi'), -1);
+    assert.equal(sealed.indexOf('BNCGLI90C55F205Z'), -1);
+  });
+
+  it('refuses any byte changed, another key, and bytes that are not sealed', () => {
+    const sealed = sealBytes(key, subjectId, Buffer.from('a document'));
+    fc.assert(
+      fc.property(fc.nat(), (index) => {
+        const altered = Buffer.from(sealed);
+        const at = index % altered.length;
+        altered[at] = altered[at]! ^ 0x01;
+        // A change in the header may make it no sealed file at all, or another subject's: refused either way.
+        assert.throws(() => unsealBytes(key, altered), SealError);
+      }),
+    );
+    assert.throws(() => unsealBytes(randomBytes(32), sealed), SealError);
+    assert.equal(sealedBytesSubject(Buffer.from('%PDF-1.4 plain')), undefined);
+    assert.throws(() => unsealBytes(key, Buffer.from('%PDF-1.4 plain')), SealError);
   });
 });

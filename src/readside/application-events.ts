@@ -1,4 +1,5 @@
 import type { StoredEvent } from '../eventstore/types.ts';
+import { dataSubjectEventCatalog, idsIn, PersonalDataErased } from '../privacy/data-subject.ts';
 import { applicationEventCatalog, applicationEventDefinitions, type ApplicationEvent } from '../services/application/events.ts';
 
 /** The types of the application's own events: what the application read models follow. */
@@ -30,4 +31,18 @@ export function byApplication(facts: readonly ApplicationFact[]): Map<string, Ap
     else groups.set(fact.applicationId, [fact]);
   }
   return groups;
+}
+
+/** The event that erases an applicant's personal data from every read model that copied it. */
+export const erasureEventType = PersonalDataErased.type;
+
+/** The applications whose applicant's personal data the batch's erasures destroyed. */
+export function erasedApplications(events: readonly StoredEvent[]): string[] {
+  const erased = new Set<string>();
+  for (const stored of events) {
+    if (stored.type !== erasureEventType) continue;
+    const event = dataSubjectEventCatalog.decode(stored.type, stored.schemaVersion, stored.data);
+    if (event.type === 'PersonalDataErased') for (const id of idsIn(event.data.streams, 'application-')) erased.add(id);
+  }
+  return [...erased];
 }

@@ -2,7 +2,8 @@ import { createClient } from 'redis';
 import type { SqlQueryable } from '../eventstore/sql-client.ts';
 import { applicationDecider, type ApplicationState } from '../services/application/decider.ts';
 import { customerView } from '../services/application/view.ts';
-import { applicationEventTypes, byApplication, decodeApplicationEvents } from './application-events.ts';
+import { erasedApplicant } from '../services/application/events.ts';
+import { applicationEventTypes, byApplication, decodeApplicationEvents, erasedApplications, erasureEventType } from './application-events.ts';
 import type { Projection } from './projector.ts';
 
 /** A view ready to send: the JSON text, the version it is at (the ETag), and whom it belongs to. */
@@ -124,8 +125,9 @@ export function customerViewProjection(cache: ViewCache | undefined): Projection
   return {
     name: 'customer-view',
     tables: ['rm_applications'],
-    eventTypes: applicationEventTypes,
+    eventTypes: [...applicationEventTypes, erasureEventType],
     rowsPerStream: true,
+    crossStreamTypes: [erasureEventType],
     async apply(tx, events, tables, rebuilding) {
       const groups = byApplication(decodeApplicationEvents(events));
       const ids = [...groups.keys()];
@@ -154,21 +156,22 @@ export function customerViewProjection(cache: ViewCache | undefined): Projection
         written.push({ application_id: applicationId, status: current.status, version, state: current, owner, position, updated_at: current.file.updatedAt });
         if (!rebuilding) views.set(applicationId, { version, owner, body: JSON.stringify(customerView(current, version)) });
       }
-      if (written.length === 0) return views;
-      // One json (not jsonb) document for the batch, and a json column: PostgreSQL only
-      // checks and slices the text, where jsonb would convert it all and back again. Parsing
-      // that document is most of the statement's time, so only the state is stored: the
-      // view the applicant reads is made from it (customerView) when it is read.
-      await tx.query(
-        `INSERT INTO ${tables.rm_applications} (application_id, status, version, state, owner, position, updated_at)
-         SELECT application_id, status, version, state, owner, position, updated_at
-           FROM json_to_recordset($1::json)
-             AS r(application_id uuid, status text, version integer, state json, owner text, position bigint, updated_at timestamptz)
-         ON CONFLICT (application_id) DO UPDATE
-           SET status = EXCLUDED.status, version = EXCLUDED.version, state = EXCLUDED.state, owner = EXCLUDED.owner,
-               position = EXCLUDED.position, updated_at = EXCLUDED.updated_at`,
-        [JSON.stringify(written)],
-      );
+      if (written.length > 0) await upsert(tx, tables.rm_applications!, written);
+      // After the batch's own events: an erasure in it scrubs what they wrote.
+      const erased = erasedApplications(events);
+      if (erased.length > 0) {
+        const scrubbed = await tx.query<Row>(
+          `UPDATE ${tables.rm_applications} SET state = jsonb_set(state::jsonb, '{file,applicant}', $2::jsonb)::json
+            WHERE application_id = ANY($1::uuid[]) AND state::jsonb ? 'file'
+            RETURNING application_id::text, state, version, owner`,
+          [erased, JSON.stringify(erasedApplicant)],
+        );
+        if (!rebuilding) {
+          for (const { application_id, state, version, owner } of scrubbed) {
+            if (state.status !== 'none') views.set(application_id, { version, owner, body: JSON.stringify(customerView(state, version)) });
+          }
+        }
+      }
       return views;
     },
     // After the commit: a crash in between leaves the hot copy behind, and the next
@@ -176,6 +179,23 @@ export function customerViewProjection(cache: ViewCache | undefined): Projection
     afterCommit: (views) => cache?.setMany(views),
     forgetHotCopy: async () => cache?.clear(),
   };
+}
+
+async function upsert(tx: SqlQueryable, table: string, written: readonly Written[]): Promise<void> {
+  // One json (not jsonb) document for the batch, and a json column: PostgreSQL only
+  // checks and slices the text, where jsonb would convert it all and back again. Parsing
+  // that document is most of the statement's time, so only the state is stored: the
+  // view the applicant reads is made from it (customerView) when it is read.
+  await tx.query(
+    `INSERT INTO ${table} (application_id, status, version, state, owner, position, updated_at)
+     SELECT application_id, status, version, state, owner, position, updated_at
+       FROM json_to_recordset($1::json)
+         AS r(application_id uuid, status text, version integer, state json, owner text, position bigint, updated_at timestamptz)
+     ON CONFLICT (application_id) DO UPDATE
+       SET status = EXCLUDED.status, version = EXCLUDED.version, state = EXCLUDED.state, owner = EXCLUDED.owner,
+           position = EXCLUDED.position, updated_at = EXCLUDED.updated_at`,
+    [JSON.stringify(written)],
+  );
 }
 
 /** The durable copy, for a miss in the hot copy and for reads that must see a given position. */

@@ -33,6 +33,12 @@ export type Projection<Applied = unknown> = {
    */
   readonly rowsPerStream?: boolean;
   /**
+   * Of a rowsPerStream projection: the event types that change other streams' rows (an
+   * erasure scrubs the applications it names). A rebuild applies them after the rest of
+   * their batch, in a transaction of their own, so that they find the rows they change.
+   */
+  readonly crossStreamTypes?: readonly string[];
+  /**
    * Called when this process starts writing the projection (a hot copy written after a
    * commit may have missed the last batches of a crashed writer) and after a rebuild
    * swapped in new tables: a hot copy forgets what it held.
@@ -107,6 +113,19 @@ export function partsByStream(events: readonly StoredEvent[], count: number): St
   const parts: StoredEvent[][] = Array.from({ length: count }, () => []);
   for (const event of events) parts[partOf(event.streamId, count)]!.push(event);
   return parts.filter((part) => part.length > 0);
+}
+
+/**
+ * How a rebuild writes a batch of a projection's events: `parts` in concurrent
+ * transactions (by stream, where its rows are per stream), then `after` in one more:
+ * the events that change other streams' rows, once those rows are written.
+ */
+export function rebuildSplit(projection: Projection<any>, events: readonly StoredEvent[], count: number): { parts: StoredEvent[][]; after: StoredEvent[] } {
+  if (!projection.rowsPerStream) return { parts: events.length > 0 ? [[...events]] : [], after: [] };
+  const crossing = new Set(projection.crossStreamTypes ?? []);
+  const after = crossing.size > 0 ? events.filter((event) => crossing.has(event.type)) : [];
+  const perStream = after.length > 0 ? events.filter((event) => !crossing.has(event.type)) : events;
+  return { parts: partsByStream(perStream, count), after };
 }
 
 /**
@@ -311,8 +330,9 @@ export function startProjector(options: ProjectorOptions): Projector {
           // server's cores share the writing (PostgreSQL's, not Node's, is the rebuild's limit),
           // and each part's rows are its own, so the parts cannot wait on one another. They
           // need not commit together: a rebuild that fails is dropped and starts over.
-          const parts = projection.rowsPerStream ? partsByStream(mine, rebuildConcurrency) : [mine];
-          await Promise.all(parts.filter((part) => part.length > 0).map((part) => client.transaction((tx) => projection.apply(tx, part, shadows, true))));
+          const { parts, after } = rebuildSplit(projection, mine, rebuildConcurrency);
+          await Promise.all(parts.map((part) => client.transaction((tx) => projection.apply(tx, part, shadows, true))));
+          if (after.length > 0) await client.transaction((tx) => projection.apply(tx, after, shadows, true));
           update({ applied: progress.applied + events.length, total: Math.max(progress.total, progress.applied + events.length) });
           if (!more) return;
           if (stopped) throw new Error('the projector stopped during the rebuild');

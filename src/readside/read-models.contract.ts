@@ -8,10 +8,10 @@ import type { SqlClient } from '../eventstore/sql-client.ts';
 import { SqlEventStore } from '../eventstore/store.ts';
 import type { TestDatabase } from '../eventstore/testing.ts';
 import type { NewEvent, StoredEvent } from '../eventstore/types.ts';
-import { applicationStreamId } from '../services/application/events.ts';
+import { applicationStreamId, erasedApplicant, erasedText } from '../services/application/events.ts';
 import { dashboard, dashboardProjection, monthOf, parseDashboardQuery } from './dashboard.ts';
 import { customerViewProjection } from './customer-view.ts';
-import { partsByStream, type Projection, type TableNames } from './projector.ts';
+import { rebuildSplit, type Projection, type TableNames } from './projector.ts';
 import { lastNameKey, parseSearchQuery, searchApplications, searchProjection } from './search.ts';
 
 // ---- events as the application service writes them ----
@@ -116,8 +116,9 @@ async function applyInBatches(
     // The projector hands over only the projection's own events, and never an empty batch.
     const mine = projection.eventTypes ? batch.filter((e) => projection.eventTypes!.includes(e.type)) : batch;
     if (mine.length === 0) continue;
-    const split = projection.rowsPerStream ? partsByStream(mine, parts) : [mine];
-    await Promise.all(split.map((part) => client.transaction((tx) => projection.apply(tx, part, tables, rebuilding))));
+    const split = rebuildSplit(projection, mine, parts);
+    await Promise.all(split.parts.map((part) => client.transaction((tx) => projection.apply(tx, part, tables, rebuilding))));
+    if (split.after.length > 0) await client.transaction((tx) => projection.apply(tx, split.after, tables, rebuilding));
   }
 }
 
@@ -517,6 +518,46 @@ export function describeReadModelsContract(adapter: string, openDatabase: () => 
           await applyInBatches(client, projection, log, tables, [5]);
           assert.deepEqual(await snapshot(client, projection, tables), expected, projection.name);
           await drop(tables);
+        }
+      });
+
+      it('scrubs an erased applicant however the log is split, the erasure in the same batch as the application or a later one', async () => {
+        const log = await readLog(store);
+        const target = log.find((stored) => stored.type === 'MortgageApplicationSubmitted')!;
+        const applicationId = target.streamId.slice('application-'.length);
+        const subjectId = randomUUID();
+        const last = log.at(-1)!;
+        const erasure: StoredEvent = {
+          ...last,
+          eventId: randomUUID(),
+          streamId: `subject-${subjectId}`,
+          streamVersion: 1,
+          position: last.position + 1,
+          type: 'PersonalDataErased',
+          schemaVersion: 1,
+          data: { subjectId, streams: [target.streamId, `application-${randomUUID()}`, 'elsewhere-1'], erasedAt: new Date().toISOString() },
+        };
+        const erasedLog = [...log, erasure];
+        const scrubbedRow = {
+          rm_applications: (row: { state: { file: { applicant: unknown } } }) => assert.deepEqual(row.state.file.applicant, erasedApplicant),
+          rm_application_search: (row: { first_name: string; last_name: string; tax_code: string; last_name_key: string }) =>
+            assert.deepEqual([row.first_name, row.last_name, row.tax_code, row.last_name_key], [erasedText, erasedText, '', '']),
+        };
+        for (const projection of projections.filter((candidate) => candidate.name !== 'dashboard')) {
+          const expected = await snapshot(client, projection, identity(projection));
+          for (const [sizes, parts] of [[[erasedLog.length], 1], [[erasedLog.length], 4], [[7], 3], [[1], 2], [[log.length, 1], 4]] as const) {
+            const tables = await copies(projection, '__erased');
+            await applyInBatches(client, projection, erasedLog, tables, sizes, parts);
+            const after = await snapshot(client, projection, tables);
+            for (const table of projection.tables) {
+              const check = scrubbedRow[table as keyof typeof scrubbedRow];
+              const rows = after[table] as { application_id: string }[];
+              const others = (expected[table] as { application_id: string }[]).filter((row) => row.application_id !== applicationId);
+              assert.deepEqual(rows.filter((row) => row.application_id !== applicationId), others, `${projection.name}: nobody else changes`);
+              check(rows.find((row) => row.application_id === applicationId) as never);
+            }
+            await drop(tables);
+          }
         }
       });
 

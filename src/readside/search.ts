@@ -2,7 +2,9 @@ import { invalidInput, type FieldError } from '../domain/errors.ts';
 import { centsToEuros } from '../domain/money.ts';
 import { canonicalRegion } from '../domain/regions.ts';
 import type { SqlQueryable } from '../eventstore/sql-client.ts';
-import { byApplication, decodeApplicationEvents } from './application-events.ts';
+import type { StoredEvent } from '../eventstore/types.ts';
+import { erasedText } from '../services/application/events.ts';
+import { byApplication, decodeApplicationEvents, erasedApplications, erasureEventType } from './application-events.ts';
 import type { Projection } from './projector.ts';
 
 /** What an application can be, as the back office filters it. */
@@ -69,79 +71,93 @@ const iso = (value: Date | string) => new Date(value).toISOString();
 export const searchProjection: Projection = {
   name: 'application-search',
   tables: ['rm_application_search'],
-  eventTypes: statusEventTypes,
+  eventTypes: [...statusEventTypes, erasureEventType],
   rowsPerStream: true,
+  crossStreamTypes: [erasureEventType],
   async apply(tx, events, tables) {
     const table = tables.rm_application_search;
     if (!table) throw new Error('application-search: no physical name for rm_application_search');
-    const groups = byApplication(decodeApplicationEvents(events));
-    if (groups.size === 0) return;
-    const loaded = await tx.query<LoadedSearchRow>(
-      `SELECT application_id::text AS application_id, last_name, first_name, last_name_key, tax_code, status, region,
-              amount_cents::text AS amount_cents, submitted_at, updated_at, version
-         FROM ${table} WHERE application_id = ANY($1::uuid[])`,
-      [[...groups.keys()]],
-    );
-    const known = new Map<string, SearchRow>(
-      loaded.map((row) => [
-        row.application_id,
-        { ...row, amount_cents: Number(row.amount_cents), submitted_at: iso(row.submitted_at), updated_at: iso(row.updated_at) },
-      ]),
-    );
-    const written: SearchRow[] = [];
-    for (const [applicationId, facts] of groups) {
-      let row = known.get(applicationId);
-      let changed = false;
-      for (const { event, stored } of facts) {
-        if (row && stored.streamVersion <= row.version) continue;
-        if (event.type === 'MortgageApplicationSubmitted') {
-          const { applicant, property, loan, submittedAt } = event.data;
-          row = {
-            application_id: applicationId,
-            last_name: applicant.lastName,
-            first_name: applicant.firstName,
-            last_name_key: lastNameKey(applicant.lastName),
-            tax_code: taxCodeKey(applicant.taxCode),
-            status: 'processing',
-            region: property.region,
-            amount_cents: loan.amountCents,
-            submitted_at: submittedAt,
-            updated_at: submittedAt,
-            version: stored.streamVersion,
-          };
-        } else if (!row) {
-          // Nothing to change before the application was submitted.
-          continue;
-        } else if (event.type === 'PropertyDetailsUpdated') {
-          row = { ...row, region: event.data.property.region, updated_at: event.data.updatedAt, version: stored.streamVersion };
-        } else if (event.type === 'ApplicationApproved') {
-          row = { ...row, status: 'approved', updated_at: event.data.approvedAt, version: stored.streamVersion };
-        } else if (event.type === 'ApplicationRejected') {
-          row = { ...row, status: 'rejected', updated_at: event.data.rejectedAt, version: stored.streamVersion };
-        } else if (event.type === 'ApplicationWithdrawn') {
-          row = { ...row, status: 'withdrawn', updated_at: event.data.withdrawnAt, version: stored.streamVersion };
-        } else {
-          continue;
-        }
-        changed = true;
-      }
-      if (row && changed) written.push(row);
+    await applyApplicationEvents(tx, table, events);
+    // After the batch's own events: an erasure in it scrubs what they wrote. The row stays,
+    // found by status and region, with no name nor tax code to find it by.
+    const erased = erasedApplications(events);
+    if (erased.length > 0) {
+      await tx.query(`UPDATE ${table} SET first_name = $2, last_name = $2, last_name_key = '', tax_code = '' WHERE application_id = ANY($1::uuid[])`, [
+        erased,
+        erasedText,
+      ]);
     }
-    if (written.length === 0) return;
-    await tx.query(
-      `INSERT INTO ${table} (application_id, last_name, first_name, last_name_key, tax_code, status, region, amount_cents, submitted_at, updated_at, version)
-       SELECT application_id, last_name, first_name, last_name_key, tax_code, status, region, amount_cents, submitted_at, updated_at, version
-         FROM jsonb_to_recordset($1::jsonb)
-           AS r(application_id uuid, last_name text, first_name text, last_name_key text, tax_code text, status text, region text,
-                amount_cents bigint, submitted_at timestamptz, updated_at timestamptz, version integer)
-       ON CONFLICT (application_id) DO UPDATE
-         SET last_name = EXCLUDED.last_name, first_name = EXCLUDED.first_name, last_name_key = EXCLUDED.last_name_key,
-             tax_code = EXCLUDED.tax_code, status = EXCLUDED.status, region = EXCLUDED.region, amount_cents = EXCLUDED.amount_cents,
-             submitted_at = EXCLUDED.submitted_at, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version`,
-      [JSON.stringify(written)],
-    );
   },
 };
+
+async function applyApplicationEvents(tx: SqlQueryable, table: string, events: readonly StoredEvent[]): Promise<void> {
+  const groups = byApplication(decodeApplicationEvents(events));
+  if (groups.size === 0) return;
+  const loaded = await tx.query<LoadedSearchRow>(
+    `SELECT application_id::text AS application_id, last_name, first_name, last_name_key, tax_code, status, region,
+            amount_cents::text AS amount_cents, submitted_at, updated_at, version
+       FROM ${table} WHERE application_id = ANY($1::uuid[])`,
+    [[...groups.keys()]],
+  );
+  const known = new Map<string, SearchRow>(
+    loaded.map((row) => [
+      row.application_id,
+      { ...row, amount_cents: Number(row.amount_cents), submitted_at: iso(row.submitted_at), updated_at: iso(row.updated_at) },
+    ]),
+  );
+  const written: SearchRow[] = [];
+  for (const [applicationId, facts] of groups) {
+    let row = known.get(applicationId);
+    let changed = false;
+    for (const { event, stored } of facts) {
+      if (row && stored.streamVersion <= row.version) continue;
+      if (event.type === 'MortgageApplicationSubmitted') {
+        const { applicant, property, loan, submittedAt } = event.data;
+        row = {
+          application_id: applicationId,
+          last_name: applicant.lastName,
+          first_name: applicant.firstName,
+          last_name_key: lastNameKey(applicant.lastName),
+          tax_code: taxCodeKey(applicant.taxCode),
+          status: 'processing',
+          region: property.region,
+          amount_cents: loan.amountCents,
+          submitted_at: submittedAt,
+          updated_at: submittedAt,
+          version: stored.streamVersion,
+        };
+      } else if (!row) {
+        // Nothing to change before the application was submitted.
+        continue;
+      } else if (event.type === 'PropertyDetailsUpdated') {
+        row = { ...row, region: event.data.property.region, updated_at: event.data.updatedAt, version: stored.streamVersion };
+      } else if (event.type === 'ApplicationApproved') {
+        row = { ...row, status: 'approved', updated_at: event.data.approvedAt, version: stored.streamVersion };
+      } else if (event.type === 'ApplicationRejected') {
+        row = { ...row, status: 'rejected', updated_at: event.data.rejectedAt, version: stored.streamVersion };
+      } else if (event.type === 'ApplicationWithdrawn') {
+        row = { ...row, status: 'withdrawn', updated_at: event.data.withdrawnAt, version: stored.streamVersion };
+      } else {
+        continue;
+      }
+      changed = true;
+    }
+    if (row && changed) written.push(row);
+  }
+  if (written.length === 0) return;
+  await tx.query(
+    `INSERT INTO ${table} (application_id, last_name, first_name, last_name_key, tax_code, status, region, amount_cents, submitted_at, updated_at, version)
+     SELECT application_id, last_name, first_name, last_name_key, tax_code, status, region, amount_cents, submitted_at, updated_at, version
+       FROM jsonb_to_recordset($1::jsonb)
+         AS r(application_id uuid, last_name text, first_name text, last_name_key text, tax_code text, status text, region text,
+              amount_cents bigint, submitted_at timestamptz, updated_at timestamptz, version integer)
+     ON CONFLICT (application_id) DO UPDATE
+       SET last_name = EXCLUDED.last_name, first_name = EXCLUDED.first_name, last_name_key = EXCLUDED.last_name_key,
+           tax_code = EXCLUDED.tax_code, status = EXCLUDED.status, region = EXCLUDED.region, amount_cents = EXCLUDED.amount_cents,
+           submitted_at = EXCLUDED.submitted_at, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version`,
+    [JSON.stringify(written)],
+  );
+}
 
 // ---- the query ----
 

@@ -51,6 +51,10 @@ const matrix: Record<string, Expected> = {
   'GET /api/projections': { roles: ['admin'] },
   'GET /api/projections/{name}/rebuild': { roles: ['admin'] },
   'POST /api/projections/{name}/rebuild': { roles: ['admin'] },
+  'GET /api/applicants/{taxCode}/personal-data': { roles: ['admin'] },
+  'POST /api/applicants/{taxCode}/erasure': { roles: ['admin'] },
+  'POST /api/applicants/{taxCode}/legal-hold': { roles: ['admin'] },
+  'POST /api/applicants/{taxCode}/legal-hold/release': { roles: ['admin'] },
 };
 
 const userOf: Record<Role, DemoUserId> = { applicant: 'marco', operator: 'olivia', underwriter: 'ugo', executive: 'elena', admin: 'ada' };
@@ -60,6 +64,7 @@ describe('access: every route × every role', () => {
   let platform: Platform;
   const tokens = new Map<DemoUserId, AuthHeaders>();
   let giuliasApplication: string;
+  let giuliasTaxCode: string;
   let submittedAt: number;
   let url: string;
   const submission = async () => JSON.parse(await readFile(new URL('../../test/fixtures/submission.json', import.meta.url), 'utf8')) as Record<string, unknown>;
@@ -74,7 +79,9 @@ describe('access: every route × every role', () => {
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'mutuo-access-'));
     platform = await openPlatform(loadConfig({ MUTUO_DATA_DIR: dataDir, PORT: '0', RATE_LIMIT_PUBLIC_PER_MINUTE: '0' }), false);
-    const submitted = await platform.server.inject({ method: 'POST', url: '/api/applications', payload: await submission(), headers: await as('giulia') });
+    const giulias = await submission();
+    giuliasTaxCode = (giulias.applicant as { taxCode: string }).taxCode;
+    const submitted = await platform.server.inject({ method: 'POST', url: '/api/applications', payload: giulias, headers: await as('giulia') });
     assert.equal(submitted.statusCode, 201, submitted.body);
     ({ applicationId: giuliasApplication, position: submittedAt } = submitted.json<{ applicationId: string; position: number }>());
     url = await platform.server.listen({ port: 0, host: '127.0.0.1' });
@@ -98,7 +105,9 @@ describe('access: every route × every role', () => {
       .replace('{none}', randomUUID())
       .replace('{id}', route.includes('dead-letters') ? '424242' : giuliasApplication)
       .replace('{name}', 'rates')
-      .replace('{kind}', 'payslip');
+      .replace('{kind}', 'payslip')
+      // Giulia's: her application is in processing, so an erasure is refused (422), never carried out.
+      .replace('{taxCode}', giuliasTaxCode);
     if (route.endsWith('/live')) {
       // An event stream does not end: its status is what is checked, then it is let go.
       const abort = new AbortController();
@@ -152,6 +161,9 @@ describe('access: every route × every role', () => {
       { route: 'POST /api/applications/{id}/withdrawal', user: 'giulia' },
       { route: 'PUT /api/rates', user: 'olivia' },
       { route: 'POST /api/simulations', user: 'giulia' },
+      { route: 'POST /api/applicants/{taxCode}/erasure', user: 'ada' },
+      { route: 'POST /api/applicants/{taxCode}/legal-hold', user: 'ada' },
+      { route: 'POST /api/applicants/{taxCode}/legal-hold/release', user: 'ada' },
     ];
     const valid = await submission();
     // Random JSON, and near-misses of a valid submission (a field replaced by random JSON).
@@ -166,7 +178,7 @@ describe('access: every route × every role', () => {
         const correlationId = `fuzz-${randomUUID()}`;
         const response = await platform.server.inject({
           method,
-          url: path.replace('{id}', giuliasApplication),
+          url: path.replace('{id}', giuliasApplication).replace('{taxCode}', giuliasTaxCode),
           headers: { ...(await as(user)), 'content-type': 'application/json', 'x-correlation-id': correlationId },
           payload: JSON.stringify(payload),
         });

@@ -1,5 +1,6 @@
 import { createEventCatalog } from '../eventstore/event-catalog.ts';
 import type { LatestEventOf } from '../eventstore/event-definition.ts';
+import { dataSubjectEventHistory } from '../privacy/data-subject.ts';
 import { applicationEventHistory } from './application/events.ts';
 import { gatewayEventHistory } from './bank-gateway/events.ts';
 import { documentsEventHistory } from './documents/events.ts';
@@ -15,6 +16,7 @@ export const platformEventHistory = [
   ...gatewayEventHistory,
   ...notificationEventHistory,
   ...rateEventHistory,
+  ...dataSubjectEventHistory,
 ] as const;
 
 /** Reads any service's events, of any stored version, as their latest version. */

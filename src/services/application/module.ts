@@ -6,6 +6,7 @@ import { maxTextLength, type ApplicationCommand, type SubmitApplication } from '
 import { rateTableStreamId } from '../rates/events.ts';
 import { rateTableAfter } from '../rates/rate-table.ts';
 import { rateRoutes } from '../rates/routes.ts';
+import { createErasureService, erasureRoutes } from './erasure.ts';
 import { applicationRoutes } from './routes.ts';
 import { createApplicationService } from './service.ts';
 
@@ -47,11 +48,12 @@ export function reactionTo(event: PlatformEvent): Exclude<ApplicationCommand, Su
  */
 export const applicationModule: ServiceModule = {
   name: 'application',
-  async start({ store, clock, newId }) {
+  async start({ config, client, store, clock, newId, personalData, afterCommit }) {
     // The rate table in force: read at start, then refreshed on each RateTablePublished (here or from another process).
     let rates = rateTableAfter(await store.readStream(rateTableStreamId)).table;
-    const applications = createApplicationService({ store, clock, newId, rateTable: () => rates });
+    const applications = createApplicationService({ store, clock, newId, rateTable: () => rates, personalData });
     const actor = 'system:application';
+    const erasure = createErasureService({ client, personalData, clock, newId, retentionYears: config.privacy.retentionYears, afterCommit });
 
     async function handle(consumed: ConsumedEvent, tx: Parameters<typeof applications.executeInTransaction>[0]) {
       const event = { type: consumed.type, data: consumed.data } as PlatformEvent;
@@ -84,6 +86,7 @@ export const applicationModule: ServiceModule = {
     return {
       routes: [
         (app) => app.register(applicationRoutes, { applications }),
+        (app) => app.register(erasureRoutes, { erasure }),
         (app) => app.register(rateRoutes, { store, clock, newId, published: (table) => (rates = table) }),
       ],
       consumers: [{ name: 'application', eventTypes: [...reactions, ...ownEvents, 'RateTablePublished'], decoder: platformEventCatalog, handle }],

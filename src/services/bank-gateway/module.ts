@@ -1,5 +1,7 @@
 import type { SqlQueryable } from '../../eventstore/sql-client.ts';
 import { eventsInTransaction } from '../../eventstore/store.ts';
+import { idsIn } from '../../privacy/data-subject.ts';
+import { erasedText } from '../application/events.ts';
 import type { ConsumedEvent } from '../../messaging/consumer.ts';
 import { scheduleJob, type Job, type JobOutcome } from '../../messaging/jobs.ts';
 import { platformEventCatalog, type PlatformEvent } from '../catalog.ts';
@@ -123,7 +125,18 @@ export const bankGatewayModule: ServiceModule = {
     }
 
     async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {
-      const input = sagaInputOf({ type: consumed.type, data: consumed.data } as PlatformEvent);
+      const event = { type: consumed.type, data: consumed.data } as PlatformEvent;
+      if (event.type === 'PersonalDataErased') {
+        // The saga kept the tax code for the booking; the mainframe's own records are the
+        // bank's system of record, erased (or kept) by its own rules.
+        await tx.query(
+          `UPDATE mutuo_gateway_sagas SET state = jsonb_set(state, '{facts,taxCode}', to_jsonb($2::text))
+            WHERE application_id = ANY($1::uuid[]) AND state #> '{facts,taxCode}' IS NOT NULL`,
+          [idsIn(event.data.streams, 'application-'), erasedText],
+        );
+        return;
+      }
+      const input = sagaInputOf(event);
       if (input) await advance(tx, consumed.partitionKey, input, causedBy(consumed));
     }
 
@@ -174,7 +187,7 @@ export const bankGatewayModule: ServiceModule = {
     }
 
     return {
-      consumers: [{ name: 'bank-gateway', eventTypes: gatewayEventTypes, decoder: platformEventCatalog, handle }],
+      consumers: [{ name: 'bank-gateway', eventTypes: [...gatewayEventTypes, 'PersonalDataErased'], decoder: platformEventCatalog, handle }],
       jobs: [
         // A booking call can take attempts × timeout: the lease covers it with room to spare.
         { queue: bookQueue, handle: book, concurrency: 16, leaseMs: Math.max(60_000, 2 * gateway.mainframeAttempts * gateway.mainframeTimeoutMs) },

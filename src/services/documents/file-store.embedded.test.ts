@@ -1,10 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { DomainError } from '../../domain/errors.ts';
+import { SealError, sealBytes, unsealBytes } from '../../privacy/sealing.ts';
 import { createDocumentFileStore } from './file-store.ts';
 
 const pdfBytes = (body: string): Uint8Array => new TextEncoder().encode(`%PDF-1.7\n${body}\n%%EOF\n`);
@@ -74,6 +75,42 @@ describe('document file store', () => {
     await assert.rejects(store.read(applicationId, stored.sha256), /does not match its sha256/);
     await store.save(applicationId, bytes);
     assert.deepEqual(await store.read(applicationId, stored.sha256), bytes);
+  });
+
+  it('writes what the cipher seals and reads back what it opens, keyed by the content before sealing', async () => {
+    const key = randomBytes(32);
+    const subjectId = randomUUID();
+    const cipher = {
+      seal: async (_applicationId: string, bytes: Uint8Array) => sealBytes(key, subjectId, bytes),
+      open: async (_applicationId: string, bytes: Uint8Array) => unsealBytes(key, bytes),
+    };
+    const store = createDocumentFileStore(directory, cipher);
+    const applicationId = randomUUID();
+    const bytes = pdfBytes('Giulia Bianchi BNCGLI90C55F205Z');
+    const stored = await store.save(applicationId, bytes);
+    assert.equal(stored.sha256, sha256Of(bytes));
+    const onDisk = await readFile(stored.path);
+    assert.equal(onDisk.indexOf('Bianchi'), -1, 'the file on disk is ciphertext');
+    assert.deepEqual(new Uint8Array(await store.read(applicationId, stored.sha256)), bytes);
+    // Saved again: found there already, not written twice.
+    await store.save(applicationId, bytes);
+    assert.deepEqual(await readFile(stored.path), onDisk);
+    await assert.rejects(createDocumentFileStore(directory, { ...cipher, open: async (_id, sealed) => unsealBytes(randomBytes(32), sealed) }).read(applicationId, stored.sha256), SealError);
+  });
+
+  it('removes every file of an application, and removing none is nothing', async () => {
+    const store = createDocumentFileStore(directory);
+    const applicationId = randomUUID();
+    const kept = randomUUID();
+    const first = await store.save(applicationId, pdfBytes('one'));
+    await store.save(applicationId, pdfBytes('two'));
+    const other = await store.save(kept, pdfBytes('three'));
+    await store.removeAll(applicationId);
+    await assert.rejects(store.read(applicationId, first.sha256), rejectsWithCode('DOCUMENT_NOT_FOUND'));
+    assert.ok(!(await readdir(directory)).includes(applicationId));
+    assert.deepEqual(await store.read(kept, other.sha256), pdfBytes('three'));
+    await store.removeAll(applicationId);
+    await store.removeAll(randomUUID());
   });
 
   it('answers not found for a document that was never saved', async () => {

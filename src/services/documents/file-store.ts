@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DomainError, invalidInput } from '../../domain/errors.ts';
@@ -9,6 +9,14 @@ export type StoredDocumentFile = { readonly sha256: string; readonly sizeBytes: 
 export type DocumentFileStore = {
   save(applicationId: string, bytes: Uint8Array): Promise<StoredDocumentFile>;
   read(applicationId: string, sha256: string): Promise<Uint8Array>;
+  /** Deletes every file of the application (erasure); nothing there is nothing to do. */
+  removeAll(applicationId: string): Promise<void>;
+};
+
+/** Encrypts what is written and decrypts what is read, per application (the Document service's: with its applicant's key). */
+export type FileCipher = {
+  seal(applicationId: string, bytes: Uint8Array): Promise<Uint8Array>;
+  open(applicationId: string, bytes: Uint8Array): Promise<Uint8Array>;
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -59,11 +67,12 @@ async function syncDirectory(directory: string): Promise<void> {
 }
 
 /**
- * Uploads stored by content under `<directory>/<applicationId>/<sha256>.pdf`. A file is
- * written to a temporary name, flushed and renamed, so a crash never leaves a partial
- * file under its final name, and saving the same content again finds it already there.
+ * Uploads stored by content under `<directory>/<applicationId>/<sha256>.pdf` (the hash of
+ * the content, before any cipher). A file is written to a temporary name, flushed and
+ * renamed, so a crash never leaves a partial file under its final name, and saving the
+ * same content again finds it already there.
  */
-export function createDocumentFileStore(directory: string): DocumentFileStore {
+export function createDocumentFileStore(directory: string, cipher?: FileCipher): DocumentFileStore {
   const root = resolve(directory);
 
   return {
@@ -72,19 +81,21 @@ export function createDocumentFileStore(directory: string): DocumentFileStore {
       const sha256 = sha256Of(bytes);
       const path = join(folder, fileName(sha256));
       const stored = { sha256, sizeBytes: bytes.byteLength, path };
-      if ((await sizeIfExists(path)) === bytes.byteLength) return stored;
+      const content = cipher ? await cipher.seal(applicationId, bytes) : bytes;
+      // Sealed for the same subject, the same content has the same size (only the IV differs).
+      if ((await sizeIfExists(path)) === content.byteLength) return stored;
 
       await mkdir(folder, { recursive: true });
       const temporaryPath = join(folder, `.${sha256}.${randomUUID()}.tmp`);
       try {
         const handle = await open(temporaryPath, 'wx');
         try {
-          await handle.writeFile(bytes);
+          await handle.writeFile(content);
           await handle.sync();
         } finally {
           await handle.close();
         }
-        // Concurrent saves of the same content each rename their own complete copy: the last one wins, identically.
+        // Concurrent saves of the same content each rename their own complete copy (sealed with an IV of its own, as good): the last one wins.
         await rename(temporaryPath, path);
       } catch (error) {
         await unlink(temporaryPath).catch(() => undefined);
@@ -105,9 +116,17 @@ export function createDocumentFileStore(directory: string): DocumentFileStore {
         }
         throw error;
       }
+      const content = cipher ? await cipher.open(applicationId, bytes) : bytes;
       // The name is the content's hash, so a mismatch can only be corruption on disk.
-      if (sha256Of(bytes) !== sha256.toLowerCase()) throw new Error(`document file ${path} does not match its sha256`);
-      return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      if (sha256Of(content) !== sha256.toLowerCase()) throw new Error(`document file ${path} does not match its sha256`);
+      return new Uint8Array(content.buffer, content.byteOffset, content.byteLength);
+    },
+
+    async removeAll(applicationId) {
+      await rm(join(root, applicationFolder(applicationId)), { recursive: true, force: true });
+      await syncDirectory(root).catch((error: unknown) => {
+        if (!hasCode(error, 'ENOENT')) throw error;
+      });
     },
   };
 }

@@ -7,6 +7,10 @@ import { applicationIdParam } from '../../api/request-input.ts';
 import { DomainError, invalidInput } from '../../domain/errors.ts';
 import type { SqlClient, SqlQueryable } from '../../eventstore/sql-client.ts';
 import { eventsInTransaction } from '../../eventstore/store.ts';
+import { idsIn } from '../../privacy/data-subject.ts';
+import { sealBytes, sealedBytesSubject, unsealBytes } from '../../privacy/sealing.ts';
+import type { SubjectKeys } from '../../privacy/subject-keys.ts';
+import { erasedText } from '../application/events.ts';
 import type { StoredEvent } from '../../eventstore/types.ts';
 import type { ConsumedEvent } from '../../messaging/consumer.ts';
 import { cancelJob, scheduleJob, type AfterCommit, type Job, type JobOutcome } from '../../messaging/jobs.ts';
@@ -14,7 +18,7 @@ import { platformEventCatalog, type PlatformEvent, type PlatformEventOf } from '
 import { stampEvents, type Cause, type ServiceModule } from '../service.ts';
 import { checkDocuments, type ApplicationFacts } from './checks.ts';
 import { documentsStreamId } from './events.ts';
-import { createDocumentFileStore, type DocumentFileStore } from './file-store.ts';
+import { createDocumentFileStore, type DocumentFileStore, type FileCipher } from './file-store.ts';
 import { extractPdfText, isPdf, PdfUnreadableError } from './pdf-text.ts';
 import { documentKinds, samplePdf, sampleDefects, type DocumentKind, type SampleDefect } from './sample-pdfs.ts';
 
@@ -40,6 +44,30 @@ async function findApplication(db: SqlQueryable, applicationId: string): Promise
   return row;
 }
 
+
+/**
+ * The documents are the applicant's personal data: each file is sealed with their key, so
+ * that their erasure leaves any copy of it (a backup) unreadable, as it does their events.
+ */
+function applicantsKeys(db: SqlQueryable, keys: SubjectKeys): FileCipher {
+  return {
+    async seal(applicationId, bytes) {
+      const application = await findApplication(db, applicationId);
+      const subjectId = application ? await keys.findSubject(application.facts.taxCode) : undefined;
+      const key = subjectId ? (await keys.keysOf([subjectId])).get(subjectId) : undefined;
+      if (!subjectId || !key) throw new DomainError('rule', 'DOCUMENTS_CLOSED', 'this application takes no more documents: its applicant\'s data was erased');
+      return sealBytes(key, subjectId, bytes);
+    },
+    async open(_applicationId, bytes) {
+      const subjectId = sealedBytesSubject(bytes);
+      // Written before documents were sealed: as it is.
+      if (subjectId === undefined) return bytes;
+      const key = (await keys.keysOf([subjectId])).get(subjectId);
+      if (!key) throw new DomainError('not_found', 'DOCUMENT_NOT_FOUND', 'the document was erased with its applicant\'s data');
+      return unsealBytes(key, bytes);
+    },
+  };
+}
 
 /** The latest upload of each kind, and the documents events in order. */
 function documentsState(history: readonly StoredEvent[]) {
@@ -69,12 +97,23 @@ const checkedSetKey = (documents: readonly { kind: string; sha256: string }[]) =
  */
 export const documentsModule: ServiceModule = {
   name: 'documents',
-  async start({ config, client, clock, newId, afterCommit }) {
-    const files = createDocumentFileStore(config.documents.directory);
+  async start({ config, client, clock, newId, afterCommit, personalData }) {
+    const files = createDocumentFileStore(config.documents.directory, applicantsKeys(client, personalData.keys));
     const { maxRejections } = config.documents;
 
     async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {
       const event = { type: consumed.type, data: consumed.data } as PlatformEvent;
+      if (event.type === 'PersonalDataErased') {
+        // The files go before the transaction commits: a crash in between delivers the
+        // event again, and deleting what is gone already is nothing.
+        const applications = idsIn(event.data.streams, 'application-');
+        for (const applicationId of applications) await files.removeAll(applicationId);
+        await tx.query(`UPDATE mutuo_documents_applications SET facts = facts || $2::jsonb WHERE application_id = ANY($1::uuid[])`, [
+          applications,
+          JSON.stringify({ taxCode: erasedText, firstName: erasedText, lastName: erasedText }),
+        ]);
+        return;
+      }
       const applicationId = consumed.partitionKey;
       switch (event.type) {
         case 'MortgageApplicationSubmitted': {
@@ -163,7 +202,7 @@ export const documentsModule: ServiceModule = {
       consumers: [
         {
           name: 'documents',
-          eventTypes: ['MortgageApplicationSubmitted', 'PropertyDetailsUpdated', 'ApplicationApproved', 'ApplicationRejected', 'ApplicationWithdrawn'],
+          eventTypes: ['MortgageApplicationSubmitted', 'PropertyDetailsUpdated', 'ApplicationApproved', 'ApplicationRejected', 'ApplicationWithdrawn', 'PersonalDataErased'],
           decoder: platformEventCatalog,
           handle,
         },
@@ -236,11 +275,11 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
       const applicationId = applicationIdParam(request.params.id);
       const application = await knownApplication(request, applicationId);
       let kind: string | undefined;
-      let upload: { bytes: Buffer; fileName: string } | undefined;
+      let upload: { bytes: Buffer } | undefined;
       for await (const part of request.parts()) {
         if (part.type === 'file') {
           if (part.fieldname !== 'file') throw invalidInput([{ path: part.fieldname, message: 'unexpected file; send the PDF as "file"' }]);
-          upload = { bytes: await part.toBuffer(), fileName: part.filename.slice(0, 200) };
+          upload = { bytes: await part.toBuffer() };
         } else if (part.fieldname === 'kind') {
           kind = String(part.value);
         }
@@ -260,9 +299,11 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
       const stored = await files.save(applicationId, upload.bytes);
       const now = clock();
       const cause: Cause = { correlationId: request.id, causationId: null };
+      // Not the name the client gave the file: free text, it may name the person, and the
+      // event outlives their erasure in the clear.
       const uploaded: PlatformEvent = {
         type: 'DocumentUploaded',
-        data: { applicationId, kind: kind as DocumentKind, sha256: stored.sha256, sizeBytes: stored.sizeBytes, fileName: upload.fileName, uploadedAt: now.toISOString() },
+        data: { applicationId, kind: kind as DocumentKind, sha256: stored.sha256, sizeBytes: stored.sizeBytes, fileName: `${kind}.pdf`, uploadedAt: now.toISOString() },
       };
       let committed: SqlQueryable | undefined;
       const result = await client.transaction(async (tx) => {

@@ -4,6 +4,8 @@ import { checkOwner } from '../../api/access.ts';
 import { invalidInput } from '../../domain/errors.ts';
 import type { SqlClient, SqlQueryable } from '../../eventstore/sql-client.ts';
 import { eventsInTransaction } from '../../eventstore/store.ts';
+import { idsIn } from '../../privacy/data-subject.ts';
+import { erasedText } from '../application/events.ts';
 import type { ConsumedEvent } from '../../messaging/consumer.ts';
 import { scheduleJob, type Job, type JobOutcome } from '../../messaging/jobs.ts';
 import { platformEventCatalog, type PlatformEvent } from '../catalog.ts';
@@ -68,6 +70,17 @@ export const notificationModule: ServiceModule = {
 
     async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {
       const event = { type: consumed.type, data: consumed.data } as PlatformEvent;
+      if (event.type === 'PersonalDataErased') {
+        // Whom it wrote to and what it wrote them: the subjects quote the reference only,
+        // but go too, since a template may one day quote more.
+        const applications = idsIn(event.data.streams, 'application-');
+        await tx.query(
+          'UPDATE mutuo_notification_recipients SET first_name = $2, last_name = $2, email = $2 WHERE application_id = ANY($1::uuid[])',
+          [applications, erasedText],
+        );
+        await tx.query('UPDATE mutuo_notifications SET recipient = $2, subject = NULL WHERE application_id = ANY($1::uuid[])', [applications, erasedText]);
+        return;
+      }
       const applicationId = consumed.partitionKey;
       if (event.type === 'MortgageApplicationSubmitted') {
         const { applicant, loan } = event.data;
@@ -87,6 +100,8 @@ export const notificationModule: ServiceModule = {
       const { applicationId, template, facts, eventId, eventType, cause } = job.payload;
       const [recipient] = await client.query<Recipient>('SELECT * FROM mutuo_notification_recipients WHERE application_id = $1', [applicationId]);
       if (!recipient) throw new Error(`no recipient known for application ${applicationId} yet`);
+      // The person was erased before this went out: there is no one left to write to.
+      if (recipient.email === erasedText) return outcome.complete();
       if (!(await ledger.claim(eventId, channel))) {
         const [sent] = await client.query('SELECT 1 FROM mutuo_notifications WHERE event_id = $1 AND channel = $2', [eventId, channel]);
         if (sent) return outcome.complete();
@@ -130,7 +145,15 @@ export const notificationModule: ServiceModule = {
       consumers: [
         {
           name: 'notification',
-          eventTypes: ['MortgageApplicationSubmitted', 'DocumentsRejected', 'InterestRateLockExpired', 'ApplicationApproved', 'ApplicationRejected', 'ApplicationWithdrawn'],
+          eventTypes: [
+            'MortgageApplicationSubmitted',
+            'DocumentsRejected',
+            'InterestRateLockExpired',
+            'ApplicationApproved',
+            'ApplicationRejected',
+            'ApplicationWithdrawn',
+            'PersonalDataErased',
+          ],
           decoder: platformEventCatalog,
           handle,
         },
