@@ -15,10 +15,14 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { computeCheckCharacter } from '../src/domain/codice-fiscale.ts';
 import { defaultRateTable } from '../src/domain/rates.ts';
 import { migrate } from '../src/eventstore/migrate.ts';
 import { createPostgresClient } from '../src/eventstore/postgres.ts';
 import { SqlEventStore } from '../src/eventstore/store.ts';
+import { sqlSubjectKeys } from '../src/privacy/subject-keys.ts';
+import { createPersonalDataVault } from '../src/privacy/vault.ts';
+import { platformEventHistory } from '../src/services/catalog.ts';
 import { createApplicationService } from '../src/services/application/service.ts';
 import { devBearer } from '../src/security/testing.ts';
 
@@ -31,6 +35,22 @@ const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5
 const schema = `mutuo_bench_${process.pid}`;
 const writeConcurrency = Number(process.env.DATABASE_WRITE_CONCURRENCY ?? 4);
 const submission = JSON.parse(await readFile(new URL('../test/fixtures/submission.json', import.meta.url), 'utf8'));
+
+const monthLetters = 'ABCDEHLMPRST';
+let applicants = 0;
+/**
+ * A new person for each submission, as a lender sees them: each has a data subject and
+ * key of their own to make (their tax code varies in the birth date and the town).
+ */
+function nextApplicant(): { firstName: string; lastName: string; taxCode: string; email: string } {
+  const n = applicants++;
+  const year = String(50 + (n % 50)).padStart(2, '0');
+  const month = monthLetters[Math.floor(n / 50) % 12]!;
+  const day = String(1 + (Math.floor(n / 600) % 28)).padStart(2, '0');
+  const town = `${String.fromCharCode(65 + (Math.floor(n / 16_800) % 26))}${String(1 + (Math.floor(n / 436_800) % 999)).padStart(3, "0")}`;
+  const first15 = `BNCGLI${year}${month}${day}${town}`;
+  return { ...submission.applicant, taxCode: first15 + computeCheckCharacter(first15) };
+}
 
 type Figure = { readonly perSecond: number; readonly p50Ms: number; readonly p99Ms: number };
 
@@ -75,8 +95,10 @@ async function rawInsert(clients: number): Promise<Figure> {
 
 async function serviceSubmit(clients: number): Promise<Figure> {
   const client = createPostgresClient({ connectionString: databaseUrl, schema, maxConnections: clients });
+  // As the platform writes: the applicant sealed with their key.
+  const personalData = createPersonalDataVault({ keys: sqlSubjectKeys(client, { digestSecret: 'bench digest secret, 32 characters or more' }), definitions: platformEventHistory });
   const applications = createApplicationService({
-    store: new SqlEventStore(client, { maxConcurrentWrites: writeConcurrency }),
+    store: new SqlEventStore(client, { maxConcurrentWrites: writeConcurrency, personalData }),
     clock: () => new Date(),
     newId: randomUUID,
     rateTable: () => defaultRateTable,
@@ -90,7 +112,7 @@ async function serviceSubmit(clients: number): Promise<Figure> {
       property: { valueCents: property.value * 100, region: property.region },
       loan: { amountCents: loan.amount * 100, termYears: loan.termYears, rateType: loan.rateType, publicGuarantee: false },
     };
-    return await closedLoop(clients, () => applications.submit(command, context));
+    return await closedLoop(clients, () => applications.submit({ ...command, applicant: nextApplicant() }, context));
   } finally {
     await client.close();
   }
@@ -103,7 +125,8 @@ async function httpSubmit(url: string, clients: number): Promise<Figure> {
     method: 'POST' as const,
     // An applicant's token: verified once, then remembered by the server, as for any client.
     headers: { ...(await devBearer(url, 'giulia')), 'content-type': 'application/json' },
-    body: JSON.stringify(submission),
+    // A new person each time (see nextApplicant), written into each request as it is sent.
+    requests: [{ setupRequest: (request: autocannon.Request) => ({ ...request, body: JSON.stringify({ ...submission, applicant: nextApplicant() }) }) }],
     connections: clients,
   };
   await autocannon({ ...request, duration: 1 });

@@ -230,13 +230,6 @@ export class SqlEventStore implements EventStore {
   }
 
   appendToStream(streamId: string, events: readonly NewEvent[], expectedVersion: ExpectedVersion): Promise<AppendResult> {
-    // Only events with personal data wait for their subject's key: the others queue at once,
-    // which keeps a stream's appends in the order they arrived.
-    if (!this.personalData?.hasPersonalData(events)) return this.enqueue(streamId, events, expectedVersion);
-    return this.personalData.seal(streamId, events).then((sealed) => this.enqueue(streamId, sealed, expectedVersion));
-  }
-
-  private enqueue(streamId: string, events: readonly NewEvent[], expectedVersion: ExpectedVersion): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
       if (events.length === 0) throw new RangeError('an append needs at least one event');
       expectedVersionParam(expectedVersion);
@@ -289,7 +282,7 @@ export class SqlEventStore implements EventStore {
   private async write(batch: PendingAppend[]): Promise<void> {
     let results: (AppendResult | undefined)[];
     try {
-      results = await insertAppends(this.client, batch, 0);
+      results = await this.insertBatch(batch);
     } catch (error) {
       // The batch was one transaction and is rolled back whole: write each append alone
       // so that only the one at fault fails.
@@ -312,6 +305,21 @@ export class SqlEventStore implements EventStore {
         }
       }),
     );
+  }
+
+  /**
+   * One statement; where the batch holds personal data, one transaction: its subjects'
+   * keys found or made and their streams recorded (one statement, see sealAppends), then
+   * the sealed events, committed together. A batch retried after a failure is sealed
+   * again from the start (the keys made for it were rolled back with it).
+   */
+  private async insertBatch(batch: readonly PendingAppend[]): Promise<(AppendResult | undefined)[]> {
+    const vault = this.personalData;
+    if (!vault || !batch.some((pending) => vault.hasPersonalData(pending.events))) return insertAppends(this.client, batch, 0);
+    return this.client.transaction(async (tx) => {
+      const sealed = await vault.within(tx).sealAppends(batch);
+      return insertAppends(tx, batch.map((pending, i) => ({ streamId: pending.streamId, events: sealed[i]!, expectedVersion: pending.expectedVersion })), 0);
+    });
   }
 
   private async settleFailed(pending: PendingAppend, error: unknown): Promise<void> {

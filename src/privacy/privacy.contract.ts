@@ -97,6 +97,58 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
       assert.equal(row?.count, 1);
     });
 
+    it('finds and makes the subjects of many tax codes at once, recording their streams, concurrent callers sharing the ones they both ask for', async () => {
+      const known = newTaxCode();
+      const before = await keys.subjectFor(known);
+      const shared = Array.from({ length: 5 }, () => newTaxCode());
+      const fresh = newTaxCode();
+      const ask = (taxCodes: readonly string[], streamId: string) => keys.subjectsSealing(taxCodes.map((taxCode) => ({ taxCode, streamId })));
+      // Each caller asks again for what another made meanwhile, as the vault does.
+      const settled = async (taxCodes: readonly string[], streamId: string) => {
+        const found = new Map(await ask(taxCodes, streamId));
+        const missing = taxCodes.filter((taxCode) => !found.has(taxCode));
+        for (const [taxCode, subject] of await ask(missing, streamId)) found.set(taxCode, subject);
+        return found;
+      };
+      const [a, b] = await Promise.all([settled([known, ...shared, fresh, shared[0]!.toLowerCase()], 'application-a'), settled([...shared].reverse(), 'application-b')]);
+      assert.equal(a.get(known)!.subjectId, before.subjectId);
+      assert.deepEqual(a.get(known)!.key, before.key);
+      for (const taxCode of shared) {
+        assert.equal(a.get(taxCode)!.subjectId, b.get(taxCode)!.subjectId, 'one subject per person, whoever made it');
+        assert.deepEqual(a.get(taxCode)!.key, b.get(taxCode)!.key);
+        assert.deepEqual((await keys.streamsOf(a.get(taxCode)!.subjectId)).map((stream) => stream.streamId), ['application-a', 'application-b']);
+      }
+      assert.equal(a.get(shared[0]!.toLowerCase())!.subjectId, a.get(shared[0]!)!.subjectId, 'as given, in any case');
+      assert.equal(new Set([...a.values()].map((subject) => subject.subjectId)).size, 7);
+      assert.deepEqual((await keys.streamsOf(a.get(fresh)!.subjectId)).map((stream) => stream.streamId), ['application-a']);
+      assert.equal((await keys.subjectsSealing([])).size, 0);
+    });
+
+    it('seals for a new subject where the one found is being erased, and records nothing for the erased one', async () => {
+      const taxCode = newTaxCode();
+      const erased = (await keys.subjectFor(taxCode)).subjectId;
+      // Held by an erasure: the request waits for it, then finds the subject gone.
+      let release!: () => void;
+      let locked!: () => void;
+      const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+      const erasure = database.client.transaction(async (tx) => {
+        await tx.query('SELECT 1 FROM mutuo_subject_keys WHERE subject_id = $1 FOR UPDATE', [erased]);
+        locked();
+        await new Promise<void>((resolve) => (release = resolve));
+        await keys.destroy(tx, erased);
+      });
+      await lockTaken;
+      const asked = keys.subjectsSealing([{ taxCode, streamId: 'application-x' }]);
+      setTimeout(() => release(), 50);
+      await erasure;
+      // Made in the same statement once the erasure freed the tax code, or on asking again.
+      const subject = (await asked).get(taxCode) ?? (await keys.subjectsSealing([{ taxCode, streamId: 'application-x' }])).get(taxCode)!;
+      assert.notEqual(subject.subjectId, erased);
+      assert.deepEqual(await keys.streamsOf(erased), []);
+      assert.deepEqual((await keys.streamsOf(subject.subjectId)).map((stream) => stream.streamId), ['application-x']);
+      assert.deepEqual((await keys.keysOf([subject.subjectId])).get(subject.subjectId), subject.key);
+    });
+
     it('gives different tax codes different subjects and keys', async () => {
       const [a, b] = await Promise.all([keys.subjectFor(newTaxCode()), keys.subjectFor(newTaxCode())]);
       assert.notEqual(a!.subjectId, b!.subjectId);
@@ -267,18 +319,18 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
     it('seals for a new subject when the one it found is erased before the stream is recorded', async () => {
       const person = newPerson();
       const { subjectId: erased } = await vault.keys.subjectFor(person.taxCode);
-      // The key is destroyed between the lookup and the recording, as a concurrent erasure would.
+      const erasedSubject = erased;
       let first = true;
       const racing: SubjectKeys = {
         ...vault.keys,
         within: () => racing,
-        subjectFor: async (taxCode) => {
-          const subject = await vault.keys.subjectFor(taxCode);
+        subjectsSealing: async (requests) => {
           if (first) {
+            // Erased between the vault's look-up and its recording of the stream, as by a concurrent erasure.
             first = false;
-            await database.client.transaction((tx) => vault.keys.destroy(tx, subject.subjectId));
+            await database.client.transaction((tx) => vault.keys.destroy(tx, erasedSubject));
           }
-          return subject;
+          return vault.keys.subjectsSealing(requests);
         },
       };
       const racingVault = createPersonalDataVault({ keys: racing, definitions: testCatalog.definitions });

@@ -6,6 +6,13 @@ import { sealingKeyBytes } from './sealing.ts';
 export interface SubjectKeys {
   /** The subject of this tax code with its key; created (new random 32-byte key) on first use. Concurrency-safe: two callers at once get the same subject. */
   subjectFor(taxCode: string): Promise<{ subjectId: string; key: Uint8Array }>;
+  /**
+   * What sealing needs, in one statement: the subject and key of each tax code (made on
+   * first use), each with the given streams recorded for it, by tax code as given. A tax
+   * code is missing from the answer where its subject was being erased, or made by another
+   * caller, meanwhile: ask again for those (a new subject is then made, or theirs found).
+   */
+  subjectsSealing(requests: readonly SealingRequest[]): Promise<ReadonlyMap<string, { subjectId: string; key: Uint8Array }>>;
   /** The subject of a tax code if one is held (not erased), else undefined. */
   findSubject(taxCode: string): Promise<string | undefined>;
   /** Keys of these subjects in one query; an erased or unknown subject maps to undefined. */
@@ -28,6 +35,8 @@ export interface SubjectKeys {
    */
   within(db: SqlQueryable): SubjectKeys;
 }
+
+export type SealingRequest = { readonly taxCode: string; readonly streamId: string };
 
 export type SubjectStream = { readonly streamId: string; readonly recordedAt: Date };
 
@@ -58,31 +67,79 @@ export function sqlSubjectKeys(db: SqlQueryable, options: SqlSubjectKeysOptions)
   if (options.digestSecret === '') throw new RangeError('the tax code digest secret must not be empty');
   const digestOf = (taxCode: string): string => createHmac('sha256', options.digestSecret).update(normalizeTaxCode(taxCode), 'utf8').digest('hex');
 
-  async function heldSubject(digest: string): Promise<{ subjectId: string; key: Uint8Array } | undefined> {
-    const [row] = await db.query<{ subject_id: string; data_key: unknown }>(
-      'SELECT subject_id, data_key FROM mutuo_subject_keys WHERE tax_code_digest = $1',
-      [digest],
+  type Subject = { subjectId: string; key: Uint8Array };
+  type KeyRow = { subject_id: string; tax_code_digest: string; data_key: unknown };
+
+  /**
+   * One statement: a new subject and key for each digest not held yet, the held ones read
+   * (under a key-share lock: an erasure holding a row, FOR UPDATE, is waited for, and the
+   * row it erased no longer matches), and the streams recorded for them. A digest another
+   * caller inserted meanwhile is in no part of the answer (ON CONFLICT waited for their
+   * commit, and the statement's snapshot is older): the caller asks again for those.
+   */
+  async function createOrRead(wanted: ReadonlyMap<string, readonly string[]>): Promise<Map<string, Subject>> {
+    const digests = [...wanted.keys()].sort();
+    const rows = await db.query<KeyRow>(
+      `WITH wanted AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS w(digest text, subject_id uuid, data_key text, streams jsonb)),
+            created AS (
+              INSERT INTO mutuo_subject_keys (subject_id, tax_code_digest, data_key)
+              SELECT subject_id, digest, decode(data_key, 'base64') FROM wanted ORDER BY digest
+              ON CONFLICT (tax_code_digest) DO NOTHING
+              RETURNING subject_id, tax_code_digest, data_key
+            ),
+            -- = ANY of an array: an index scan however large the table (a join on the
+            -- recordset may be planned as a scan of it all).
+            held AS (
+              SELECT k.subject_id, k.tax_code_digest, k.data_key FROM mutuo_subject_keys k
+               WHERE k.tax_code_digest = ANY (ARRAY(SELECT digest FROM wanted)) AND k.erased_at IS NULL
+               ORDER BY k.subject_id FOR KEY SHARE OF k
+            ),
+            subjects AS (SELECT * FROM created UNION ALL SELECT * FROM held),
+            recorded AS (
+              INSERT INTO mutuo_subject_streams (subject_id, stream_id)
+              SELECT DISTINCT s.subject_id, streams.stream_id
+                FROM subjects s JOIN wanted w ON w.digest = s.tax_code_digest
+               CROSS JOIN LATERAL jsonb_array_elements_text(w.streams) AS streams(stream_id)
+              ON CONFLICT (subject_id, stream_id) DO NOTHING
+            )
+       SELECT subject_id, tax_code_digest, data_key FROM subjects`,
+      [
+        JSON.stringify(
+          digests.map((digest) => ({ digest, subject_id: randomUUID(), data_key: randomBytes(sealingKeyBytes).toString('base64'), streams: wanted.get(digest) })),
+        ),
+      ],
     );
-    return row ? { subjectId: row.subject_id, key: toKey(row.data_key) } : undefined;
+    return new Map(rows.map((row) => [row.tax_code_digest, { subjectId: row.subject_id, key: toKey(row.data_key) }]));
   }
 
-  return {
+  const keys: SubjectKeys = {
     async subjectFor(taxCode) {
       const digest = digestOf(taxCode);
-      const held = await heldSubject(digest);
-      if (held) return held;
-      const [inserted] = await db.query<{ subject_id: string; data_key: unknown }>(
-        `INSERT INTO mutuo_subject_keys (subject_id, tax_code_digest, data_key) VALUES ($1, $2, $3)
-         ON CONFLICT (tax_code_digest) DO NOTHING
-         RETURNING subject_id, data_key`,
-        [randomUUID(), digest, randomBytes(sealingKeyBytes)],
-      );
-      if (inserted) return { subjectId: inserted.subject_id, key: toKey(inserted.data_key) };
-      // Another caller inserted it first: ON CONFLICT waited for their commit, and this
-      // second statement's snapshot, taken after, sees their row.
-      const winner = await heldSubject(digest);
-      if (!winner) throw new Error('the subject of a tax code was erased while it was being created');
-      return winner;
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const subject = (await createOrRead(new Map([[digest, []]]))).get(digest);
+        if (subject) return subject;
+      }
+      throw new Error('the subject of a tax code was erased or made elsewhere three times over while it was looked up');
+    },
+
+    async subjectsSealing(requests) {
+      const wanted = new Map<string, string[]>();
+      const digests = new Map<string, string>();
+      for (const { taxCode, streamId } of requests) {
+        const digest = digests.get(taxCode) ?? digestOf(taxCode);
+        digests.set(taxCode, digest);
+        const streams = wanted.get(digest) ?? [];
+        if (!streams.includes(streamId)) streams.push(streamId);
+        wanted.set(digest, streams);
+      }
+      if (wanted.size === 0) return new Map();
+      const subjects = await createOrRead(wanted);
+      const found = new Map<string, Subject>();
+      for (const [taxCode, digest] of digests) {
+        const subject = subjects.get(digest);
+        if (subject) found.set(taxCode, subject);
+      }
+      return found;
     },
 
     async findSubject(taxCode) {
@@ -96,12 +153,13 @@ export function sqlSubjectKeys(db: SqlQueryable, options: SqlSubjectKeysOptions)
     async keysOf(subjectIds) {
       const keys = new Map<string, Uint8Array | undefined>(subjectIds.map((subjectId) => [subjectId, undefined]));
       // A malformed id names no subject; leaving it out spares the query a cast error. The
-      // ids travel as one JSON array, which both drivers pass alike.
+      // ids travel as one JSON array, which both drivers pass alike, made an array for
+      // `= ANY` so that the primary key's index is used however many rows the table has.
       const wanted = [...new Set(subjectIds.filter((subjectId) => uuidPattern.test(subjectId)).map((subjectId) => subjectId.toLowerCase()))];
       if (wanted.length === 0) return keys;
       const rows = await db.query<{ subject_id: string; data_key: unknown }>(
         `SELECT subject_id, data_key FROM mutuo_subject_keys
-          WHERE subject_id IN (SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb)) AND data_key IS NOT NULL`,
+          WHERE subject_id = ANY (ARRAY(SELECT value::uuid FROM jsonb_array_elements_text($1::jsonb))) AND data_key IS NOT NULL`,
         [JSON.stringify(wanted)],
       );
       const found = new Map(rows.map((row) => [row.subject_id, toKey(row.data_key)]));
@@ -111,10 +169,10 @@ export function sqlSubjectKeys(db: SqlQueryable, options: SqlSubjectKeysOptions)
 
     async recordStream(subjectId, streamId) {
       if (!uuidPattern.test(subjectId)) return false;
-      // One statement: the share lock on the subject's row waits for an erasure holding it,
-      // then sees it erased and inserts nothing.
+      // One statement: the key-share lock on the subject's row waits for an erasure holding
+      // it (FOR UPDATE), then sees it erased, and records nothing.
       const [row] = await db.query<{ held: number }>(
-        `WITH held AS (SELECT subject_id FROM mutuo_subject_keys WHERE subject_id = $1 AND erased_at IS NULL FOR SHARE),
+        `WITH held AS (SELECT subject_id FROM mutuo_subject_keys WHERE subject_id = $1 AND erased_at IS NULL FOR KEY SHARE),
               recorded AS (
                 INSERT INTO mutuo_subject_streams (subject_id, stream_id) SELECT subject_id, $2 FROM held
                 ON CONFLICT (subject_id, stream_id) DO NOTHING
@@ -147,4 +205,5 @@ export function sqlSubjectKeys(db: SqlQueryable, options: SqlSubjectKeysOptions)
 
     within: (tx) => sqlSubjectKeys(tx, options),
   };
+  return keys;
 }

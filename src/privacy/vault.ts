@@ -2,9 +2,13 @@ import type { EventDefinition } from '../eventstore/event-definition.ts';
 import type { SqlQueryable } from '../eventstore/sql-client.ts';
 import type { NewEvent } from '../eventstore/types.ts';
 import { isSealed, sealedSubject, sealValue, unsealValue, type Sealed } from './sealing.ts';
-import type { SubjectKeys } from './subject-keys.ts';
+import type { SealingRequest, SubjectKeys } from './subject-keys.ts';
+
+export type SealRequest = { readonly streamId: string; readonly events: readonly NewEvent[] };
 
 export type PersonalDataVault = {
+  /** seal of several appends at once, each answered in its order (see sealAppends in createPersonalDataVault). */
+  sealAppends(appends: readonly SealRequest[]): Promise<NewEvent[][]>;
   /** Seals the personal fields of each event whose definition (latest version of its type in `definitions`) declares `personal`; records the stream for the subject. Other events pass through unchanged (same object). */
   seal(streamId: string, events: readonly NewEvent[]): Promise<NewEvent[]>;
   /** Reveals sealed top-level fields of any event's data (one keysOf query for the whole list); where the key is gone, the field reads as the definition's `erased` value for it (found by type and schemaVersion; if no definition declares it, `null`). Events without sealed fields are returned as they are (same object). Never mutates its input. */
@@ -61,14 +65,16 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
     return erased && Object.hasOwn(erased, field) ? structuredClone(erased[field]) : null;
   }
 
-  const vaultWith = (keys: SubjectKeys): PersonalDataVault => ({
-    keys,
-    within: (db) => vaultWith(keys.within(db)),
-
-    hasPersonalData: (events) => events.some((event) => latestByType.get(event.type)?.personal !== undefined),
-
-    async seal(streamId, events) {
-      const toSeal = new Map<NewEvent, { readonly personal: Personal; readonly taxCode: string }>();
+  /**
+   * Seals the appends' personal data: the subjects of all their tax codes found or made,
+   * and their streams recorded, in one statement. The streams are recorded before the
+   * events are written (or in the transaction that writes them): a crash in between leaves
+   * a stream listed that holds nothing of the person, never a stream of theirs that an
+   * erasure would miss. A subject erased meanwhile gives way to a new one.
+   */
+  async function sealAppends(keys: SubjectKeys, appends: readonly SealRequest[]): Promise<NewEvent[][]> {
+    const toSeal = new Map<NewEvent, { readonly personal: Personal; readonly taxCode: string }>();
+    for (const { events } of appends) {
       for (const event of events) {
         const personal = latestByType.get(event.type)?.personal;
         if (!personal) continue;
@@ -77,21 +83,26 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
         if (typeof taxCode !== 'string' || taxCode.trim() === '') throw new TypeError(`${event.type} names no data subject: its tax code is empty`);
         toSeal.set(event, { personal, taxCode });
       }
-      if (toSeal.size === 0) return [...events];
+    }
+    if (toSeal.size === 0) return appends.map(({ events }) => [...events]);
 
-      const taxCodes = [...new Set([...toSeal.values()].map(({ taxCode }) => taxCode))];
-      // The stream is recorded before the events are written: a crash in between leaves a
-      // stream listed that holds nothing of the subject, never a stream of theirs that an
-      // erasure would miss. A subject erased in between gives way to a new one.
-      const subjectOf = async (taxCode: string) => {
-        for (;;) {
-          const subject = await keys.subjectFor(taxCode);
-          if (await keys.recordStream(subject.subjectId, streamId)) return [taxCode, subject] as const;
-        }
-      };
-      const subjects = new Map(await Promise.all(taxCodes.map(subjectOf)));
+    const requests = new Map<string, SealingRequest>();
+    for (const { streamId, events } of appends) {
+      for (const event of events) {
+        const sealing = toSeal.get(event);
+        if (sealing) requests.set(`${sealing.taxCode}\n${streamId}`, { taxCode: sealing.taxCode, streamId });
+      }
+    }
+    const subjects = new Map<string, { subjectId: string; key: Uint8Array }>();
+    let pending = [...requests.values()];
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt === 3) throw new Error('the subjects of these tax codes were erased or made elsewhere three times over while they were sealed for');
+      for (const [taxCode, subject] of await keys.subjectsSealing(pending)) subjects.set(taxCode, subject);
+      pending = pending.filter(({ taxCode }) => !subjects.has(taxCode));
+    }
 
-      return events.map((event) => {
+    return appends.map(({ events }) =>
+      events.map((event) => {
         const sealing = toSeal.get(event);
         if (!sealing) return event;
         const { subjectId, key } = subjects.get(sealing.taxCode)!;
@@ -103,8 +114,21 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
           data[field] = sealValue(key, subjectId, value);
         }
         return { ...event, data };
-      });
+      }),
+    );
+  }
+
+  const vaultWith = (keys: SubjectKeys): PersonalDataVault => ({
+    keys,
+    within: (db) => vaultWith(keys.within(db)),
+
+    hasPersonalData: (events) => events.some((event) => latestByType.get(event.type)?.personal !== undefined),
+
+    async seal(streamId, events) {
+      return (await sealAppends(keys, [{ streamId, events }]))[0]!;
     },
+
+    sealAppends: (appends) => sealAppends(keys, appends),
 
     async reveal(events) {
       const sealedFields = events.map((event) => sealedFieldsOf(event.data));
