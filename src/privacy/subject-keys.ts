@@ -71,38 +71,21 @@ export function sqlSubjectKeys(db: SqlQueryable, options: SqlSubjectKeysOptions)
   type KeyRow = { subject_id: string; tax_code_digest: string; data_key: unknown };
 
   /**
-   * One statement: a new subject and key for each digest not held yet, the held ones read
-   * (under a key-share lock: an erasure holding a row, FOR UPDATE, is waited for, and the
-   * row it erased no longer matches), and the streams recorded for them. A digest another
-   * caller inserted meanwhile is in no part of the answer (ON CONFLICT waited for their
-   * commit, and the statement's snapshot is older): the caller asks again for those.
+   * One statement: for each digest, a new subject and key with its streams recorded, or
+   * (ON CONFLICT) the held subject's row with the streams added to it. An erasure holding
+   * that row (FOR UPDATE) is waited for; the row it erased no longer has the digest, and
+   * the statement then makes a new subject. A stream keeps the time it was first recorded.
    */
   async function createOrRead(wanted: ReadonlyMap<string, readonly string[]>): Promise<Map<string, Subject>> {
     const digests = [...wanted.keys()].sort();
     const rows = await db.query<KeyRow>(
-      `WITH wanted AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS w(digest text, subject_id uuid, data_key text, streams jsonb)),
-            created AS (
-              INSERT INTO mutuo_subject_keys (subject_id, tax_code_digest, data_key)
-              SELECT subject_id, digest, decode(data_key, 'base64') FROM wanted ORDER BY digest
-              ON CONFLICT (tax_code_digest) DO NOTHING
-              RETURNING subject_id, tax_code_digest, data_key
-            ),
-            -- = ANY of an array: an index scan however large the table (a join on the
-            -- recordset may be planned as a scan of it all).
-            held AS (
-              SELECT k.subject_id, k.tax_code_digest, k.data_key FROM mutuo_subject_keys k
-               WHERE k.tax_code_digest = ANY (ARRAY(SELECT digest FROM wanted)) AND k.erased_at IS NULL
-               ORDER BY k.subject_id FOR KEY SHARE OF k
-            ),
-            subjects AS (SELECT * FROM created UNION ALL SELECT * FROM held),
-            recorded AS (
-              INSERT INTO mutuo_subject_streams (subject_id, stream_id)
-              SELECT DISTINCT s.subject_id, streams.stream_id
-                FROM subjects s JOIN wanted w ON w.digest = s.tax_code_digest
-               CROSS JOIN LATERAL jsonb_array_elements_text(w.streams) AS streams(stream_id)
-              ON CONFLICT (subject_id, stream_id) DO NOTHING
-            )
-       SELECT subject_id, tax_code_digest, data_key FROM subjects`,
+      `INSERT INTO mutuo_subject_keys AS k (subject_id, tax_code_digest, data_key, streams)
+       SELECT w.subject_id, w.digest, decode(w.data_key, 'base64'),
+              (SELECT coalesce(jsonb_object_agg(stream, now()), '{}'::jsonb) FROM jsonb_array_elements_text(w.streams) AS stream)
+         FROM jsonb_to_recordset($1::jsonb) AS w(digest text, subject_id uuid, data_key text, streams jsonb)
+        ORDER BY w.digest
+       ON CONFLICT (tax_code_digest) DO UPDATE SET streams = EXCLUDED.streams || k.streams
+       RETURNING k.subject_id, k.tax_code_digest, k.data_key`,
       [
         JSON.stringify(
           digests.map((digest) => ({ digest, subject_id: randomUUID(), data_key: randomBytes(sealingKeyBytes).toString('base64'), streams: wanted.get(digest) })),
@@ -169,27 +152,21 @@ export function sqlSubjectKeys(db: SqlQueryable, options: SqlSubjectKeysOptions)
 
     async recordStream(subjectId, streamId) {
       if (!uuidPattern.test(subjectId)) return false;
-      // One statement: the key-share lock on the subject's row waits for an erasure holding
-      // it (FOR UPDATE), then sees it erased, and records nothing.
-      const [row] = await db.query<{ held: number }>(
-        `WITH held AS (SELECT subject_id FROM mutuo_subject_keys WHERE subject_id = $1 AND erased_at IS NULL FOR KEY SHARE),
-              recorded AS (
-                INSERT INTO mutuo_subject_streams (subject_id, stream_id) SELECT subject_id, $2 FROM held
-                ON CONFLICT (subject_id, stream_id) DO NOTHING
-              )
-         SELECT count(*)::int AS held FROM held`,
+      // An update: it waits for an erasure holding the row (FOR UPDATE), then finds it erased.
+      const rows = await db.query(
+        `UPDATE mutuo_subject_keys SET streams = jsonb_build_object($2::text, now()) || streams
+          WHERE subject_id = $1 AND erased_at IS NULL RETURNING 1`,
         [subjectId, streamId],
       );
-      return row?.held === 1;
+      return rows.length === 1;
     },
 
     async streamsOf(subjectId) {
       if (!uuidPattern.test(subjectId)) return [];
-      const rows = await db.query<{ stream_id: string; recorded_at: Date | string }>(
-        'SELECT stream_id, recorded_at FROM mutuo_subject_streams WHERE subject_id = $1 ORDER BY stream_id',
-        [subjectId],
-      );
-      return rows.map((row) => ({ streamId: row.stream_id, recordedAt: new Date(row.recorded_at) }));
+      const [row] = await db.query<{ streams: Record<string, string> }>('SELECT streams FROM mutuo_subject_keys WHERE subject_id = $1', [subjectId]);
+      return Object.entries(row?.streams ?? {})
+        .map(([streamId, recordedAt]) => ({ streamId, recordedAt: new Date(recordedAt) }))
+        .sort((a, b) => (a.streamId < b.streamId ? -1 : a.streamId > b.streamId ? 1 : 0));
     },
 
     async destroy(tx, subjectId) {
