@@ -62,7 +62,7 @@ function expectedVersionParam(expected: ExpectedVersion): number | null {
  * Writers racing for one version collide on the unique (stream_id, stream_version)
  * index, and a reused event id on the event_id one (23505 both).
  */
-const appendSql = `
+const insertEventsSql = (condition: string) => `
   INSERT INTO mutuo_events (position, stream_id, stream_version, event_id, event_type, schema_version, data, metadata)
   SELECT pg_current_xact_id()::text::bigint * 65536 + (a.value->>'firstIndex')::integer + x.ord - 1,
          a.value->>'streamId', stream.version + x.ord::integer,
@@ -73,8 +73,37 @@ const appendSql = `
                      ELSE (SELECT coalesce(max(e.stream_version), 0) FROM mutuo_events e WHERE e.stream_id = a.value->>'streamId')
                 END AS version) stream
    CROSS JOIN LATERAL jsonb_array_elements(a.value->'events') WITH ORDINALITY AS x(e, ord)
-   WHERE a.value->'expected' = 'null'::jsonb OR (a.value->>'expected')::integer = stream.version
+   WHERE (a.value->'expected' = 'null'::jsonb OR (a.value->>'expected')::integer = stream.version)${condition}
   RETURNING stream_id, position, stream_version`;
+
+const appendSql = insertEventsSql('');
+
+/**
+ * The append with the subjects of its personal data found or made in the same statement
+ * (`subjects`: a data-modifying CTE from the keys, see SubjectKeys.inDatabase): an append
+ * is written only if every subject its events were sealed for is among those the CTE
+ * answers; the others insert nothing, and are sealed again for the subjects answered.
+ */
+const sealedAppendSql = (subjectsCte: string) => `
+  WITH subjects AS (${subjectsCte}),
+       inserted AS (${insertEventsSql(`
+     AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text(a.value->'requires') AS r(id)
+                      WHERE r.id::uuid NOT IN (SELECT subject_id FROM subjects))`)})
+  SELECT stream_id, position, stream_version, NULL::text AS subject_id, NULL::text AS tax_code_digest, NULL::bytea AS data_key FROM inserted
+  UNION ALL
+  SELECT NULL, NULL, NULL, subject_id::text, tax_code_digest, data_key FROM subjects`;
+
+/** A stored subject as the keys' CTE answers it. */
+export type SubjectRow = { readonly subject_id: string; readonly tax_code_digest: string; readonly data_key: unknown };
+
+/** What a batch of sealed appends needs written with it (see sealedAppendSql). */
+export type SubjectsToWrite = {
+  /** Per append, the subjects its events are sealed for. */
+  readonly requires: readonly (readonly string[])[];
+  /** The CTE that finds or makes them, reading its parameter as `$2`. */
+  readonly cte: string;
+  readonly param: unknown;
+};
 
 export type AppendRequest = {
   readonly streamId: string;
@@ -93,8 +122,18 @@ export async function insertAppends(
   appends: readonly AppendRequest[],
   eventsBefore: number,
 ): Promise<(AppendResult | undefined)[]> {
+  return (await insertAppendsWith(db, appends, eventsBefore)).results;
+}
+
+/** insertAppends, with the subjects of the appends' sealed data found or made in the same statement. */
+export async function insertAppendsWith(
+  db: SqlQueryable,
+  appends: readonly AppendRequest[],
+  eventsBefore: number,
+  subjects?: SubjectsToWrite,
+): Promise<{ results: (AppendResult | undefined)[]; subjects: SubjectRow[] }> {
   let index = eventsBefore;
-  const batch = appends.map(({ streamId, events, expectedVersion }) => {
+  const batch = appends.map(({ streamId, events, expectedVersion }, i) => {
     if (events.length === 0) throw new RangeError('an append needs at least one event');
     const append = {
       streamId,
@@ -107,6 +146,7 @@ export async function insertAppends(
         data: event.data,
         metadata: event.metadata,
       })),
+      ...(subjects ? { requires: subjects.requires[i] ?? [] } : {}),
     };
     index += events.length;
     return append;
@@ -115,20 +155,26 @@ export async function insertAppends(
   if (new Set(appends.map((append) => append.streamId)).size !== appends.length) {
     throw new RangeError('one statement appends to each stream at most once');
   }
-  const rows = await db.query<{ stream_id: string; position: string | number | bigint; stream_version: number }>(appendSql, [
-    JSON.stringify(batch),
-  ]);
+  type Row = { stream_id: string | null; position: string | number | bigint | null; stream_version: number | null } & Partial<SubjectRow>;
+  const rows = subjects
+    ? await db.query<Row>(sealedAppendSql(subjects.cte), [JSON.stringify(batch), subjects.param])
+    : await db.query<Row>(appendSql, [JSON.stringify(batch)]);
   const byStream = new Map<string, AppendResult>();
+  const subjectRows: SubjectRow[] = [];
   for (const row of rows) {
-    const position = toPosition(row.position);
+    if (row.stream_id === null) {
+      subjectRows.push({ subject_id: row.subject_id!, tax_code_digest: row.tax_code_digest!, data_key: row.data_key });
+      continue;
+    }
+    const position = toPosition(row.position!);
     const seen = byStream.get(row.stream_id);
     byStream.set(row.stream_id, {
-      nextVersion: Math.max(seen?.nextVersion ?? 0, row.stream_version),
+      nextVersion: Math.max(seen?.nextVersion ?? 0, row.stream_version!),
       firstPosition: Math.min(seen?.firstPosition ?? position, position),
       lastPosition: Math.max(seen?.lastPosition ?? position, position),
     });
   }
-  return appends.map((append) => byStream.get(append.streamId));
+  return { results: appends.map((append) => byStream.get(append.streamId)), subjects: subjectRows };
 }
 
 /** One append inside whatever transaction `db` is in; see insertAppends. */
@@ -308,14 +354,18 @@ export class SqlEventStore implements EventStore {
   }
 
   /**
-   * One statement; where the batch holds personal data, one transaction: its subjects'
-   * keys found or made and their streams recorded (one statement, see sealAppends), then
-   * the sealed events, committed together. A batch retried after a failure is sealed
-   * again from the start (the keys made for it were rolled back with it).
+   * One statement. Where the batch holds personal data and the keys are in this database,
+   * still one: the subjects found or made and their streams recorded by the keys' CTE in
+   * the append's statement (a returning person's append takes a second one, sealed again
+   * for the key it holds). With keys elsewhere (a KMS), one transaction: the subjects
+   * first, then the sealed events, committed together. A batch retried is sealed again.
    */
   private async insertBatch(batch: readonly PendingAppend[]): Promise<(AppendResult | undefined)[]> {
     const vault = this.personalData;
     if (!vault || !batch.some((pending) => vault.hasPersonalData(pending.events))) return insertAppends(this.client, batch, 0);
+    const request = (sealed: readonly { readonly streamId: string; readonly events: readonly NewEvent[] }[]) =>
+      sealed.map(({ streamId, events }) => ({ streamId, events, expectedVersion: batch.find((pending) => pending.streamId === streamId)!.expectedVersion }));
+    if (vault.keys.inDatabase) return vault.sealInStatement(batch, (sealed, subjects) => insertAppendsWith(this.client, request(sealed), 0, subjects));
     return this.client.transaction(async (tx) => {
       const sealed = await vault.within(tx).sealAppends(batch);
       return insertAppends(tx, batch.map((pending, i) => ({ streamId: pending.streamId, events: sealed[i]!, expectedVersion: pending.expectedVersion })), 0);

@@ -7,7 +7,7 @@ import { createEventCatalog } from '../eventstore/event-catalog.ts';
 import { defineEvent } from '../eventstore/event-definition.ts';
 import { insertEvents, SqlEventStore } from '../eventstore/store.ts';
 import { sampleEvent, type TestDatabase } from '../eventstore/testing.ts';
-import type { NewEvent, StoredEvent } from '../eventstore/types.ts';
+import { WrongExpectedVersionError, type NewEvent, type StoredEvent } from '../eventstore/types.ts';
 import { dataSubjectStreamId } from './data-subject.ts';
 import { isSealed } from './sealing.ts';
 import { sqlSubjectKeys, type SubjectKeys } from './subject-keys.ts';
@@ -410,6 +410,65 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
       assert.deepEqual(revealed.map((event) => event.data), events.map((event) => event.data));
       assert.equal((await countingVault.reveal([])).length, 0);
       assert.equal(lookups, 1, 'nothing sealed, nothing looked up');
+    });
+
+    describe('an event store that seals', () => {
+      let sealing: SqlEventStore;
+      before(() => {
+        sealing = new SqlEventStore(database.client, { personalData: vault });
+      });
+      const subjectOfStored = async (streamId: string) => vault.subjectOf((await store.readStream(streamId))[0]!.data);
+
+      it('seals on append and reveals on read, the person found or made in the append\'s statement', async () => {
+        const person = newPerson();
+        const first = newStream();
+        const event = loanRequested(person);
+        await sealing.appendToStream(first, [event], 'no_stream');
+        assert.deepEqual((await sealing.readStream(first))[0]!.data, event.data);
+        const raw = JSON.stringify((await store.readStream(first))[0]!.data);
+        for (const datum of Object.values(person)) assert.ok(!raw.includes(datum), `${datum} is stored sealed`);
+        const subjectId = await subjectOfStored(first);
+        assert.equal(subjectId, await vault.keys.findSubject(person.taxCode));
+        assert.deepEqual((await vault.keys.streamsOf(subjectId!)).map((stream) => stream.streamId), [first]);
+      });
+
+      it('seals a returning person\'s events for the key they hold, however many append at once', async () => {
+        const person = newPerson();
+        const streams = Array.from({ length: 12 }, () => newStream());
+        const events = streams.map(() => loanRequested(person));
+        await Promise.all(streams.map((streamId, i) => sealing.appendToStream(streamId, [events[i]!], 'no_stream')));
+        const again = newStream();
+        const later = loanRequested(person);
+        await sealing.appendToStream(again, [later, loanApproved()], 'no_stream');
+        const subjects = new Set(await Promise.all([...streams, again].map(subjectOfStored)));
+        assert.equal(subjects.size, 1, 'one person, one subject');
+        for (const [i, streamId] of streams.entries()) assert.deepEqual((await sealing.readStream(streamId))[0]!.data, events[i]!.data);
+        assert.deepEqual((await sealing.readStream(again)).map((stored) => stored.data), [later.data, (await store.readStream(again))[1]!.data]);
+        assert.deepEqual((await vault.keys.streamsOf([...subjects][0]!)).map((stream) => stream.streamId).sort(), [...streams, again].sort());
+      });
+
+      it('seals for a new subject once the person was erased, and the old events read as erased', async () => {
+        const person = newPerson();
+        const before = newStream();
+        await sealing.appendToStream(before, [loanRequested(person)], 'no_stream');
+        const erased = (await subjectOfStored(before))!;
+        await database.client.transaction((tx) => vault.keys.destroy(tx, erased));
+        const after = newStream();
+        const event = loanRequested(person);
+        await sealing.appendToStream(after, [event], 'no_stream');
+        assert.notEqual(await subjectOfStored(after), erased);
+        assert.deepEqual((await sealing.readStream(after))[0]!.data, event.data);
+        assert.equal(((await sealing.readStream(before))[0]!.data as { applicant: { lastName: string } }).applicant.lastName, '(erased)');
+      });
+
+      it('refuses an append at the wrong version and writes nothing for it, the person\'s key kept', async () => {
+        const person = newPerson();
+        const streamId = newStream();
+        await sealing.appendToStream(streamId, [loanRequested(person)], 'no_stream');
+        await assert.rejects(sealing.appendToStream(streamId, [loanRequested(person)], 'no_stream'), WrongExpectedVersionError);
+        assert.equal((await store.readStream(streamId)).length, 1);
+        assert.equal(await vault.keys.findSubject(person.taxCode), await subjectOfStored(streamId));
+      });
     });
   });
 }

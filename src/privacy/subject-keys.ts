@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { SqlQueryable } from '../eventstore/sql-client.ts';
+import type { SubjectRow } from '../eventstore/store.ts';
 import { sealingKeyBytes } from './sealing.ts';
 
 /** Where data subjects' keys are held: this SQL table, or an external KMS implementing the same port. */
@@ -13,6 +14,21 @@ export interface SubjectKeys {
    * caller, meanwhile: ask again for those (a new subject is then made, or theirs found).
    */
   subjectsSealing(requests: readonly SealingRequest[]): Promise<ReadonlyMap<string, { subjectId: string; key: Uint8Array }>>;
+  /**
+   * Keys kept in the event store's own database: the statement that finds or makes the
+   * subjects can then be part of the statement that appends their events (SqlEventStore),
+   * one per batch. A KMS leaves this out, and subjectsSealing is asked first instead.
+   */
+  readonly inDatabase?: {
+    /**
+     * A new subject and key for each tax code, made here, and the CTE (reading its
+     * parameter as `$2`) that inserts each unless its tax code is held, answering the held
+     * one then, with the streams recorded either way (as subjectsSealing does).
+     */
+    candidates(requests: readonly SealingRequest[]): { readonly byTaxCode: ReadonlyMap<string, Subject>; readonly cte: string; readonly param: unknown };
+    /** The subjects such a CTE answered, by the tax codes asked (one missing was being made elsewhere: ask again). */
+    answered(taxCodes: readonly string[], rows: readonly SubjectRow[]): ReadonlyMap<string, Subject>;
+  };
   /** The subject of a tax code if one is held (not erased), else undefined. */
   findSubject(taxCode: string): Promise<string | undefined>;
   /** Keys of these subjects in one query; an erased or unknown subject maps to undefined. */
@@ -35,6 +51,8 @@ export interface SubjectKeys {
    */
   within(db: SqlQueryable): SubjectKeys;
 }
+
+export type Subject = { readonly subjectId: string; readonly key: Uint8Array };
 
 export type SealingRequest = { readonly taxCode: string; readonly streamId: string };
 
@@ -67,62 +85,76 @@ export function sqlSubjectKeys(db: SqlQueryable, options: SqlSubjectKeysOptions)
   if (options.digestSecret === '') throw new RangeError('the tax code digest secret must not be empty');
   const digestOf = (taxCode: string): string => createHmac('sha256', options.digestSecret).update(normalizeTaxCode(taxCode), 'utf8').digest('hex');
 
-  type Subject = { subjectId: string; key: Uint8Array };
-  type KeyRow = { subject_id: string; tax_code_digest: string; data_key: unknown };
+  type KeyRow = SubjectRow;
 
   /**
-   * One statement: for each digest, a new subject and key with its streams recorded, or
-   * (ON CONFLICT) the held subject's row with the streams added to it. An erasure holding
-   * that row (FOR UPDATE) is waited for; the row it erased no longer has the digest, and
-   * the statement then makes a new subject. A stream keeps the time it was first recorded.
+   * For each digest, a new subject and key with its streams recorded, or (ON CONFLICT)
+   * the held subject's row with the streams added to it. An erasure holding that row
+   * (FOR UPDATE) is waited for; the row it erased no longer has the digest, and the
+   * statement then makes a new subject. A stream keeps the time it was first recorded.
    */
-  async function createOrRead(wanted: ReadonlyMap<string, readonly string[]>): Promise<Map<string, Subject>> {
-    const digests = [...wanted.keys()].sort();
-    const rows = await db.query<KeyRow>(
-      `INSERT INTO mutuo_subject_keys AS k (subject_id, tax_code_digest, data_key, streams)
-       SELECT w.subject_id, w.digest, decode(w.data_key, 'base64'),
-              (SELECT coalesce(jsonb_object_agg(stream, now()), '{}'::jsonb) FROM jsonb_array_elements_text(w.streams) AS stream)
-         FROM jsonb_to_recordset($1::jsonb) AS w(digest text, subject_id uuid, data_key text, streams jsonb)
-        ORDER BY w.digest
-       ON CONFLICT (tax_code_digest) DO UPDATE SET streams = EXCLUDED.streams || k.streams
-       RETURNING k.subject_id, k.tax_code_digest, k.data_key`,
-      [
-        JSON.stringify(
-          digests.map((digest) => ({ digest, subject_id: randomUUID(), data_key: randomBytes(sealingKeyBytes).toString('base64'), streams: wanted.get(digest) })),
-        ),
-      ],
+  const upsertSubjects = (param: string) => `
+    INSERT INTO mutuo_subject_keys AS k (subject_id, tax_code_digest, data_key, streams)
+    SELECT w.subject_id, w.digest, decode(w.data_key, 'base64'),
+           (SELECT coalesce(jsonb_object_agg(stream, now()), '{}'::jsonb) FROM jsonb_array_elements_text(w.streams) AS stream)
+      FROM jsonb_to_recordset(${param}::jsonb) AS w(digest text, subject_id uuid, data_key text, streams jsonb)
+     ORDER BY w.digest
+    ON CONFLICT (tax_code_digest) DO UPDATE SET streams = EXCLUDED.streams || k.streams
+    RETURNING k.subject_id, k.tax_code_digest, k.data_key`;
+  const inStatement = upsertSubjects('$2');
+
+  /** The digests asked for, each with a new subject and key and the streams to record. */
+  function candidates(requests: readonly { readonly taxCode: string; readonly streamId?: string }[]) {
+    const digests = new Map<string, string>();
+    const wanted = new Map<string, { digest: string; subject_id: string; key: Uint8Array; streams: string[] }>();
+    for (const { taxCode, streamId } of requests) {
+      const digest = digests.get(taxCode) ?? digestOf(taxCode);
+      digests.set(taxCode, digest);
+      let entry = wanted.get(digest);
+      if (!entry) wanted.set(digest, (entry = { digest, subject_id: randomUUID(), key: randomBytes(sealingKeyBytes), streams: [] }));
+      if (streamId !== undefined && !entry.streams.includes(streamId)) entry.streams.push(streamId);
+    }
+    const param = JSON.stringify(
+      [...wanted.values()]
+        .sort((a, b) => (a.digest < b.digest ? -1 : 1))
+        .map(({ digest, subject_id, key, streams }) => ({ digest, subject_id, data_key: Buffer.from(key).toString('base64'), streams })),
     );
-    return new Map(rows.map((row) => [row.tax_code_digest, { subjectId: row.subject_id, key: toKey(row.data_key) }]));
+    const byTaxCode = new Map([...digests].map(([taxCode, digest]) => [taxCode, { subjectId: wanted.get(digest)!.subject_id, key: wanted.get(digest)!.key }]));
+    return { digests, byTaxCode, param };
+  }
+
+  function answered(digests: ReadonlyMap<string, string>, rows: readonly KeyRow[]): Map<string, Subject> {
+    const byDigest = new Map(rows.map((row) => [row.tax_code_digest, { subjectId: row.subject_id, key: toKey(row.data_key) }]));
+    const found = new Map<string, Subject>();
+    for (const [taxCode, digest] of digests) {
+      const subject = byDigest.get(digest);
+      if (subject) found.set(taxCode, subject);
+    }
+    return found;
   }
 
   const keys: SubjectKeys = {
     async subjectFor(taxCode) {
-      const digest = digestOf(taxCode);
       for (let attempt = 0; attempt < 3; attempt++) {
-        const subject = (await createOrRead(new Map([[digest, []]]))).get(digest);
+        const { digests, param } = candidates([{ taxCode }]);
+        const subject = answered(digests, await db.query<KeyRow>(upsertSubjects('$1'), [param])).get(taxCode);
         if (subject) return subject;
       }
       throw new Error('the subject of a tax code was erased or made elsewhere three times over while it was looked up');
     },
 
     async subjectsSealing(requests) {
-      const wanted = new Map<string, string[]>();
-      const digests = new Map<string, string>();
-      for (const { taxCode, streamId } of requests) {
-        const digest = digests.get(taxCode) ?? digestOf(taxCode);
-        digests.set(taxCode, digest);
-        const streams = wanted.get(digest) ?? [];
-        if (!streams.includes(streamId)) streams.push(streamId);
-        wanted.set(digest, streams);
-      }
-      if (wanted.size === 0) return new Map();
-      const subjects = await createOrRead(wanted);
-      const found = new Map<string, Subject>();
-      for (const [taxCode, digest] of digests) {
-        const subject = subjects.get(digest);
-        if (subject) found.set(taxCode, subject);
-      }
-      return found;
+      if (requests.length === 0) return new Map();
+      const { digests, param } = candidates(requests);
+      return answered(digests, await db.query<KeyRow>(upsertSubjects('$1'), [param]));
+    },
+
+    inDatabase: {
+      candidates(requests) {
+        const { byTaxCode, param } = candidates(requests);
+        return { byTaxCode, cte: inStatement, param };
+      },
+      answered: (taxCodes, rows) => answered(new Map(taxCodes.map((taxCode) => [taxCode, digestOf(taxCode)])), rows),
     },
 
     async findSubject(taxCode) {

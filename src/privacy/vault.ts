@@ -1,14 +1,20 @@
 import type { EventDefinition } from '../eventstore/event-definition.ts';
 import type { SqlQueryable } from '../eventstore/sql-client.ts';
+import type { SubjectRow, SubjectsToWrite } from '../eventstore/store.ts';
 import type { NewEvent } from '../eventstore/types.ts';
 import { isSealed, sealedSubject, sealValue, unsealValue, type Sealed } from './sealing.ts';
-import type { SealingRequest, SubjectKeys } from './subject-keys.ts';
+import type { SealingRequest, Subject, SubjectKeys } from './subject-keys.ts';
 
 export type SealRequest = { readonly streamId: string; readonly events: readonly NewEvent[] };
 
 export type PersonalDataVault = {
   /** seal of several appends at once, each answered in its order (see sealAppends in createPersonalDataVault). */
   sealAppends(appends: readonly SealRequest[]): Promise<NewEvent[][]>;
+  /** Seals and writes the appends, finding or making their subjects in the statement `write` runs (see sealInStatement in createPersonalDataVault); only for keys.inDatabase. */
+  sealInStatement<R>(
+    appends: readonly SealRequest[],
+    write: (sealed: SealRequest[], subjects: SubjectsToWrite) => Promise<{ results: (R | undefined)[]; subjects: SubjectRow[] }>,
+  ): Promise<(R | undefined)[]>;
   /** Seals the personal fields of each event whose definition (latest version of its type in `definitions`) declares `personal`; records the stream for the subject. Other events pass through unchanged (same object). */
   seal(streamId: string, events: readonly NewEvent[]): Promise<NewEvent[]>;
   /** Reveals sealed top-level fields of any event's data (one keysOf query for the whole list); where the key is gone, the field reads as the definition's `erased` value for it (found by type and schemaVersion; if no definition declares it, `null`). Events without sealed fields are returned as they are (same object). Never mutates its input. */
@@ -65,15 +71,11 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
     return erased && Object.hasOwn(erased, field) ? structuredClone(erased[field]) : null;
   }
 
-  /**
-   * Seals the appends' personal data: the subjects of all their tax codes found or made,
-   * and their streams recorded, in one statement. The streams are recorded before the
-   * events are written (or in the transaction that writes them): a crash in between leaves
-   * a stream listed that holds nothing of the person, never a stream of theirs that an
-   * erasure would miss. A subject erased meanwhile gives way to a new one.
-   */
-  async function sealAppends(keys: SubjectKeys, appends: readonly SealRequest[]): Promise<NewEvent[][]> {
-    const toSeal = new Map<NewEvent, { readonly personal: Personal; readonly taxCode: string }>();
+  type Sealing = { readonly personal: Personal; readonly taxCode: string };
+
+  /** The events with personal data to seal, each with its definition's fields and its subject's tax code. */
+  function planSealing(appends: readonly SealRequest[]): Map<NewEvent, Sealing> {
+    const toSeal = new Map<NewEvent, Sealing>();
     for (const { events } of appends) {
       for (const event of events) {
         const personal = latestByType.get(event.type)?.personal;
@@ -84,8 +86,11 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
         toSeal.set(event, { personal, taxCode });
       }
     }
-    if (toSeal.size === 0) return appends.map(({ events }) => [...events]);
+    return toSeal;
+  }
 
+  /** One per tax code and stream of the appends. */
+  function sealingRequests(appends: readonly SealRequest[], toSeal: ReadonlyMap<NewEvent, Sealing>): SealingRequest[] {
     const requests = new Map<string, SealingRequest>();
     for (const { streamId, events } of appends) {
       for (const event of events) {
@@ -93,29 +98,85 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
         if (sealing) requests.set(`${sealing.taxCode}\n${streamId}`, { taxCode: sealing.taxCode, streamId });
       }
     }
-    const subjects = new Map<string, { subjectId: string; key: Uint8Array }>();
-    let pending = [...requests.values()];
+    return [...requests.values()];
+  }
+
+  function sealEvents(events: readonly NewEvent[], toSeal: ReadonlyMap<NewEvent, Sealing>, subjects: ReadonlyMap<string, Subject>): NewEvent[] {
+    return events.map((event) => {
+      const sealing = toSeal.get(event);
+      if (!sealing) return event;
+      const { subjectId, key } = subjects.get(sealing.taxCode)!;
+      const data: Record<string, unknown> = { ...(event.data as Fields) };
+      for (const field of Object.keys(sealing.personal.erased)) {
+        const value = data[field];
+        // An absent optional field stays absent; a sealed one is already protected.
+        if (value === undefined || isSealed(value)) continue;
+        data[field] = sealValue(key, subjectId, value);
+      }
+      return { ...event, data };
+    });
+  }
+
+  const tooManyAttempts = () => new Error('the subjects of these tax codes were erased or made elsewhere three times over while they were sealed for');
+
+  /**
+   * Seals the appends' personal data: the subjects of all their tax codes found or made,
+   * and their streams recorded, in one statement. The streams are recorded before the
+   * events are written (or in the transaction that writes them): a crash in between leaves
+   * a stream listed that holds nothing of the person, never a stream of theirs that an
+   * erasure would miss. A subject erased meanwhile gives way to a new one.
+   */
+  async function sealAppends(keys: SubjectKeys, appends: readonly SealRequest[]): Promise<NewEvent[][]> {
+    const toSeal = planSealing(appends);
+    if (toSeal.size === 0) return appends.map(({ events }) => [...events]);
+    const subjects = new Map<string, Subject>();
+    let pending = sealingRequests(appends, toSeal);
     for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt === 3) throw new Error('the subjects of these tax codes were erased or made elsewhere three times over while they were sealed for');
+      if (attempt === 3) throw tooManyAttempts();
       for (const [taxCode, subject] of await keys.subjectsSealing(pending)) subjects.set(taxCode, subject);
       pending = pending.filter(({ taxCode }) => !subjects.has(taxCode));
     }
+    return appends.map(({ events }) => sealEvents(events, toSeal, subjects));
+  }
 
-    return appends.map(({ events }) =>
-      events.map((event) => {
-        const sealing = toSeal.get(event);
-        if (!sealing) return event;
-        const { subjectId, key } = subjects.get(sealing.taxCode)!;
-        const data: Record<string, unknown> = { ...(event.data as Fields) };
-        for (const field of Object.keys(sealing.personal.erased)) {
-          const value = data[field];
-          // An absent optional field stays absent; a sealed one is already protected.
-          if (value === undefined || isSealed(value)) continue;
-          data[field] = sealValue(key, subjectId, value);
-        }
-        return { ...event, data };
-      }),
-    );
+  /**
+   * Seals and writes in one statement per attempt (keys in the store's database): each
+   * append is sealed for the subject already known for its tax code, else for a new one
+   * made here; `write` runs the append with the keys' CTE, which writes only the appends
+   * whose subjects it answers. The others (a returning person, or one erased meanwhile)
+   * are sealed again for the subjects answered and written in the next statement.
+   */
+  async function sealInStatement<R>(
+    keys: SubjectKeys,
+    appends: readonly SealRequest[],
+    write: (sealed: SealRequest[], subjects: SubjectsToWrite) => Promise<{ results: (R | undefined)[]; subjects: SubjectRow[] }>,
+  ): Promise<(R | undefined)[]> {
+    const inDatabase = keys.inDatabase;
+    if (!inDatabase) throw new Error('these keys are not in the event store\'s database');
+    const toSeal = planSealing(appends);
+    const known = new Map<string, Subject>();
+    const results: (R | undefined)[] = new Array(appends.length);
+    let pending = appends.map((_, i) => i);
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt === 3) throw tooManyAttempts();
+      const mine = pending.map((i) => appends[i]!);
+      const requests = sealingRequests(mine, toSeal);
+      const made = inDatabase.candidates(requests);
+      const chosen = new Map(requests.map(({ taxCode }) => [taxCode, known.get(taxCode) ?? made.byTaxCode.get(taxCode)!]));
+      const requires = mine.map(({ events }) => [...new Set(events.flatMap((event) => (toSeal.has(event) ? [chosen.get(toSeal.get(event)!.taxCode)!.subjectId] : [])))]);
+      const sealed = mine.map(({ streamId, events }) => ({ streamId, events: sealEvents(events, toSeal, chosen) }));
+      const written = await write(sealed, { requires, cte: made.cte, param: made.param });
+      const answered = inDatabase.answered([...chosen.keys()], written.subjects);
+      const held = new Set([...answered.values()].map(({ subjectId }) => subjectId));
+      const next: number[] = [];
+      pending.forEach((i, j) => {
+        if (requires[j]!.every((subjectId) => held.has(subjectId))) results[i] = written.results[j];
+        else next.push(i);
+      });
+      for (const [taxCode, subject] of answered) known.set(taxCode, subject);
+      pending = next;
+    }
+    return results;
   }
 
   const vaultWith = (keys: SubjectKeys): PersonalDataVault => ({
@@ -129,6 +190,8 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
     },
 
     sealAppends: (appends) => sealAppends(keys, appends),
+
+    sealInStatement: (appends, write) => sealInStatement(keys, appends, write),
 
     async reveal(events) {
       const sealedFields = events.map((event) => sealedFieldsOf(event.data));
