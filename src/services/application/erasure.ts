@@ -26,8 +26,10 @@ import { applicationDecider } from './decider.ts';
 import { toApplicationEvent } from './service.ts';
 
 /**
- * A stream recorded for a subject but still empty this long after is one whose
- * submission crashed before its events were written; before, it may be on its way.
+ * A stream is recorded for a subject in the statement or transaction that writes their
+ * events, so one recorded but empty is an append that wrote nothing (refused at its
+ * version). Younger than this, it is taken for a write still on its way all the same: a
+ * key provider outside the database may record it before the events commit.
  */
 export const submissionInFlightMs = 60 * 60 * 1_000;
 
