@@ -11,6 +11,7 @@ import { register } from 'prom-client';
 import type { TokenVerifier } from '../security/identity.ts';
 import { accessControl } from './access.ts';
 import { notFoundProblem, sendProblem } from './problem.ts';
+import { webPages } from './web.ts';
 
 /** Registers a feature's routes: `(app) => app.register(plugin, options)`. */
 export type ServerRoutes = (app: FastifyInstance) => PromiseLike<unknown>;
@@ -142,5 +143,6 @@ export async function buildServer({ routes, checkReady, logger, verifyToken, htt
   });
 
   for (const register of routes) await register(app);
+  await webPages(app);
   return app;
 }

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { webDirectory } from '../api/web.ts';
+import { openPlatform, type Platform } from '../cli/platform.ts';
+import { loadConfig } from '../config.ts';
+
+/**
+ * The pages in a real browser (the system Chromium, driven by playwright-core) against the
+ * whole platform on the embedded default. CI installs Chromium and sets
+ * MUTUO_REQUIRE_BROWSER=1, so that there a missing browser fails instead of skipping.
+ */
+const chromiumPath = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
+const required = process.env.MUTUO_REQUIRE_BROWSER === '1';
+const skip = chromiumPath && existsSync(webDirectory) ? false : 'no Chromium, or the pages are not built (npm run build:web)';
+if (skip && required) throw new Error(`the browser tests must run here, but: ${skip}`);
+
+describe('the pages, in a browser', { skip }, () => {
+  let dataDir: string;
+  let platform: Platform;
+  let url: string;
+  let browser: Browser;
+  const consoleErrors: string[] = [];
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'mutuo-web-'));
+    platform = await openPlatform(loadConfig({ MUTUO_DATA_DIR: dataDir, PORT: '0', RATE_LIMIT_PUBLIC_PER_MINUTE: '0' }), false);
+    url = await platform.server.listen({ port: 0, host: '127.0.0.1' });
+    browser = await chromium.launch({ executablePath: chromiumPath!, args: ['--no-sandbox'] });
+  });
+  after(async () => {
+    await browser?.close();
+    await platform?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  /** A browser of its own for one user (its own session storage), signed in; console errors are collected. */
+  async function signedIn(user: string): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.on('console', (message) => {
+      // The browser logs every 4xx answer as an error; the one this journey provokes (409) is expected.
+      const expected = message.text().includes('responded with a status of 409');
+      if (message.type() === 'error' && !expected) consoleErrors.push(`${user}: ${message.text()}`);
+    });
+    page.on('pageerror', (error) => consoleErrors.push(`${user}: ${error.message}`));
+    await page.goto(`${url}/`);
+    await page.getByTestId(`login-${user}`).click();
+    await page.getByTestId('who').waitFor();
+    return { context, page };
+  }
+
+  it('an applicant submits and uploads, an operator finds the application and approves the income (after a 409), and the applicant sees it approved without a reload', async () => {
+    const applicant = await signedIn('giulia');
+    const { page } = applicant;
+    const lastName = `Bianchi${Date.now() % 100_000}`;
+    await page.locator('input[name="applicant.firstName"]').fill('Giulia');
+    await page.locator('input[name="applicant.lastName"]').fill(lastName);
+    await page.locator('input[name="applicant.email"]').fill('giulia@example.com');
+    await page.locator('input[name="income.monthlyNet"]').fill('3200');
+    await page.locator('input[name="property.value"]').fill('300000');
+    await page.locator('input[name="loan.amount"]').fill('200000');
+    // A tax code with a wrong check character is refused by the page as the server would.
+    await page.locator('input[name="applicant.taxCode"]').fill('BNCGLI90C55F205A');
+    await page.getByTestId('submit').click();
+    assert.match(await page.getByTestId('error-applicant.taxCode').innerText(), /check/i);
+    await page.locator('input[name="applicant.taxCode"]').fill('BNCGLI90C55F205Z');
+    await page.getByTestId('submit').click();
+    await page.getByTestId('status').waitFor();
+    assert.equal(await page.getByTestId('status').innerText(), 'processing');
+
+    // The operator finds it by surname and opens it, at its first version.
+    const operator = await signedIn('olivia');
+    await operator.page.getByTestId('search').fill(lastName);
+    await operator.page.locator('[data-testid^="result-"]').first().click();
+    await operator.page.getByTestId('audit').locator('tbody tr').first().waitFor();
+
+    // Meanwhile the applicant locks the rate: the operator's page is one version behind.
+    await page.getByTestId('lock-rate').click();
+    await page.locator('.steps li.done', { hasText: 'Rate locked' }).waitFor();
+
+    await operator.page.getByTestId('verified-income').fill('3200');
+    await operator.page.getByTestId('approve-income').click();
+    assert.match(await operator.page.getByTestId('notice').innerText(), /changed while you were looking/);
+    await operator.page.getByTestId('approve-income').click();
+    await operator.page.getByTestId('notice').filter({ hasText: 'Income approved.' }).waitFor();
+
+    // The documents, with their progress; then the flow runs to the decision.
+    for (const kind of ['id_card', 'payslip', 'appraisal']) {
+      await page.getByTestId(`sample-${kind}`).click();
+      await page.getByTestId(`progress-${kind}`).filter({ hasText: 'received' }).waitFor();
+    }
+    await page.getByTestId('status').filter({ hasText: 'approved' }).waitFor({ timeout: 30_000 });
+    assert.ok((await page.getByTestId('timeline').innerText()).includes('ApplicationApproved'));
+
+    await applicant.context.close();
+    await operator.context.close();
+    assert.deepEqual(consoleErrors, []);
+  });
+});

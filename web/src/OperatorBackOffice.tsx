@@ -1,0 +1,183 @@
+import { useEffect, useState, type FormEvent } from 'react';
+import { ApiError, call, type Session } from './api.ts';
+
+type SearchItem = { applicationId: string; firstName: string; lastName: string; taxCode: string; status: string; region: string; amount: number; submittedAt: string };
+type SearchResult = { items: SearchItem[]; total: number };
+type AuditEvent = { eventId: string; type: string; version: number; position: number; data: Record<string, unknown>; metadata: { actor: string; occurredAt: string; correlationId: string } };
+type StateView = { status: string; version: number; applicant?: { firstName: string; lastName: string }; verifiedMonthlyNet?: number; annualRate?: number; [key: string]: unknown };
+
+const taxCodeShape = /^[A-Z0-9]{16}$/i;
+
+/** Search by surname or tax code, then one application: its audit trail, time travel and the operator's commands. */
+export function OperatorBackOffice({ session }: { session: Session }) {
+  const [query, setQuery] = useState('');
+  const [result, setResult] = useState<SearchResult>();
+  const [open, setOpen] = useState<string>();
+
+  useEffect(() => {
+    const text = query.trim();
+    if (text === '') {
+      setResult(undefined);
+      return;
+    }
+    // As the operator types: a tax code is matched exactly, anything else as a surname.
+    const parameter = taxCodeShape.test(text) ? `taxCode=${encodeURIComponent(text)}` : `q=${encodeURIComponent(text)}`;
+    const timer = setTimeout(() => {
+      call<SearchResult>(session, 'GET', `/api/applications?${parameter}`)
+        .then(({ body }) => setResult(body))
+        .catch(() => setResult({ items: [], total: 0 }));
+    }, 150);
+    return () => clearTimeout(timer);
+  }, [query]);
+
+  return (
+    <div className="backoffice">
+      <section className="card">
+        <input className="search" placeholder="Surname or tax code" value={query} onChange={(event) => setQuery(event.target.value)} data-testid="search" autoFocus />
+        {result ? (
+          <table className="results">
+            <thead>
+              <tr>
+                <th>Applicant</th>
+                <th>Tax code</th>
+                <th>Status</th>
+                <th>Region</th>
+                <th>Amount</th>
+                <th>Submitted</th>
+              </tr>
+            </thead>
+            <tbody>
+              {result.items.map((item) => (
+                <tr key={item.applicationId} onClick={() => setOpen(item.applicationId)} className="clickable" data-testid={`result-${item.applicationId}`}>
+                  <td>
+                    {item.lastName} {item.firstName}
+                  </td>
+                  <td>{item.taxCode}</td>
+                  <td>{item.status}</td>
+                  <td>{item.region}</td>
+                  <td>{item.amount.toLocaleString('it-IT', { style: 'currency', currency: 'EUR' })}</td>
+                  <td>{new Date(item.submittedAt).toLocaleDateString()}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : null}
+        {result ? <p className="muted">{result.total} found</p> : null}
+      </section>
+      {open ? <OperatorApplication key={open} session={session} applicationId={open} /> : null}
+    </div>
+  );
+}
+
+function OperatorApplication({ session, applicationId }: { session: Session; applicationId: string }) {
+  const [events, setEvents] = useState<AuditEvent[]>([]);
+  const [at, setAt] = useState<number>();
+  const [state, setState] = useState<StateView>();
+  const [message, setMessage] = useState<string>();
+
+  const refresh = async () => {
+    const { body } = await call<AuditEvent[]>(session, 'GET', `/api/applications/${applicationId}/events`);
+    setEvents(body);
+    return body;
+  };
+  useEffect(() => {
+    void refresh().then((loaded) => setAt(loaded.at(-1)?.version));
+  }, [applicationId]);
+  useEffect(() => {
+    if (at === undefined) return;
+    void call<StateView>(session, 'GET', `/api/applications/${applicationId}/state?version=${at}`).then(({ body }) => setState(body));
+  }, [at, applicationId]);
+
+  const latest = events.at(-1)?.version;
+  return (
+    <div className="application">
+      <section className="card">
+        <h2>
+          Application {applicationId.slice(0, 8)} {state ? <span className={`status ${state.status}`}>{state.status}</span> : null}
+        </h2>
+        {latest !== undefined ? (
+          <label className="travel">
+            <span>
+              As it was after event {at} of {latest}
+              {at !== undefined && events[at - 1] ? `, ${new Date(events[at - 1]!.metadata.occurredAt).toLocaleString()}` : ''}
+            </span>
+            <input type="range" min={1} max={latest} value={at ?? latest} onChange={(event) => setAt(Number(event.target.value))} data-testid="time-travel" />
+          </label>
+        ) : null}
+        {state ? <pre className="state">{JSON.stringify(state, null, 2)}</pre> : null}
+      </section>
+      <IncomeApproval
+        session={session}
+        applicationId={applicationId}
+        version={latest}
+        onDone={(text) => {
+          setMessage(text);
+          void refresh().then((loaded) => setAt(loaded.at(-1)?.version));
+        }}
+        onConflict={async (text) => {
+          const loaded = await refresh();
+          setAt(loaded.at(-1)?.version);
+          setMessage(text);
+        }}
+      />
+      {message ? (
+        <p className="notice" data-testid="notice">
+          {message}
+        </p>
+      ) : null}
+      <section className="card">
+        <h3>Audit trail</h3>
+        <table className="audit" data-testid="audit">
+          <thead>
+            <tr>
+              <th>#</th>
+              <th>When</th>
+              <th>Who</th>
+              <th>What</th>
+              <th>Why</th>
+            </tr>
+          </thead>
+          <tbody>
+            {events.map((event) => (
+              <tr key={event.eventId} className={event.version === at ? 'current' : ''} onClick={() => setAt(event.version)}>
+                <td>{event.version}</td>
+                <td>{new Date(event.metadata.occurredAt).toLocaleString()}</td>
+                <td>{event.metadata.actor}</td>
+                <td>{event.type}</td>
+                <td>{typeof event.data.reason === 'string' ? event.data.reason : typeof event.data.note === 'string' ? event.data.note : ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+    </div>
+  );
+}
+
+/** Approve the income as verified; sent with If-Match, so that a change meanwhile is shown, not overwritten. */
+function IncomeApproval(props: { session: Session; applicationId: string; version: number | undefined; onDone: (text: string) => void; onConflict: (text: string) => Promise<void> }) {
+  const [amount, setAmount] = useState('');
+  const [error, setError] = useState<string>();
+  async function approve(event: FormEvent) {
+    event.preventDefault();
+    setError(undefined);
+    try {
+      await call(props.session, 'POST', `/api/applications/${props.applicationId}/income-approval`, { verifiedMonthlyNet: Number(amount) }, props.version ? { 'if-match': `"${props.version}"` } : {});
+      props.onDone('Income approved.');
+    } catch (failure) {
+      if (failure instanceof ApiError && failure.status === 409) {
+        await props.onConflict(`The application changed while you were looking at it (${failure.message}). It is shown as it is now: check it, then approve again.`);
+      } else setError(failure instanceof Error ? failure.message : String(failure));
+    }
+  }
+  return (
+    <form className="card inline" onSubmit={approve}>
+      <h3>Approve the income</h3>
+      <input type="number" placeholder="Verified net monthly income (€)" value={amount} onChange={(event) => setAmount(event.target.value)} data-testid="verified-income" />
+      <button type="submit" data-testid="approve-income">
+        Approve
+      </button>
+      {error ? <p className="error">{error}</p> : null}
+    </form>
+  );
+}
