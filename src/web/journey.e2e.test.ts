@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,9 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { webDirectory } from '../api/web.ts';
 import { openPlatform, type Platform } from '../cli/platform.ts';
 import { loadConfig } from '../config.ts';
+import { SqlEventStore } from '../eventstore/store.ts';
+import { messageHeaders, toEventMessage } from '../messaging/message.ts';
+import { injectedBearer } from '../security/testing.ts';
 
 /**
  * The pages in a real browser (the system Chromium, driven by playwright-core) against the
@@ -16,6 +19,7 @@ import { loadConfig } from '../config.ts';
  */
 const chromiumPath = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
 const required = process.env.MUTUO_REQUIRE_BROWSER === '1';
+const submission = JSON.parse(readFileSync(new URL('../../test/fixtures/submission.json', import.meta.url), 'utf8')) as Record<string, unknown>;
 const skip = chromiumPath && existsSync(webDirectory) ? false : 'no Chromium, or the pages are not built (npm run build:web)';
 if (skip && required) throw new Error(`the browser tests must run here, but: ${skip}`);
 
@@ -99,6 +103,43 @@ describe('the pages, in a browser', { skip }, () => {
 
     await applicant.context.close();
     await operator.context.close();
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  it('an admin inspects a dead letter and redrives it, and it leaves the open ones', async () => {
+    // A real message of the platform, dead-lettered for the Notification service as a failing handler would leave it.
+    const submitted = await platform.server.inject({ method: 'POST', url: '/api/applications', headers: await injectedBearer(platform.server, 'marco'), payload: submission });
+    assert.equal(submitted.statusCode, 201, submitted.body);
+    const applicationId = submitted.json<{ applicationId: string }>().applicationId;
+    const [stored] = await new SqlEventStore(platform.client).readStream(`application-${applicationId}`);
+    const body = toEventMessage(stored!);
+    const [row] = await platform.client.query<{ id: string }>(
+      `INSERT INTO mutuo_dead_letters (consumer, partition_key, event_id, event_type, reason, error, attempts, message)
+       VALUES ('notification', $1, $2, $3, 'HANDLER_FAILED', 'the SMTP server was away', 5, $4::jsonb) RETURNING id::text AS id`,
+      [applicationId, stored!.eventId, stored!.type, JSON.stringify({ messageId: stored!.eventId, headers: messageHeaders(body), body })],
+    );
+    const id = row!.id;
+
+    const admin = await signedIn('ada');
+    await admin.page.getByTestId(`dead-letter-${id}`).waitFor();
+    assert.equal(await admin.page.getByTestId('health').innerText(), 'ok');
+    await admin.page.getByTestId(`redrive-${id}`).click();
+    assert.match(await admin.page.getByTestId('notice').innerText(), new RegExp(`Redrive of dead letter ${id} asked`));
+    await admin.page.getByTestId(`dead-letter-${id}`).waitFor({ state: 'detached', timeout: 15_000 });
+    const [after] = await platform.client.query<{ status: string }>('SELECT status FROM mutuo_dead_letters WHERE id = $1', [Number(id)]);
+    assert.equal(after?.status, 'redriven');
+    await admin.context.close();
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  it('an executive reads the dashboard: the figures, and the charts drawn beside them', async () => {
+    const executive = await signedIn('elena');
+    await executive.page.getByTestId('totals').waitFor();
+    assert.match(await executive.page.getByTestId('totals').innerText(), /\d+\s+submitted/);
+    await executive.page.getByTestId('chart-months').locator('svg').waitFor();
+    await executive.page.getByTestId('chart-regions').locator('svg').waitFor();
+    assert.match(await executive.page.getByTestId('regions').innerText(), /Lombardia/);
+    await executive.context.close();
     assert.deepEqual(consoleErrors, []);
   });
 });

@@ -1,7 +1,9 @@
 import { useEffect, useState } from 'react';
 import { call, loadSession, logIn, saveSession, type DemoUser, type Session } from './api.ts';
 import { ApplicantPortal } from './ApplicantPortal.tsx';
+import { ExecutiveDashboard } from './ExecutiveDashboard.tsx';
 import { OperatorBackOffice } from './OperatorBackOffice.tsx';
+import { Operations } from './Operations.tsx';
 
 /** One role's pages per role; the first role of the session decides which. */
 export function App() {
@@ -26,7 +28,8 @@ export function App() {
       <main>
         {role === 'applicant' ? <ApplicantPortal session={session} /> : null}
         {role === 'operator' || role === 'underwriter' ? <OperatorBackOffice session={session} /> : null}
-        {role === 'executive' || role === 'admin' ? <p>The {role}'s pages come next.</p> : null}
+        {role === 'executive' ? <ExecutiveDashboard session={session} /> : null}
+        {role === 'admin' ? <AdminPages session={session} /> : null}
       </main>
     </div>
   );
@@ -64,5 +67,23 @@ function Login({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
         ))}
       </ul>
     </div>
+  );
+}
+
+/** An admin runs the platform, and may read the dashboard too. */
+function AdminPages({ session }: { session: Session }) {
+  const [page, setPage] = useState<'operations' | 'dashboard'>('operations');
+  return (
+    <>
+      <nav className="tabs">
+        <button type="button" className={page === 'operations' ? 'active' : ''} onClick={() => setPage('operations')}>
+          Operations
+        </button>
+        <button type="button" className={page === 'dashboard' ? 'active' : ''} onClick={() => setPage('dashboard')}>
+          Dashboard
+        </button>
+      </nav>
+      {page === 'operations' ? <Operations session={session} /> : <ExecutiveDashboard session={session} />}
+    </>
   );
 }

@@ -1,4 +1,5 @@
 import { useEffect, useState, type FormEvent } from 'react';
+import { Head, Notice } from './parts.tsx';
 import { ApiError, call, type Session } from './api.ts';
 
 type SearchItem = { applicationId: string; firstName: string; lastName: string; taxCode: string; status: string; region: string; amount: number; submittedAt: string };
@@ -36,16 +37,7 @@ export function OperatorBackOffice({ session }: { session: Session }) {
         <input className="search" placeholder="Surname or tax code" value={query} onChange={(event) => setQuery(event.target.value)} data-testid="search" autoFocus />
         {result ? (
           <table className="results">
-            <thead>
-              <tr>
-                <th>Applicant</th>
-                <th>Tax code</th>
-                <th>Status</th>
-                <th>Region</th>
-                <th>Amount</th>
-                <th>Submitted</th>
-              </tr>
-            </thead>
+            <Head columns={['Applicant', 'Tax code', 'Status', 'Region', 'Amount', 'Submitted']} />
             <tbody>
               {result.items.map((item) => (
                 <tr key={item.applicationId} onClick={() => setOpen(item.applicationId)} className="clickable" data-testid={`result-${item.applicationId}`}>
@@ -120,23 +112,11 @@ function OperatorApplication({ session, applicationId }: { session: Session; app
           setMessage(text);
         }}
       />
-      {message ? (
-        <p className="notice" data-testid="notice">
-          {message}
-        </p>
-      ) : null}
+      <Notice message={message} />
       <section className="card">
         <h3>Audit trail</h3>
         <table className="audit" data-testid="audit">
-          <thead>
-            <tr>
-              <th>#</th>
-              <th>When</th>
-              <th>Who</th>
-              <th>What</th>
-              <th>Why</th>
-            </tr>
-          </thead>
+          <Head columns={['#', 'When', 'Who', 'What', 'Why']} />
           <tbody>
             {events.map((event) => (
               <tr key={event.eventId} className={event.version === at ? 'current' : ''} onClick={() => setAt(event.version)}>

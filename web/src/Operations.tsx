@@ -1,0 +1,121 @@
+import { useEffect, useState } from 'react';
+import { Head, Notice } from './parts.tsx';
+import { call, type Session } from './api.ts';
+
+type DeadLetter = { id: number; consumer: string; partitionKey: string | null; eventType: string | null; reason: string; error: string; attempts: number; status: string; parked: number; createdAt: string };
+type DeadLetterDetail = DeadLetter & { message: unknown };
+type Rebuild = { state: string; applied: number; total: number; eventsPerSecond?: number; etaSeconds?: number | null };
+type Projection = { name: string; position: number; headPosition: number; behindEvents: number; lagMs: number; rebuild?: Rebuild };
+
+/** Dead letters (inspect, redrive, discard), projections (lag, rebuild and its progress) and health, refreshed every 2 s. */
+export function Operations({ session }: { session: Session }) {
+  const [letters, setLetters] = useState<DeadLetter[]>([]);
+  const [projections, setProjections] = useState<Projection[]>([]);
+  const [health, setHealth] = useState<string>('…');
+  const [inspected, setInspected] = useState<DeadLetterDetail>();
+  const [message, setMessage] = useState<string>();
+
+  const refresh = async () => {
+    const [dead, status, ready] = await Promise.all([
+      call<DeadLetter[]>(session, 'GET', '/api/dead-letters?status=open'),
+      call<{ items: Projection[] }>(session, 'GET', '/api/projections'),
+      fetch('/health').then((response) => (response.ok ? 'ok' : `unavailable (${response.status})`)),
+    ]);
+    setLetters(dead.body);
+    setProjections(status.body.items);
+    setHealth(ready);
+  };
+  useEffect(() => {
+    void refresh().catch((failure: Error) => setMessage(failure.message));
+    const timer = setInterval(() => void refresh().catch(() => undefined), 2_000);
+    return () => clearInterval(timer);
+  }, []);
+
+  const act = (id: number, action: 'redrive' | 'discard') =>
+    call(session, 'POST', `/api/dead-letters/${id}/${action}`)
+      .then(() => {
+        setMessage(`${action === 'redrive' ? 'Redrive' : 'Discard'} of dead letter ${id} asked: its consumer carries it out.`);
+        setInspected(undefined);
+        return refresh();
+      })
+      .catch((failure: Error) => setMessage(failure.message));
+
+  return (
+    <div className="operations">
+      <section className="card">
+        <h3>
+          Health: <span data-testid="health">{health}</span>
+        </h3>
+      </section>
+      <Notice message={message} />
+      <section className="card">
+        <h3>Dead letters ({letters.length} open)</h3>
+        <table data-testid="dead-letters">
+          <Head columns={['#', 'Consumer', 'Event', 'Reason', 'Attempts', 'Parked behind', '']} />
+          <tbody>
+            {letters.map((letter) => (
+              <tr key={letter.id} data-testid={`dead-letter-${letter.id}`}>
+                <td>{letter.id}</td>
+                <td>{letter.consumer}</td>
+                <td>{letter.eventType ?? '—'}</td>
+                <td title={letter.error}>{letter.reason}</td>
+                <td>{letter.attempts}</td>
+                <td>{letter.parked}</td>
+                <td className="actions">
+                  <button type="button" onClick={() => call<DeadLetterDetail>(session, 'GET', `/api/dead-letters/${letter.id}`).then(({ body }) => setInspected(body))}>
+                    Inspect
+                  </button>
+                  <button type="button" data-testid={`redrive-${letter.id}`} onClick={() => void act(letter.id, 'redrive')}>
+                    Redrive
+                  </button>
+                  <button type="button" className="secondary" onClick={() => void act(letter.id, 'discard')}>
+                    Discard
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {inspected ? <pre className="state">{JSON.stringify(inspected, null, 2)}</pre> : null}
+      </section>
+      <section className="card">
+        <h3>Projections</h3>
+        <table data-testid="projections">
+          <Head columns={['Read model', 'Position', 'Behind (events)', 'Lag', 'Rebuild', '']} />
+          <tbody>
+            {projections.map((projection) => (
+              <tr key={projection.name}>
+                <td>{projection.name}</td>
+                <td>{projection.position}</td>
+                <td>{projection.behindEvents}</td>
+                <td>{projection.lagMs} ms</td>
+                <td data-testid={`rebuild-${projection.name}`}>
+                  {projection.rebuild ? (
+                    <>
+                      {projection.rebuild.state} {projection.rebuild.total > 0 ? <progress value={projection.rebuild.applied} max={projection.rebuild.total} /> : null}{' '}
+                      {projection.rebuild.applied.toLocaleString()} events
+                    </>
+                  ) : (
+                    '—'
+                  )}
+                </td>
+                <td>
+                  <button
+                    type="button"
+                    onClick={() =>
+                      call(session, 'POST', `/api/projections/${projection.name}/rebuild`)
+                        .then(() => refresh())
+                        .catch((failure: Error) => setMessage(failure.message))
+                    }
+                  >
+                    Rebuild
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+    </div>
+  );
+}

@@ -1,0 +1,21 @@
+/** A table's header row. */
+export function Head({ columns }: { columns: readonly string[] }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((column, i) => (
+          <th key={i}>{column}</th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
+
+/** What the page has to say about the last thing done, if anything. */
+export function Notice({ message }: { message: string | undefined }) {
+  return message ? (
+    <p className="notice" data-testid="notice">
+      {message}
+    </p>
+  ) : null;
+}
