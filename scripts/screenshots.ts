@@ -110,6 +110,11 @@ try {
     await page.getByTestId('submit').click();
     await page.getByTestId('error-applicant.taxCode').waitFor();
   });
+  await shoot('giulia', 'simulator', async (page) => {
+    await page.getByTestId('tab-simulator').click();
+    await page.getByTestId('simulate').click();
+    await page.getByTestId('chart-amortization').locator('svg').waitFor();
+  });
   await shoot('olivia', 'operator-application', async (page) => {
     await page.getByTestId('search').fill('Bianchi');
     await page.locator('[data-testid^="result-"]').first().click();

@@ -87,7 +87,7 @@ describe('the pages, in a browser', { skip }, () => {
     await page.getByTestId('lock-rate').click();
     await page.locator('.steps li.done', { hasText: 'Rate locked' }).waitFor();
 
-    await operator.page.getByTestId('verified-income').fill('3200');
+    await operator.page.getByTestId('approve-income-verifiedMonthlyNet').fill('3200');
     await operator.page.getByTestId('approve-income').click();
     assert.match(await operator.page.getByTestId('notice').innerText(), /changed while you were looking/);
     await operator.page.getByTestId('approve-income').click();
@@ -100,6 +100,16 @@ describe('the pages, in a browser', { skip }, () => {
     }
     await page.getByTestId('status').filter({ hasText: 'approved' }).waitFor({ timeout: 30_000 });
     assert.ok((await page.getByTestId('timeline').innerText()).includes('ApplicationApproved'));
+
+    // Time travel: the operator sees the application as it was after its first event.
+    await operator.page.getByTestId('audit').locator('tbody tr').first().click();
+    await operator.page.locator('.state', { hasText: '"version": 1' }).waitFor();
+
+    // The simulator: the installment and the APRC, and the amortization drawn.
+    await page.getByTestId('tab-simulator').click();
+    await page.getByTestId('simulate').click();
+    assert.match(await page.getByTestId('simulation').innerText(), /APRC/);
+    await page.getByTestId('chart-amortization').locator('svg').waitFor();
 
     await applicant.context.close();
     await operator.context.close();

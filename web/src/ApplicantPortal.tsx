@@ -1,5 +1,6 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { ApiError, call, follow, type FieldError, type Session } from './api.ts';
+import { Simulator } from './Simulator.tsx';
 import { checkTaxCode } from './tax-code.ts';
 
 export type CustomerView = {
@@ -26,7 +27,7 @@ function rememberedApplications(session: Session): string[] {
 
 export function ApplicantPortal({ session }: { session: Session }) {
   const [applications, setApplications] = useState(() => rememberedApplications(session));
-  const [open, setOpen] = useState<{ id: string; minPosition?: number } | undefined>(() => {
+  const [open, setOpen] = useState<{ id: string; minPosition?: number } | 'simulator' | undefined>(() => {
     const last = rememberedApplications(session).at(-1);
     return last ? { id: last } : undefined;
   });
@@ -42,13 +43,18 @@ export function ApplicantPortal({ session }: { session: Session }) {
         <button type="button" className={open ? '' : 'active'} onClick={() => setOpen(undefined)}>
           New application
         </button>
+        <button type="button" className={open === 'simulator' ? 'active' : ''} onClick={() => setOpen('simulator')} data-testid="tab-simulator">
+          Simulator
+        </button>
         {applications.map((id) => (
-          <button type="button" key={id} className={open?.id === id ? 'active' : ''} onClick={() => setOpen({ id })}>
+          <button type="button" key={id} className={typeof open === 'object' && open.id === id ? 'active' : ''} onClick={() => setOpen({ id })}>
             Application {id.slice(0, 8)}
           </button>
         ))}
       </nav>
-      {open ? <ApplicationPage key={open.id} session={session} applicationId={open.id} minPosition={open.minPosition} /> : <SubmissionForm session={session} onSubmitted={submitted} />}
+      {open === 'simulator' ? <Simulator /> : null}
+      {typeof open === 'object' ? <ApplicationPage key={open.id} session={session} applicationId={open.id} minPosition={open.minPosition} /> : null}
+      {open === undefined ? <SubmissionForm session={session} onSubmitted={submitted} /> : null}
     </div>
   );
 }
@@ -212,11 +218,16 @@ function ApplicationPage({ session, applicationId, minPosition }: { session: Ses
           <button
             type="button"
             data-testid="lock-rate"
-            onClick={() =>
+            onClick={() => {
+              // Optimistic: the lock shows at once, and the view read at the command's position confirms it (or the failure undoes it).
+              setView({ ...view, steps: { ...view.steps, rateLocked: true } });
               call<{ position: number }>(session, 'POST', `/api/applications/${applicationId}/rate-lock`, {})
                 .then(({ body }) => load(body.position))
-                .catch((failure: Error) => setError(failure.message))
-            }
+                .catch((failure: Error) => {
+                  setError(failure.message);
+                  void load();
+                });
+            }}
           >
             Lock today's rate for 30 days
           </button>

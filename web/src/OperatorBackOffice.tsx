@@ -75,10 +75,22 @@ function OperatorApplication({ session, applicationId }: { session: Session; app
   useEffect(() => {
     void refresh().then((loaded) => setAt(loaded.at(-1)?.version));
   }, [applicationId]);
+  // At an event (the slider, or a row of the audit trail) or at an instant (the date field).
+  const [asOf, setAsOf] = useState<string>();
   useEffect(() => {
+    if (asOf) {
+      void call<StateView>(session, 'GET', `/api/applications/${applicationId}/state?asOf=${encodeURIComponent(new Date(asOf).toISOString())}`)
+        .then(({ body }) => setState(body))
+        .catch(() => setState(undefined));
+      return;
+    }
     if (at === undefined) return;
     void call<StateView>(session, 'GET', `/api/applications/${applicationId}/state?version=${at}`).then(({ body }) => setState(body));
-  }, [at, applicationId]);
+  }, [at, asOf, applicationId]);
+  const travelTo = (version: number) => {
+    setAsOf(undefined);
+    setAt(version);
+  };
 
   const latest = events.at(-1)?.version;
   return (
@@ -93,12 +105,18 @@ function OperatorApplication({ session, applicationId }: { session: Session; app
               As it was after event {at} of {latest}
               {at !== undefined && events[at - 1] ? `, ${new Date(events[at - 1]!.metadata.occurredAt).toLocaleString()}` : ''}
             </span>
-            <input type="range" min={1} max={latest} value={at ?? latest} onChange={(event) => setAt(Number(event.target.value))} data-testid="time-travel" />
+            <input type="range" min={1} max={latest} value={at ?? latest} onChange={(event) => travelTo(Number(event.target.value))} data-testid="time-travel" />
+          </label>
+        ) : null}
+        {latest !== undefined ? (
+          <label className="travel">
+            <span>{asOf ? `As it was at ${new Date(asOf).toLocaleString()}` : 'Or as it was at a date and time'}</span>
+            <input type="datetime-local" step={1} value={asOf ?? ''} onChange={(event) => setAsOf(event.target.value || undefined)} data-testid="time-travel-date" />
           </label>
         ) : null}
         {state ? <pre className="state">{JSON.stringify(state, null, 2)}</pre> : null}
       </section>
-      <IncomeApproval
+      <Commands
         session={session}
         applicationId={applicationId}
         version={latest}
@@ -119,7 +137,7 @@ function OperatorApplication({ session, applicationId }: { session: Session; app
           <Head columns={['#', 'When', 'Who', 'What', 'Why']} />
           <tbody>
             {events.map((event) => (
-              <tr key={event.eventId} className={event.version === at ? 'current' : ''} onClick={() => setAt(event.version)}>
+              <tr key={event.eventId} className={event.version === at ? 'current' : ''} onClick={() => travelTo(event.version)}>
                 <td>{event.version}</td>
                 <td>{new Date(event.metadata.occurredAt).toLocaleString()}</td>
                 <td>{event.metadata.actor}</td>
@@ -134,30 +152,82 @@ function OperatorApplication({ session, applicationId }: { session: Session; app
   );
 }
 
-/** Approve the income as verified; sent with If-Match, so that a change meanwhile is shown, not overwritten. */
-function IncomeApproval(props: { session: Session; applicationId: string; version: number | undefined; onDone: (text: string) => void; onConflict: (text: string) => Promise<void> }) {
-  const [amount, setAmount] = useState('');
+type CommandFormProps = {
+  session: Session;
+  applicationId: string;
+  version: number | undefined;
+  onDone: (text: string) => void;
+  onConflict: (text: string) => Promise<void>;
+};
+
+type CommandField = { readonly name: string; readonly placeholder: string; readonly type?: 'number' | 'text' };
+
+/**
+ * One of the operator's commands, sent with If-Match: a change meanwhile answers 409, and
+ * the page then shows the application as it is now and says so, for the operator to decide again.
+ */
+function CommandForm(props: CommandFormProps & { title: string; path: string; fields: readonly CommandField[]; body: (values: Record<string, string>) => unknown; done: string; testId: string }) {
+  const [values, setValues] = useState<Record<string, string>>({});
   const [error, setError] = useState<string>();
-  async function approve(event: FormEvent) {
+  async function send(event: FormEvent) {
     event.preventDefault();
     setError(undefined);
     try {
-      await call(props.session, 'POST', `/api/applications/${props.applicationId}/income-approval`, { verifiedMonthlyNet: Number(amount) }, props.version ? { 'if-match': `"${props.version}"` } : {});
-      props.onDone('Income approved.');
+      await call(props.session, 'POST', `/api/applications/${props.applicationId}/${props.path}`, props.body(values), props.version ? { 'if-match': `"${props.version}"` } : {});
+      props.onDone(props.done);
     } catch (failure) {
       if (failure instanceof ApiError && failure.status === 409) {
-        await props.onConflict(`The application changed while you were looking at it (${failure.message}). It is shown as it is now: check it, then approve again.`);
+        await props.onConflict(`The application changed while you were looking at it (${failure.message}). It is shown as it is now: check it, then send again.`);
       } else setError(failure instanceof Error ? failure.message : String(failure));
     }
   }
   return (
-    <form className="card inline" onSubmit={approve}>
-      <h3>Approve the income</h3>
-      <input type="number" placeholder="Verified net monthly income (€)" value={amount} onChange={(event) => setAmount(event.target.value)} data-testid="verified-income" />
-      <button type="submit" data-testid="approve-income">
-        Approve
+    <form className="card inline" onSubmit={send}>
+      <h3>{props.title}</h3>
+      {props.fields.map((field) => (
+        <input
+          key={field.name}
+          type={field.type ?? 'text'}
+          placeholder={field.placeholder}
+          value={values[field.name] ?? ''}
+          onChange={(event) => setValues({ ...values, [field.name]: event.target.value })}
+          data-testid={`${props.testId}-${field.name}`}
+        />
+      ))}
+      <button type="submit" data-testid={props.testId}>
+        Send
       </button>
       {error ? <p className="error">{error}</p> : null}
     </form>
+  );
+}
+
+/** The operator's commands on an application. */
+function Commands(props: CommandFormProps) {
+  return (
+    <>
+      <CommandForm
+        {...props}
+        title="Approve the income"
+        path="income-approval"
+        fields={[{ name: 'verifiedMonthlyNet', placeholder: 'Verified net monthly income (€)', type: 'number' }]}
+        body={(values) => ({ verifiedMonthlyNet: Number(values.verifiedMonthlyNet) })}
+        done="Income approved."
+        testId="approve-income"
+      />
+      <CommandForm
+        {...props}
+        title="Change the rate"
+        path="rate"
+        fields={[
+          { name: 'annualRate', placeholder: 'Rate (%)', type: 'number' },
+          { name: 'reason', placeholder: 'Why' },
+        ]}
+        body={(values) => ({ annualRate: Number(values.annualRate), reason: values.reason ?? '' })}
+        done="Rate changed."
+        testId="change-rate"
+      />
+      <CommandForm {...props} title="Lock the published rate" path="rate-lock" fields={[]} body={() => ({})} done="Rate locked for 30 days." testId="lock-rate" />
+    </>
   );
 }
