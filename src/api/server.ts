@@ -21,6 +21,8 @@ export type ServerDependencies = {
   readonly routes: readonly ServerRoutes[];
   /** Readiness: resolves when the store answers. */
   readonly checkReady: () => Promise<void>;
+  /** The services this process runs, which /health names (their health is the process's). */
+  readonly services?: readonly string[];
   readonly logger: FastifyBaseLogger | false;
   readonly verifyToken: TokenVerifier;
   readonly http: HttpLimits;
@@ -68,7 +70,7 @@ function securityHeaders(): Record<string, string> {
   return recorded;
 }
 
-export async function buildServer({ routes, checkReady, logger, verifyToken, http }: ServerDependencies): Promise<FastifyInstance> {
+export async function buildServer({ routes, checkReady, services = [], logger, verifyToken, http }: ServerDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger || undefined,
     // Per-request log lines cost a measurable share of throughput; errors are still logged.
@@ -136,9 +138,9 @@ export async function buildServer({ routes, checkReady, logger, verifyToken, htt
   app.get('/health', { schema: { hide: true }, config: { permission: 'public' } }, async (_request, reply) => {
     try {
       await checkReady();
-      return { status: 'ok' };
+      return { status: 'ok', services };
     } catch {
-      return reply.status(503).send({ status: 'unavailable' });
+      return reply.status(503).send({ status: 'unavailable', services });
     }
   });
 

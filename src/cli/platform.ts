@@ -192,6 +192,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
       checkReady: async () => {
         await client.query('SELECT 1');
       },
+      services,
       logger,
       verifyToken: authentication.verifyToken,
       http: config.http,

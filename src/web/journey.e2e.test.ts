@@ -89,7 +89,9 @@ describe('the pages, in a browser', { skip }, () => {
 
     await operator.page.getByTestId('approve-income-verifiedMonthlyNet').fill('3200');
     await operator.page.getByTestId('approve-income').click();
-    assert.match(await operator.page.getByTestId('notice').innerText(), /changed while you were looking/);
+    const conflict = await operator.page.getByTestId('notice').innerText();
+    assert.match(conflict, /changed while you were looking/);
+    assert.match(conflict, /Meanwhile: InterestRateLocked by dev:giulia/, 'says what changed meanwhile');
     await operator.page.getByTestId('approve-income').click();
     await operator.page.getByTestId('notice').filter({ hasText: 'Income approved.' }).waitFor();
 
@@ -133,6 +135,7 @@ describe('the pages, in a browser', { skip }, () => {
     const admin = await signedIn('ada');
     await admin.page.getByTestId(`dead-letter-${id}`).waitFor();
     assert.equal(await admin.page.getByTestId('health').innerText(), 'ok');
+    assert.match(await admin.page.getByTestId('services').innerText(), /notification: ok/);
     await admin.page.getByTestId(`redrive-${id}`).click();
     assert.match(await admin.page.getByTestId('notice').innerText(), new RegExp(`Redrive of dead letter ${id} asked`));
     await admin.page.getByTestId(`dead-letter-${id}`).waitFor({ state: 'detached', timeout: 15_000 });

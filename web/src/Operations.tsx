@@ -11,7 +11,7 @@ type Projection = { name: string; position: number; headPosition: number; behind
 export function Operations({ session }: { session: Session }) {
   const [letters, setLetters] = useState<DeadLetter[]>([]);
   const [projections, setProjections] = useState<Projection[]>([]);
-  const [health, setHealth] = useState<string>('…');
+  const [health, setHealth] = useState<{ status: string; services: string[] }>({ status: '…', services: [] });
   const [inspected, setInspected] = useState<DeadLetterDetail>();
   const [message, setMessage] = useState<string>();
 
@@ -19,7 +19,10 @@ export function Operations({ session }: { session: Session }) {
     const [dead, status, ready] = await Promise.all([
       call<DeadLetter[]>(session, 'GET', '/api/dead-letters?status=open'),
       call<{ items: Projection[] }>(session, 'GET', '/api/projections'),
-      fetch('/health').then((response) => (response.ok ? 'ok' : `unavailable (${response.status})`)),
+      fetch('/health').then(async (response) => {
+        const body = (await response.json().catch(() => ({}))) as { services?: string[] };
+        return { status: response.ok ? 'ok' : `unavailable (${response.status})`, services: body.services ?? [] };
+      }),
     ]);
     setLetters(dead.body);
     setProjections(status.body.items);
@@ -44,8 +47,16 @@ export function Operations({ session }: { session: Session }) {
     <div className="operations">
       <section className="card">
         <h3>
-          Health: <span data-testid="health">{health}</span>
+          Health: <span data-testid="health">{health.status}</span>
         </h3>
+        <p className="muted">This process answers for its services: each one's health is the process's and its database's.</p>
+        <ul className="services" data-testid="services">
+          {health.services.map((service) => (
+            <li key={service} className={health.status === 'ok' ? 'done' : ''}>
+              {service}: {health.status}
+            </li>
+          ))}
+        </ul>
       </section>
       <Notice message={message} />
       <section className="card">

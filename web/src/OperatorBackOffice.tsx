@@ -125,9 +125,12 @@ function OperatorApplication({ session, applicationId }: { session: Session; app
           void refresh().then((loaded) => setAt(loaded.at(-1)?.version));
         }}
         onConflict={async (text) => {
+          // What changed meanwhile: the events after the version the operator was looking at.
+          const seen = latest ?? 0;
           const loaded = await refresh();
           setAt(loaded.at(-1)?.version);
-          setMessage(text);
+          const meanwhile = loaded.filter((event) => event.version > seen).map((event) => `${event.type} by ${event.metadata.actor} at ${new Date(event.metadata.occurredAt).toLocaleTimeString()}`);
+          setMessage(`${text}${meanwhile.length > 0 ? ` Meanwhile: ${meanwhile.join('; ')}.` : ''}`);
         }}
       />
       <Notice message={message} />

@@ -370,7 +370,7 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
     });
 
     it('serves health and the OpenAPI documentation', async () => {
-      assert.deepEqual((await inject({ method: 'GET', url: '/health' })).json(), { status: 'ok' });
+      assert.deepEqual((await inject({ method: 'GET', url: '/health' })).json(), { status: 'ok', services: [] });
       const spec = (await inject({ method: 'GET', url: '/docs/json' })).json<{ openapi: string; paths: Record<string, unknown> }>();
       assert.match(spec.openapi, /^3\./);
       for (const path of ['/api/applications', '/api/applications/{id}/rate-lock', '/api/applications/{id}/state']) {
