@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { SqlClient, SqlQueryable } from '../eventstore/sql-client.ts';
+import { SealError } from '../privacy/sealing.ts';
 import type { Bus, Subscription } from './bus.ts';
 import type { AfterCommit } from './jobs.ts';
 import type { EventMessage, IncomingMessage } from './message.ts';
@@ -111,9 +112,19 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
     if (!knownTypes.has(envelope.type)) {
       return { ok: false, reason: 'UNKNOWN_TYPE', error: `${name} does not handle events of type ${envelope.type}` };
     }
+    let data = envelope.data;
+    if (options.reveal) {
+      // A sealed value that does not open is the message's fault, for good; any other failure
+      // (the keys' database away) throws, and the message is delivered again later.
+      try {
+        data = (await options.reveal([envelope], db))[0]!.data;
+      } catch (error) {
+        if (error instanceof SealError) return { ok: false, reason: 'INVALID', error: error.message };
+        throw error;
+      }
+    }
     try {
-      const [revealed] = options.reveal ? await options.reveal([envelope], db) : [envelope];
-      const current = definition.decoder.decode(envelope.type, envelope.schemaVersion, revealed!.data);
+      const current = definition.decoder.decode(envelope.type, envelope.schemaVersion, data);
       return { ok: true, event: { ...envelope, schemaVersion: current.schemaVersion, data: current.data } };
     } catch (error) {
       const reason = (error as { reason?: string }).reason === 'UNKNOWN_TYPE' ? 'UNKNOWN_TYPE' : 'INVALID';

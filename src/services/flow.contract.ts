@@ -113,12 +113,23 @@ export function flowClient(fixture: Pick<FlowFixture, 'applicationUrl' | 'docume
     return response.body;
   }
 
+  /** What may hold a flow up, for the message of a test that timed out: open dead letters, and jobs that keep failing. */
+  async function whatIsStuck(): Promise<string> {
+    const letters = await fixture.database.query<{ consumer: string; partition_key: string | null; event_type: string | null; reason: string; error: string }>(
+      `SELECT consumer, partition_key, event_type, reason, error FROM mutuo_dead_letters WHERE status IN ('dead', 'redrive_requested', 'discard_requested') ORDER BY id LIMIT 10`,
+    );
+    const jobs = await fixture.database.query<{ queue: string; key: string; attempts: number; last_error: string | null }>(
+      `SELECT queue, key, attempts, last_error FROM mutuo_jobs WHERE attempts > 0 ORDER BY attempts DESC LIMIT 10`,
+    );
+    return JSON.stringify({ deadLetters: letters, failingJobs: jobs });
+  }
+
   async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const value = await probe();
       if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; ${await whatIsStuck()}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
