@@ -62,10 +62,10 @@ export function flowClient(fixture: Pick<FlowFixture, 'applicationUrl' | 'docume
   /**
    * The Document service learns of an application from the bus: under load a submission
    * may take longer to reach it than its routes wait (2 s), and it answers 404 until then.
-   * A client tries again, as this one does, for up to 30 s.
+   * A client tries again, as this one does, for up to 120 s.
    */
   async function untilKnown(request: () => Promise<Response>): Promise<Response> {
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 120_000;
     for (;;) {
       const response = await request();
       if (response.status !== 404 || Date.now() > deadline) return response;
@@ -103,7 +103,7 @@ export function flowClient(fixture: Pick<FlowFixture, 'applicationUrl' | 'docume
 
   async function application(applicationId: string) {
     // The customer view is a read model: a submission a moment old may not be in it yet.
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 60_000;
     let response = await call<{ status: string; reason?: string; contractNumber?: string }>('GET', `${fixture.queryUrl}/api/applications/${applicationId}`);
     while (response.status === 404 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -124,7 +124,9 @@ export function flowClient(fixture: Pick<FlowFixture, 'applicationUrl' | 'docume
     return JSON.stringify({ deadLetters: letters, failingJobs: jobs });
   }
 
-  async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  // The bounds are for a flow that is stuck, not slow: test files run side by side here, and
+  // a busy machine may take minutes over what takes seconds alone.
+  async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 180_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const value = await probe();
@@ -189,7 +191,7 @@ export function flowClient(fixture: Pick<FlowFixture, 'applicationUrl' | 'docume
       await waitFor(`the emails ${expected}`, async () => {
         seen = (await notifications(applicationId)).map((notification) => notification.template).sort();
         return JSON.stringify(seen) === expected ? true : undefined;
-      }, 30_000);
+      }, 120_000);
     } catch {
       assert.fail(`the emails about ${applicationId}: ${JSON.stringify(seen)}, expected ${expected}`);
     }
@@ -384,7 +386,7 @@ export function describeFlow(setup: string, open: () => Promise<FlowFixture>, op
       const outcomes = await Promise.all(
         ids.map(async (id, i) => {
           try {
-            return await flow.waitForTerminal(id, 180_000);
+            return await flow.waitForTerminal(id, 300_000);
           } catch (error) {
             throw new Error(`${planned[i]} ${id}: ${(error as Error).message}; its events: ${JSON.stringify(await flow.history(id))}`);
           }
