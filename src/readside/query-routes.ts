@@ -101,7 +101,9 @@ export const queryRoutes: FastifyPluginAsyncTypebox<QueryRoutesOptions> = async 
       request.raw.on('close', () => abort.abort());
       reply.hijack();
       const out = reply.raw;
+      // The raw response: the headers set on the reply (security, correlation id) go along by hand.
       out.writeHead(200, {
+        ...(reply.getHeaders() as Record<string, string>),
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache, no-transform',
         connection: 'keep-alive',

@@ -99,6 +99,9 @@ export function describeQuerySide(setup: string, open: () => Promise<{ platform:
         });
         assert.equal(response.status, 200);
         assert.match(String(response.headers.get('content-type')), /^text\/event-stream/);
+        // The stream is written on the raw response, and carries the security headers all the same.
+        assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
+        assert.ok(response.headers.get('x-correlation-id'));
         const seen: typeof events = [];
         const decoder = new TextDecoder();
         let buffer = '';
