@@ -363,8 +363,10 @@ export class SqlEventStore implements EventStore {
   private async insertBatch(batch: readonly PendingAppend[]): Promise<(AppendResult | undefined)[]> {
     const vault = this.personalData;
     if (!vault || !batch.some((pending) => vault.hasPersonalData(pending.events))) return insertAppends(this.client, batch, 0);
+    // A batch appends to each stream once: its stream names its expected version.
+    const expected = new Map(batch.map((pending) => [pending.streamId, pending.expectedVersion]));
     const request = (sealed: readonly { readonly streamId: string; readonly events: readonly NewEvent[] }[]) =>
-      sealed.map(({ streamId, events }) => ({ streamId, events, expectedVersion: batch.find((pending) => pending.streamId === streamId)!.expectedVersion }));
+      sealed.map(({ streamId, events }) => ({ streamId, events, expectedVersion: expected.get(streamId)! }));
     if (vault.keys.inDatabase) return vault.sealInStatement(batch, (sealed, subjects) => insertAppendsWith(this.client, request(sealed), 0, subjects));
     return this.client.transaction(async (tx) => {
       const sealed = await vault.within(tx).sealAppends(batch);

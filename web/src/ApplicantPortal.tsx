@@ -1,4 +1,5 @@
 import { useEffect, useState, type FormEvent } from 'react';
+import { euros } from './parts.tsx';
 import { ApiError, call, follow, type FieldError, type Session } from './api.ts';
 import { Simulator } from './Simulator.tsx';
 import { checkTaxCode } from './tax-code.ts';
@@ -166,8 +167,6 @@ function SubmissionForm({ session, onSubmitted }: { session: Session; onSubmitte
     </form>
   );
 }
-
-const euros = (value: number) => value.toLocaleString('it-IT', { style: 'currency', currency: 'EUR' });
 
 /** The application as the applicant follows it: its view, the documents to send, the rate lock, and each change as it happens. */
 function ApplicationPage({ session, applicationId, minPosition }: { session: Session; applicationId: string; minPosition?: number | undefined }) {

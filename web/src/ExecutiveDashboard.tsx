@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'react';
-import { Head } from './parts.tsx';
+import { euros, Head } from './parts.tsx';
 import { call, type Session } from './api.ts';
 import { Chart } from './Chart.tsx';
 
@@ -16,7 +16,6 @@ type Figures = {
 };
 type Dashboard = { from: string; to: string; rows: (Figures & { region: string; month: string })[]; totals: Figures };
 
-const euros = (value: number) => value.toLocaleString('it-IT', { style: 'currency', currency: 'EUR', maximumFractionDigits: 0 });
 const percent = (value: number | null) => (value === null ? '—' : `${(100 * value).toFixed(1)} %`);
 
 /** Volumes and amounts by month and region, approval rate and processing time: charts with the numbers beside them. */
@@ -68,10 +67,10 @@ export function ExecutiveDashboard({ session }: { session: Session }) {
           <strong>{totals.medianProcessingHours === null ? '—' : `${totals.medianProcessingHours} h`}</strong> median processing
         </div>
         <div>
-          <strong>{euros(totals.requested)}</strong> requested
+          <strong>{euros(totals.requested, true)}</strong> requested
         </div>
         <div>
-          <strong>{euros(totals.disbursed)}</strong> disbursed
+          <strong>{euros(totals.disbursed, true)}</strong> disbursed
         </div>
       </section>
       <section className="card">
@@ -114,8 +113,8 @@ export function ExecutiveDashboard({ session }: { session: Session }) {
               <tr key={region}>
                 <td>{region}</td>
                 <td>{figures.submitted}</td>
-                <td>{euros(figures.requested)}</td>
-                <td>{euros(figures.disbursed)}</td>
+                <td>{euros(figures.requested, true)}</td>
+                <td>{euros(figures.disbursed, true)}</td>
               </tr>
             ))}
           </tbody>

@@ -1,5 +1,5 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { Head, Notice } from './parts.tsx';
+import { euros, Head, Notice } from './parts.tsx';
 import { ApiError, call, type Session } from './api.ts';
 
 type SearchItem = { applicationId: string; firstName: string; lastName: string; taxCode: string; status: string; region: string; amount: number; submittedAt: string };
@@ -47,7 +47,7 @@ export function OperatorBackOffice({ session }: { session: Session }) {
                   <td>{item.taxCode}</td>
                   <td>{item.status}</td>
                   <td>{item.region}</td>
-                  <td>{item.amount.toLocaleString('it-IT', { style: 'currency', currency: 'EUR' })}</td>
+                  <td>{euros(item.amount)}</td>
                   <td>{new Date(item.submittedAt).toLocaleDateString()}</td>
                 </tr>
               ))}

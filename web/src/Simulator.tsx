@@ -1,11 +1,10 @@
 import { useMemo, useState, type FormEvent } from 'react';
+import { euros } from './parts.tsx';
 import { ApiError, call, type FieldError } from './api.ts';
 import { Chart } from './Chart.tsx';
 
 type Row = { period: number; installment: number; interest: number; principal: number; balance: number };
 type Simulation = { annualRate: number; installment: number; totalInterest: number; totalCost: number; aprc: number; schedule: Row[] };
-
-const euros = (value: number) => value.toLocaleString('it-IT', { style: 'currency', currency: 'EUR' });
 
 /**
  * The mortgage simulator: the public simulation API (no token needed), the published rate

@@ -19,3 +19,7 @@ export function Notice({ message }: { message: string | undefined }) {
     </p>
   ) : null;
 }
+
+/** Euros as Italians write them; `whole` drops the cents. */
+export const euros = (value: number, whole = false) =>
+  value.toLocaleString('it-IT', { style: 'currency', currency: 'EUR', ...(whole ? { maximumFractionDigits: 0 } : {}) });

@@ -104,7 +104,7 @@ export function relationshipOf(streams: readonly { readonly stream: SubjectStrea
  * Erasure by crypto-shredding, and the legal holds that forbid it. Each request runs in
  * one transaction that holds the subject's key row: the erasure's event and the key's
  * destruction commit together (a crash leaves both or neither), and a submission sealing
- * data for the same person waits for it, then seals for a new subject (SubjectKeys.recordStream).
+ * data for the same person waits for it, then seals for a new subject (SubjectKeys.subjectsSealing, and the keys' CTE in the append's statement).
  */
 export function createErasureService({ client, personalData, clock, newId, retentionYears, afterCommit }: ErasureDependencies) {
   async function withSubject<T>(taxCode: string, work: (subject: Subject) => Promise<T>): Promise<T> {
