@@ -191,39 +191,47 @@ export type ScheduleTotals = {
 /** Receives each row of a schedule as it is computed. */
 type RowSink = (period: number, installment: number, interest: number, principal: number, balance: number) => void;
 
+/** Added to and taken from a double in [0, 2^52), rounds it to the nearest integer (ties to even). */
+const NEAREST = 2 ** 52;
+/** Up to here balance * bps, and so every period's interest, is decided in doubles (see walkSchedule). */
+const FAST_INTEREST_LIMIT = 2 ** 48;
+
 /**
  * Walks the cent-rounded schedule (see frenchSchedule), handing each row to
- * `sink` if there is one. In doubles when balance * bps stays exact (the balance
- * never exceeds the principal, and the bound of roundedQuotient holds for every
- * valid loan by far: 1e10 cents at 2,000 bps is 2e13), in BigInts otherwise.
+ * `sink` if there is one.
+ *
+ * Each interest is E = balance * bps / D rounded half up, D = 10,000 * periodsPerYear.
+ * While balance * bps <= 2^48 (every valid loan by far: 1e10 cents at 2,000 bps is
+ * 2e13) it is decided in doubles: x = balance * (bps / D) is within E * 2^-52, so
+ * under 1/(16 D), of E. E is a whole number of 1/D, so it is either exactly a half
+ * cent from the integers around it or at least 1/D nearer one of them: x then
+ * rounds to the same nearest integer, and an exact half shows as x within 1/(2 D)
+ * of the half, which goes up. Rounding by adding and taking 2^52 keeps the
+ * period's chain of dependent operations short: this loop is the simulation's
+ * largest cost. Past the bound, BigInts.
  */
 function walkSchedule(loan: AmortizationLoan, sink: RowSink | undefined): ScheduleTotals {
   const periodsPerYear = loan.periodsPerYear ?? 12;
   const installment = installmentCents(loan); // checks the loan
   const { principalCents, annualRateBps, periods } = loan;
   const denominator = 10_000 * periodsPerYear;
-  if (Number.isSafeInteger(denominator) && 2 * principalCents * annualRateBps + 3 * denominator <= MAX_EXACT) {
-    // roundedQuotient(balance * bps, denominator), with a multiplication by 1 / Y for the slow division: the
-    // product is within 2^-50 relative of X / Y < 2^53 / 20,000, so its floor is off by at most one, which the
-    // exact remainder X - q Y (|q Y| <= X + Y <= 2^53) detects and corrects.
-    const twiceRate = 2 * annualRateBps;
-    const divisor = 2 * denominator;
-    const reciprocal = 1 / divisor;
+  if (Number.isSafeInteger(denominator) && principalCents * annualRateBps <= FAST_INTEREST_LIMIT) {
+    const rate = annualRateBps / denominator;
+    const halfUp = 0.5 - 1 / (2 * denominator);
     let balance = principalCents;
     let totalInterest = 0;
     for (let period = 1; ; period++) {
-      const dividend = balance * twiceRate + denominator;
-      let interest = Math.floor(dividend * reciprocal);
-      const remainder = dividend - interest * divisor;
-      if (remainder < 0) interest--;
-      else if (remainder >= divisor) interest++;
+      const exact = balance * rate;
+      let interest = exact + NEAREST - NEAREST;
+      if (exact - interest >= halfUp) interest++;
       totalInterest += interest;
       if (period === periods || installment - interest >= balance) {
         const finalInstallment = balance + interest;
         sink?.(period, finalInstallment, interest, balance, 0);
         return { installmentCents: installment, installments: period, totalInterestCents: totalInterest, finalInstallmentCents: finalInstallment };
       }
-      balance -= installment - interest;
+      // The installment is taken from the balance while the interest is still being computed.
+      balance = balance - installment + interest;
       sink?.(period, installment, interest, installment - interest, balance);
     }
   }

@@ -245,6 +245,30 @@ describe('the fast paths agree with exact BigInt arithmetic', () => {
     );
   });
 
+  it('rounds an interest of exactly half a cent up, as the exact fraction does', () => {
+    // With bps dividing D / 2 (D = 10,000 * periodsPerYear) and P = (D / 2 + k D) / bps,
+    // the first interest P * bps / D is k + 1/2 cents exactly.
+    const halfCentLoan = fc
+      .record({ periodsPerYear: fc.constantFrom(12, 4, 1, 52), k: fc.integer({ min: 0, max: 2_000_000 }), periods: fc.integer({ min: 1, max: 480 }), pick: fc.nat() })
+      .map(({ periodsPerYear, k, periods, pick }) => {
+        const d = 10_000 * periodsPerYear;
+        const rates = Array.from({ length: 2_000 }, (_, i) => i + 1).filter((bps) => (d / 2) % bps === 0);
+        const annualRateBps = rates[pick % rates.length]!;
+        return { loan: { principalCents: (d / 2 + k * d) / annualRateBps, annualRateBps, periods, periodsPerYear }, k };
+      });
+    fc.assert(
+      fc.property(halfCentLoan, ({ loan, k }) => {
+        const schedule = frenchSchedule(loan);
+        assert.equal(schedule.rows[0]!.interestCents, k + 1);
+        assert.deepEqual(
+          schedule.rows.map((row) => row.interestCents),
+          referenceSchedule(loan).interests,
+        );
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('installmentCents rounds like the exact fraction, also for many distinct terms (cache eviction)', () => {
     fc.assert(
       fc.property(anyLoan, (loan) => {
