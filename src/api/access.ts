@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError } from '../domain/errors.ts';
 import { AuthenticationError, bearerToken, type Identity, type TokenVerifier } from '../security/identity.ts';
 import { permissions, type Access, type Permission } from '../security/permissions.ts';
+import { RateLimitedError } from './rate-limit.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -31,9 +32,16 @@ function unauthenticated(request: FastifyRequest, reply: FastifyReply, message: 
   return new DomainError('unauthenticated', 'UNAUTHENTICATED', message);
 }
 
+function rateLimited(reply: FastifyReply, waitMs: number): RateLimitedError {
+  const seconds = Math.ceil(waitMs / 1000);
+  reply.header('retry-after', seconds);
+  return new RateLimitedError(seconds);
+}
+
 /**
  * Authentication and the permission table on every route, before its body is read:
- * 401 without a valid bearer token, 403 for roles the route's permission does not list.
+ * 401 without a valid bearer token, 403 for roles the route's permission does not list;
+ * 429 past the rate limit of a route that has one (the public ones, see buildServer).
  * A route that names no permission is refused to everyone, so a forgotten one fails
  * closed. It calls `done` at once when the token was verified before (no promise on the
  * common path: this runs on every request).
@@ -51,10 +59,14 @@ export function accessControl(verify: TokenVerifier): (request: FastifyRequest, 
   }
 
   return (request, reply, done) => {
-    const url = request.routeOptions.url;
+    // Read once: each read of routeOptions builds a new object.
+    const { url, config } = request.routeOptions;
     // No route: the not-found handler answers. A CORS preflight carries no credentials, by the standard, and answers no data.
-    if (url === undefined || isDocumentation(url) || request.method === 'OPTIONS') return done();
-    const permission = request.routeOptions.config.permission;
+    if (url === undefined || request.method === 'OPTIONS') return done();
+    const waitMs = config.rateLimiter?.(request.ip);
+    if (waitMs !== undefined) return done(rateLimited(reply, waitMs));
+    if (isDocumentation(url)) return done();
+    const permission = config.permission;
     const access = accessOf(permission);
     if (access === 'public') return done();
     let verified: Identity | Promise<Identity>;

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, type DomainErrorKind, type FieldError } from '../domain/errors.ts';
 import { DuplicateEventIdError, WrongExpectedVersionError } from '../eventstore/types.ts';
+import { RateLimitedError } from './rate-limit.ts';
 
 /** An RFC 9457 problem document; `code` is stable and `errors` names each wrong field. */
 export type Problem = {
@@ -51,7 +52,6 @@ const codeByFastifyCode: Record<string, string> = {
   FST_INVALID_MULTIPART_CONTENT_TYPE: 'NOT_MULTIPART',
   FST_FILES_LIMIT: 'TOO_MANY_FILES',
   FST_PARTS_LIMIT: 'TOO_MANY_PARTS',
-  FST_ERR_RATE_LIMITED: 'RATE_LIMITED',
 };
 
 type AjvError = { instancePath: string; message?: string; params: Record<string, unknown> };
@@ -81,6 +81,7 @@ export function toProblem(error: unknown): Problem {
     });
   }
   if (error instanceof DuplicateEventIdError) return problem(409, error.code, error.message);
+  if (error instanceof RateLimitedError) return problem(429, 'RATE_LIMITED', error.message);
   const fastifyError = error as FastifyError & { validation?: AjvError[]; validationContext?: string };
   if (Array.isArray(fastifyError.validation)) {
     const errors = fastifyError.validation.map((e) => ({ path: fieldPath(e, fastifyError.validationContext), message: validationMessage(e) }));

@@ -3,13 +3,13 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import cors from '@fastify/cors';
-import rateLimit from '@fastify/rate-limit';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import helmet from 'helmet';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { register } from 'prom-client';
 import type { TokenVerifier } from '../security/identity.ts';
 import { accessControl } from './access.ts';
+import { rateLimiter } from './rate-limit.ts';
 import { notFoundProblem, sendProblem } from './problem.ts';
 import { webPages } from './web.ts';
 
@@ -103,20 +103,13 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
   if (http.corsOrigins.length > 0) {
     await app.register(cors, { origin: [...http.corsOrigins], methods: ['GET', 'POST', 'PUT'], allowedHeaders: ['authorization', 'content-type', 'if-match', 'x-min-position', 'x-correlation-id', 'last-event-id'], exposedHeaders: ['etag', 'location', 'x-correlation-id', 'x-read-model-behind'] });
   }
-  // The public routes (and the documentation) are rate-limited by client address; the
-  // others need a token, and are not slowed by a count per request.
+  // The public routes (and the documentation) are rate-limited by client address, each
+  // route counted apart; the others need a token, and are not slowed by a count per request.
   if (http.publicRequestsPerMinute > 0) {
-    const limit = { max: http.publicRequestsPerMinute, timeWindow: 60_000 };
+    const limit = { max: http.publicRequestsPerMinute, windowMs: 60_000 };
     app.addHook('onRoute', (route) => {
       const isPublic = route.config?.permission === 'public' || route.url === '/docs' || route.url.startsWith('/docs/');
-      if (isPublic) route.config = { ...route.config, rateLimit: limit };
-    });
-    await app.register(rateLimit, {
-      global: false,
-      // The counts are told when a client is turned away (with Retry-After), not on every answer.
-      addHeadersOnExceeding: { 'x-ratelimit-limit': false, 'x-ratelimit-remaining': false, 'x-ratelimit-reset': false },
-      // A coded error, which the problem mapping answers as RATE_LIMITED (Retry-After is set by the plugin).
-      errorResponseBuilder: (_request, context) => Object.assign(new Error(`too many requests: try again in ${context.after}`), { statusCode: 429, code: 'FST_ERR_RATE_LIMITED' }),
+      if (isPublic) route.config = { ...route.config, rateLimiter: rateLimiter(limit) };
     });
   }
 
