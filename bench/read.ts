@@ -2,7 +2,7 @@
  * Read-side benchmark: the query API, the projections' rebuild and their lag, each
  * next to its ceiling measured in the same run.
  *
- *   npm run bench:read [-- --seconds 10 --connections 100 --applications 10000 --events 1000000
+ *   npm run bench:read [-- --seconds 10 --rounds 3 --connections 100 --applications 10000 --events 1000000
  *                          --rate 500 --no-pglite --only views,simulations,lag,rebuild --cpu-prof DIR]
  *
  * 1. Customer view: GET /api/applications/:id over the seeded applications (the ids in
@@ -54,6 +54,7 @@ const projectionNames = ['customer-view', 'application-search', 'dashboard', 'ra
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '100' },
     applications: { type: 'string', default: '10000' },
     events: { type: 'string', default: '1000000' },
@@ -65,6 +66,7 @@ const { values: args } = parseArgs({
   },
 });
 const seconds = Number(args.seconds);
+const rounds = Number(args.rounds);
 const connections = Number(args.connections);
 const applications = Number(args.applications);
 const eventCount = Number(args.events);
@@ -265,6 +267,32 @@ async function hammer(baseUrl: string, load: Load): Promise<Figure> {
   return { perSecond: result.requests.average, p50Ms: result.latency.p50, p99Ms: result.latency.p99 };
 }
 
+const ofBare = (mutuo: Figure, bare: Figure) => (100 * mutuo.perSecond) / bare.perSecond;
+
+const median = (values: readonly number[]) => percentile([...values].sort((a, b) => a - b), 50);
+
+/**
+ * The ceiling then Mutuo, `rounds` times in turn, so that a drift of the machine (the
+ * load generator shares its two cores) falls on both alike; each field the median of
+ * its rounds. Every round's share of bare is printed as it comes.
+ */
+async function sideBySide(ceilingUrl: string, mutuoUrl: string, load: Load): Promise<{ mutuo: Figure; bare: Figure }> {
+  const bare: Figure[] = [];
+  const mutuo: Figure[] = [];
+  for (let round = 0; round < rounds; round++) {
+    bare.push(await hammer(ceilingUrl, load));
+    mutuo.push(await hammer(mutuoUrl, load));
+    process.stdout.write(`${fixed(ofBare(mutuo[round]!, bare[round]!))} % `);
+  }
+  console.log('done');
+  const medianOf = (figures: readonly Figure[]): Figure => ({
+    perSecond: median(figures.map((figure) => figure.perSecond)),
+    p50Ms: median(figures.map((figure) => figure.p50Ms)),
+    p99Ms: median(figures.map((figure) => figure.p99Ms)),
+  });
+  return { mutuo: medianOf(mutuo), bare: medianOf(bare) };
+}
+
 async function expectStatus(response: Response, status: number, what: string): Promise<Response> {
   if (response.status !== status) throw new Error(`${what} answered ${response.status}: ${await response.text()}`);
   return response;
@@ -419,18 +447,12 @@ async function measureReadSide(open: (cleanup: Cleanup) => Promise<Endpoints>): 
       await scoped(async (ceilingCleanup) => {
         const ceilingUrl = await startChild(['--input-type=module', '-e', ceilingScript], { CEILING_DATA: dataFile }, ceilingCleanup);
         if (only.has('views')) {
-          process.stdout.write(`${label}: views, bare Fastify… `);
-          const bare = await hammer(ceilingUrl, viewLoad);
-          process.stdout.write('Mutuo… ');
-          figures.views = { mutuo: await hammer(endpoints.queryUrl, viewLoad), bare, bytes };
-          console.log('done');
+          process.stdout.write(`${label}: views, bare Fastify then Mutuo, ${rounds} times… `);
+          figures.views = { ...(await sideBySide(ceilingUrl, endpoints.queryUrl, viewLoad)), bytes };
         }
         if (only.has('simulations')) {
-          process.stdout.write(`${label}: simulations, bare Fastify… `);
-          const bare = await hammer(ceilingUrl, simulationLoad);
-          process.stdout.write('Mutuo… ');
-          figures.simulations = { mutuo: await hammer(endpoints.queryUrl, simulationLoad), bare, bytes: Buffer.byteLength(simulation) };
-          console.log('done');
+          process.stdout.write(`${label}: simulations, bare Fastify then Mutuo, ${rounds} times… `);
+          figures.simulations = { ...(await sideBySide(ceilingUrl, endpoints.queryUrl, simulationLoad)), bytes: Buffer.byteLength(simulation) };
         }
       });
     }
@@ -722,7 +744,7 @@ console.log(
   `Node ${process.version} on ${process.platform}/${process.arch}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
 );
 console.log(
-  `${seconds} s per figure after 1 s of warm-up, ${connections} connections, ${thousands(applications)} applications, ${thousands(eventCount)} events to rebuild, ${rate} commands/s; PostgreSQL at ${testDatabaseUrl.replace(/\/\/[^@]*@/, '//')}, Redis at ${redisUrl.replace(/\/\/[^@]*@/, '//')}`,
+  `${seconds} s per figure after 1 s of warm-up (views and simulations: the median of ${rounds} rounds, each the ceiling then Mutuo), ${connections} connections, ${thousands(applications)} applications, ${thousands(eventCount)} events to rebuild, ${rate} commands/s; PostgreSQL at ${testDatabaseUrl.replace(/\/\/[^@]*@/, '//')}, Redis at ${redisUrl.replace(/\/\/[^@]*@/, '//')}`,
 );
 {
   const admin = new pg.Client({ connectionString: testDatabaseUrl });
@@ -741,7 +763,6 @@ if (only.has('views') || only.has('simulations') || only.has('lag')) {
 }
 if (only.has('rebuild')) rebuildFigures = await measureRebuilds();
 
-const ofBare = (mutuo: Figure, bare: Figure) => (100 * mutuo.perSecond) / bare.perSecond;
 if (readFigures.some((figures) => figures.views)) {
   console.log('');
   console.log(`1. Customer view: GET /api/applications/:id over ${thousands(applications)} applications in turn, ${connections} connections, ${seconds} s`);

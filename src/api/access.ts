@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError } from '../domain/errors.ts';
 import { AuthenticationError, bearerToken, type Identity, type TokenVerifier } from '../security/identity.ts';
 import { permissions, type Access, type Permission } from '../security/permissions.ts';
-import { RateLimitedError } from './rate-limit.ts';
+import { RateLimitedError, type RateLimiter } from './rate-limit.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -17,7 +17,7 @@ declare module 'fastify' {
 }
 
 /** OpenAPI's own pages are public: they describe the API, they serve no data. */
-const isDocumentation = (url: string) => url === '/docs' || url.startsWith('/docs/');
+export const isDocumentation = (url: string) => url === '/docs' || url.startsWith('/docs/');
 
 function accessOf(permission: Permission | undefined): 'public' | Access | undefined {
   return permission === undefined ? undefined : permissions[permission];
@@ -25,6 +25,17 @@ function accessOf(permission: Permission | undefined): 'public' | Access | undef
 
 /** Done with a request's access check: `error` answers it instead of the route. */
 type Done = (error?: Error) => void;
+
+/** A route's check of each request: calls `done`, with the error to answer if the request may not go on. */
+export type RouteGuard = (request: FastifyRequest, reply: FastifyReply, done: Done) => void;
+
+/** What a route's guard is made from, known when the route is registered. */
+export type GuardedRoute = {
+  readonly url: string;
+  readonly permission: Permission | undefined;
+  /** Counts the route's requests by client (the public routes, when a limit is configured). */
+  readonly rateLimiter?: RateLimiter | undefined;
+};
 
 function unauthenticated(request: FastifyRequest, reply: FastifyReply, message: string): DomainError {
   const given = request.headers.authorization !== undefined;
@@ -39,49 +50,54 @@ function rateLimited(reply: FastifyReply, waitMs: number): RateLimitedError {
 }
 
 /**
- * Authentication and the permission table on every route, before its body is read:
- * 401 without a valid bearer token, 403 for roles the route's permission does not list;
- * 429 past the rate limit of a route that has one (the public ones, see buildServer).
- * A route that names no permission is refused to everyone, so a forgotten one fails
- * closed. It calls `done` at once when the token was verified before (no promise on the
- * common path: this runs on every request).
+ * Authentication and the permission table, before a request's body is read: 401 without a
+ * valid bearer token, 403 for roles the route's permission does not list, 429 past the
+ * route's rate limit if it has one. A route that names no permission is refused to
+ * everyone, so a forgotten one fails closed.
+ *
+ * One guard per route, made when the route is registered: the route's permission and limit
+ * are then looked up once, not on every request (request.routeOptions builds a new object at
+ * each read). The guard calls `done` at once when the token was verified before (no promise
+ * on the common path).
  */
-export function accessControl(verify: TokenVerifier): (request: FastifyRequest, reply: FastifyReply, done: Done) => void {
-  function admit(request: FastifyRequest, permission: Permission | undefined, access: Access | undefined, identity: Identity): DomainError | undefined {
-    request.identity = identity;
-    if (access === undefined) return new DomainError('forbidden', 'FORBIDDEN', `${request.method} ${request.routeOptions.url} is open to no role`);
-    if (access.roles.some((role) => identity.roles.has(role))) return undefined;
-    if (access.ownApplication && identity.roles.has('applicant')) {
-      request.ownerScope = identity.subject;
-      return undefined;
-    }
-    return new DomainError('forbidden', 'FORBIDDEN', `your roles may not ${permission}`);
-  }
-
-  return (request, reply, done) => {
-    // Read once: each read of routeOptions builds a new object.
-    const { url, config } = request.routeOptions;
-    // No route: the not-found handler answers. A CORS preflight carries no credentials, by the standard, and answers no data.
-    if (url === undefined || request.method === 'OPTIONS') return done();
-    const waitMs = config.rateLimiter?.(request.ip);
-    if (waitMs !== undefined) return done(rateLimited(reply, waitMs));
-    if (isDocumentation(url)) return done();
-    const permission = config.permission;
+export function accessControl(verify: TokenVerifier): (route: GuardedRoute) => RouteGuard {
+  return ({ url, permission, rateLimiter }) => {
     const access = accessOf(permission);
-    if (access === 'public') return done();
-    let verified: Identity | Promise<Identity>;
-    try {
-      const token = bearerToken(request.headers.authorization);
-      if (token === undefined) return done(unauthenticated(request, reply, 'this route needs a bearer token (Authorization: Bearer <token>)'));
-      verified = verify(token);
-    } catch (error) {
-      return done(error instanceof AuthenticationError ? unauthenticated(request, reply, error.message) : (error as Error));
+    const open = isDocumentation(url) || access === 'public';
+
+    function admit(request: FastifyRequest, identity: Identity): DomainError | undefined {
+      request.identity = identity;
+      if (access === undefined || access === 'public') return new DomainError('forbidden', 'FORBIDDEN', `${request.method} ${url} is open to no role`);
+      if (access.roles.some((role) => identity.roles.has(role))) return undefined;
+      if (access.ownApplication && identity.roles.has('applicant')) {
+        request.ownerScope = identity.subject;
+        return undefined;
+      }
+      return new DomainError('forbidden', 'FORBIDDEN', `your roles may not ${permission}`);
     }
-    if (!(verified instanceof Promise)) return done(admit(request, permission, access, verified));
-    verified.then(
-      (identity) => done(admit(request, permission, access, identity)),
-      (error: unknown) => done(error instanceof AuthenticationError ? unauthenticated(request, reply, error.message) : (error as Error)),
-    );
+
+    return (request, reply, done) => {
+      // A CORS preflight carries no credentials, by the standard, and answers no data.
+      if (request.method === 'OPTIONS') return done();
+      if (rateLimiter !== undefined) {
+        const waitMs = rateLimiter(request.ip);
+        if (waitMs !== undefined) return done(rateLimited(reply, waitMs));
+      }
+      if (open) return done();
+      let verified: Identity | Promise<Identity>;
+      try {
+        const token = bearerToken(request.headers.authorization);
+        if (token === undefined) return done(unauthenticated(request, reply, 'this route needs a bearer token (Authorization: Bearer <token>)'));
+        verified = verify(token);
+      } catch (error) {
+        return done(error instanceof AuthenticationError ? unauthenticated(request, reply, error.message) : (error as Error));
+      }
+      if (!(verified instanceof Promise)) return done(admit(request, verified));
+      verified.then(
+        (identity) => done(admit(request, identity)),
+        (error: unknown) => done(error instanceof AuthenticationError ? unauthenticated(request, reply, error.message) : (error as Error)),
+      );
+    };
   };
 }
 

@@ -41,6 +41,11 @@ describe('hardened HTTP', () => {
     const refused = await platform.server.inject({ method: 'GET', url: '/api/me' });
     assert.equal(refused.statusCode, 401);
     assert.equal(refused.headers['x-content-type-options'], 'nosniff');
+    // And where no route matches.
+    const unknown = await platform.server.inject({ method: 'GET', url: '/api/no-such-thing', headers: { 'x-correlation-id': 'trace-404' } });
+    assert.equal(unknown.statusCode, 404);
+    assert.equal(unknown.headers['x-content-type-options'], 'nosniff');
+    assert.equal(unknown.headers['x-correlation-id'], 'trace-404');
     assert.equal(response.headers['x-powered-by'], undefined);
   });
 

@@ -3,12 +3,12 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import cors from '@fastify/cors';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type onRequestHookHandler } from 'fastify';
 import helmet from 'helmet';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { register } from 'prom-client';
 import type { TokenVerifier } from '../security/identity.ts';
-import { accessControl } from './access.ts';
+import { accessControl, isDocumentation } from './access.ts';
 import { rateLimiter } from './rate-limit.ts';
 import { notFoundProblem, sendProblem } from './problem.ts';
 import { webPages } from './web.ts';
@@ -88,29 +88,34 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler(sendProblem);
-  app.setNotFoundHandler(notFoundProblem);
-  // One callback hook, not several async ones: it runs on every request, and each promise
-  // and hook per request shows in the read path's figures. It names the correlation id,
-  // sets the security headers, then checks the caller's access.
+  // One callback hook per route, not several async ones: it runs on every request, and each
+  // promise and hook per request shows in the read path's figures. It sets the security
+  // headers and names the correlation id, then checks the caller's access (and the public
+  // routes' rate limit, by client address, each route counted apart). Made when the route
+  // is registered (onRoute), it knows the route's permission and limit without looking them
+  // up. A request that matches no route gets its headers from the not-found handler.
   const headers = securityHeaders();
-  const checkAccess = accessControl(verifyToken);
+  const guardFor = accessControl(verifyToken);
+  const publicLimit = http.publicRequestsPerMinute > 0 ? { max: http.publicRequestsPerMinute, windowMs: 60_000 } : undefined;
   app.decorateRequest('identity', undefined);
   app.decorateRequest('ownerScope', undefined);
-  app.addHook('onRequest', (request, reply, done) => {
+  app.addHook('onRoute', (route) => {
+    const permission = route.config?.permission;
+    const isPublic = permission === 'public' || isDocumentation(route.url);
+    const guard = guardFor({ url: route.url, permission, rateLimiter: isPublic && publicLimit ? rateLimiter(publicLimit) : undefined });
+    const hook: onRequestHookHandler = (request, reply, done) => {
+      reply.headers(headers).header('x-correlation-id', request.id);
+      guard(request, reply, done);
+    };
+    const others = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.onRequest = [hook, ...others];
+  });
+  app.setNotFoundHandler((request, reply) => {
     reply.headers(headers).header('x-correlation-id', request.id);
-    checkAccess(request, reply, done);
+    return notFoundProblem(request, reply);
   });
   if (http.corsOrigins.length > 0) {
     await app.register(cors, { origin: [...http.corsOrigins], methods: ['GET', 'POST', 'PUT'], allowedHeaders: ['authorization', 'content-type', 'if-match', 'x-min-position', 'x-correlation-id', 'last-event-id'], exposedHeaders: ['etag', 'location', 'x-correlation-id', 'x-read-model-behind'] });
-  }
-  // The public routes (and the documentation) are rate-limited by client address, each
-  // route counted apart; the others need a token, and are not slowed by a count per request.
-  if (http.publicRequestsPerMinute > 0) {
-    const limit = { max: http.publicRequestsPerMinute, windowMs: 60_000 };
-    app.addHook('onRoute', (route) => {
-      const isPublic = route.config?.permission === 'public' || route.url === '/docs' || route.url.startsWith('/docs/');
-      if (isPublic) route.config = { ...route.config, rateLimiter: rateLimiter(limit) };
-    });
   }
 
   await app.register(swagger, {

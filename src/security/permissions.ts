@@ -43,13 +43,9 @@ export const permissions = {
 
 export type Permission = keyof typeof permissions;
 
-import type { RateLimiter } from '../api/rate-limit.ts';
-
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** What a caller needs to reach this route (see permissions); a route without one is refused to everyone. */
     permission?: Permission;
-    /** Counts the route's requests by client (the public routes, when a limit is configured). */
-    rateLimiter?: RateLimiter;
   }
 }
