@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { openPlatform, type Platform } from '../cli/platform.ts';
 import { loadConfig } from '../config.ts';
 import { injectedBearer } from '../security/testing.ts';
 import { toProblem } from './problem.ts';
+import { webDirectory } from './web.ts';
 
 const simulation = { amount: 200_000, termYears: 25, annualRate: 3.2 };
 
@@ -62,6 +64,17 @@ describe('hardened HTTP', () => {
     for (let i = 0; i < 8; i++) {
       assert.equal((await platform.server.inject({ method: 'GET', url: '/api/me', headers: operator, remoteAddress: '198.51.100.7' })).statusCode, 200);
     }
+  });
+
+  it('serves the web pages to anyone, with the security headers, and counts them as public', { skip: !existsSync(webDirectory) && 'the pages are not built (npm run build:web)' }, async () => {
+    const root = await platform.server.inject({ method: 'GET', url: '/', remoteAddress: '203.0.113.50' });
+    assert.equal(root.statusCode, 302);
+    assert.equal(root.headers.location, '/app/');
+    const answers = [];
+    for (let i = 0; i < 6; i++) answers.push(await platform.server.inject({ method: 'GET', url: '/app/', remoteAddress: '203.0.113.51' }));
+    assert.deepEqual(answers.map((answer) => answer.statusCode), [200, 200, 200, 200, 200, 429]);
+    assert.match(String(answers[0]!.headers['content-type']), /^text\/html/);
+    assert.match(String(answers[0]!.headers['content-security-policy']), /default-src 'self'/);
   });
 
   it('refuses a body over the limit before reading it all', async () => {

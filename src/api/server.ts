@@ -8,7 +8,7 @@ import helmet from 'helmet';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { register } from 'prom-client';
 import type { TokenVerifier } from '../security/identity.ts';
-import { accessControl, isDocumentation } from './access.ts';
+import { accessControl, isDocumentation, type RouteGuard } from './access.ts';
 import { rateLimiter } from './rate-limit.ts';
 import { notFoundProblem, sendProblem } from './problem.ts';
 import { webPages } from './web.ts';
@@ -91,20 +91,26 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
   // One callback hook per route, not several async ones: it runs on every request, and each
   // promise and hook per request shows in the read path's figures. It sets the security
   // headers and names the correlation id, then checks the caller's access (and the public
-  // routes' rate limit, by client address, each route counted apart). Made when the route
-  // is registered (onRoute), it knows the route's permission and limit without looking them
-  // up. A request that matches no route gets its headers from the not-found handler.
+  // routes' rate limit, by client address, each route counted apart). Made once per route,
+  // it knows the route's permission and limit without looking them up at each request. A
+  // request that matches no route gets its headers from the not-found handler.
   const headers = securityHeaders();
   const guardFor = accessControl(verifyToken);
   const publicLimit = http.publicRequestsPerMinute > 0 ? { max: http.publicRequestsPerMinute, windowMs: 60_000 } : undefined;
   app.decorateRequest('identity', undefined);
   app.decorateRequest('ownerScope', undefined);
   app.addHook('onRoute', (route) => {
-    const permission = route.config?.permission;
-    const isPublic = permission === 'public' || isDocumentation(route.url);
-    const guard = guardFor({ url: route.url, permission, rateLimiter: isPublic && publicLimit ? rateLimiter(publicLimit) : undefined });
+    // Made at the route's first request, not here: a plugin's own onRoute hooks (the web
+    // pages name their permission in one) run after this one, on the same route options.
+    let guard: RouteGuard | undefined;
+    const guardOf = (): RouteGuard => {
+      const permission = route.config?.permission;
+      const isPublic = permission === 'public' || isDocumentation(route.url);
+      return guardFor({ url: route.url, permission, rateLimiter: isPublic && publicLimit ? rateLimiter(publicLimit) : undefined });
+    };
     const hook: onRequestHookHandler = (request, reply, done) => {
       reply.headers(headers).header('x-correlation-id', request.id);
+      guard ??= guardOf();
       guard(request, reply, done);
     };
     const others = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
