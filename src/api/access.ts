@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError } from '../domain/errors.ts';
 import { AuthenticationError, bearerToken, type Identity, type TokenVerifier } from '../security/identity.ts';
 import { permissions, type Access, type Permission } from '../security/permissions.ts';
-import { RateLimitedError, type RateLimiter } from './rate-limit.ts';
+import { rateLimiter, RateLimitedError, type RateLimit, type RateLimiter } from './rate-limit.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -17,7 +17,7 @@ declare module 'fastify' {
 }
 
 /** OpenAPI's own pages are public: they describe the API, they serve no data. */
-export const isDocumentation = (url: string) => url === '/docs' || url.startsWith('/docs/');
+const isDocumentation = (url: string) => url === '/docs' || url.startsWith('/docs/');
 
 function accessOf(permission: Permission | undefined): 'public' | Access | undefined {
   return permission === undefined ? undefined : permissions[permission];
@@ -29,13 +29,8 @@ type Done = (error?: Error) => void;
 /** A route's check of each request: calls `done`, with the error to answer if the request may not go on. */
 export type RouteGuard = (request: FastifyRequest, reply: FastifyReply, done: Done) => void;
 
-/** What a route's guard is made from, known when the route is registered. */
-export type GuardedRoute = {
-  readonly url: string;
-  readonly permission: Permission | undefined;
-  /** Counts the route's requests by client (the public routes, when a limit is configured). */
-  readonly rateLimiter?: RateLimiter | undefined;
-};
+/** What a route's guard is made from. */
+export type GuardedRoute = { readonly url: string; readonly permission: Permission | undefined };
 
 function unauthenticated(request: FastifyRequest, reply: FastifyReply, message: string): DomainError {
   const given = request.headers.authorization !== undefined;
@@ -51,19 +46,19 @@ function rateLimited(reply: FastifyReply, waitMs: number): RateLimitedError {
 
 /**
  * Authentication and the permission table, before a request's body is read: 401 without a
- * valid bearer token, 403 for roles the route's permission does not list, 429 past the
- * route's rate limit if it has one. A route that names no permission is refused to
- * everyone, so a forgotten one fails closed.
+ * valid bearer token, 403 for roles the route's permission does not list, 429 on a public
+ * route (and the documentation) past `publicLimit`, counted by client for each route apart.
+ * A route that names no permission is refused to everyone, so a forgotten one fails closed.
  *
- * One guard per route, made when the route is registered: the route's permission and limit
- * are then looked up once, not on every request (request.routeOptions builds a new object at
- * each read). The guard calls `done` at once when the token was verified before (no promise
- * on the common path).
+ * One guard per route: the route's permission and limiter are looked up once, not on every
+ * request (request.routeOptions builds a new object at each read). The guard calls `done`
+ * at once when the token was verified before (no promise on the common path).
  */
-export function accessControl(verify: TokenVerifier): (route: GuardedRoute) => RouteGuard {
-  return ({ url, permission, rateLimiter }) => {
+export function accessControl(verify: TokenVerifier, publicLimit: RateLimit | undefined): (route: GuardedRoute) => RouteGuard {
+  return ({ url, permission }) => {
     const access = accessOf(permission);
     const open = isDocumentation(url) || access === 'public';
+    const limit: RateLimiter | undefined = open && publicLimit ? rateLimiter(publicLimit) : undefined;
 
     function admit(request: FastifyRequest, identity: Identity): DomainError | undefined {
       request.identity = identity;
@@ -79,8 +74,8 @@ export function accessControl(verify: TokenVerifier): (route: GuardedRoute) => R
     return (request, reply, done) => {
       // A CORS preflight carries no credentials, by the standard, and answers no data.
       if (request.method === 'OPTIONS') return done();
-      if (rateLimiter !== undefined) {
-        const waitMs = rateLimiter(request.ip);
+      if (limit !== undefined) {
+        const waitMs = limit(request.ip);
         if (waitMs !== undefined) return done(rateLimited(reply, waitMs));
       }
       if (open) return done();

@@ -8,8 +8,7 @@ import helmet from 'helmet';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { register } from 'prom-client';
 import type { TokenVerifier } from '../security/identity.ts';
-import { accessControl, isDocumentation, type RouteGuard } from './access.ts';
-import { rateLimiter } from './rate-limit.ts';
+import { accessControl, type RouteGuard } from './access.ts';
 import { notFoundProblem, sendProblem } from './problem.ts';
 import { webPages } from './web.ts';
 
@@ -95,22 +94,17 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
   // it knows the route's permission and limit without looking them up at each request. A
   // request that matches no route gets its headers from the not-found handler.
   const headers = securityHeaders();
-  const guardFor = accessControl(verifyToken);
   const publicLimit = http.publicRequestsPerMinute > 0 ? { max: http.publicRequestsPerMinute, windowMs: 60_000 } : undefined;
+  const guardFor = accessControl(verifyToken, publicLimit);
   app.decorateRequest('identity', undefined);
   app.decorateRequest('ownerScope', undefined);
   app.addHook('onRoute', (route) => {
     // Made at the route's first request, not here: a plugin's own onRoute hooks (the web
     // pages name their permission in one) run after this one, on the same route options.
     let guard: RouteGuard | undefined;
-    const guardOf = (): RouteGuard => {
-      const permission = route.config?.permission;
-      const isPublic = permission === 'public' || isDocumentation(route.url);
-      return guardFor({ url: route.url, permission, rateLimiter: isPublic && publicLimit ? rateLimiter(publicLimit) : undefined });
-    };
     const hook: onRequestHookHandler = (request, reply, done) => {
       reply.headers(headers).header('x-correlation-id', request.id);
-      guard ??= guardOf();
+      guard ??= guardFor({ url: route.url, permission: route.config?.permission });
       guard(request, reply, done);
     };
     const others = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
