@@ -32,13 +32,20 @@ describe('hardened HTTP', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('sends the security headers on every answer', async () => {
+  it('sends the security headers on every answer: an API answer those of JSON, a document those of a page', async () => {
     const response = await platform.server.inject({ method: 'GET', url: '/api/rates' });
-    assert.match(String(response.headers['content-security-policy']), /default-src 'self'.*frame-ancestors 'none'/);
+    // A JSON answer loads nothing and is never framed, sniffed or fetched over plain HTTP.
+    assert.equal(response.headers['content-security-policy'], "default-src 'none';frame-ancestors 'none'");
     assert.equal(response.headers['x-content-type-options'], 'nosniff');
     assert.match(String(response.headers['strict-transport-security']), /max-age=\d+/);
     assert.equal(response.headers['x-frame-options'], 'DENY');
-    assert.equal(response.headers['referrer-policy'], 'no-referrer');
+    // What only a document uses is not sent with JSON.
+    for (const documentOnly of ['referrer-policy', 'cross-origin-opener-policy', 'cross-origin-resource-policy']) assert.equal(response.headers[documentOnly], undefined, documentOnly);
+    // The API's documentation is a page: its scripts and styles come from this origin.
+    const documentation = await platform.server.inject({ method: 'GET', url: '/docs', remoteAddress: '203.0.113.60' });
+    assert.match(String(documentation.headers['content-security-policy']), /default-src 'self'.*frame-ancestors 'none'/);
+    assert.equal(documentation.headers['referrer-policy'], 'no-referrer');
+    assert.equal(documentation.headers['x-content-type-options'], 'nosniff');
     // And on refusals too.
     const refused = await platform.server.inject({ method: 'GET', url: '/api/me' });
     assert.equal(refused.statusCode, 401);
@@ -75,6 +82,12 @@ describe('hardened HTTP', () => {
     assert.deepEqual(answers.map((answer) => answer.statusCode), [200, 200, 200, 200, 200, 429]);
     assert.match(String(answers[0]!.headers['content-type']), /^text\/html/);
     assert.match(String(answers[0]!.headers['content-security-policy']), /default-src 'self'/);
+    assert.equal(answers[0]!.headers['referrer-policy'], 'no-referrer');
+    assert.equal(answers[0]!.headers['cross-origin-opener-policy'], 'same-origin');
+    // A page that is not there still answers as a page would.
+    const missing = await platform.server.inject({ method: 'GET', url: '/app/no-such-page.js', remoteAddress: '203.0.113.52' });
+    assert.equal(missing.statusCode, 404);
+    assert.match(String(missing.headers['content-security-policy']), /default-src 'self'/);
   });
 
   it('refuses a body over the limit before reading it all', async () => {

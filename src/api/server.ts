@@ -38,12 +38,8 @@ export type HttpLimits = {
 
 const correlationIdPattern = /^[\w.:-]{1,100}$/;
 
-/**
- * The security headers helmet sets, with a policy for an API whose pages are served from
- * its own origin. None of them varies per request (no nonces), so helmet computes them
- * once here, against a response that only records them, and every answer gets the copy.
- */
-function securityHeaders(): Record<string, string> {
+/** What helmet sets with `options`, recorded once against a response that only records them. */
+function helmetHeaders(options: Parameters<typeof helmet>[0]): Readonly<Record<string, string>> {
   const recorded: Record<string, string> = {};
   const recorder = {
     setHeader: (name: string, value: string | number | readonly string[]) => {
@@ -53,21 +49,51 @@ function securityHeaders(): Record<string, string> {
       delete recorded[name.toLowerCase()];
     },
   } as unknown as ServerResponse;
-  helmet({
-    contentSecurityPolicy: {
-      useDefaults: false,
-      directives: { defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'], objectSrc: ["'none'"], frameAncestors: ["'none'"] },
-    },
-    xFrameOptions: { action: 'deny' },
-    // Headers for old browsers' features, of no use to an API's clients: each costs every answer its bytes.
-    xDnsPrefetchControl: false,
-    xDownloadOptions: false,
-    xPermittedCrossDomainPolicies: false,
-    originAgentCluster: false,
-    xXssProtection: false,
-  })({} as IncomingMessage, recorder, () => undefined);
+  helmet(options)({} as IncomingMessage, recorder, () => undefined);
   return recorded;
 }
+
+/** Headers for old browsers' features, of no use to anyone here: each costs every answer its bytes. */
+const obsolete = { xDnsPrefetchControl: false, xDownloadOptions: false, xPermittedCrossDomainPolicies: false, originAgentCluster: false, xXssProtection: false } as const;
+
+/**
+ * The security headers of a document (the web pages and the API's documentation, served
+ * from the API's own origin): scripts, styles and images from this origin only, never
+ * framed, no referrer, a window and resources of its own. None of them varies per request
+ * (no nonces), so they are computed once and every answer gets the copy.
+ */
+const documentHeaders = helmetHeaders({
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: { defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'], objectSrc: ["'none'"], frameAncestors: ["'none'"] },
+  },
+  xFrameOptions: { action: 'deny' },
+  ...obsolete,
+});
+
+/**
+ * The security headers of a JSON answer, those OWASP's REST Security Cheat Sheet names for
+ * every API response: never framed (frame-ancestors and X-Frame-Options), never sniffed as
+ * something else, HTTPS only; and a policy that lets nothing load, should a browser ever
+ * open one as a page. What only a document uses (its scripts' and styles' origins, its
+ * opener, its referrer, its embedding) has no effect on JSON: with nosniff and its content
+ * type, a browser refuses to load it into another origin's page. Each header costs every
+ * answer its validation and bytes, which the read path's figures show.
+ */
+const apiHeaders = helmetHeaders({
+  contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+  xFrameOptions: { action: 'deny' },
+  crossOriginOpenerPolicy: false,
+  crossOriginResourcePolicy: false,
+  referrerPolicy: false,
+  ...obsolete,
+});
+
+/** The web pages, the redirect to them and the API's documentation are documents; every other route answers JSON. */
+const isDocument = (url: string) => url === '/' || url === '/app' || url.startsWith('/app/') || url === '/docs' || url.startsWith('/docs/');
+
+/** The security headers a route answers with (or, for a request no route matches, its path). */
+const securityHeadersFor = (url: string) => (isDocument(url) ? documentHeaders : apiHeaders);
 
 export async function buildServer({ routes, checkReady, services = [], logger, verifyToken, http }: ServerDependencies): Promise<FastifyInstance> {
   const app = Fastify({
@@ -93,7 +119,6 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
   // routes' rate limit, by client address, each route counted apart). Made once per route,
   // it knows the route's permission and limit without looking them up at each request. A
   // request that matches no route gets its headers from the not-found handler.
-  const headers = securityHeaders();
   const publicLimit = http.publicRequestsPerMinute > 0 ? { max: http.publicRequestsPerMinute, windowMs: 60_000 } : undefined;
   const guardFor = accessControl(verifyToken, publicLimit);
   app.decorateRequest('identity', undefined);
@@ -102,6 +127,7 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
     // Made at the route's first request, not here: a plugin's own onRoute hooks (the web
     // pages name their permission in one) run after this one, on the same route options.
     let guard: RouteGuard | undefined;
+    const headers = securityHeadersFor(route.url);
     const hook: onRequestHookHandler = (request, reply, done) => {
       reply.headers(headers).header('x-correlation-id', request.id);
       guard ??= guardFor({ url: route.url, permission: route.config?.permission });
@@ -111,7 +137,7 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
     route.onRequest = [hook, ...others];
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.headers(headers).header('x-correlation-id', request.id);
+    reply.headers(securityHeadersFor(request.url.split('?', 1)[0]!)).header('x-correlation-id', request.id);
     return notFoundProblem(request, reply);
   });
   if (http.corsOrigins.length > 0) {
