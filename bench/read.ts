@@ -2,7 +2,7 @@
  * Read-side benchmark: the query API, the projections' rebuild and their lag, each
  * next to its ceiling measured in the same run.
  *
- *   npm run bench:read [-- --seconds 10 --rounds 3 --connections 100 --applications 10000 --events 1000000
+ *   npm run bench:read [-- --seconds 10 --rounds 5 --connections 100 --applications 10000 --events 1000000
  *                          --rate 500 --no-pglite --only views,simulations,lag,rebuild --cpu-prof DIR]
  *
  * 1. Customer view: GET /api/applications/:id over the seeded applications (the ids in
@@ -54,7 +54,7 @@ const projectionNames = ['customer-view', 'application-search', 'dashboard', 'ra
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '10' },
-    rounds: { type: 'string', default: '3' },
+    rounds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '100' },
     applications: { type: 'string', default: '10000' },
     events: { type: 'string', default: '1000000' },
@@ -271,18 +271,34 @@ const ofBare = (mutuo: Figure, bare: Figure) => (100 * mutuo.perSecond) / bare.p
 
 const median = (values: readonly number[]) => percentile([...values].sort((a, b) => a - b), 50);
 
+/** A figure side by side with its ceiling: each field the median of its rounds, and each round's share of bare. */
+type SideBySide = { readonly mutuo: Figure; readonly bare: Figure; readonly shares: readonly number[] };
+
+/** The share of bare of a figure measured side by side: the median of its rounds' shares. */
+const shareOf = ({ shares }: SideBySide) => median(shares);
+
 /**
- * The ceiling then Mutuo, `rounds` times in turn, so that a drift of the machine (the
- * load generator shares its two cores) falls on both alike; each field the median of
- * its rounds. Every round's share of bare is printed as it comes.
+ * The ceiling and Mutuo in turn, `rounds` times, each round's share of bare taken from
+ * its own pair, so that the machine's drift (the load generator shares the two cores,
+ * and the machine's speed wanders by a fifth from minute to minute) falls on both alike:
+ * the ceiling first in even rounds and Mutuo first in odd ones, so that neither is
+ * always measured on the later, or the earlier, side of a drift. Every round's share is
+ * printed as it comes.
  */
-async function sideBySide(ceilingUrl: string, mutuoUrl: string, load: Load): Promise<{ mutuo: Figure; bare: Figure }> {
+async function sideBySide(ceilingUrl: string, mutuoUrl: string, load: Load): Promise<SideBySide> {
   const bare: Figure[] = [];
   const mutuo: Figure[] = [];
+  const shares: number[] = [];
   for (let round = 0; round < rounds; round++) {
-    bare.push(await hammer(ceilingUrl, load));
-    mutuo.push(await hammer(mutuoUrl, load));
-    process.stdout.write(`${fixed(ofBare(mutuo[round]!, bare[round]!))} % `);
+    if (round % 2 === 0) {
+      bare.push(await hammer(ceilingUrl, load));
+      mutuo.push(await hammer(mutuoUrl, load));
+    } else {
+      mutuo.push(await hammer(mutuoUrl, load));
+      bare.push(await hammer(ceilingUrl, load));
+    }
+    shares.push(ofBare(mutuo[round]!, bare[round]!));
+    process.stdout.write(`${fixed(shares[round]!)} % `);
   }
   console.log('done');
   const medianOf = (figures: readonly Figure[]): Figure => ({
@@ -290,7 +306,7 @@ async function sideBySide(ceilingUrl: string, mutuoUrl: string, load: Load): Pro
     p50Ms: median(figures.map((figure) => figure.p50Ms)),
     p99Ms: median(figures.map((figure) => figure.p99Ms)),
   });
-  return { mutuo: medianOf(mutuo), bare: medianOf(bare) };
+  return { mutuo: medianOf(mutuo), bare: medianOf(bare), shares };
 }
 
 async function expectStatus(response: Response, status: number, what: string): Promise<Response> {
@@ -404,8 +420,8 @@ async function embeddedSetup(cleanup: Cleanup): Promise<Endpoints> {
 /** Filled in as the figures are measured. */
 type ReadFigures = {
   label: string;
-  views?: { readonly mutuo: Figure; readonly bare: Figure; readonly bytes: number };
-  simulations?: { readonly mutuo: Figure; readonly bare: Figure; readonly bytes: number };
+  views?: SideBySide & { readonly bytes: number };
+  simulations?: SideBySide & { readonly bytes: number };
   lag?: LagFigure;
 };
 
@@ -447,11 +463,11 @@ async function measureReadSide(open: (cleanup: Cleanup) => Promise<Endpoints>): 
       await scoped(async (ceilingCleanup) => {
         const ceilingUrl = await startChild(['--input-type=module', '-e', ceilingScript], { CEILING_DATA: dataFile }, ceilingCleanup);
         if (only.has('views')) {
-          process.stdout.write(`${label}: views, bare Fastify then Mutuo, ${rounds} times… `);
+          process.stdout.write(`${label}: views, bare Fastify and Mutuo in turn, ${rounds} rounds… `);
           figures.views = { ...(await sideBySide(ceilingUrl, endpoints.queryUrl, viewLoad)), bytes };
         }
         if (only.has('simulations')) {
-          process.stdout.write(`${label}: simulations, bare Fastify then Mutuo, ${rounds} times… `);
+          process.stdout.write(`${label}: simulations, bare Fastify and Mutuo in turn, ${rounds} rounds… `);
           figures.simulations = { ...(await sideBySide(ceilingUrl, endpoints.queryUrl, simulationLoad)), bytes: Buffer.byteLength(simulation) };
         }
       });
@@ -744,7 +760,7 @@ console.log(
   `Node ${process.version} on ${process.platform}/${process.arch}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
 );
 console.log(
-  `${seconds} s per figure after 1 s of warm-up (views and simulations: the median of ${rounds} rounds, each the ceiling then Mutuo), ${connections} connections, ${thousands(applications)} applications, ${thousands(eventCount)} events to rebuild, ${rate} commands/s; PostgreSQL at ${testDatabaseUrl.replace(/\/\/[^@]*@/, '//')}, Redis at ${redisUrl.replace(/\/\/[^@]*@/, '//')}`,
+  `${seconds} s per figure after 1 s of warm-up (views and simulations: ${rounds} rounds of the ceiling and Mutuo in turn, the share of bare the median of the rounds' own), ${connections} connections, ${thousands(applications)} applications, ${thousands(eventCount)} events to rebuild, ${rate} commands/s; PostgreSQL at ${testDatabaseUrl.replace(/\/\/[^@]*@/, '//')}, Redis at ${redisUrl.replace(/\/\/[^@]*@/, '//')}`,
 );
 {
   const admin = new pg.Client({ connectionString: testDatabaseUrl });
@@ -768,14 +784,14 @@ if (readFigures.some((figures) => figures.views)) {
   console.log(`1. Customer view: GET /api/applications/:id over ${thousands(applications)} applications in turn, ${connections} connections, ${seconds} s`);
   console.log(`   (bare: Fastify in its own process answering the same bodies from a Map; target ≥ ${targets.viewsOfBare} % of bare and p99 ≤ ${targets.viewsP99Ms} ms)`);
   console.log('');
-  console.log('| setup | req/s | p50 ms | p99 ms | bare req/s | bare p50 ms | bare p99 ms | of bare | body bytes | target met |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  console.log('| setup | req/s | p50 ms | p99 ms | bare req/s | bare p50 ms | bare p99 ms | of bare | rounds | body bytes | target met |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|');
   for (const { label, views } of readFigures) {
     if (!views) continue;
-    const share = ofBare(views.mutuo, views.bare);
+    const share = shareOf(views);
     const ok = share >= targets.viewsOfBare && views.mutuo.p99Ms <= targets.viewsP99Ms;
     console.log(
-      `| ${label} | ${thousands(views.mutuo.perSecond)} | ${fixed(views.mutuo.p50Ms)} | ${fixed(views.mutuo.p99Ms)} | ${thousands(views.bare.perSecond)} | ${fixed(views.bare.p50Ms)} | ${fixed(views.bare.p99Ms)} | ${fixed(share)} % | ${views.bytes} | ${met(ok)} |`,
+      `| ${label} | ${thousands(views.mutuo.perSecond)} | ${fixed(views.mutuo.p50Ms)} | ${fixed(views.mutuo.p99Ms)} | ${thousands(views.bare.perSecond)} | ${fixed(views.bare.p50Ms)} | ${fixed(views.bare.p99Ms)} | ${fixed(share)} % | ${views.shares.map((round) => fixed(round)).join(', ')} | ${views.bytes} | ${met(ok)} |`,
     );
   }
 }
@@ -784,13 +800,13 @@ if (readFigures.some((figures) => figures.simulations)) {
   console.log(`2. Simulations: POST /api/simulations ${simulationBody}, ${connections} connections, ${seconds} s`);
   console.log(`   (bare: a Fastify POST route answering a fixed JSON of the same size; target ≥ ${targets.simulationsOfBare} % of bare)`);
   console.log('');
-  console.log('| setup | req/s | p50 ms | p99 ms | bare req/s | bare p50 ms | bare p99 ms | of bare | answer bytes | target met |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  console.log('| setup | req/s | p50 ms | p99 ms | bare req/s | bare p50 ms | bare p99 ms | of bare | rounds | answer bytes | target met |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|');
   for (const { label, simulations } of readFigures) {
     if (!simulations) continue;
-    const share = ofBare(simulations.mutuo, simulations.bare);
+    const share = shareOf(simulations);
     console.log(
-      `| ${label} | ${thousands(simulations.mutuo.perSecond)} | ${fixed(simulations.mutuo.p50Ms)} | ${fixed(simulations.mutuo.p99Ms)} | ${thousands(simulations.bare.perSecond)} | ${fixed(simulations.bare.p50Ms)} | ${fixed(simulations.bare.p99Ms)} | ${fixed(share)} % | ${simulations.bytes} | ${met(share >= targets.simulationsOfBare)} |`,
+      `| ${label} | ${thousands(simulations.mutuo.perSecond)} | ${fixed(simulations.mutuo.p50Ms)} | ${fixed(simulations.mutuo.p99Ms)} | ${thousands(simulations.bare.perSecond)} | ${fixed(simulations.bare.p50Ms)} | ${fixed(simulations.bare.p99Ms)} | ${fixed(share)} % | ${simulations.shares.map((round) => fixed(round)).join(', ')} | ${simulations.bytes} | ${met(share >= targets.simulationsOfBare)} |`,
     );
   }
 }
