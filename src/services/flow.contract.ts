@@ -370,12 +370,16 @@ export function describeFlow(setup: string, open: () => Promise<FlowFixture>, op
           }
           if (scenario === 'documents') {
             // Three rejections in a row: each corrected upload brings a new defect (the same files are not checked twice); the third is final.
-            await flow.uploadAll(id, { id_card: 'wrong-tax-code' });
-            await flow.documentsChecked(id, 'DocumentsRejected', 1);
-            await flow.upload(id, 'payslip', 'low-income');
-            await flow.documentsChecked(id, 'DocumentsRejected', 2);
-            await flow.upload(id, 'appraisal', 'low-value');
-            await flow.documentsChecked(id, 'DocumentsRejected', 3);
+            try {
+              await flow.uploadAll(id, { id_card: 'wrong-tax-code' });
+              await flow.documentsChecked(id, 'DocumentsRejected', 1);
+              await flow.upload(id, 'payslip', 'low-income');
+              await flow.documentsChecked(id, 'DocumentsRejected', 2);
+              await flow.upload(id, 'appraisal', 'low-value');
+              await flow.documentsChecked(id, 'DocumentsRejected', 3);
+            } catch (error) {
+              throw new Error(`${(error as Error).message}; its events: ${JSON.stringify(await flow.history(id))}`);
+            }
             return id;
           }
           await flow.uploadAll(id);

@@ -20,10 +20,14 @@ describeFlow(
       MUTUO_DATA_DIR: dataDir,
       PORT: '0',
       SMTP_URL: smtp.url,
-      BUREAU_TIMEOUT_MS: '200',
-      // Long enough that a busy process (every service, the read side and the simulators share it) is not taken for a silent mainframe.
+      // Long enough that a busy process (every service, the read side and the simulators share
+      // it, and a slow machine may run it at a third of its usual speed) is not taken for a
+      // silent bureau or mainframe: a crowd's ordinary applicant whose bureau answered late
+      // was rejected for "no bureau answered" (200 ms, then a 1 s deadline) on such a machine.
+      BUREAU_TIMEOUT_MS: '2000',
       MAINFRAME_TIMEOUT_MS: '1000',
-      SCORING_DEADLINE_MS: '1000',
+      // Still short, for the test of the deadline itself (both bureaus down) to end soon.
+      SCORING_DEADLINE_MS: '8000',
     });
     let clockOffsetMs = 0;
     const platform = await openPlatform(config, false, { clock: () => new Date(Date.now() + clockOffsetMs) });
