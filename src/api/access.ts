@@ -17,7 +17,7 @@ declare module 'fastify' {
 }
 
 /** OpenAPI's own pages are public: they describe the API, they serve no data. */
-const isDocumentation = (url: string) => url === '/docs' || url.startsWith('/docs/');
+export const isDocumentation = (url: string) => url === '/docs' || url.startsWith('/docs/');
 
 function accessOf(permission: Permission | undefined): 'public' | Access | undefined {
   return permission === undefined ? undefined : permissions[permission];

@@ -23,7 +23,6 @@ export type RateLimiter = (address: string) => number | undefined;
 /** IPv6 clients are counted by their /64 (one subscriber's network), as @fastify/rate-limit did. */
 const IPV6_PREFIX_BITS = 64;
 
-/** The key a client is counted under: its IPv4 address, or its IPv6 /64; an IPv4-mapped IPv6 address counts as the IPv4 one. */
 /** A client over its allowance; answered 429 RATE_LIMITED with Retry-After. */
 export class RateLimitedError extends Error {
   constructor(readonly retryAfterSeconds: number) {
@@ -31,6 +30,7 @@ export class RateLimitedError extends Error {
   }
 }
 
+/** The key a client is counted under: its IPv4 address, or its IPv6 /64; an IPv4-mapped IPv6 address counts as the IPv4 one. */
 export function clientKey(address: string): string {
   if (!address.includes(':')) return address;
   try {

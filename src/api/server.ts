@@ -8,7 +8,7 @@ import helmet from 'helmet';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { register } from 'prom-client';
 import type { TokenVerifier } from '../security/identity.ts';
-import { accessControl, type RouteGuard } from './access.ts';
+import { accessControl, isDocumentation, type RouteGuard } from './access.ts';
 import { notFoundProblem, sendProblem } from './problem.ts';
 import { webPages } from './web.ts';
 
@@ -90,7 +90,7 @@ const apiHeaders = helmetHeaders({
 });
 
 /** The web pages, the redirect to them and the API's documentation are documents; every other route answers JSON. */
-const isDocument = (url: string) => url === '/' || url === '/app' || url.startsWith('/app/') || url === '/docs' || url.startsWith('/docs/');
+const isDocument = (url: string) => url === '/' || url === '/app' || url.startsWith('/app/') || isDocumentation(url);
 
 /** The security headers a route answers with (or, for a request no route matches, its path). */
 const securityHeadersFor = (url: string) => (isDocument(url) ? documentHeaders : apiHeaders);
