@@ -3,7 +3,7 @@
  * next to its ceiling measured in the same run.
  *
  *   npm run bench:read [-- --seconds 10 --rounds 5 --connections 100 --applications 10000 --events 1000000
- *                          --rate 500 --no-pglite --only views,simulations,lag,rebuild --cpu-prof DIR]
+ *                          --rate 500 --no-pglite --no-postgres --only views,simulations,lag,rebuild --cpu-prof DIR]
  *
  * 1. Customer view: GET /api/applications/:id over the seeded applications (the ids in
  *    turn), against `mutuo query` as its own process beside `mutuo projector` and
@@ -62,6 +62,7 @@ const { values: args } = parseArgs({
     projections: { type: 'string', default: projectionNames.join(',') },
     only: { type: 'string', default: 'views,simulations,lag,rebuild' },
     'no-pglite': { type: 'boolean', default: false },
+    'no-postgres': { type: 'boolean', default: false },
     'cpu-prof': { type: 'string' },
   },
 });
@@ -774,7 +775,7 @@ if (args['cpu-prof']) console.log(`profiling the query processes into ${args['cp
 const readFigures: ReadFigures[] = [];
 let rebuildFigures: RebuildFigure[] = [];
 if (only.has('views') || only.has('simulations') || only.has('lag')) {
-  readFigures.push(await measureReadSide(distributedSetup));
+  if (!args['no-postgres'] || only.has('lag')) readFigures.push(await measureReadSide(distributedSetup));
   if (!args['no-pglite'] && (only.has('views') || only.has('simulations'))) readFigures.push(await measureReadSide(embeddedSetup));
 }
 if (only.has('rebuild')) rebuildFigures = await measureRebuilds();
