@@ -337,21 +337,37 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
     name,
     deliver,
     processRequests,
-    /** Subscribes to the bus and starts carrying out requests; close() stops both, gracefully. */
-    async start(bus: Bus): Promise<Subscription> {
+    /**
+     * Subscribes to the bus and starts carrying out requests, every `requestPollMs` and
+     * whenever `checkRequests` is called (by whoever recorded one); close() stops both, gracefully.
+     */
+    async start(bus: Bus): Promise<Subscription & { readonly checkRequests: () => void }> {
       const subscription = await bus.subscribe({ consumer: name, eventTypes: definition.eventTypes, deliver });
       let stopped = false;
       let timer: NodeJS.Timeout | undefined;
-      let polling: Promise<void> = Promise.resolve();
+      let polling: Promise<void> | undefined;
+      // A request recorded while a look is under way may have come after its query: look again.
+      let again = false;
       const poll = () => {
+        clearTimeout(timer);
         polling = processRequests()
           .catch((error: unknown) => options.onError?.(error))
           .finally(() => {
-            if (!stopped) timer = setTimeout(poll, requestPollMs);
+            polling = undefined;
+            if (stopped) return;
+            if (again) {
+              again = false;
+              poll();
+            } else timer = setTimeout(poll, requestPollMs);
           });
       };
       poll();
       return {
+        checkRequests: () => {
+          if (stopped) return;
+          if (polling) again = true;
+          else poll();
+        },
         close: async () => {
           stopped = true;
           clearTimeout(timer);

@@ -63,9 +63,10 @@ const notFound = (id: number) => new DomainError('not_found', 'DEAD_LETTER_NOT_F
 /**
  * Operators' side of the dead letters: list, inspect, and ask for a redrive or a
  * discard. The consumer that owns a dead letter carries the request out (it alone has
- * the handler), then releases what was parked behind it, in order.
+ * the handler), then releases what was parked behind it, in order. `onRequest` is called
+ * once a request is recorded, for the consumers of this process to carry it out at once.
  */
-export function createDeadLetters(db: SqlQueryable) {
+export function createDeadLetters(db: SqlQueryable, options: { readonly onRequest?: () => void } = {}) {
   async function request(id: number, status: 'redrive_requested' | 'discard_requested'): Promise<DeadLetter> {
     const [row] = await db.query<{ status: DeadLetterStatus }>(
       `UPDATE mutuo_dead_letters SET status = $2 WHERE id = $1 AND status IN ('dead', 'redrive_requested', 'discard_requested')
@@ -76,6 +77,7 @@ export function createDeadLetters(db: SqlQueryable) {
       const existing = await get(id);
       throw new DomainError('rule', 'DEAD_LETTER_RESOLVED', `dead letter ${id} is already ${existing.status}`);
     }
+    options.onRequest?.();
     return get(id);
   }
 

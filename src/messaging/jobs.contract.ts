@@ -152,6 +152,42 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
       assert.deepEqual(await outcomes(), ['quick']);
     });
 
+    it('with maxIdleMs, sleeps until its next job falls due instead of looking every pollMs, and retries at the backoff', async () => {
+      let claims = 0;
+      const counted = {
+        ...database.client,
+        query: (async (text: string, params?: readonly unknown[]) => {
+          if (text.includes('UPDATE mutuo_jobs j')) claims++;
+          return database.client.query(text, params);
+        }) as typeof database.client.query,
+      };
+      const runs: number[] = [];
+      const worker = startJobWorker({
+        client: counted,
+        queue: 'q',
+        pollMs: 10,
+        maxIdleMs: 60_000,
+        firstRetryDelayMs: 100,
+        handle: async (job, outcome) => {
+          runs.push(job.attempts);
+          if (job.attempts < 2) throw new Error('the bureau is down');
+          await outcome.complete();
+        },
+        onError: () => undefined,
+      });
+      workers.push(worker);
+      await waitUntil(async () => claims >= 1, 'the first look');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(claims, 1, 'no look while the queue is empty (pollMs alone would have looked about 30 times)');
+
+      // Scheduled 300 ms ahead: the scheduling commit wakes the worker, which then waits for the due time by itself.
+      await schedule('later', {}, new Date(Date.now() + 300));
+      worker.wake();
+      await waitUntil(async () => (await remaining()).length === 0, 'the job runs when due, fails once, and runs again after its backoff');
+      assert.deepEqual(runs, [1, 2]);
+      assert.ok(claims <= 8, `a look per wake and per due time, not every pollMs: ${claims} claims`);
+    });
+
     it('runs a job again later with retryAt, keeping its outcome so far', async () => {
       await schedule('a', {});
       const dueLater = new Date(Date.now() + 3_600_000);

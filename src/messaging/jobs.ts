@@ -1,4 +1,5 @@
 import type { SqlClient, SqlQueryable } from '../eventstore/sql-client.ts';
+import { createSleeper } from './sleeper.ts';
 
 /**
  * A piece of work a service owes the outside world or the future: call a bureau, book
@@ -97,6 +98,13 @@ export type JobWorkerOptions<Payload> = {
   readonly concurrency?: number;
   /** How often to look for due jobs when nothing wakes the worker (default 500 ms). */
   readonly pollMs?: number;
+  /**
+   * Where every job of the queue is scheduled in this process, which wakes the worker
+   * (PGlite: no other process can write): instead of looking every `pollMs`, an idle
+   * worker sleeps until its queue's next job falls due, at most this long. Unset: it
+   * looks every `pollMs`, for the jobs other processes schedule.
+   */
+  readonly maxIdleMs?: number;
   /** How long a claim lasts before another worker may take the job over (default 60 s). */
   readonly leaseMs?: number;
   readonly firstRetryDelayMs?: number;
@@ -136,6 +144,9 @@ const claimSql = `
             FOR UPDATE SKIP LOCKED)
   RETURNING j.queue, j.key, j.payload, j.due_at, j.version, j.attempts, j.created_at`;
 
+/** When the queue's next job may be claimed: when it falls due, or its lease lapses; null when the queue is empty. */
+const nextClaimSql = `SELECT min(GREATEST(due_at, COALESCE(locked_until, due_at))) AS next FROM mutuo_jobs WHERE queue = $1`;
+
 /** Claims up to `limit` due jobs of a queue for `leaseMs`. */
 export async function claimJobs<Payload>(
   client: SqlQueryable,
@@ -166,8 +177,6 @@ export function startJobWorker<Payload>(options: JobWorkerOptions<Payload>): Job
   const clock = options.clock ?? (() => new Date());
   const running = new Set<Promise<void>>();
   let stopped = false;
-  let woken = false;
-  let wakeUp: () => void = () => undefined;
 
   /** Runs `work` and moves the job on, if the job is still this run's; the row's lock orders it with consumers. */
   async function settle(job: Job, work: ((tx: SqlQueryable) => Promise<void>) | undefined, nextDueAt: Date | undefined) {
@@ -215,23 +224,20 @@ export function startJobWorker<Payload>(options: JobWorkerOptions<Payload>): Job
     }
   }
 
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
-      if (woken) {
-        woken = false;
-        resolve();
-        return;
-      }
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        wakeUp = () => {
-          woken = true;
-        };
-        resolve();
-      }
-      wakeUp = done;
-    });
+  const { sleep: pause, wake: wakeUp } = createSleeper();
+
+  /**
+   * How long an idle worker waits before it looks again. With `maxIdleMs`, until the next
+   * job falls due: a job scheduled meanwhile wakes it (the scheduling commit's afterCommit),
+   * and so does one of its own runs ending; a run that fails leaves its job due again.
+   */
+  async function idleMs(): Promise<number> {
+    if (options.maxIdleMs === undefined) return pollMs;
+    const [row] = await client.query<{ next: Date | string | null }>(nextClaimSql, [queue]);
+    if (!row?.next) return options.maxIdleMs;
+    // At least a few milliseconds: a due job another transaction holds for the moment is not spun on.
+    return Math.min(Math.max(new Date(row.next).getTime() - clock().getTime(), 5), options.maxIdleMs);
+  }
 
   async function loop(): Promise<void> {
     let backoffMs = pollMs;
@@ -247,7 +253,8 @@ export function startJobWorker<Payload>(options: JobWorkerOptions<Payload>): Job
           running.add(task);
         }
         backoffMs = pollMs;
-        if (jobs.length === 0 || running.size >= concurrency) await pause(pollMs);
+        if (running.size >= concurrency) await pause(pollMs);
+        else if (jobs.length === 0) await pause(await idleMs());
       } catch (error) {
         options.onError?.(error);
         await pause(backoffMs);
@@ -256,13 +263,10 @@ export function startJobWorker<Payload>(options: JobWorkerOptions<Payload>): Job
     }
   }
 
-  wakeUp = () => {
-    woken = true;
-  };
   const looping = loop();
   return {
     queue,
-    wake: () => wakeUp(),
+    wake: wakeUp,
     stop: async () => {
       stopped = true;
       wakeUp();

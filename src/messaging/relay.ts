@@ -3,6 +3,7 @@ import type { SqlClient } from '../eventstore/sql-client.ts';
 import type { EventStore } from '../eventstore/types.ts';
 import type { Bus } from './bus.ts';
 import { toEventMessage } from './message.ts';
+import { createSleeper } from './sleeper.ts';
 
 export type OutboxRelayOptions = {
   readonly client: SqlClient;
@@ -44,19 +45,9 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const idleMs = options.idleMs ?? 100;
 
   let stopped = false;
-  let wakeUp: () => void = () => undefined;
   let publishedPosition = -1;
   const waiters = new Set<{ position: number; resolve: () => void }>();
-
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      wakeUp = done;
-    });
+  const { sleep: pause, wake } = createSleeper();
 
   function reached(position: number) {
     publishedPosition = position;
@@ -130,12 +121,12 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   const running = run();
   return {
-    wake: () => wakeUp(),
+    wake,
     published: (position) =>
       position <= publishedPosition ? Promise.resolve() : new Promise((resolve) => waiters.add({ position, resolve })),
     stop: async () => {
       stopped = true;
-      wakeUp();
+      wake();
       await running;
       // Let another relay take over at once instead of waiting for the lease to lapse.
       await client.query(`UPDATE mutuo_relay SET lease_until = now() WHERE name = $1 AND holder = $2`, [name, holder]).catch(() => undefined);

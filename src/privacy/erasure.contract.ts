@@ -32,6 +32,7 @@ export async function erasurePlatform(config: Config, dispose: () => Promise<voi
     documentsDirectory: config.documents.directory,
     advanceClock: (ms) => {
       clockOffsetMs += ms;
+      platform.wake();
     },
     close: async () => {
       await platform.close();

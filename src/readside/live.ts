@@ -1,3 +1,4 @@
+import { createSleeper } from '../messaging/sleeper.ts';
 import type { SqlQueryable } from '../eventstore/sql-client.ts';
 import type { EventStore, StoredEvent } from '../eventstore/types.ts';
 import { applicationDecider, type ApplicationState } from '../services/application/decider.ts';
@@ -55,7 +56,7 @@ export function startLiveFeed(store: EventStore, db: SqlQueryable, options: { re
   const subscribers = new Map<string, Set<(events: readonly StoredEvent[]) => void>>();
   let head: number | undefined;
   let running: Promise<void> | undefined;
-  let wakeUp: (() => void) | undefined;
+  const sleeper = createSleeper();
   let closed = false;
 
   async function tail() {
@@ -79,15 +80,7 @@ export function startLiveFeed(store: EventStore, db: SqlQueryable, options: { re
       } catch {
         // The database is away for a moment: try again after the pause.
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, idleMs);
-        function done() {
-          clearTimeout(timer);
-          wakeUp = undefined;
-          resolve();
-        }
-        wakeUp = done;
-      });
+      await sleeper.sleep(idleMs);
     }
     running = undefined;
   }
@@ -147,10 +140,10 @@ export function startLiveFeed(store: EventStore, db: SqlQueryable, options: { re
 
   return {
     follow,
-    wake: () => wakeUp?.(),
+    wake: sleeper.wake,
     close: () => {
       closed = true;
-      wakeUp?.();
+      sleeper.wake();
     },
   };
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SqlClient, SqlQueryable } from '../eventstore/sql-client.ts';
 import type { EventStore, StoredEvent } from '../eventstore/types.ts';
+import { createSleeper } from '../messaging/sleeper.ts';
 
 /** The physical name of each of a projection's tables: the live ones, or their shadows during a rebuild. */
 export type TableNames = Readonly<Record<string, string>>;
@@ -150,7 +151,8 @@ export function startProjector(options: ProjectorOptions): Projector {
   /** Held while a projection's live batch or a rebuild's swap runs: they never overlap. */
   const locks = new Map<string, Promise<void>>();
   let stopped = false;
-  const wakers = new Set<() => void>();
+  /** One per followed projection: a wake reaches each of them. */
+  const sleepers = options.projections.map(() => createSleeper());
 
   async function exclusively<T>(projection: string, work: () => Promise<T>): Promise<T> {
     const before = locks.get(projection) ?? Promise.resolve();
@@ -196,7 +198,7 @@ export function startProjector(options: ProjectorOptions): Projector {
     });
   }
 
-  async function follow(projection: Projection): Promise<void> {
+  async function follow(projection: Projection, pause: (ms: number) => Promise<void>): Promise<void> {
     let backoffMs = 100;
     while (!stopped) {
       try {
@@ -253,18 +255,6 @@ export function startProjector(options: ProjectorOptions): Projector {
         backoffMs = Math.min(backoffMs * 2, 5_000);
       }
     }
-  }
-
-  function pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        wakers.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      wakers.add(done);
-    });
   }
 
   /**
@@ -359,11 +349,11 @@ export function startProjector(options: ProjectorOptions): Projector {
     return progress;
   }
 
-  const following = options.projections.map((projection) => follow(projection));
+  const following = options.projections.map((projection, i) => follow(projection, sleepers[i]!.sleep));
 
   return {
     wake: () => {
-      for (const wake of [...wakers]) wake();
+      for (const sleeper of sleepers) sleeper.wake();
     },
     status: async () => {
       // From the table: a standby process reports the projections another one writes.
@@ -400,7 +390,7 @@ export function startProjector(options: ProjectorOptions): Projector {
     progress: (projection) => rebuilds.get(projection),
     stop: async () => {
       stopped = true;
-      for (const wake of [...wakers]) wake();
+      for (const sleeper of sleepers) sleeper.wake();
       await Promise.all(following);
       // Hand the projections over at once rather than when the lease lapses.
       await client.query('UPDATE mutuo_projections SET holder = NULL, lease_until = NULL WHERE holder = $1', [holder]).catch(() => undefined);

@@ -38,9 +38,11 @@ describeFlow(
       notificationUrl: url,
       queryUrl: url,
       database: platform.client,
+      wake: platform.wake,
       mails: () => smtp.messages(),
       advanceClock: (ms) => {
         clockOffsetMs += ms;
+        platform.wake();
       },
       close: async () => {
         await platform.close();
