@@ -10,6 +10,7 @@
  *    `mutuo application` on PostgreSQL + Redis, and against the embedded default
  *    `mutuo start` on PGlite with the hot copy in memory. Ceiling: a bare Fastify route
  *    in a process of its own, answering the same JSON bodies from a Map.
+ *    Before the load, the CPU the serving process uses while idle, for 10 s.
  * 2. Simulations: POST /api/simulations, against a bare Fastify POST route answering a
  *    fixed JSON of the same size (the ceiling process above).
  * 3. Rebuild: events per second rebuilding each projection over `--events` events
@@ -90,6 +91,8 @@ const simulationBody = JSON.stringify({
 });
 /** Each command's answered position is looked for in the checkpoint this often. */
 const pollMs = 2;
+/** How long the serving process's CPU is watched while idle, before the load. */
+const idleSeconds = 10;
 /** Applications submitted at once while seeding through the API. */
 const seedConcurrency = 32;
 
@@ -175,6 +178,15 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 // ---- processes ----
 
+/** Each started process's pid, by the address it listens on: its CPU time is read from /proc. */
+const pidOf = new Map<string, number>();
+
+/** CPU seconds (user and system) a process has used so far. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime and stime, in clock ticks of 1/100 s
+}
+
 /** A child that names its address once it listens (as `ready` finds it); stopped with the scope. */
 async function startChild(command: readonly string[], env: Record<string, string>, cleanup: Cleanup, ready = /listening on (http:\/\/[\d.]+:\d+)/): Promise<string> {
   const child: ChildProcess = spawn(process.execPath, command, {
@@ -193,7 +205,10 @@ async function startChild(command: readonly string[], env: Record<string, string
     const look = (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-20_000);
       const match = ready.exec(output);
-      if (match) resolve(match[1]!);
+      if (match) {
+        pidOf.set(match[1]!, child.pid!);
+        resolve(match[1]!);
+      }
     };
     child.stdout!.on('data', look);
     child.stderr!.on('data', look);
@@ -232,6 +247,7 @@ async function startService(service: string, env: Record<string, string>, cleanu
   if (!profile || !directory) {
     const started = await startMutuo([service], env);
     cleanup.add(() => started.stop());
+    pidOf.set(started.address, started.process.pid!);
     return started.address;
   }
   // A folder per service: the main thread and the loader's thread each write a profile there.
@@ -423,6 +439,8 @@ type ReadFigures = {
   label: string;
   views?: SideBySide & { readonly bytes: number };
   simulations?: SideBySide & { readonly bytes: number };
+  /** CPU of the process serving the queries while no request comes, in percent of a core. */
+  idlePercent?: number;
   lag?: LagFigure;
 };
 
@@ -444,6 +462,12 @@ async function measureReadSide(open: (cleanup: Cleanup) => Promise<Endpoints>): 
       await settle(endpoints.projectorUrl);
       const views = await readViews(endpoints.queryUrl, ids);
       console.log(`settled in ${fixed((performance.now() - settling) / 1000)} s`);
+      // What the serving process spends with no request to answer: its background looks for work.
+      const pid = pidOf.get(endpoints.queryUrl)!;
+      const idleFrom = await cpuSeconds(pid);
+      await sleep(idleSeconds * 1_000);
+      figures.idlePercent = (100 * ((await cpuSeconds(pid)) - idleFrom)) / idleSeconds;
+      console.log(`${label}: idle for ${idleSeconds} s, the process serving the queries used ${fixed(figures.idlePercent, 1)} % of a core`);
 
       // The ceiling answers exactly what Mutuo does: the same views, the simulation's own result.
       const parsed = parseSimulationRequest(JSON.parse(simulationBody));
@@ -780,6 +804,11 @@ if (only.has('views') || only.has('simulations') || only.has('lag')) {
 }
 if (only.has('rebuild')) rebuildFigures = await measureRebuilds();
 
+if (readFigures.some((figures) => figures.idlePercent !== undefined)) {
+  console.log('');
+  console.log(`0. Idle: CPU of the process serving the queries over ${idleSeconds} s once the seeded flows have settled, no request coming`);
+  for (const { label, idlePercent } of readFigures) if (idlePercent !== undefined) console.log(`   ${label}: ${fixed(idlePercent, 1)} % of a core`);
+}
 if (readFigures.some((figures) => figures.views)) {
   console.log('');
   console.log(`1. Customer view: GET /api/applications/:id over ${thousands(applications)} applications in turn, ${connections} connections, ${seconds} s`);

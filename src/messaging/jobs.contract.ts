@@ -185,7 +185,9 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
       worker.wake();
       await waitUntil(async () => (await remaining()).length === 0, 'the job runs when due, fails once, and runs again after its backoff');
       assert.deepEqual(runs, [1, 2]);
-      assert.ok(claims <= 8, `a look per wake and per due time, not every pollMs: ${claims} claims`);
+      // About 8: the wake, each due time, after each claim and each run's end (a wake that comes
+      // during a look adds one); looking every pollMs would have made some 70.
+      assert.ok(claims <= 14, `a look per wake and per due time, not every pollMs: ${claims} claims`);
     });
 
     it('runs a job again later with retryAt, keeping its outcome so far', async () => {
