@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { assertStrictlyIncreasing, describeEventStoreConformance, readEverything } from './conformance.ts';
-import { insertEvents, SqlEventStore } from './store.ts';
+import { eventsInTransaction, insertEvents, SqlEventStore } from './store.ts';
 import { openTestPostgres, sampleEvent, type TestDatabase } from './testing.ts';
 import type { StoredEvent } from './types.ts';
 
@@ -119,5 +119,39 @@ describe('readAll on PostgreSQL with transactions that commit out of order', () 
     assert.equal(reader.received.length, appended.length);
     assert.deepEqual(new Set(reader.received.map((e) => e.eventId)), new Set(appended));
     assertStrictlyIncreasing(reader.received.map((e) => e.position));
+  });
+});
+
+describe("appends with 'any' in transactions on PostgreSQL", () => {
+  let database: TestDatabase;
+  before(async () => {
+    database = await openTestPostgres();
+  });
+  after(() => database.dispose());
+
+  it('lets two open transactions append to one stream: the second waits for the first and takes the next version', async () => {
+    const other = database.openAnother();
+    const watcher = database.openAnother();
+    const first = sampleEvent('AppendedFirst');
+    const second = sampleEvent('AppendedSecond');
+    let secondAppend: Promise<unknown> | undefined;
+    await database.client.transaction(async (tx) => {
+      await eventsInTransaction(tx).append('any-race', [first], 'any');
+      // The other transaction appends while this one is open, and waits for it.
+      secondAppend = other.transaction((otherTx) => eventsInTransaction(otherTx).append('any-race', [second], 'any'));
+      for (let waiting = 0; waiting === 0; ) {
+        const [row] = await watcher.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`);
+        waiting = row?.n ?? 0;
+      }
+    });
+    await secondAppend;
+    const events = await new SqlEventStore(database.client).readStream('any-race');
+    assert.deepEqual(
+      events.map((event) => [event.eventId, event.streamVersion]),
+      [
+        [first.eventId, 1],
+        [second.eventId, 2],
+      ],
+    );
   });
 });

@@ -219,6 +219,11 @@ export function eventsInTransaction(db: SqlQueryable, vault?: PersonalDataVault)
     },
     async append(streamId: string, events: readonly NewEvent[], expectedVersion: ExpectedVersion): Promise<AppendResult> {
       const stored = personalData?.hasPersonalData(events) ? await personalData.seal(streamId, events) : events;
+      // `any` takes the stream's next version, whoever else writes to it: two transactions doing
+      // so at once (two emails about one application, two uploads) would both take the same one,
+      // and the later commit fail on the unique key. Locked for the transaction, the second
+      // waits, and its insert (a statement after the lock, under READ COMMITTED) sees the first.
+      if (expectedVersion === 'any') await db.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`mutuo.stream/${streamId}`]);
       const result = await insertEvents(db, streamId, stored, expectedVersion, appended);
       if (!result) {
         const [row] = await db.query<{ version: number }>(

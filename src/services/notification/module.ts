@@ -2,9 +2,8 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { checkOwner } from '../../api/access.ts';
 import { invalidInput } from '../../domain/errors.ts';
-import { isSqlError, type SqlClient, type SqlQueryable } from '../../eventstore/sql-client.ts';
+import type { SqlClient, SqlQueryable } from '../../eventstore/sql-client.ts';
 import { eventsInTransaction } from '../../eventstore/store.ts';
-import { WrongExpectedVersionError } from '../../eventstore/types.ts';
 import { idsIn } from '../../privacy/data-subject.ts';
 import { erasedText } from '../application/events.ts';
 import type { ConsumedEvent } from '../../messaging/consumer.ts';
@@ -131,27 +130,14 @@ export const notificationModule: ServiceModule = {
         type: 'NotificationSent',
         data: { applicationId, channel, template, answersEventId: eventId, answersEventType: eventType, messageId, sentAt: now.toISOString() },
       };
-      const record = async (tx: SqlQueryable) => {
+      await outcome.complete(async (tx) => {
         await tx.query(
           `INSERT INTO mutuo_notifications (application_id, event_id, event_type, channel, template, recipient, subject, message_id, sent_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id, channel) DO NOTHING`,
           [applicationId, eventId, eventType, channel, template, recipient.email, message.subject, messageId, now.toISOString()],
         );
         await eventsInTransaction(tx).append(notificationStreamId(applicationId), stampEvents([sentEvent], cause, actor, now, newId), 'any');
-      };
-      // Two emails about one application may commit at once: their NotificationSent appends race
-      // for the stream's next version, and the loser's transaction fails. The mail is out, so its
-      // record is committed again at once; thrown, the job would wait for its own claim to lapse
-      // (minutes) and then send a second copy.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await outcome.complete(record);
-          break;
-        } catch (error) {
-          const lostRace = error instanceof WrongExpectedVersionError || (isSqlError(error) && error.code === '23505');
-          if (!lostRace || attempt >= 5) throw error;
-        }
-      }
+      });
       await ledger.markSent(eventId, channel);
     }
 
