@@ -13,6 +13,10 @@
  *    Before the load, the CPU the serving process uses while idle, for 10 s.
  * 2. Simulations: POST /api/simulations, against a bare Fastify POST route answering a
  *    fixed JSON of the same size (the ceiling process above).
+ *    For both, beside the requests a second: the CPU time (user and system, from /proc) the
+ *    serving process spent per request over the measured seconds, Mutuo's and the bare
+ *    route's. It moves less than the requests a second with the load generator's share of
+ *    the cores, and says what a change saved.
  * 3. Rebuild: events per second rebuilding each projection over `--events` events
  *    seeded with bulk SQL into PostgreSQL, by `mutuo projector` as its own process.
  * 4. Lag: an open-loop writer submitting `--rate` commands a second to `mutuo application`;
@@ -98,7 +102,13 @@ const seedConcurrency = 32;
 
 const targets = { viewsOfBare: 80, viewsP99Ms: 10, simulationsOfBare: 70, rebuildPerSecond: 50_000, lagP99Ms: 100 };
 
-type Figure = { readonly perSecond: number; readonly p50Ms: number; readonly p99Ms: number };
+type Figure = {
+  readonly perSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** CPU time (user and system) of the serving process per request answered, in µs. */
+  readonly cpuUsPerRequest: number;
+};
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -279,9 +289,13 @@ async function hammer(baseUrl: string, load: Load): Promise<Figure> {
     ...(paths ? { requests: [{ setupRequest: (request: autocannon.Request) => ({ ...request, path: paths[next++ % paths.length] }) }] } : {}),
   };
   await autocannon({ ...options, duration: 1 });
+  const pid = pidOf.get(baseUrl);
+  if (pid === undefined) throw new Error(`no process is known to serve ${baseUrl}`);
+  const cpuFrom = await cpuSeconds(pid);
   const result = await autocannon({ ...options, duration: seconds });
+  const cpuUsPerRequest = (((await cpuSeconds(pid)) - cpuFrom) * 1e6) / result.requests.total;
   if (result.non2xx > 0 || result.errors > 0) throw new Error(`${baseUrl}: ${result.non2xx} non-2xx answers and ${result.errors} errors`);
-  return { perSecond: result.requests.average, p50Ms: result.latency.p50, p99Ms: result.latency.p99 };
+  return { perSecond: result.requests.average, p50Ms: result.latency.p50, p99Ms: result.latency.p99, cpuUsPerRequest };
 }
 
 const ofBare = (mutuo: Figure, bare: Figure) => (100 * mutuo.perSecond) / bare.perSecond;
@@ -322,6 +336,7 @@ async function sideBySide(ceilingUrl: string, mutuoUrl: string, load: Load): Pro
     perSecond: median(figures.map((figure) => figure.perSecond)),
     p50Ms: median(figures.map((figure) => figure.p50Ms)),
     p99Ms: median(figures.map((figure) => figure.p99Ms)),
+    cpuUsPerRequest: median(figures.map((figure) => figure.cpuUsPerRequest)),
   });
   return { mutuo: medianOf(mutuo), bare: medianOf(bare), shares };
 }
@@ -814,14 +829,14 @@ if (readFigures.some((figures) => figures.views)) {
   console.log(`1. Customer view: GET /api/applications/:id over ${thousands(applications)} applications in turn, ${connections} connections, ${seconds} s`);
   console.log(`   (bare: Fastify in its own process answering the same bodies from a Map; target ≥ ${targets.viewsOfBare} % of bare and p99 ≤ ${targets.viewsP99Ms} ms)`);
   console.log('');
-  console.log('| setup | req/s | p50 ms | p99 ms | bare req/s | bare p50 ms | bare p99 ms | of bare | rounds | body bytes | target met |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|');
+  console.log('| setup | req/s | p50 ms | p99 ms | bare req/s | bare p50 ms | bare p99 ms | of bare | rounds | CPU µs/req | bare CPU µs/req | body bytes | target met |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|');
   for (const { label, views } of readFigures) {
     if (!views) continue;
     const share = shareOf(views);
     const ok = share >= targets.viewsOfBare && views.mutuo.p99Ms <= targets.viewsP99Ms;
     console.log(
-      `| ${label} | ${thousands(views.mutuo.perSecond)} | ${fixed(views.mutuo.p50Ms)} | ${fixed(views.mutuo.p99Ms)} | ${thousands(views.bare.perSecond)} | ${fixed(views.bare.p50Ms)} | ${fixed(views.bare.p99Ms)} | ${fixed(share)} % | ${views.shares.map((round) => fixed(round)).join(', ')} | ${views.bytes} | ${met(ok)} |`,
+      `| ${label} | ${thousands(views.mutuo.perSecond)} | ${fixed(views.mutuo.p50Ms)} | ${fixed(views.mutuo.p99Ms)} | ${thousands(views.bare.perSecond)} | ${fixed(views.bare.p50Ms)} | ${fixed(views.bare.p99Ms)} | ${fixed(share)} % | ${views.shares.map((round) => fixed(round)).join(', ')} | ${fixed(views.mutuo.cpuUsPerRequest, 1)} | ${fixed(views.bare.cpuUsPerRequest, 1)} | ${views.bytes} | ${met(ok)} |`,
     );
   }
 }
@@ -830,13 +845,13 @@ if (readFigures.some((figures) => figures.simulations)) {
   console.log(`2. Simulations: POST /api/simulations ${simulationBody}, ${connections} connections, ${seconds} s`);
   console.log(`   (bare: a Fastify POST route answering a fixed JSON of the same size; target ≥ ${targets.simulationsOfBare} % of bare)`);
   console.log('');
-  console.log('| setup | req/s | p50 ms | p99 ms | bare req/s | bare p50 ms | bare p99 ms | of bare | rounds | answer bytes | target met |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|');
+  console.log('| setup | req/s | p50 ms | p99 ms | bare req/s | bare p50 ms | bare p99 ms | of bare | rounds | CPU µs/req | bare CPU µs/req | answer bytes | target met |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|');
   for (const { label, simulations } of readFigures) {
     if (!simulations) continue;
     const share = shareOf(simulations);
     console.log(
-      `| ${label} | ${thousands(simulations.mutuo.perSecond)} | ${fixed(simulations.mutuo.p50Ms)} | ${fixed(simulations.mutuo.p99Ms)} | ${thousands(simulations.bare.perSecond)} | ${fixed(simulations.bare.p50Ms)} | ${fixed(simulations.bare.p99Ms)} | ${fixed(share)} % | ${simulations.shares.map((round) => fixed(round)).join(', ')} | ${simulations.bytes} | ${met(share >= targets.simulationsOfBare)} |`,
+      `| ${label} | ${thousands(simulations.mutuo.perSecond)} | ${fixed(simulations.mutuo.p50Ms)} | ${fixed(simulations.mutuo.p99Ms)} | ${thousands(simulations.bare.perSecond)} | ${fixed(simulations.bare.p50Ms)} | ${fixed(simulations.bare.p99Ms)} | ${fixed(share)} % | ${simulations.shares.map((round) => fixed(round)).join(', ')} | ${fixed(simulations.mutuo.cpuUsPerRequest, 1)} | ${fixed(simulations.bare.cpuUsPerRequest, 1)} | ${simulations.bytes} | ${met(share >= targets.simulationsOfBare)} |`,
     );
   }
 }
