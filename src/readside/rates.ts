@@ -30,11 +30,12 @@ export type PublishedRates = { readonly table: RateTable; readonly version: numb
  * caller waits, and a hundred requests that find the table old share that one read
  * rather than sending a hundred (on PGlite, each would take its turn on the one
  * connection, on the serving thread). A table is served at most `maxStaleMs` old: past
- * that (the database has not answered for so long) callers wait for the read.
+ * that (no caller came for so long, or the database has not answered) callers wait for
+ * the read, so that after a quiet spell a newly published table is not missed for long.
  * `fresh` reads the read model itself, for a reader that waited for a position: a read
  * already under way may have started before the position was reached.
  */
-export function publishedRates(db: SqlQueryable, { ttlMs = 1_000, maxStaleMs = 30_000, now = Date.now }: { ttlMs?: number; maxStaleMs?: number; now?: () => number } = {}) {
+export function publishedRates(db: SqlQueryable, { ttlMs = 1_000, maxStaleMs = 5_000, now = Date.now }: { ttlMs?: number; maxStaleMs?: number; now?: () => number } = {}) {
   let cached: { rates: PublishedRates; at: number } | undefined;
   let reading: Promise<PublishedRates> | undefined;
   async function read(): Promise<PublishedRates> {
