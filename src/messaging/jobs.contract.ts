@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { TestDatabase } from '../eventstore/testing.ts';
-import { cancelJob, JobSupersededError, scheduleJob, startJobWorker, type Job, type JobWorker } from './jobs.ts';
+import { cancelJob, JobSupersededError, scheduleJob, startJobWorker, type Job, type JobHandler, type JobWorker } from './jobs.ts';
 import { waitUntil } from './messaging.contract.ts';
 
 /** The job contract, written once and run on each database adapter. */
@@ -25,6 +25,14 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
       (await database.client.query<{ key: string }>(`SELECT key FROM mutuo_jobs WHERE queue = 'q' ORDER BY key`)).map((row) => row.key);
     const outcomes = async () =>
       (await database.client.query<{ note: string }>('SELECT note FROM job_outcomes ORDER BY id')).map((row) => row.note);
+    /** A handler that records each attempt's number and fails until attempt `succeedsAt`. */
+    const failingUntil =
+      (succeedsAt: number, attempts: number[]): JobHandler<unknown> =>
+      async (job, outcome) => {
+        attempts.push(job.attempts);
+        if (job.attempts < succeedsAt) throw new Error('the bureau is down');
+        await outcome.complete();
+      };
 
     beforeEach(async () => {
       await database.client.exec('CREATE TABLE job_outcomes (id serial PRIMARY KEY, note text NOT NULL)');
@@ -61,11 +69,7 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
           queue: 'q',
           pollMs: 10,
           firstRetryDelayMs: 10,
-          handle: async (job, outcome) => {
-            attempts.push(job.attempts);
-            if (job.attempts < 3) throw new Error('the bureau is down');
-            await outcome.complete();
-          },
+          handle: failingUntil(3, attempts),
           onError: () => undefined,
         }),
       );
@@ -168,11 +172,7 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
         pollMs: 10,
         maxIdleMs: 60_000,
         firstRetryDelayMs: 100,
-        handle: async (job, outcome) => {
-          runs.push(job.attempts);
-          if (job.attempts < 2) throw new Error('the bureau is down');
-          await outcome.complete();
-        },
+        handle: failingUntil(2, runs),
         onError: () => undefined,
       });
       workers.push(worker);
