@@ -160,12 +160,9 @@ try {
   const answer = await fetch(`${mutuo.url}/api/simulations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: simulationBody });
   if (answer.status !== 200) throw new Error(`mutuo query answers a simulation with ${answer.status}: ${await answer.text()}`);
   const body = await answer.text();
-  const securityHeaders = Object.fromEntries(
-    ['content-security-policy', 'strict-transport-security', 'x-content-type-options', 'x-frame-options'].flatMap((name) => {
-      const value = answer.headers.get(name);
-      return value === null ? [] : [[name, value]];
-    }),
-  );
+  // Every header of Mutuo's answer that bare Fastify does not send itself; the correlation id apart, as it varies.
+  const sentByFastify = new Set(['content-type', 'content-length', 'date', 'connection', 'keep-alive', 'x-correlation-id']);
+  const securityHeaders = Object.fromEntries([...answer.headers].filter(([name]) => !sentByFastify.has(name)));
   const ceilingEnv = { ANSWER: body, CORRELATION_ID: answer.headers.get('x-correlation-id') ?? '' };
   const ceilingReady = /ceiling listening on (http:\/\/[\d.]+:\d+)/;
   const variants: [string, Record<string, string>][] = [
