@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,11 @@ import { openPlatform, type Platform } from '../cli/platform.ts';
 import { loadConfig } from '../config.ts';
 import { SqlEventStore } from '../eventstore/store.ts';
 import { messageHeaders, toEventMessage } from '../messaging/message.ts';
+import { sqlSubjectKeys } from '../privacy/subject-keys.ts';
+import { createPersonalDataVault } from '../privacy/vault.ts';
+import { submitted as submittedEvent } from '../readside/read-models.contract.ts';
 import { injectedBearer } from '../security/testing.ts';
+import { platformEventHistory } from '../services/catalog.ts';
 
 /**
  * The pages in a real browser (the system Chromium, driven by playwright-core) against the
@@ -141,6 +146,30 @@ describe('the pages, in a browser', { skip }, () => {
     await admin.page.getByTestId(`dead-letter-${id}`).waitFor({ state: 'detached', timeout: 15_000 });
     const [after] = await platform.client.query<{ status: string }>('SELECT status FROM mutuo_dead_letters WHERE id = $1', [Number(id)]);
     assert.equal(after?.status, 'redriven');
+    await admin.context.close();
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  it('an admin sees the events a read model parked, redrives them in vain, then discards them', async () => {
+    // A submission with a NUL in a name, stored as it was before the HTTP edge refused them: sealed, straight into the log.
+    const sealing = new SqlEventStore(platform.client, {
+      personalData: createPersonalDataVault({ keys: sqlSubjectKeys(platform.client, { digestSecret: 'a test digest secret of 32 chars.' }), definitions: platformEventHistory }),
+    });
+    const applicationId = randomUUID();
+    const applicant = { firstName: 'A\u0000B', lastName: 'Nullo', region: 'Lazio', amountCents: 20_000_000, submittedAt: new Date().toISOString() };
+    await sealing.appendToStream(`application-${applicationId}`, [submittedEvent(applicationId, applicant)], 'no_stream');
+    platform.wake();
+
+    const admin = await signedIn('ada');
+    const parked = admin.page.getByTestId('parked-events');
+    await parked.getByText(`application-${applicationId}`).first().waitFor();
+    assert.match(await parked.innerText(), /customer-view.*MortgageApplicationSubmitted.*22P05: unsupported Unicode escape sequence/);
+    assert.equal(await admin.page.getByTestId('parked-count-customer-view').innerText(), '1');
+    await admin.page.getByTestId('redrive-parked-customer-view').click();
+    await admin.page.getByText('customer-view: 0 parked events applied, 1 parked again.').waitFor();
+    await admin.page.getByTestId('discard-parked-customer-view').click();
+    await admin.page.getByText('customer-view: 1 parked events discarded.').waitFor();
+    assert.equal(await admin.page.getByTestId('parked-count-customer-view').innerText(), '0');
     await admin.context.close();
     assert.deepEqual(consoleErrors, []);
   });
