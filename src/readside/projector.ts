@@ -243,25 +243,30 @@ function holdBehind(events: readonly StoredEvent[], parkedStreams: ReadonlySet<s
   };
 }
 
+/** What is recorded and reported of an event parked by a projection. */
+function parkedBy(projection: string, { event, failure }: Parking): Omit<ParkedEvent, 'parkedAt'> {
+  return {
+    projection,
+    position: event.position,
+    streamId: event.streamId,
+    streamVersion: event.streamVersion,
+    eventId: event.eventId,
+    eventType: event.type,
+    errorCode: failure?.code ?? null,
+    error: failure?.message ?? null,
+  };
+}
+
 /** Parks events in the caller's transaction. */
 async function insertParked(tx: SqlQueryable, projection: string, parked: readonly Parking[]): Promise<void> {
   if (parked.length === 0) return;
-  const rows = parked.map(({ event, failure }) => ({
-    position: event.position,
-    stream_id: event.streamId,
-    stream_version: event.streamVersion,
-    event_id: event.eventId,
-    event_type: event.type,
-    error_code: failure?.code ?? null,
-    error: failure?.message ?? null,
-  }));
   await tx.query(
     `INSERT INTO mutuo_projection_parked (projection, position, stream_id, stream_version, event_id, event_type, error_code, error)
-     SELECT $1, position, stream_id, stream_version, event_id, event_type, error_code, error
-       FROM json_to_recordset($2::json)
-         AS r(position bigint, stream_id text, stream_version integer, event_id uuid, event_type text, error_code text, error text)
+     SELECT projection, position, "streamId", "streamVersion", "eventId", "eventType", "errorCode", error
+       FROM json_to_recordset($1::json)
+         AS r(projection text, position bigint, "streamId" text, "streamVersion" integer, "eventId" uuid, "eventType" text, "errorCode" text, error text)
      ON CONFLICT (projection, position) DO NOTHING`,
-    [projection, JSON.stringify(rows)],
+    [JSON.stringify(parked.map((parking) => parkedBy(projection, parking)))],
   );
 }
 
@@ -446,18 +451,7 @@ export function startProjector(options: ProjectorOptions): Projector {
 
   /** After the commit that parked them: each event parked is reported. */
   function reportParked(projection: Projection, parked: readonly Parking[]): void {
-    for (const { event, failure } of parked) {
-      options.onParked?.({
-        projection: projection.name,
-        position: event.position,
-        streamId: event.streamId,
-        streamVersion: event.streamVersion,
-        eventId: event.eventId,
-        eventType: event.type,
-        errorCode: failure?.code ?? null,
-        error: failure?.message ?? null,
-      });
-    }
+    for (const parking of parked) options.onParked?.(parkedBy(projection.name, parking));
   }
 
   /** After the commit into the live tables: the hot copy gets what was applied, and each event parked is reported. */

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyBaseLogger } from 'fastify';
@@ -7,13 +6,9 @@ import { pino } from 'pino';
 import { UsageError } from '../cli/dlq.ts';
 import type { Platform } from '../cli/platform.ts';
 import { projectionsCommand } from '../cli/projections.ts';
-import { SqlEventStore } from '../eventstore/store.ts';
-import { sqlSubjectKeys } from '../privacy/subject-keys.ts';
-import { createPersonalDataVault } from '../privacy/vault.ts';
 import { devBearer, type AuthHeaders, type DemoUserId } from '../security/testing.ts';
 import { applicationStreamId } from '../services/application/events.ts';
-import { platformEventHistory } from '../services/catalog.ts';
-import { submitted } from './read-models.contract.ts';
+import { sealingStore, storeApplicationWithNul } from './projector.contract.ts';
 
 const submission = JSON.parse(readFileSync(new URL('../../test/fixtures/submission.json', import.meta.url), 'utf8')) as {
   applicant: Record<string, string>;
@@ -248,14 +243,8 @@ export function describeQuerySide(setup: string, open: () => Promise<OpenedPlatf
     });
 
     it('parks an application its read models cannot apply, serves every other one, and shows the operator what it parked', async () => {
-      // Stored as a submission with a NUL in a name was before the HTTP edge refused them: sealed, straight into the log.
-      const sealing = new SqlEventStore(platform.client, {
-        personalData: createPersonalDataVault({ keys: sqlSubjectKeys(platform.client, { digestSecret: 'a test digest secret of 32 chars.' }), definitions: platformEventHistory }),
-      });
-      const poisoned = randomUUID();
+      const poisoned = await storeApplicationWithNul(sealingStore(platform.client));
       const stream = applicationStreamId(poisoned);
-      const applicant = { firstName: 'A\u0000B', lastName: 'Nullo', region: 'Lazio', amountCents: 20_000_000, submittedAt: new Date().toISOString() };
-      await sealing.appendToStream(stream, [submitted(poisoned, applicant)], 'no_stream');
       platform.wake();
       // Another applicant's application, submitted after it, is read and found at once.
       const surname = `Dopo${Math.random().toString(36).slice(2, 8).replace(/\d/g, 'x')}`;

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,11 +10,8 @@ import { openPlatform, type Platform } from '../cli/platform.ts';
 import { loadConfig } from '../config.ts';
 import { SqlEventStore } from '../eventstore/store.ts';
 import { messageHeaders, toEventMessage } from '../messaging/message.ts';
-import { sqlSubjectKeys } from '../privacy/subject-keys.ts';
-import { createPersonalDataVault } from '../privacy/vault.ts';
-import { submitted as submittedEvent } from '../readside/read-models.contract.ts';
+import { sealingStore, storeApplicationWithNul } from '../readside/projector.contract.ts';
 import { injectedBearer } from '../security/testing.ts';
-import { platformEventHistory } from '../services/catalog.ts';
 
 /**
  * The pages in a real browser (the system Chromium, driven by playwright-core) against the
@@ -151,13 +147,7 @@ describe('the pages, in a browser', { skip }, () => {
   });
 
   it('an admin sees the events a read model parked, redrives them in vain, then discards them', async () => {
-    // A submission with a NUL in a name, stored as it was before the HTTP edge refused them: sealed, straight into the log.
-    const sealing = new SqlEventStore(platform.client, {
-      personalData: createPersonalDataVault({ keys: sqlSubjectKeys(platform.client, { digestSecret: 'a test digest secret of 32 chars.' }), definitions: platformEventHistory }),
-    });
-    const applicationId = randomUUID();
-    const applicant = { firstName: 'A\u0000B', lastName: 'Nullo', region: 'Lazio', amountCents: 20_000_000, submittedAt: new Date().toISOString() };
-    await sealing.appendToStream(`application-${applicationId}`, [submittedEvent(applicationId, applicant)], 'no_stream');
+    const applicationId = await storeApplicationWithNul(sealingStore(platform.client));
     platform.wake();
 
     const admin = await signedIn('ada');
