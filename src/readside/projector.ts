@@ -12,7 +12,9 @@ export type TableNames = Readonly<Record<string, string>>;
  * A read model fed by the event log. `apply` gets the next events in position order
  * (only those of `eventTypes`, if given) inside the transaction that also moves the
  * checkpoint, so a batch is applied exactly once or not at all. It must write only
- * through `tables`, which names the shadows while a rebuild fills them.
+ * through `tables`, which names the shadows while a rebuild fills them. A batch it
+ * fails is handed to it again in parts (by stream, then a failing stream's events one
+ * by one, in order: see isolate), so that the event at fault is parked and the rest applied.
  */
 export type Projection<Applied = unknown> = {
   readonly name: string;
@@ -26,7 +28,8 @@ export type Projection<Applied = unknown> = {
   readonly apply: (tx: SqlQueryable, events: readonly StoredEvent[], tables: TableNames, rebuilding: boolean) => Promise<Applied>;
   /**
    * Called after a batch committed into the live tables, before anyone waiting for its
-   * position is answered (a hot copy, live updates). Never during a rebuild.
+   * position is answered (a hot copy, live updates), with what each apply of it answered
+   * (several, if the batch was applied in parts). Never during a rebuild.
    */
   readonly afterCommit?: (applied: Applied) => Promise<void> | void;
   /**
