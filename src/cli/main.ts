@@ -22,7 +22,8 @@ commands:
   mainframe             the simulated legacy mainframe: fixed-width records over TCP (MAINFRAME_PORT)
   bureau crif|experian  a simulated credit bureau over HTTP (BUREAU_PORT)
   dlq                   list, show, redrive or discard dead letters (mutuo dlq for details)
-  projections           list the read models, or rebuild one (mutuo projections rebuild NAME)
+  projections           list the read models, rebuild one, list, redrive or discard their
+                          parked events (mutuo projections help for details)
 
 configuration comes from environment variables; see the README.`;
 

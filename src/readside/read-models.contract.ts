@@ -16,10 +16,10 @@ import { lastNameKey, parseSearchQuery, searchApplications, searchProjection } f
 
 // ---- events as the application service writes them ----
 
-const metadata = () => ({ correlationId: randomUUID(), causationId: null, actor: 'test', occurredAt: new Date().toISOString() });
-const event = (type: string, data: unknown, schemaVersion = 1): NewEvent => ({ eventId: randomUUID(), type, schemaVersion, data, metadata: metadata() });
+export const metadata = () => ({ correlationId: randomUUID(), causationId: null, actor: 'test', occurredAt: new Date().toISOString() });
+export const event = (type: string, data: unknown, schemaVersion = 1): NewEvent => ({ eventId: randomUUID(), type, schemaVersion, data, metadata: metadata() });
 
-type Applicant = { firstName: string; lastName: string; region: string; amountCents: number; submittedAt: string };
+export type Applicant = { firstName: string; lastName: string; region: string; amountCents: number; submittedAt: string };
 
 /** A well-formed tax code made of the names, so each applicant has their own. */
 function taxCodeOf(firstName: string, lastName: string, n: number): string {
@@ -29,7 +29,7 @@ function taxCodeOf(firstName: string, lastName: string, n: number): string {
 }
 
 let applicantCounter = 0;
-function submitted(applicationId: string, applicant: Applicant): NewEvent {
+export function submitted(applicationId: string, applicant: Applicant): NewEvent {
   return event('MortgageApplicationSubmitted', {
     applicationId,
     applicant: {
@@ -44,16 +44,16 @@ function submitted(applicationId: string, applicant: Applicant): NewEvent {
     submittedAt: applicant.submittedAt,
   });
 }
-const approved = (at: string) => event('ApplicationApproved', { contractNumber: `C-${randomUUID().slice(0, 8)}`, approvedAt: at });
-const rejected = (at: string) => event('ApplicationRejected', { reason: 'income too low', rejectedAt: at });
-const withdrawn = (at: string) => event('ApplicationWithdrawn', { reason: null, withdrawnAt: at });
-const incomeApproved = (at: string) => event('IncomeApproved', { verifiedMonthlyNetCents: 350_000, note: null, approvedAt: at });
+export const approved = (at: string) => event('ApplicationApproved', { contractNumber: `C-${randomUUID().slice(0, 8)}`, approvedAt: at });
+export const rejected = (at: string) => event('ApplicationRejected', { reason: 'income too low', rejectedAt: at });
+export const withdrawn = (at: string) => event('ApplicationWithdrawn', { reason: null, withdrawnAt: at });
+export const incomeApproved = (at: string) => event('IncomeApproved', { verifiedMonthlyNetCents: 350_000, note: null, approvedAt: at });
 /** v1, as written before energy classes: read through the upcaster. */
-const propertyMovedV1 = (region: string, at: string) =>
+export const propertyMovedV1 = (region: string, at: string) =>
   event('PropertyDetailsUpdated', { property: { valueCents: 40_000_000, region }, updatedAt: at }, 1);
 
-const hours = (h: number) => h * 3_600_000;
-const later = (instant: string, ms: number) => new Date(Date.parse(instant) + ms).toISOString();
+export const hours = (h: number) => h * 3_600_000;
+export const later = (instant: string, ms: number) => new Date(Date.parse(instant) + ms).toISOString();
 
 type Fixture = Applicant & { id: string; then?: (submittedAt: string) => NewEvent[] };
 
@@ -80,12 +80,12 @@ function fixtures(): Fixture[] {
 
 // ---- running projections as the projector does ----
 
-const identity = (projection: Projection): TableNames => Object.fromEntries(projection.tables.map((table) => [table, table]));
-const suffixed = (projection: Projection, suffix: string): TableNames =>
+export const identity = (projection: Projection): TableNames => Object.fromEntries(projection.tables.map((table) => [table, table]));
+export const suffixed = (projection: Projection, suffix: string): TableNames =>
   Object.fromEntries(projection.tables.map((table) => [table, `${table}${suffix}`]));
 
 /** Every event after `position`, read in pages as the projector reads them. */
-async function readLog(store: SqlEventStore, position = 0): Promise<StoredEvent[]> {
+export async function readLog(store: SqlEventStore, position = 0): Promise<StoredEvent[]> {
   const all: StoredEvent[] = [];
   for (;;) {
     const page = await store.readAll(position, 1_000);
@@ -135,7 +135,7 @@ async function contents(client: SqlClient, logical: string, physical: string): P
   return rows.map((row) => JSON.parse(row.row));
 }
 
-async function snapshot(client: SqlClient, projection: Projection, tables: TableNames): Promise<Record<string, unknown[]>> {
+export async function snapshot(client: SqlClient, projection: Projection, tables: TableNames): Promise<Record<string, unknown[]>> {
   const result: Record<string, unknown[]> = {};
   for (const table of projection.tables) result[table] = await contents(client, table, tables[table]!);
   return result;

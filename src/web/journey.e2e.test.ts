@@ -10,6 +10,7 @@ import { openPlatform, type Platform } from '../cli/platform.ts';
 import { loadConfig } from '../config.ts';
 import { SqlEventStore } from '../eventstore/store.ts';
 import { messageHeaders, toEventMessage } from '../messaging/message.ts';
+import { sealingStore, storeApplicationWithNul } from '../readside/projector.contract.ts';
 import { injectedBearer } from '../security/testing.ts';
 
 /**
@@ -141,6 +142,24 @@ describe('the pages, in a browser', { skip }, () => {
     await admin.page.getByTestId(`dead-letter-${id}`).waitFor({ state: 'detached', timeout: 15_000 });
     const [after] = await platform.client.query<{ status: string }>('SELECT status FROM mutuo_dead_letters WHERE id = $1', [Number(id)]);
     assert.equal(after?.status, 'redriven');
+    await admin.context.close();
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  it('an admin sees the events a read model parked, redrives them in vain, then discards them', async () => {
+    const applicationId = await storeApplicationWithNul(sealingStore(platform.client));
+    platform.wake();
+
+    const admin = await signedIn('ada');
+    const parked = admin.page.getByTestId('parked-events');
+    await parked.getByText(`application-${applicationId}`).first().waitFor();
+    assert.match(await parked.innerText(), /customer-view.*MortgageApplicationSubmitted.*22P05: unsupported Unicode escape sequence/);
+    assert.equal(await admin.page.getByTestId('parked-count-customer-view').innerText(), '1');
+    await admin.page.getByTestId('redrive-parked-customer-view').click();
+    await admin.page.getByText('customer-view: 0 parked events applied, 1 parked again.').waitFor();
+    await admin.page.getByTestId('discard-parked-customer-view').click();
+    await admin.page.getByText('customer-view: 1 parked events discarded.').waitFor();
+    assert.equal(await admin.page.getByTestId('parked-count-customer-view').innerText(), '0');
     await admin.context.close();
     assert.deepEqual(consoleErrors, []);
   });
