@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { SqlClient, SqlQueryable } from '../eventstore/sql-client.ts';
+import { errorMessage, type SqlClient, type SqlQueryable } from '../eventstore/sql-client.ts';
 import type { EventStore, StoredEvent } from '../eventstore/types.ts';
 import { createSleeper } from '../messaging/sleeper.ts';
 
@@ -343,7 +343,7 @@ export function startProjector(options: ProjectorOptions): Projector {
       });
       update({ state: 'done', total: progress.applied });
     } catch (error) {
-      update({ state: 'failed', error: error instanceof Error ? error.message : String(error) });
+      update({ state: 'failed', error: errorMessage(error) });
       for (const table of projection.tables) await client.exec(`DROP TABLE IF EXISTS ${shadowOf(table)}`).catch(() => undefined);
     }
     return progress;
