@@ -1,5 +1,5 @@
-import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config.ts';
+import { createLogger } from '../logger.ts';
 import { runMainframeFromEnvironment } from '../services/bank-gateway/mainframe-simulator.ts';
 import { startBureauSimulator } from '../services/scoring/bureau-simulator.ts';
 import { serviceNames, type ServiceName } from '../services/service.ts';
@@ -42,7 +42,7 @@ function onSignal(close: () => Promise<void>, log: (line: string) => void): void
 
 async function run(services?: readonly ServiceName[]): Promise<void> {
   const config = loadConfig(process.env);
-  const logger = pino({ level: config.logLevel });
+  const logger = createLogger(config.logLevel);
   const platform = await openPlatform(config, logger, services ? { services } : {});
   const url = await platform.server.listen({ port: config.port, host: config.host });
   logger.info(`Mutuo (${platform.services.join(', ')}) is running on ${platform.database} and ${platform.bus}: ${url} (API docs at ${url}/docs)`);

@@ -11,7 +11,7 @@ import { describeFailure, RebuildRunningError, startProjector, WrittenElsewhereE
 import { queryRoutes } from './query-routes.ts';
 import { ratesProjection } from './rates.ts';
 import { readModelRoutes } from './read-model-routes.ts';
-import { searchProjection } from './search.ts';
+import { searchKeys, searchProjection } from './search.ts';
 
 /**
  * The projector: keeps every read model up to date from the event log. Several
@@ -20,13 +20,18 @@ import { searchProjection } from './search.ts';
  */
 export const projectorModule: ServiceModule = {
   name: 'projector',
-  async start({ config, client, store, logger, readSide, idlePollMs }) {
+  async start({ config, client, store, logger, readSide, idlePollMs, personalData }) {
     const projector = startProjector({
       client,
       store,
       leaseMs: config.projectionLeaseMs,
       ...(idlePollMs ? { idleMs: idlePollMs } : {}),
-      projections: [customerViewProjection(readSide.viewCache), searchProjection, dashboardProjection, ratesProjection],
+      projections: [
+        customerViewProjection(readSide.viewCache, personalData),
+        searchProjection(searchKeys(config.privacy.subjectDigestSecret)),
+        dashboardProjection,
+        ratesProjection,
+      ],
       // Code and message only: PostgreSQL's detail and where quote the row's values, personal data among them.
       onError: (error, projection) => {
         if (logger) logger.warn({ projection, ...describeFailure(error) }, `projection ${projection} is paused, and tries again`);
@@ -58,10 +63,11 @@ export const projectorModule: ServiceModule = {
  */
 export const queryModule: ServiceModule = {
   name: 'query',
-  async start({ client, store, readSide }) {
+  async start({ config, client, store, readSide, personalData }) {
     const checkpoints = watchCheckpoints(client);
     const live = startLiveFeed(store, client);
-    const options = { db: client, checkpoints, viewCache: readSide.viewCache, live, maxWaitMs: readSide.maxWaitMs };
+    const search = { keys: searchKeys(config.privacy.subjectDigestSecret), personalData };
+    const options = { db: client, checkpoints, viewCache: readSide.viewCache, live, maxWaitMs: readSide.maxWaitMs, personalData, search };
     return {
       routes: [(app) => app.register(queryRoutes, options), (app) => app.register(readModelRoutes, options)],
       wake: live.wake,

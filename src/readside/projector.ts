@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DomainError } from '../domain/errors.ts';
 import { EventDecodeError } from '../eventstore/event-catalog.ts';
-import { isSqlError, type SqlClient, type SqlQueryable } from '../eventstore/sql-client.ts';
+import { errorMessage, isSqlError, type SqlClient, type SqlQueryable } from '../eventstore/sql-client.ts';
 import type { EventStore, StoredEvent } from '../eventstore/types.ts';
 import { createSleeper } from '../messaging/sleeper.ts';
 
@@ -207,15 +207,13 @@ function isTiedToData(error: unknown): boolean {
 
 /**
  * What is kept and logged of a failure: its code (the SQLSTATE, or the error's name)
- * and its message; never PostgreSQL's detail or where, which quote the row's values.
- * A data exception's message (class 22) may quote the value it refused: the value is
- * left out. Control characters are blanked (a message may carry the NUL that failed).
+ * and its message as errorMessage gives it (the values a database error quotes left out);
+ * never PostgreSQL's detail or where, which quote the row's values. Control characters are
+ * blanked (a message may carry the NUL that failed).
  */
 export function describeFailure(error: unknown): { code: string; message: string } {
   const code = isSqlError(error) ? error.code! : error instanceof Error ? error.name : 'Error';
-  let message = error instanceof Error ? error.message : String(error);
-  if (code.startsWith('22')) message = message.replace(/"(?:[^"]|"")*"/g, '"…"');
-  return { code, message: message.replace(/[\p{Cc}\p{Cs}]/gu, ' ').slice(0, 500) };
+  return { code, message: errorMessage(error).replace(/[\p{Cc}\p{Cs}]/gu, ' ').slice(0, 500) };
 }
 
 /** An event to park, with why it failed; an event held behind an earlier one of its stream has no failure. */

@@ -2,6 +2,12 @@ import { Type } from '@sinclair/typebox';
 import { createEventCatalog } from '../../eventstore/event-catalog.ts';
 import { defineEvent, type EventOf } from '../../eventstore/event-definition.ts';
 
+/** What a personal field reads as once its subject's key is destroyed (GDPR erasure). */
+export const erasedText = '[erased]';
+
+/** The applicant of an erased person's application, in the events and in every read model. */
+export const erasedApplicant = { firstName: erasedText, lastName: erasedText, taxCode: erasedText, email: erasedText } as const;
+
 const Cents = Type.Integer({ minimum: 0, description: 'euro cents' });
 const BasisPoints = Type.Integer({ minimum: 0, description: 'annual rate in basis points (250 = 2.50 %)' });
 const Instant = Type.String({ format: 'date-time' });
@@ -40,12 +46,6 @@ export const LoanSchema = Type.Object({
   publicGuarantee: Type.Boolean(),
 });
 
-/** What a personal field reads as once its subject's key is destroyed (GDPR erasure). */
-export const erasedText = '[erased]';
-
-/** The applicant of an erased person's application, in the events and in every read model. */
-export const erasedApplicant = { firstName: erasedText, lastName: erasedText, taxCode: erasedText, email: erasedText } as const;
-
 /**
  * The applicant is personal data: sealed with their key when stored, read as erased
  * names once the key is destroyed. The rest (income, property, loan) are the facts of
@@ -70,10 +70,17 @@ export const MortgageApplicationSubmitted = defineEvent(
   },
 );
 
+/**
+ * Free text an operator or the applicant writes about the application may name the person:
+ * sealed for the applicant whose data the application's stream holds, read as erased with it.
+ */
+const freeText = <Field extends string>(field: Field) => ({ personal: { ofStream: true, erased: { [field]: erasedText } } }) as const;
+
 export const IncomeApproved = defineEvent(
   'IncomeApproved',
   1,
   Type.Object({ verifiedMonthlyNetCents: Cents, note: Type.Union([Type.String(), Type.Null()]), approvedAt: Instant }),
+  freeText('note'),
 );
 
 export const InterestRateLocked = defineEvent(
@@ -91,6 +98,7 @@ export const InterestRateChanged = defineEvent(
     reason: Type.String(),
     changedAt: Instant,
   }),
+  freeText('reason'),
 );
 
 /** Raised by the lock's deadline: the lock lapsed before the mortgage was booked. */
@@ -130,6 +138,7 @@ export const ApplicationWithdrawn = defineEvent(
   'ApplicationWithdrawn',
   1,
   Type.Object({ reason: Type.Union([Type.String(), Type.Null()]), withdrawnAt: Instant }),
+  freeText('reason'),
 );
 
 export const ApplicationApproved = defineEvent(
@@ -142,6 +151,7 @@ export const ApplicationRejected = defineEvent(
   'ApplicationRejected',
   1,
   Type.Object({ reason: Type.String(), rejectedAt: Instant }),
+  freeText('reason'),
 );
 
 export const applicationEventDefinitions = [

@@ -10,6 +10,10 @@ import { deadLetterRoutes } from '../../messaging/dead-letter-routes.ts';
 import { createDeadLetters } from '../../messaging/dead-letters.ts';
 import { watchCheckpoints } from '../../readside/checkpoints.ts';
 import { customerViewProjection, memoryViewCache } from '../../readside/customer-view.ts';
+import { searchKeys } from '../../readside/search.ts';
+import { sqlSubjectKeys } from '../../privacy/subject-keys.ts';
+import { createPersonalDataVault } from '../../privacy/vault.ts';
+import { platformEventHistory } from '../catalog.ts';
 import { startLiveFeed } from '../../readside/live.ts';
 import { startProjector } from '../../readside/projector.ts';
 import { queryRoutes } from '../../readside/query-routes.ts';
@@ -49,10 +53,13 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
 
     before(async () => {
       database = await openDatabase();
-      const store = new SqlEventStore(database.client);
+      // As the platform's: the applicant sealed with their key on the way in, revealed on the way out.
+      const digestSecret = 'the application API contract: a secret of at least 32 characters';
+      const personalData = createPersonalDataVault({ keys: sqlSubjectKeys(database.client, { digestSecret }), definitions: platformEventHistory });
+      const store = new SqlEventStore(database.client, { personalData });
       // The customer view the GETs read, fed by a projector of its own.
       const viewCache = memoryViewCache();
-      const projector = startProjector({ client: database.client, store, projections: [customerViewProjection(viewCache)] });
+      const projector = startProjector({ client: database.client, store, projections: [customerViewProjection(viewCache, personalData)] });
       store.onAppend(projector.wake);
       const checkpoints = watchCheckpoints(database.client);
       const live = startLiveFeed(store, database.client);
@@ -74,7 +81,16 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
         routes: [
           (server) => server.register(applicationRoutes, { applications }),
           (server) => server.register(deadLetterRoutes, { deadLetters: createDeadLetters(database.client) }),
-          (server) => server.register(queryRoutes, { db: database.client, checkpoints, viewCache, live, maxWaitMs: 2_000 }),
+          (server) =>
+            server.register(queryRoutes, {
+              db: database.client,
+              checkpoints,
+              viewCache,
+              live,
+              maxWaitMs: 2_000,
+              personalData,
+              search: { keys: searchKeys(digestSecret), personalData },
+            }),
         ],
         checkReady: async () => undefined,
         logger: false,

@@ -7,9 +7,16 @@
  */
 export type RateLock = { readonly annualRateBps: number; readonly expiresAt: string };
 
+/**
+ * The applicant as the submission carried them, sealed with their key: the saga only hands
+ * it to the booking, which opens it for the tax code the mainframe books under. Kept sealed,
+ * the saga's stored state holds nothing of the person once they are erased.
+ */
+export type SealedApplicant = { readonly $sealed: string };
+
 export type SagaFacts = {
   readonly applicationId: string;
-  readonly taxCode: string;
+  readonly applicant: SealedApplicant;
   readonly amountCents: number;
   readonly termYears: number;
   readonly credit: 'pending' | 'approved' | 'rejected';
@@ -33,7 +40,7 @@ export type SagaStatus = SagaState['status'];
 
 /** What the saga hears: the other services' events, and the mainframe's answers to its own calls. */
 export type SagaInput =
-  | { readonly type: 'MortgageApplicationSubmitted'; readonly applicationId: string; readonly taxCode: string; readonly amountCents: number; readonly termYears: number }
+  | { readonly type: 'MortgageApplicationSubmitted'; readonly applicationId: string; readonly applicant: SealedApplicant; readonly amountCents: number; readonly termYears: number }
   | { readonly type: 'InterestRateLocked'; readonly annualRateBps: number; readonly expiresAt: string }
   | { readonly type: 'InterestRateChanged'; readonly annualRateBps: number }
   | { readonly type: 'InterestRateLockExpired'; readonly expiresAt: string }
@@ -52,7 +59,7 @@ export type SagaAction =
   | {
       readonly type: 'RequestFinalization';
       readonly idempotencyKey: string;
-      readonly taxCode: string;
+      readonly applicant: SealedApplicant;
       readonly amountCents: number;
       readonly annualRateBps: number;
       readonly termMonths: number;
@@ -111,8 +118,8 @@ const stay = (state: SagaState): SagaStep => ({ state, actions: [] });
 export function reactToInput(state: SagaState, input: SagaInput, now: Date): SagaStep {
   if (state.status === 'unknown') {
     if (input.type !== 'MortgageApplicationSubmitted') return stay(state);
-    const { applicationId, taxCode, amountCents, termYears } = input;
-    return stay({ status: 'waiting', facts: { applicationId, taxCode, amountCents, termYears, credit: 'pending', documents: 'pending' } });
+    const { applicationId, applicant, amountCents, termYears } = input;
+    return stay({ status: 'waiting', facts: { applicationId, applicant, amountCents, termYears, credit: 'pending', documents: 'pending' } });
   }
   const facts = updateFacts(state.facts, input);
   switch (state.status) {
@@ -129,7 +136,7 @@ export function reactToInput(state: SagaState, input: SagaInput, now: Date): Sag
           {
             type: 'RequestFinalization',
             idempotencyKey,
-            taxCode: facts.taxCode,
+            applicant: facts.applicant,
             amountCents: facts.amountCents,
             annualRateBps: facts.annualRateBps ?? lock.annualRateBps,
             termMonths: facts.termYears * 12,

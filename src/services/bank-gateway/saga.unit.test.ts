@@ -8,7 +8,7 @@ const now = new Date('2026-11-23T10:00:00Z');
 const inAMonth = '2026-12-23T10:00:00.000Z';
 const yesterday = '2026-11-22T10:00:00.000Z';
 
-const submitted: SagaInput = { type: 'MortgageApplicationSubmitted', applicationId, taxCode: 'RSSMRA80A01H501U', amountCents: 20_000_000, termYears: 25 };
+const submitted: SagaInput = { type: 'MortgageApplicationSubmitted', applicationId, applicant: { $sealed: 'v1.subject.iv.ciphertext' }, amountCents: 20_000_000, termYears: 25 };
 const locked = (expiresAt = inAMonth, annualRateBps = 320): SagaInput => ({ type: 'InterestRateLocked', annualRateBps, expiresAt });
 const creditApproved: SagaInput = { type: 'CreditScoreApproved' };
 const documentsValidated: SagaInput = { type: 'DocumentsValidated' };
@@ -37,7 +37,7 @@ describe('the finalization saga', () => {
         {
           type: 'RequestFinalization',
           idempotencyKey: idempotencyKeyFor(applicationId),
-          taxCode: 'RSSMRA80A01H501U',
+          applicant: { $sealed: 'v1.subject.iv.ciphertext' },
           amountCents: 20_000_000,
           annualRateBps: 320,
           termMonths: 300,

@@ -17,7 +17,7 @@ export type DocumentFinding = {
   /** Stable code: clients may switch on it. */
   readonly check: DocumentCheck;
   readonly passed: boolean;
-  /** What the document shows, normalized; null when nothing usable was found. */
+  /** What the document shows, normalized, in words that quote no personal data; null when nothing usable was found. */
   readonly found: string | null;
   readonly expected: string;
   readonly message: string;
@@ -70,23 +70,22 @@ function taxCodesIn(text: string): string[] {
   return codes;
 }
 
+/**
+ * The finding refers to the tax code, never quotes it: findings are stored in the documents'
+ * events in the clear, which outlive the applicant's erasure, and a card may carry someone
+ * else's code too.
+ */
 function checkTaxCodeOnIdCard(declaredTaxCode: string, text: string): DocumentFinding {
-  const expected = declaredTaxCode.replace(/\s+/g, '').toUpperCase();
-  const base = { kind: 'id_card', check: 'TAX_CODE_MATCHES', expected } as const;
+  const declared = declaredTaxCode.replace(/\s+/g, '').toUpperCase();
+  const base = { kind: 'id_card', check: 'TAX_CODE_MATCHES', expected: 'the tax code the applicant declared' } as const;
   const codes = taxCodesIn(text);
-  if (codes.includes(expected)) {
-    return { ...base, passed: true, found: expected, message: 'the ID card carries the declared tax code' };
+  if (codes.includes(declared)) {
+    return { ...base, passed: true, found: 'the declared tax code', message: 'the ID card carries the declared tax code' };
   }
-  const [shown] = codes;
-  if (shown === undefined) {
+  if (codes.length === 0) {
     return { ...base, passed: false, found: null, message: 'no valid tax code could be read on the ID card' };
   }
-  return {
-    ...base,
-    passed: false,
-    found: shown,
-    message: `the ID card carries tax code ${shown}, the application declares ${expected}`,
-  };
+  return { ...base, passed: false, found: 'another tax code', message: 'the ID card carries another tax code than the one the application declares' };
 }
 
 type LabelledAmount = { status: 'missing' } | { status: 'unparseable'; raw: string } | { status: 'found'; cents: number };

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { monthlyInstallmentCents } from '../../domain/installment.ts';
 import { loanToValueBps } from '../../domain/rates.ts';
 import type { employmentKinds } from '../application/events.ts';
@@ -71,7 +71,6 @@ export type CreditDecision = {
   readonly dtiBps: number;
   readonly ltvBps: number;
   readonly installmentCents: number;
-  readonly inputsHash: string;
 };
 
 function ceilDiv(numerator: bigint, denominator: bigint): bigint {
@@ -130,7 +129,6 @@ export function decideCredit(inputs: CreditInputs, report: BureauReport, policy:
     dtiBps,
     ltvBps,
     installmentCents,
-    inputsHash: creditInputsHash(inputs),
   };
 }
 
@@ -146,7 +144,12 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** sha256 (hex) of the canonical JSON of the inputs: proves later which facts a decision was made on. */
-export function creditInputsHash(inputs: CreditInputs): string {
-  return createHash('sha256').update(canonicalJson(inputs)).digest('hex');
+/**
+ * HMAC-SHA256 (hex) of the canonical JSON of the inputs, under `key`: proves later, to whoever
+ * holds the key, which facts a decision was made on. Keyed, because the inputs hold the tax
+ * code: a plain hash would let anyone confirm a guessed tax code against the stored event,
+ * long after the person's erasure.
+ */
+export function creditInputsHash(inputs: CreditInputs, key: string): string {
+  return createHmac('sha256', key).update(canonicalJson(inputs)).digest('hex');
 }

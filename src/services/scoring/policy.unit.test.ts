@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -52,7 +53,6 @@ describe('decideCredit', () => {
     assert.equal(decision.installmentCents, 89_723);
     assert.equal(decision.dtiBps, 3135); // (897.23 + 200) / 3500 = 31.349 % rounded up
     assert.equal(decision.ltvBps, 6667); // 200,000 / 300,000 = 66.67 % rounded up
-    assert.equal(decision.inputsHash, creditInputsHash(baseInputs));
   });
 
   it('given band D or E, then it is rejected on score', () => {
@@ -197,8 +197,22 @@ describe('decideCredit properties', () => {
 });
 
 describe('creditInputsHash', () => {
-  it('is a sha256 hex digest', () => {
-    assert.match(creditInputsHash(baseInputs), /^[0-9a-f]{64}$/);
+  const key = 'a key of this test, as the platform derives one from its secret';
+
+  it('is an HMAC-SHA256 hex digest', () => {
+    assert.match(creditInputsHash(baseInputs, key), /^[0-9a-f]{64}$/);
+  });
+
+  it('cannot be recomputed without the key: a guessed tax code is not confirmed by a plain hash of the inputs', () => {
+    fc.assert(
+      fc.property(inputsArb, fc.string({ minLength: 1 }), (inputs, otherKey) => {
+        fc.pre(otherKey !== key);
+        const stored = creditInputsHash(inputs, key);
+        assert.notEqual(createHash('sha256').update(canonicalJson(inputs)).digest('hex'), stored);
+        assert.notEqual(creditInputsHash(inputs, otherKey), stored);
+        assert.equal(creditInputsHash({ ...inputs }, key), stored);
+      }),
+    );
   });
 
   it('serialises with sorted keys at every level', () => {
@@ -212,7 +226,7 @@ describe('creditInputsHash', () => {
           .map(([key, value]) => ({ key, value, seed: seeds.next().value as number }))
           .sort((a, b) => a.seed - b.seed);
         const reordered = Object.fromEntries(shuffled.map(({ key, value }) => [key, value])) as CreditInputs;
-        assert.equal(creditInputsHash(reordered), creditInputsHash(inputs));
+        assert.equal(creditInputsHash(reordered, key), creditInputsHash(inputs, key));
       }),
     );
   });
@@ -220,8 +234,8 @@ describe('creditInputsHash', () => {
   it('changes when any input changes', () => {
     fc.assert(
       fc.property(inputsArb, fc.integer({ min: 1, max: 1_000 }), (inputs, delta) => {
-        assert.notEqual(creditInputsHash({ ...inputs, loanAmountCents: inputs.loanAmountCents + delta }), creditInputsHash(inputs));
-        assert.notEqual(creditInputsHash({ ...inputs, publicGuarantee: !inputs.publicGuarantee }), creditInputsHash(inputs));
+        assert.notEqual(creditInputsHash({ ...inputs, loanAmountCents: inputs.loanAmountCents + delta }, key), creditInputsHash(inputs, key));
+        assert.notEqual(creditInputsHash({ ...inputs, publicGuarantee: !inputs.publicGuarantee }, key), creditInputsHash(inputs, key));
       }),
     );
   });
