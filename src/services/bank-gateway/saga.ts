@@ -5,7 +5,9 @@
  * mainframe to book, once. The mainframe's answer, a withdrawal or a rejection move it
  * on; a booking that lands after the applicant withdrew is cancelled.
  */
-export type RateLock = { readonly annualRateBps: number; readonly expiresAt: string };
+import type { AnnualRate } from '../../domain/annual-rate.ts';
+
+export type RateLock = { readonly annualRate: AnnualRate; readonly expiresAt: string };
 
 export type SagaFacts = {
   readonly applicationId: string;
@@ -16,7 +18,7 @@ export type SagaFacts = {
   readonly documents: 'pending' | 'validated' | 'rejected';
   readonly rateLock?: RateLock;
   /** The rate that applies now: the lock's, or one an operator set since. */
-  readonly annualRateBps?: number;
+  readonly annualRate?: AnnualRate;
 };
 
 export type SagaState =
@@ -34,8 +36,8 @@ export type SagaStatus = SagaState['status'];
 /** What the saga hears: the other services' events, and the mainframe's answers to its own calls. */
 export type SagaInput =
   | { readonly type: 'MortgageApplicationSubmitted'; readonly applicationId: string; readonly taxCode: string; readonly amountCents: number; readonly termYears: number }
-  | { readonly type: 'InterestRateLocked'; readonly annualRateBps: number; readonly expiresAt: string }
-  | { readonly type: 'InterestRateChanged'; readonly annualRateBps: number }
+  | { readonly type: 'InterestRateLocked'; readonly annualRate: AnnualRate; readonly expiresAt: string }
+  | { readonly type: 'InterestRateChanged'; readonly annualRate: AnnualRate }
   | { readonly type: 'InterestRateLockExpired'; readonly expiresAt: string }
   | { readonly type: 'CreditScoreApproved' }
   | { readonly type: 'CreditScoreRejected' }
@@ -54,7 +56,7 @@ export type SagaAction =
       readonly idempotencyKey: string;
       readonly taxCode: string;
       readonly amountCents: number;
-      readonly annualRateBps: number;
+      readonly annualRate: AnnualRate;
       readonly termMonths: number;
       readonly rateLockExpiresAt: string;
     }
@@ -70,12 +72,12 @@ export const idempotencyKeyFor = (applicationId: string): string => applicationI
 function updateFacts(facts: SagaFacts, input: SagaInput): SagaFacts {
   switch (input.type) {
     case 'InterestRateLocked':
-      return { ...facts, rateLock: { annualRateBps: input.annualRateBps, expiresAt: input.expiresAt }, annualRateBps: input.annualRateBps };
+      return { ...facts, rateLock: { annualRate: input.annualRate, expiresAt: input.expiresAt }, annualRate: input.annualRate };
     case 'InterestRateChanged':
       return {
         ...facts,
-        annualRateBps: input.annualRateBps,
-        ...(facts.rateLock ? { rateLock: { ...facts.rateLock, annualRateBps: input.annualRateBps } } : {}),
+        annualRate: input.annualRate,
+        ...(facts.rateLock ? { rateLock: { ...facts.rateLock, annualRate: input.annualRate } } : {}),
       };
     case 'InterestRateLockExpired': {
       if (facts.rateLock?.expiresAt !== input.expiresAt) return facts;
@@ -131,7 +133,7 @@ export function reactToInput(state: SagaState, input: SagaInput, now: Date): Sag
             idempotencyKey,
             taxCode: facts.taxCode,
             amountCents: facts.amountCents,
-            annualRateBps: facts.annualRateBps ?? lock.annualRateBps,
+            annualRate: facts.annualRate ?? lock.annualRate,
             termMonths: facts.termYears * 12,
             rateLockExpiresAt: lock.expiresAt,
           },

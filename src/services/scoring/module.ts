@@ -19,7 +19,7 @@ type CreditCheckJob = { readonly query: BureauQuery; readonly inputs: CreditInpu
 export function creditCheckOf(event: PlatformEventOf<'MortgageApplicationSubmitted'>['data']): CreditCheckJob['inputs'] & { query: BureauQuery } {
   const { applicant, income, property, loan } = event;
   const ltvBps = loanToValueBps(loan.amountCents, property.valueCents);
-  const annualRateBps = publishedRateFor(defaultRateTable, { rateType: loan.rateType, termYears: loan.termYears, ltvBps }) ?? 0;
+  const annualRate = publishedRateFor(defaultRateTable, { rateType: loan.rateType, termYears: loan.termYears, ltvBps }) ?? '0';
   return {
     query: { taxCode: applicant.taxCode, firstName: applicant.firstName, lastName: applicant.lastName },
     applicationId: event.applicationId,
@@ -29,7 +29,7 @@ export function creditCheckOf(event: PlatformEventOf<'MortgageApplicationSubmitt
     employment: income.employment,
     loanAmountCents: loan.amountCents,
     termYears: loan.termYears,
-    annualRateBps,
+    annualRate,
     propertyValueCents: property.valueCents,
     publicGuarantee: loan.publicGuarantee,
   };
