@@ -201,8 +201,9 @@ function readNumber(
 const FAST_HUNDREDTHS_LIMIT = 2 ** 43;
 
 /**
- * eurosToCents without the string and BigInt for the common case. If c = Math.round(x * 100) gives back x as c / 100,
- * x is the double nearest to c hundredths; below FAST_HUNDREDTHS_LIMIT no other
+ * eurosToCents without the string and BigInt for the common case. If
+ * c = Math.round(x * 100) gives back x as c / 100, x is the double nearest to c
+ * hundredths; below FAST_HUNDREDTHS_LIMIT no other
  * number of hundredths rounds to x, and the shortest string of x, which has no
  * more digits than c / 100 written out, is then c / 100 itself: exactly what the
  * string-based conversion reads. Anything else goes to `exact`.

@@ -21,21 +21,21 @@
  * |        |     73 |     3 | 9         | term, months                                |
  * |        |     76 |    14 | 9         | requested at, UTC, YYYYMMDDhhmmss           |
  * |        |     90 |    38 |           | filler (spaces)                             |
- * | CANC   |     38 |    12 | X   | contract number                                   |
- * |        |     50 |    78 |     | filler                                            |
- * | BOOKOK |     38 |    12 | X   | contract number                                   |
- * |        |     50 |    78 |     | filler                                            |
- * | BOOKKO |     38 |     4 | X   | refusal code (FUND, BLCK, LIMT, IDEM, ...)        |
- * |        |     42 |    40 | X   | reason                                            |
- * |        |     82 |    46 |     | filler                                            |
- * | CANCOK |     38 |    12 | X   | contract number                                   |
- * |        |     50 |    78 |     | filler                                            |
- * | CANCKO |     38 |    12 | X   | contract number                                   |
- * |        |     50 |     4 | X   | refusal code                                      |
- * |        |     54 |    40 | X   | reason                                            |
- * |        |     94 |    34 |     | filler                                            |
- * | ERR    |     38 |    80 | X   | what was wrong with the record                    |
- * |        |    118 |    10 |     | filler                                            |
+ * | CANC   |     38 |    12 | X         | contract number                             |
+ * |        |     50 |    78 |           | filler                                      |
+ * | BOOKOK |     38 |    12 | X         | contract number                             |
+ * |        |     50 |    78 |           | filler                                      |
+ * | BOOKKO |     38 |     4 | X         | refusal code (FUND, BLCK, LIMT, IDEM, ...)  |
+ * |        |     42 |    40 | X         | reason                                      |
+ * |        |     82 |    46 |           | filler                                      |
+ * | CANCOK |     38 |    12 | X         | contract number                             |
+ * |        |     50 |    78 |           | filler                                      |
+ * | CANCKO |     38 |    12 | X         | contract number                             |
+ * |        |     50 |     4 | X         | refusal code                                |
+ * |        |     54 |    40 | X         | reason                                      |
+ * |        |     94 |    34 |           | filler                                      |
+ * | ERR    |     38 |    80 | X         | what was wrong with the record              |
+ * |        |    118 |    10 |           | filler                                      |
  *
  * A booking has two layouts, named by the record type. BOOK (layout 1) carries the rate
  * in basis points, so it cannot say 3.875 %; BOOK2 (layout 2) carries it to the
