@@ -219,6 +219,16 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       assert.deepEqual(responses.map((r) => r.json<{ version: number }>().version).sort(), [2, 3, 4, 5]);
     });
 
+    it('refuses a rate finer than 0.0001 %, above 20 % or below 0 with a 400 naming annualRate, and stores nothing', async () => {
+      const { applicationId } = await submitted();
+      for (const annualRate of [3.87501, 20.0001, -0.5, 1e-7]) {
+        const problem = problemOf(await command('POST', `/api/applications/${applicationId}/rate`, { annualRate, reason: 'too fine' }), 400);
+        assert.deepEqual(problem.errors, [{ path: 'annualRate', message: 'must be a percentage from 0 to 20 with at most 4 decimals' }], String(annualRate));
+      }
+      const events = (await inject({ method: 'GET', url: `/api/applications/${applicationId}/events` })).json<unknown[]>();
+      assert.equal(events.length, 1);
+    });
+
     it('checks If-Match: a stale version is 409, a malformed one 400', async () => {
       const { applicationId } = await submitted();
       const url = `/api/applications/${applicationId}/rate-lock`;
@@ -239,14 +249,14 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       };
       await expectVersion(await command('POST', `${base}/income-approval`, { verifiedMonthlyNet: 3100, note: 'payslips checked' }), 2);
       await expectVersion(await command('POST', `${base}/rate-lock`), 3);
-      await expectVersion(await command('POST', `${base}/rate`, { annualRate: 2.75, reason: 'promotion' }), 4);
+      await expectVersion(await command('POST', `${base}/rate`, { annualRate: 2.875, reason: 'promotion' }), 4);
       await expectVersion(await command('PUT', `${base}/property`, { value: 320000, region: 'lombardia', energyClass: 'A2' }), 5);
       const state = (await inject({ method: 'GET', url: `${base}/state` })).json<{
         rate: { annualRate: number; lockExpiresAt: string };
         income: { verifiedMonthlyNet: number };
         property: { value: number; energyClass: string };
       }>();
-      assert.equal(state.rate.annualRate, 2.75);
+      assert.equal(state.rate.annualRate, 2.875);
       assert.equal(state.income.verifiedMonthlyNet, 3100);
       assert.deepEqual([state.property.value, state.property.energyClass], [320000, 'A2']);
       const withdrawnAt = await expectVersion(await command('POST', `${base}/withdrawal`, { reason: 'found a better offer' }), 6);
@@ -358,7 +368,7 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       assert.deepEqual(events[0]!.data.loan, { amountCents: 20_000_000, termYears: 25, rateType: 'fixed', publicGuarantee: false });
       assert.equal(events[1]!.data.lockDays, 45);
       // Fixed, 25 years, 66.7 % loan-to-value: the 30-year band's 3.25 % plus 0.20 % for LTV over 60 %.
-      assert.equal(events[1]!.data.annualRateBps, 345);
+      assert.equal(events[1]!.data.annualRate, '3.45');
     });
 
     it('replays the application as of a version or an instant', async () => {

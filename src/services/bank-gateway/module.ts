@@ -58,9 +58,9 @@ export function sagaInputOf(event: PlatformEvent, sealed: SealedFields = {}): Sa
       };
     }
     case 'InterestRateLocked':
-      return { type: event.type, annualRateBps: event.data.annualRateBps, expiresAt: event.data.expiresAt };
+      return { type: event.type, annualRate: event.data.annualRate, expiresAt: event.data.expiresAt };
     case 'InterestRateChanged':
-      return { type: event.type, annualRateBps: event.data.annualRateBps };
+      return { type: event.type, annualRate: event.data.annualRate };
     case 'InterestRateLockExpired':
       return { type: event.type, expiresAt: event.data.expiresAt };
     case 'ApplicationWithdrawn':
@@ -114,10 +114,10 @@ export const bankGatewayModule: ServiceModule = {
       const events = [...outcome];
       for (const action of step.actions) {
         if (action.type === 'RequestFinalization') {
-          const { idempotencyKey, amountCents, annualRateBps, termMonths, rateLockExpiresAt } = action;
+          const { idempotencyKey, amountCents, annualRate, termMonths, rateLockExpiresAt } = action;
           events.push({
             type: 'MortgageFinalizationRequested',
-            data: { applicationId, idempotencyKey, amountCents, annualRateBps, termMonths, rateLockExpiresAt, requestedAt: now.toISOString() },
+            data: { applicationId, idempotencyKey, amountCents, annualRate, termMonths, rateLockExpiresAt, requestedAt: now.toISOString() },
           });
           const payload: BookingJob = { request: action, cause };
           await scheduleJob(tx, { queue: bookQueue, key: applicationId, payload, dueAt: now });

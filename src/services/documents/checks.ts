@@ -1,4 +1,5 @@
 import { checkTaxCode } from '../../domain/codice-fiscale.ts';
+import { formatItalianEuros, parseItalianEuros } from '../../domain/money.ts';
 import type { DocumentKind } from './sample-pdfs.ts';
 
 /** What the application declared, which the documents must support. */
@@ -29,32 +30,6 @@ export type DocumentsVerdict = { readonly valid: boolean; readonly findings: Doc
 export const MAX_LTV_PERCENT = 80;
 export const MAX_LTV_PERCENT_WITH_GUARANTEE = 100;
 export const NET_INCOME_TOLERANCE_PERCENT = 10;
-
-const ITALIAN_AMOUNT = /^(?:€|EUR)?\s*(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d{1,2}))?\s*(?:€|EUR)?$/i;
-
-/**
- * An amount written the Italian way ("2.500,00", "€ 2.500", "2500,5 EUR") -> integer cents;
- * null when the text is not exactly one such amount. A dot is always a thousands separator,
- * so "2.5" is rejected rather than guessed.
- */
-export function parseItalianEuros(text: string): number | null {
-  const match = ITALIAN_AMOUNT.exec(text.trim());
-  if (match === null) return null;
-  const [, whole = '', fraction = ''] = match;
-  // BigInt so that a huge amount is refused instead of silently losing cents.
-  const cents = BigInt(whole.replaceAll('.', '') + fraction.padEnd(2, '0'));
-  if (cents > BigInt(Number.MAX_SAFE_INTEGER)) return null;
-  return Number(cents);
-}
-
-/** 250000 -> "2.500,00 EUR" */
-export function formatItalianEuros(cents: number): string {
-  if (!Number.isSafeInteger(cents)) throw new RangeError(`not an amount in cents: ${cents}`);
-  const sign = cents < 0 ? '-' : '';
-  const digits = String(Math.abs(cents)).padStart(3, '0');
-  const whole = digits.slice(0, -2).replace(/\B(?=(\d{3})+$)/g, '.');
-  return `${sign}${whole},${digits.slice(-2)} EUR`;
-}
 
 /**
  * Every 16-character window of the text, with whitespace removed, that is a valid tax code,

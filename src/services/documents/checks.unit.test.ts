@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { checkTaxCode, computeCheckCharacter, MONTH_LETTERS } from '../../domain/codice-fiscale.ts';
-import { checkDocuments, formatItalianEuros, parseItalianEuros } from './checks.ts';
+import { formatItalianEuros } from '../../domain/money.ts';
+import { checkDocuments } from './checks.ts';
 import type { ApplicationFacts, DocumentFinding } from './checks.ts';
 import type { DocumentKind } from './sample-pdfs.ts';
 
@@ -55,32 +56,6 @@ const validTaxCode = fc
       String(placeNumber).padStart(3, '0');
     return first15 + computeCheckCharacter(first15);
   });
-
-describe('parseItalianEuros', () => {
-  it('reads amounts written the Italian way', () => {
-    assert.equal(parseItalianEuros('2.500,00'), 250_000);
-    assert.equal(parseItalianEuros('300.000,00 EUR'), 30_000_000);
-    assert.equal(parseItalianEuros('€ 1.234.567,8'), 123_456_780);
-    assert.equal(parseItalianEuros('2500'), 250_000);
-    assert.equal(parseItalianEuros('2.500'), 250_000);
-    assert.equal(parseItalianEuros('0,05'), 5);
-    assert.equal(parseItalianEuros('  972,22 eur '), 97_222);
-  });
-
-  it('refuses what is not exactly one Italian amount', () => {
-    for (const text of ['', 'EUR', '2,5,00', '2.5', '2.50,00', '2.500,001', '2,500.00', '-2.500,00', 'abc 2.500,00', '1.000.000.000.000.000,00']) {
-      assert.equal(parseItalianEuros(text), null, text);
-    }
-  });
-
-  it('reads back every amount it formats', () => {
-    fc.assert(
-      fc.property(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), (cents) => {
-        assert.equal(parseItalianEuros(formatItalianEuros(cents)), cents);
-      }),
-    );
-  });
-});
 
 describe('checkDocuments', () => {
   it('accepts documents that support the application', () => {

@@ -28,7 +28,7 @@ type Applicant = PlatformEventOf<'MortgageApplicationSubmitted'>['data']['applic
 export function creditCheckOf(event: PlatformEventOf<'MortgageApplicationSubmitted'>['data']): CreditCheckJob['inputs'] {
   const { income, property, loan } = event;
   const ltvBps = loanToValueBps(loan.amountCents, property.valueCents);
-  const annualRateBps = publishedRateFor(defaultRateTable, { rateType: loan.rateType, termYears: loan.termYears, ltvBps }) ?? 0;
+  const annualRate = publishedRateFor(defaultRateTable, { rateType: loan.rateType, termYears: loan.termYears, ltvBps }) ?? '0';
   return {
     applicationId: event.applicationId,
     monthlyNetCents: income.monthlyNetCents,
@@ -36,7 +36,7 @@ export function creditCheckOf(event: PlatformEventOf<'MortgageApplicationSubmitt
     employment: income.employment,
     loanAmountCents: loan.amountCents,
     termYears: loan.termYears,
-    annualRateBps,
+    annualRate,
     propertyValueCents: property.valueCents,
     publicGuarantee: loan.publicGuarantee,
   };

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { annualRateFromUnits } from '../../domain/annual-rate.ts';
 import {
   canonicalJson,
   creditInputsHash,
@@ -25,7 +26,7 @@ const baseInputs: CreditInputs = {
   employment: 'permanent',
   loanAmountCents: 20_000_000,
   termYears: 25,
-  annualRateBps: 250,
+  annualRate: '2.5',
   propertyValueCents: 30_000_000,
   publicGuarantee: false,
 };
@@ -53,6 +54,14 @@ describe('decideCredit', () => {
     assert.equal(decision.installmentCents, 89_723);
     assert.equal(decision.dtiBps, 3135); // (897.23 + 200) / 3500 = 31.349 % rounded up
     assert.equal(decision.ltvBps, 6667); // 200,000 / 300,000 = 66.67 % rounded up
+  });
+
+  it('given a rate with three decimals, then the installment and the debt-to-income are computed at exactly that rate', () => {
+    const decision = given({ annualRate: '3.875' }).decide();
+    assert.equal(decision.installmentCents, 104_192); // 1041.9188 €, between 1041.37 € at 3.87 % and 1042.47 € at 3.88 %
+    assert.equal(decision.dtiBps, 3549); // (1041.92 + 200) / 3500 = 35.483 % rounded up
+    assert.deepEqual(codes(decision), ['DEBT_TO_INCOME']);
+    assert.notEqual(creditInputsHash({ ...baseInputs, annualRate: '3.875' }, 'key'), creditInputsHash({ ...baseInputs, annualRate: '3.87' }, 'key'));
   });
 
   it('given band D or E, then it is rejected on score', () => {
@@ -126,7 +135,7 @@ const inputsArb: fc.Arbitrary<CreditInputs> = fc.record({
   employment: fc.constantFrom('permanent', 'fixed-term', 'self-employed', 'retired', 'other'),
   loanAmountCents: fc.integer({ min: 1_000_000, max: 100_000_000 }),
   termYears: fc.integer({ min: 5, max: 40 }),
-  annualRateBps: fc.integer({ min: 0, max: 800 }),
+  annualRate: fc.integer({ min: 0, max: 80_000 }).map((units) => annualRateFromUnits(units, 4)),
   propertyValueCents: fc.integer({ min: 1_000_000, max: 150_000_000 }),
   publicGuarantee: fc.boolean(),
 });
