@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../api/server.ts';
+import { loadConfig } from '../config.ts';
 import { openTestPglite, type TestDatabase } from '../eventstore/testing.ts';
 import { deadLetterRoutes } from '../messaging/dead-letter-routes.ts';
 import { createDeadLetters } from '../messaging/dead-letters.ts';
@@ -20,7 +21,7 @@ describe('mutuo dlq', () => {
 
   before(async () => {
     database = await openTestPglite();
-    const authentication = await openAuthentication({ jwksUrl: undefined, issuer: undefined, audience: 'mutuo', rolesClaim: 'roles' }, database.client);
+    const authentication = await openAuthentication(loadConfig({}).auth, database.client);
     applicantToken = (await authentication.devProvider!.issue('giulia'))!.accessToken;
     app = await buildServer({
       routes: [

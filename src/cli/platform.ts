@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildServer } from '../api/server.ts';
 import { authenticationRoutes, openAuthentication, type Authentication } from '../security/authentication.ts';
-import type { Config } from '../config.ts';
+import { checkOutsideSystems, type Config } from '../config.ts';
 import { migrate } from '../eventstore/migrate.ts';
 import { createPostgresClient } from '../eventstore/postgres.ts';
 import type { SqlClient } from '../eventstore/sql-client.ts';
@@ -70,6 +70,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     if (logger) logger.warn({ err: error }, what);
   };
   const services = options.services ?? serviceNames;
+  checkOutsideSystems(config, services);
   const clock = options.clock ?? (() => new Date());
   let client: SqlClient;
   let database: string;
