@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { devBearer } from '../security/testing.ts';
 import { startMutuo, type MutuoProcess } from './testing.ts';
+
+const submission = await readFile(new URL('../../test/fixtures/submission.json', import.meta.url), 'utf8');
 
 /** The embedded platform of a data folder, as a user starts it. */
 const embedded = (dataDir: string) => ({ MUTUO_DATA_DIR: dataDir, DATABASE_URL: '', AMQP_URL: '', REDIS_URL: '', NODE_ENV: '' });
@@ -70,5 +75,40 @@ describe('the platform as a process: starting and stopping', () => {
     const third = await start(embedded(dataDir));
     assert.equal((await fetch(`${third.address}/health`)).status, 200);
     await third.stop();
+  });
+
+  it('ends its live streams on SIGTERM and exits with 0, also while a request hangs', { timeout: 120_000 }, async () => {
+    const platform = await start(embedded(await folder()));
+    const applicant = await devBearer(platform.address, 'giulia');
+    const submitted = await fetch(`${platform.address}/api/applications`, { method: 'POST', headers: { ...applicant, 'content-type': 'application/json' }, body: submission });
+    assert.equal(submitted.status, 201);
+    const { applicationId } = (await submitted.json()) as { applicationId: string };
+
+    const stream = await fetch(`${platform.address}/api/applications/${applicationId}/live`, { headers: applicant });
+    assert.equal(stream.status, 200);
+    const reader = stream.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let received = '';
+    while (!received.includes('event: change')) received += (await reader.read()).value ?? '';
+
+    // A request that never finishes: its headers promise a body that never comes. The server's
+    // "100 Continue" says it has the request in hand.
+    const { hostname, port } = new URL(platform.address);
+    const hanging = connect(Number(port), hostname);
+    await once(hanging, 'connect');
+    hanging.on('error', () => undefined);
+    hanging.write(
+      `POST /api/applications HTTP/1.1\r\nhost: ${hostname}\r\nauthorization: ${applicant.authorization}\r\ncontent-type: application/json\r\ncontent-length: 4000\r\nexpect: 100-continue\r\n\r\n`,
+    );
+    const [interim] = (await once(hanging, 'data')) as [Buffer];
+    assert.match(interim.toString(), /^HTTP\/1\.1 100 Continue/);
+    hanging.write('{"applicant":');
+
+    const exited = once(platform.process, 'exit');
+    platform.process.kill('SIGTERM');
+    // The server ends the stream: the page's client would reconnect to another process.
+    for (;;) if ((await reader.read()).done) break;
+    const [code] = await exited;
+    hanging.destroy();
+    assert.equal(code, 0, platform.output());
   });
 });

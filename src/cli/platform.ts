@@ -228,8 +228,15 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
       for (const subscription of subscriptions) subscription.checkRequests();
     },
     close: async () => {
-      // Stop taking requests, finish the messages and jobs in hand, then let go of the store.
-      await server.close();
+      // Stop taking requests (the live streams are ended first, see the query routes' preClose),
+      // cut the connections of those still in hand after the grace, finish the messages and
+      // jobs in hand, then let go of the store.
+      const cut = setTimeout(() => server.server.closeAllConnections(), config.http.shutdownGraceMs);
+      try {
+        await server.close();
+      } finally {
+        clearTimeout(cut);
+      }
       await stopAll();
     },
   };
