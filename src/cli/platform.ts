@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { metricsRoutes, startMetricsServer, type MetricsServer } from '../api/metrics.ts';
 import { buildServer } from '../api/server.ts';
 import { authenticationRoutes, openAuthentication, type Authentication } from '../security/authentication.ts';
 import { checkOutsideSystems, type Config } from '../config.ts';
@@ -27,6 +28,8 @@ import { serviceNames, type ServiceContext, type ServiceName, type ServiceParts 
 
 export type Platform = {
   readonly server: FastifyInstance;
+  /** Where the metrics are served when METRICS_PORT is set; otherwise they are on the server, at /metrics. */
+  readonly metricsUrl: string | undefined;
   readonly database: string;
   readonly bus: string;
   readonly services: readonly ServiceName[];
@@ -162,6 +165,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     await store.close();
   };
   let server: FastifyInstance;
+  let metricsServer: MetricsServer | undefined;
   try {
     for (const name of services) {
       const module = serviceModules[name];
@@ -202,6 +206,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
         ...started.flatMap((parts) => parts.routes ?? []),
         (app) => app.register(deadLetterRoutes, { deadLetters }),
         (app) => app.register(authenticationRoutes, { devProvider }),
+        ...(config.metrics ? [] : [metricsRoutes]),
       ],
       checkReady: async () => {
         await client.query('SELECT 1');
@@ -211,12 +216,14 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
       verifyToken: authentication.verifyToken,
       http: config.http,
     });
+    metricsServer = config.metrics ? await startMetricsServer(config.metrics) : undefined;
   } catch (error) {
     await stopAll();
     throw error;
   }
   return {
     server,
+    metricsUrl: metricsServer?.url,
     database,
     bus: config.amqpUrl ? 'RabbitMQ' : 'the in-process bus',
     services,
@@ -237,6 +244,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
       } finally {
         clearTimeout(cut);
       }
+      await metricsServer?.close();
       await stopAll();
     },
   };

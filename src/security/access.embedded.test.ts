@@ -17,10 +17,10 @@ import { injectedBearer, type AuthHeaders, type DemoUserId } from './testing.ts'
  * `own`: applicants, on their own applications only (another's answers 404).
  */
 type Expected = 'public' | { readonly roles: readonly Role[]; readonly own?: true };
-const all: Role[] = ['applicant', 'operator', 'underwriter', 'executive', 'admin'];
+const all: Role[] = ['applicant', 'operator', 'underwriter', 'executive', 'admin', 'monitoring'];
 const matrix: Record<string, Expected> = {
   'GET /health': 'public',
-  'GET /metrics': 'public',
+  'GET /metrics': { roles: ['admin', 'monitoring'] },
   'GET /api/rates': 'public',
   'POST /api/simulations': 'public',
   'GET /auth/dev/users': 'public',
@@ -60,7 +60,7 @@ const matrix: Record<string, Expected> = {
   'POST /api/applicants/{taxCode}/legal-hold/release': { roles: ['admin'] },
 };
 
-const userOf: Record<Role, DemoUserId> = { applicant: 'marco', operator: 'olivia', underwriter: 'ugo', executive: 'elena', admin: 'ada' };
+const userOf: Record<Role, DemoUserId> = { applicant: 'marco', operator: 'olivia', underwriter: 'ugo', executive: 'elena', admin: 'ada', monitoring: 'prometheus' };
 
 describe('access: every route × every role', () => {
   let dataDir: string;

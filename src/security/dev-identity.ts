@@ -14,7 +14,7 @@ const tokenLifetimeSeconds = 8 * 3600;
 
 export type DemoUser = { readonly id: string; readonly name: string; readonly roles: readonly Role[] };
 
-/** One user a role, two applicants (to show one cannot see the other's file). */
+/** One user a role, two applicants (to show one cannot see the other's file), and a monitoring system. */
 export const demoUsers: readonly DemoUser[] = [
   { id: 'giulia', name: 'Giulia Rossi', roles: ['applicant'] },
   { id: 'marco', name: 'Marco Bianchi', roles: ['applicant'] },
@@ -22,6 +22,7 @@ export const demoUsers: readonly DemoUser[] = [
   { id: 'ugo', name: 'Ugo Ferri (underwriter)', roles: ['underwriter'] },
   { id: 'elena', name: 'Elena Galli (executive)', roles: ['executive'] },
   { id: 'ada', name: 'Ada Marini (admin)', roles: ['admin'] },
+  { id: 'prometheus', name: 'Prometheus (monitoring)', roles: ['monitoring'] },
 ];
 
 export const demoSubject = (user: DemoUser) => `dev:${user.id}`;

@@ -5,7 +5,7 @@ import type { SqlClient } from '../eventstore/sql-client.ts';
 import { openAuthentication } from './authentication.ts';
 import type { TokenVerifier } from './identity.ts';
 
-export type DemoUserId = 'giulia' | 'marco' | 'olivia' | 'ugo' | 'elena' | 'ada';
+export type DemoUserId = 'giulia' | 'marco' | 'olivia' | 'ugo' | 'elena' | 'ada' | 'prometheus';
 
 /** Headers that authenticate as a demo user. */
 export type AuthHeaders = { readonly authorization: string };

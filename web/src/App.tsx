@@ -30,6 +30,7 @@ export function App() {
         {role === 'operator' || role === 'underwriter' ? <OperatorBackOffice session={session} /> : null}
         {role === 'executive' ? <ExecutiveDashboard session={session} /> : null}
         {role === 'admin' ? <AdminPages session={session} /> : null}
+        {role === 'monitoring' ? <p>A monitoring system reads the metrics (/metrics) and has no pages.</p> : null}
       </main>
     </div>
   );

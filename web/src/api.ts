@@ -1,6 +1,6 @@
 /** The platform's HTTP API as the pages call it: the bearer token of the session, problems as errors. */
 
-export type Role = 'applicant' | 'operator' | 'underwriter' | 'executive' | 'admin';
+export type Role = 'applicant' | 'operator' | 'underwriter' | 'executive' | 'admin' | 'monitoring';
 export type Session = { readonly token: string; readonly subject: string; readonly name: string; readonly roles: readonly Role[] };
 export type FieldError = { readonly path: string; readonly message: string };
 
