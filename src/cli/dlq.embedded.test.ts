@@ -26,7 +26,7 @@ describe('mutuo dlq', () => {
     app = await buildServer({
       routes: [
         (server) => server.register(deadLetterRoutes, { deadLetters: createDeadLetters(database.client) }),
-        (server) => server.register(authenticationRoutes, { devProvider: authentication.devProvider }),
+        (server) => server.register(authenticationRoutes, authentication),
       ],
       checkReady: async () => undefined,
       logger: false,

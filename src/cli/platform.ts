@@ -104,7 +104,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
   }
   let authentication: Authentication;
   try {
-    authentication = await openAuthentication(config.auth, client);
+    authentication = await openAuthentication(config.auth, client, { sharedDatabase: config.databaseUrl !== undefined, onError: reportError('reading the revoked tokens') });
   } catch (error) {
     await bus.close();
     await client.close();
@@ -147,6 +147,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
   try {
     viewCache = config.redisUrl && readsHere ? await redisViewCache(config.redisUrl) : services.includes('projector') ? memoryViewCache() : undefined;
   } catch (error) {
+    authentication.close();
     await relay.stop();
     await bus.close();
     await store.close();
@@ -162,6 +163,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     await bus.close();
     for (const parts of started) await parts.close?.();
     await viewCache?.close();
+    authentication.close();
     await store.close();
   };
   let server: FastifyInstance;
@@ -200,12 +202,11 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
       );
     }
     const deadLetters = createDeadLetters(client, { onRequest: () => subscriptions.forEach((subscription) => subscription.checkRequests()) });
-    const { devProvider } = authentication;
     server = await buildServer({
       routes: [
         ...started.flatMap((parts) => parts.routes ?? []),
         (app) => app.register(deadLetterRoutes, { deadLetters }),
-        (app) => app.register(authenticationRoutes, { devProvider }),
+        (app) => app.register(authenticationRoutes, authentication),
         ...(config.metrics ? [] : [metricsRoutes]),
       ],
       checkReady: async () => {

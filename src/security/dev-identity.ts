@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { SqlClient } from '../eventstore/sql-client.ts';
 import type { Role } from './permissions.ts';
@@ -73,6 +74,7 @@ export async function openDevIdentityProvider(db: SqlClient, clock: () => Date =
         .setIssuer(devIssuer)
         .setAudience(devAudience)
         .setSubject(demoSubject(user))
+        .setJti(randomUUID())
         .setIssuedAt(now)
         .setExpirationTime(now + tokenLifetimeSeconds)
         .sign(privateKey);
