@@ -21,6 +21,8 @@ export type Config = {
     readonly issuer: string | undefined;
     readonly audience: string;
     readonly rolesClaim: string;
+    /** How often a process on PostgreSQL reads the tokens other processes revoked (no other process shares PGlite). */
+    readonly revocationRefreshMs: number;
   };
   readonly privacy: {
     /** Keys the digests by which tax codes are looked up without being stored. */
@@ -32,7 +34,14 @@ export type Config = {
     readonly bodyLimitBytes: number;
     readonly publicRequestsPerMinute: number;
     readonly corsOrigins: readonly string[];
+    /** Live streams (SSE) open at once for one caller, and in this process. */
+    readonly liveStreamsPerCaller: number;
+    readonly liveStreamsPerProcess: number;
+    /** On SIGTERM, how long requests in hand may take before their connections are cut. */
+    readonly shutdownGraceMs: number;
   };
+  /** Unset: /metrics on the API port, for the readMetrics permission; set: there only, to anyone who reaches it. */
+  readonly metrics: { readonly port: number; readonly host: string } | undefined;
   readonly scoring: {
     /** Unset: a simulated bureau runs in this process. */
     readonly crifUrl: string | undefined;
@@ -106,7 +115,13 @@ function authConfig(env: NodeJS.ProcessEnv, production: boolean): Config['auth']
     throw new ConfigError('AUTH_JWKS_URL must be set in production: the development identity provider is refused there');
   }
   if (jwksUrl && !issuer) throw new ConfigError('AUTH_ISSUER must be set with AUTH_JWKS_URL: tokens are accepted from that issuer only');
-  return { jwksUrl, issuer, audience: env.AUTH_AUDIENCE || 'mutuo', rolesClaim: env.AUTH_ROLES_CLAIM || 'roles' };
+  return {
+    jwksUrl,
+    issuer,
+    audience: env.AUTH_AUDIENCE || 'mutuo',
+    rolesClaim: env.AUTH_ROLES_CLAIM || 'roles',
+    revocationRefreshMs: integer(env, 'AUTH_REVOCATION_REFRESH_MS', 1_000, 50, 60_000),
+  };
 }
 
 function subjectDigestSecret(env: NodeJS.ProcessEnv, production: boolean): string {
@@ -135,12 +150,46 @@ function corsOrigins(env: NodeJS.ProcessEnv): string[] {
   });
 }
 
+function metricsConfig(env: NodeJS.ProcessEnv, host: string): Config['metrics'] {
+  if (env.METRICS_PORT === undefined || env.METRICS_PORT === '') return undefined;
+  return { port: integer(env, 'METRICS_PORT', 0, 0, 65_535), host: env.METRICS_HOST || host };
+}
+
+/**
+ * The outside systems each service calls, by the variable that names them. Unset, a
+ * simulator stands in, and the Notification service keeps every email in an SMTP server
+ * of its own that accepts anything: development only.
+ */
+const outsideSystems: Readonly<Record<string, readonly (readonly [variable: string, value: (config: Config) => string | undefined])[]>> = {
+  scoring: [
+    ['BUREAU_CRIF_URL', (config) => config.scoring.crifUrl],
+    ['BUREAU_EXPERIAN_URL', (config) => config.scoring.experianUrl],
+  ],
+  'bank-gateway': [['MAINFRAME_URL', (config) => config.gateway.mainframeUrl]],
+  notification: [['SMTP_URL', (config) => config.notification.smtpUrl]],
+};
+
+/**
+ * In production, the services a process runs must be given the outside systems they call:
+ * a simulated bureau or mainframe, or a mail server that swallows the applicants' email,
+ * would fail open. Only the services a process runs are asked for theirs.
+ */
+export function checkOutsideSystems(config: Config, services: readonly string[]): void {
+  if (!config.production) return;
+  const missing = services.flatMap((service) =>
+    (outsideSystems[service] ?? []).filter(([, value]) => value(config) === undefined).map(([variable]) => `${variable} (${service})`),
+  );
+  if (missing.length === 0) return;
+  throw new ConfigError(`${missing.join(', ')} must be set in production: simulators stand in for outside systems only in development`);
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const dataDir = env.MUTUO_DATA_DIR || './.mutuo-data';
   const production = env.NODE_ENV === 'production';
+  const host = env.HOST || '127.0.0.1';
   return {
     port: integer(env, 'PORT', 3000, 0, 65_535),
-    host: env.HOST || '127.0.0.1',
+    host,
     dataDir,
     databaseUrl: env.DATABASE_URL || undefined,
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 20, 1, 1_000),
@@ -161,7 +210,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       bodyLimitBytes: integer(env, 'HTTP_BODY_LIMIT_BYTES', 65_536, 1_024, 104_857_600),
       publicRequestsPerMinute: integer(env, 'RATE_LIMIT_PUBLIC_PER_MINUTE', 600, 0, 100_000_000),
       corsOrigins: corsOrigins(env),
+      liveStreamsPerCaller: integer(env, 'LIVE_STREAMS_PER_CALLER', 5, 1, 10_000),
+      liveStreamsPerProcess: integer(env, 'LIVE_STREAMS_PER_PROCESS', 1_000, 1, 1_000_000),
+      shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 3_000, 0, 600_000),
     },
+    metrics: metricsConfig(env, host),
     scoring: {
       crifUrl: url(env, 'BUREAU_CRIF_URL', ['http:', 'https:']),
       experianUrl: url(env, 'BUREAU_EXPERIAN_URL', ['http:', 'https:']),

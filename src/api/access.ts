@@ -38,12 +38,6 @@ function unauthenticated(request: FastifyRequest, reply: FastifyReply, message: 
   return new DomainError('unauthenticated', 'UNAUTHENTICATED', message);
 }
 
-function rateLimited(reply: FastifyReply, waitMs: number): RateLimitedError {
-  const seconds = Math.ceil(waitMs / 1000);
-  reply.header('retry-after', seconds);
-  return new RateLimitedError(seconds);
-}
-
 /**
  * Authentication and the permission table, before a request's body is read: 401 without a
  * valid bearer token, 403 for roles the route's permission does not list, 429 on a public
@@ -76,7 +70,7 @@ export function accessControl(verify: TokenVerifier, publicLimit: RateLimit | un
       if (request.method === 'OPTIONS') return done();
       if (limit !== undefined) {
         const waitMs = limit(request.ip);
-        if (waitMs !== undefined) return done(rateLimited(reply, waitMs));
+        if (waitMs !== undefined) return done(new RateLimitedError(Math.ceil(waitMs / 1000)));
       }
       if (open) return done();
       let verified: Identity | Promise<Identity>;

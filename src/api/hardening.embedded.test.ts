@@ -115,9 +115,44 @@ describe('hardened HTTP', () => {
     assert.equal(refused.headers['access-control-allow-origin'], undefined);
   });
 
+  it('serves the metrics on the API port to admins and monitoring systems only', async () => {
+    const scrape = async (headers: Record<string, string>) => platform.server.inject({ method: 'GET', url: '/metrics', headers });
+    assert.equal((await scrape({})).statusCode, 401);
+    assert.equal((await scrape(await injectedBearer(platform.server, 'olivia'))).statusCode, 403);
+    for (const user of ['prometheus', 'ada'] as const) {
+      const scraped = await scrape(await injectedBearer(platform.server, user));
+      assert.equal(scraped.statusCode, 200, user);
+      assert.match(String(scraped.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+    }
+  });
+
   it('never shows a stack or an internal message to the caller', () => {
     const problem = toProblem(new Error('connect ECONNREFUSED 10.0.0.5:5432 at Pool.connect (/srv/app/node_modules/pg/lib/pool.js:45)'));
     assert.equal(problem.status, 500);
     assert.doesNotMatch(JSON.stringify(problem), /ECONNREFUSED|pool\.js|10\.0\.0\.5/);
+  });
+});
+
+describe('metrics on a port of their own (METRICS_PORT)', () => {
+  let dataDir: string;
+  let platform: Platform;
+
+  before(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'mutuo-metrics-'));
+    platform = await openPlatform(loadConfig({ MUTUO_DATA_DIR: dataDir, PORT: '0', METRICS_PORT: '0' }), false, { services: ['projector'] });
+  });
+  after(async () => {
+    await platform.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('serves them there to a scraper without a token, and not on the API port', async () => {
+    assert.match(String(platform.metricsUrl), /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    const scraped = await fetch(platform.metricsUrl!);
+    assert.equal(scraped.status, 200);
+    assert.match(await scraped.text(), /mutuo_projection_position\{projection="customer-view"\}/);
+    assert.equal((await fetch(platform.metricsUrl!.replace(/\/metrics$/, '/api/me'))).status, 404, 'nothing else is served there');
+    const onApiPort = await platform.server.inject({ method: 'GET', url: '/metrics', headers: await injectedBearer(platform.server, 'ada') });
+    assert.equal(onApiPort.statusCode, 404);
   });
 });

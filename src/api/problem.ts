@@ -81,7 +81,7 @@ export function toProblem(error: unknown): Problem {
     });
   }
   if (error instanceof DuplicateEventIdError) return problem(409, error.code, error.message);
-  if (error instanceof RateLimitedError) return problem(429, 'RATE_LIMITED', error.message);
+  if (error instanceof RateLimitedError) return problem(429, error.code, error.message);
   const fastifyError = error as FastifyError & { validation?: AjvError[]; validationContext?: string };
   if (Array.isArray(fastifyError.validation)) {
     const errors = fastifyError.validation.map((e) => ({ path: fieldPath(e, fastifyError.validationContext), message: validationMessage(e) }));
@@ -98,6 +98,7 @@ export function toProblem(error: unknown): Problem {
 
 export function sendProblem(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const body = toProblem(error);
+  if (error instanceof RateLimitedError) reply.header('retry-after', error.retryAfterSeconds);
   if (body.status >= 500) request.log.error({ err: error, correlationId: request.id }, 'request failed');
   return reply.status(body.status).type('application/problem+json').send(body);
 }

@@ -23,10 +23,14 @@ export type RateLimiter = (address: string) => number | undefined;
 /** IPv6 clients are counted by their /64 (one subscriber's network), as @fastify/rate-limit did. */
 const IPV6_PREFIX_BITS = 64;
 
-/** A client over its allowance; answered 429 RATE_LIMITED with Retry-After. */
+/** A client over its allowance; answered 429 with Retry-After (`code`: RATE_LIMITED, or what it is over). */
 export class RateLimitedError extends Error {
-  constructor(readonly retryAfterSeconds: number) {
-    super(`too many requests: try again in ${retryAfterSeconds} s`);
+  constructor(
+    readonly retryAfterSeconds: number,
+    message = `too many requests: try again in ${retryAfterSeconds} s`,
+    readonly code = 'RATE_LIMITED',
+  ) {
+    super(message);
   }
 }
 

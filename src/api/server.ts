@@ -6,7 +6,6 @@ import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type onRequestHookHandler } from 'fastify';
 import helmet from 'helmet';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { register } from 'prom-client';
 import type { TokenVerifier } from '../security/identity.ts';
 import { accessControl, isDocumentation, type RouteGuard } from './access.ts';
 import { notFoundProblem, sendProblem } from './problem.ts';
@@ -155,10 +154,6 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-
-  app.get('/metrics', { schema: { hide: true }, config: { permission: 'public' } }, async (_request, reply) => {
-    return reply.type(register.contentType).send(await register.metrics());
-  });
 
   app.get('/health', { schema: { hide: true }, config: { permission: 'public' } }, async (_request, reply) => {
     try {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../api/server.ts';
+import { loadConfig } from '../config.ts';
 import { openTestPglite, type TestDatabase } from '../eventstore/testing.ts';
 import { deadLetterRoutes } from '../messaging/dead-letter-routes.ts';
 import { createDeadLetters } from '../messaging/dead-letters.ts';
@@ -20,12 +21,12 @@ describe('mutuo dlq', () => {
 
   before(async () => {
     database = await openTestPglite();
-    const authentication = await openAuthentication({ jwksUrl: undefined, issuer: undefined, audience: 'mutuo', rolesClaim: 'roles' }, database.client);
+    const authentication = await openAuthentication(loadConfig({}).auth, database.client);
     applicantToken = (await authentication.devProvider!.issue('giulia'))!.accessToken;
     app = await buildServer({
       routes: [
         (server) => server.register(deadLetterRoutes, { deadLetters: createDeadLetters(database.client) }),
-        (server) => server.register(authenticationRoutes, { devProvider: authentication.devProvider }),
+        (server) => server.register(authenticationRoutes, authentication),
       ],
       checkReady: async () => undefined,
       logger: false,

@@ -27,12 +27,20 @@ commands:
 
 configuration comes from environment variables; see the README.`;
 
-function onSignal(close: () => Promise<void>, log: (line: string) => void): void {
+/** After the requests' grace, how long the services have to finish their messages and jobs in hand. */
+const WORK_IN_HAND_MS = 2_000;
+
+/** On SIGINT or SIGTERM, closes; whatever still hangs after `deadlineMs` (a job's call to an outside system, say), the process exits then. */
+function onSignal(close: () => Promise<void>, log: (line: string) => void, deadlineMs = 5_000): void {
   let closing = false;
   const shutdown = async (signal: string) => {
     if (closing) return;
     closing = true;
     log(`${signal}: finishing the work in hand and closing`);
+    setTimeout(() => {
+      log(`still closing after ${deadlineMs} ms: exiting`);
+      process.exit(1);
+    }, deadlineMs).unref();
     await close();
     process.exit(0);
   };
@@ -47,7 +55,8 @@ async function run(services?: readonly ServiceName[]): Promise<void> {
   const url = await platform.server.listen({ port: config.port, host: config.host });
   logger.info(`Mutuo (${platform.services.join(', ')}) is running on ${platform.database} and ${platform.bus}: ${url} (API docs at ${url}/docs)`);
   for (const line of platform.descriptions) logger.info(line);
-  onSignal(platform.close, (line) => logger.info(line));
+  logger.info(platform.metricsUrl ? `metrics: ${platform.metricsUrl}, to anyone who reaches it` : `metrics: ${url}/metrics, for admins and monitoring systems (set METRICS_PORT to serve them apart)`);
+  onSignal(platform.close, (line) => logger.info(line), config.http.shutdownGraceMs + WORK_IN_HAND_MS);
 }
 
 async function mainframe(): Promise<void> {

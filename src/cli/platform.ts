@@ -2,9 +2,10 @@ import { mkdir } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { metricsRoutes, startMetricsServer, type MetricsServer } from '../api/metrics.ts';
 import { buildServer } from '../api/server.ts';
 import { authenticationRoutes, openAuthentication, type Authentication } from '../security/authentication.ts';
-import type { Config } from '../config.ts';
+import { checkOutsideSystems, type Config } from '../config.ts';
 import { migrate } from '../eventstore/migrate.ts';
 import { createPostgresClient } from '../eventstore/postgres.ts';
 import type { SqlClient } from '../eventstore/sql-client.ts';
@@ -27,6 +28,8 @@ import { serviceNames, type ServiceContext, type ServiceName, type ServiceParts 
 
 export type Platform = {
   readonly server: FastifyInstance;
+  /** Where the metrics are served when METRICS_PORT is set; otherwise they are on the server, at /metrics. */
+  readonly metricsUrl: string | undefined;
   readonly database: string;
   readonly bus: string;
   readonly services: readonly ServiceName[];
@@ -70,6 +73,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     if (logger) logger.warn({ err: error }, what);
   };
   const services = options.services ?? serviceNames;
+  checkOutsideSystems(config, services);
   const clock = options.clock ?? (() => new Date());
   let client: SqlClient;
   let database: string;
@@ -100,7 +104,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
   }
   let authentication: Authentication;
   try {
-    authentication = await openAuthentication(config.auth, client);
+    authentication = await openAuthentication(config.auth, client, { sharedDatabase: config.databaseUrl !== undefined, onError: reportError('reading the revoked tokens') });
   } catch (error) {
     await bus.close();
     await client.close();
@@ -143,6 +147,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
   try {
     viewCache = config.redisUrl && readsHere ? await redisViewCache(config.redisUrl) : services.includes('projector') ? memoryViewCache() : undefined;
   } catch (error) {
+    authentication.close();
     await relay.stop();
     await bus.close();
     await store.close();
@@ -158,9 +163,11 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     await bus.close();
     for (const parts of started) await parts.close?.();
     await viewCache?.close();
+    authentication.close();
     await store.close();
   };
   let server: FastifyInstance;
+  let metricsServer: MetricsServer | undefined;
   try {
     for (const name of services) {
       const module = serviceModules[name];
@@ -195,12 +202,12 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
       );
     }
     const deadLetters = createDeadLetters(client, { onRequest: () => subscriptions.forEach((subscription) => subscription.checkRequests()) });
-    const { devProvider } = authentication;
     server = await buildServer({
       routes: [
         ...started.flatMap((parts) => parts.routes ?? []),
         (app) => app.register(deadLetterRoutes, { deadLetters }),
-        (app) => app.register(authenticationRoutes, { devProvider }),
+        (app) => app.register(authenticationRoutes, authentication),
+        ...(config.metrics ? [] : [metricsRoutes]),
       ],
       checkReady: async () => {
         await client.query('SELECT 1');
@@ -210,12 +217,14 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
       verifyToken: authentication.verifyToken,
       http: config.http,
     });
+    metricsServer = config.metrics ? await startMetricsServer(config.metrics) : undefined;
   } catch (error) {
     await stopAll();
     throw error;
   }
   return {
     server,
+    metricsUrl: metricsServer?.url,
     database,
     bus: config.amqpUrl ? 'RabbitMQ' : 'the in-process bus',
     services,
@@ -227,8 +236,16 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
       for (const subscription of subscriptions) subscription.checkRequests();
     },
     close: async () => {
-      // Stop taking requests, finish the messages and jobs in hand, then let go of the store.
-      await server.close();
+      // Stop taking requests (the live streams are ended first, see the query routes' preClose),
+      // cut the connections of those still in hand after the grace, finish the messages and
+      // jobs in hand, then let go of the store.
+      const cut = setTimeout(() => server.server.closeAllConnections(), config.http.shutdownGraceMs);
+      try {
+        await server.close();
+      } finally {
+        clearTimeout(cut);
+      }
+      await metricsServer?.close();
       await stopAll();
     },
   };

@@ -1,3 +1,4 @@
+import { RateLimitedError } from '../api/rate-limit.ts';
 import { createSleeper } from '../messaging/sleeper.ts';
 import type { SqlQueryable } from '../eventstore/sql-client.ts';
 import type { EventStore, StoredEvent } from '../eventstore/types.ts';
@@ -17,14 +18,26 @@ export type LiveChange = {
   readonly contractNumber?: string;
 };
 
+/** Streams open at once: for one caller (an identity's subject), and in the whole process. */
+export type LiveLimits = { readonly perCaller: number; readonly perProcess: number };
+
+/** A caller turned away at a cap tries again after this: a slot frees when a stream closes, which no one can foretell. */
+const RETRY_AFTER_SECONDS = 5;
+
 export type LiveFeed = {
+  /**
+   * Takes a slot for one more stream of `caller`, or throws a RateLimitedError past a cap
+   * (429 with Retry-After). The stream calls the answer once it has ended, to free it.
+   */
+  readonly admit: (caller: string) => () => void;
   /**
    * Every change of the application after `afterPosition` (all of them when undefined),
    * then each new one as it is committed, in order and once each, until the signal aborts.
    */
   readonly follow: (applicationId: string, afterPosition: number | undefined, signal: AbortSignal) => AsyncIterable<LiveChange>;
   readonly wake: () => void;
-  readonly close: () => void;
+  /** Ends every stream (each `follow` returns) and resolves once each has freed its slot. */
+  readonly close: () => Promise<void>;
 };
 
 function changesOf(events: readonly StoredEvent[], state: ApplicationState): { changes: LiveChange[]; state: ApplicationState } {
@@ -51,8 +64,11 @@ function changesOf(events: readonly StoredEvent[], state: ApplicationState): { c
  * the event log per process (the gap-safe readAll, woken by this process's commits and
  * polling for other processes') fans out to the subscribers of each application.
  */
-export function startLiveFeed(store: EventStore, db: SqlQueryable, options: { readonly idleMs?: number } = {}): LiveFeed {
+export function startLiveFeed(store: EventStore, db: SqlQueryable, limits: LiveLimits, options: { readonly idleMs?: number } = {}): LiveFeed {
   const idleMs = options.idleMs ?? 200;
+  const openByCaller = new Map<string, number>();
+  let open = 0;
+  let allFreed: (() => void) | undefined;
   const subscribers = new Map<string, Set<(events: readonly StoredEvent[]) => void>>();
   let head: number | undefined;
   let running: Promise<void> | undefined;
@@ -138,12 +154,34 @@ export function startLiveFeed(store: EventStore, db: SqlQueryable, options: { re
     }
   }
 
+  function admit(caller: string): () => void {
+    const callers = openByCaller.get(caller) ?? 0;
+    if (callers >= limits.perCaller) throw new RateLimitedError(RETRY_AFTER_SECONDS, `you have ${callers} live streams open, as many as one caller may`, 'TOO_MANY_STREAMS');
+    if (open >= limits.perProcess) throw new RateLimitedError(RETRY_AFTER_SECONDS, `this server has ${open} live streams open, as many as it takes`, 'TOO_MANY_STREAMS');
+    open++;
+    openByCaller.set(caller, callers + 1);
+    let freed = false;
+    return () => {
+      if (freed) return;
+      freed = true;
+      open--;
+      const left = openByCaller.get(caller)! - 1;
+      if (left === 0) openByCaller.delete(caller);
+      else openByCaller.set(caller, left);
+      if (open === 0) allFreed?.();
+    };
+  }
+
   return {
+    admit,
     follow,
     wake: sleeper.wake,
-    close: () => {
+    close: async () => {
       closed = true;
       sleeper.wake();
+      // A follower waiting for changes is woken to find the feed closed.
+      for (const followers of subscribers.values()) for (const deliver of followers) deliver([]);
+      if (open > 0) await new Promise<void>((resolve) => (allFreed = resolve));
     },
   };
 }

@@ -65,7 +65,7 @@ export const queryModule: ServiceModule = {
   name: 'query',
   async start({ config, client, store, readSide, personalData }) {
     const checkpoints = watchCheckpoints(client);
-    const live = startLiveFeed(store, client);
+    const live = startLiveFeed(store, client, { perCaller: config.http.liveStreamsPerCaller, perProcess: config.http.liveStreamsPerProcess });
     const search = { keys: searchKeys(config.privacy.subjectDigestSecret), personalData };
     const options = { db: client, checkpoints, viewCache: readSide.viewCache, live, maxWaitMs: readSide.maxWaitMs, personalData, search };
     return {
@@ -73,7 +73,7 @@ export const queryModule: ServiceModule = {
       wake: live.wake,
       close: async () => {
         checkpoints.close();
-        live.close();
+        await live.close();
       },
     };
   },

@@ -102,29 +102,35 @@ export const queryRoutes: FastifyPluginAsyncTypebox<QueryRoutesOptions> = async 
       const submitter = await applicationSubmitter(db, id);
       if (submitter === undefined) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
       checkOwner(request, submitter ?? undefined);
+      const free = options.live.admit(request.identity!.subject);
       const abort = new AbortController();
       request.raw.on('close', () => abort.abort());
       reply.hijack();
       const out = reply.raw;
-      // The raw response: the headers set on the reply (security, correlation id) go along by hand.
-      out.writeHead(200, {
-        ...(reply.getHeaders() as Record<string, string>),
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      out.write('retry: 2000\n\n');
-      // A comment now and then keeps proxies from closing an idle stream.
-      const keepAlive = setInterval(() => out.write(': keep-alive\n\n'), 15_000);
+      let keepAlive: NodeJS.Timeout | undefined;
       try {
+        // The raw response: the headers set on the reply (security, correlation id) go along by hand.
+        out.writeHead(200, {
+          ...(reply.getHeaders() as Record<string, string>),
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache, no-transform',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        });
+        out.write('retry: 2000\n\n');
+        // A comment now and then keeps proxies from closing an idle stream.
+        keepAlive = setInterval(() => out.write(': keep-alive\n\n'), 15_000);
         for await (const change of options.live.follow(id, after, abort.signal)) {
           out.write(`id: ${change.position}\nevent: change\ndata: ${JSON.stringify(change)}\n\n`);
         }
       } finally {
         clearInterval(keepAlive);
         out.end();
+        free();
       }
     },
   );
+
+  // The server waits for every answer to end before it closes, and a live stream ends only when the feed does.
+  app.addHook('preClose', () => options.live.close());
 };

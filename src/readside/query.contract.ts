@@ -200,7 +200,7 @@ export function describeQuerySide(setup: string, open: () => Promise<OpenedPlatf
       await call('GET', `/api/applications?minPosition=${position}`);
       const status = await call<{ items: { name: string; position: number; lagMs: number }[] }>('GET', '/api/projections', undefined, {}, 'ada');
       assert.deepEqual(status.body.items.map((item) => item.name).sort(), ['application-search', 'customer-view', 'dashboard', 'rates']);
-      const metrics = await fetch(`${url}/metrics`);
+      const metrics = await fetch(`${url}/metrics`, { headers: await as('prometheus') });
       assert.equal(metrics.status, 200);
       assert.match(await metrics.text(), /mutuo_projection_position\{projection="customer-view"\} \d+/);
       void platform;
@@ -278,7 +278,7 @@ export function describeQuerySide(setup: string, open: () => Promise<OpenedPlatf
       const badStream = await call<{ errors: { path: string }[] }>('POST', '/api/projections/customer-view/parked/discard?streamId=a%00b', undefined, {}, 'ada');
       assert.equal(badStream.status, 400);
       assert.deepEqual(badStream.body.errors.map((e) => e.path), ['querystring.streamId']);
-      const metrics = await (await fetch(`${url}/metrics`)).text();
+      const metrics = await (await fetch(`${url}/metrics`, { headers: await as('prometheus') })).text();
       assert.match(metrics, /^mutuo_projection_parked_events\{projection="customer-view"\} 1$/m);
       assert.match(metrics, /^mutuo_projection_parked_events\{projection="dashboard"\} 1$/m);
       assert.match(metrics, /^mutuo_projection_parked_events\{projection="rates"\} 0$/m);

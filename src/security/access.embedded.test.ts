@@ -17,16 +17,17 @@ import { injectedBearer, type AuthHeaders, type DemoUserId } from './testing.ts'
  * `own`: applicants, on their own applications only (another's answers 404).
  */
 type Expected = 'public' | { readonly roles: readonly Role[]; readonly own?: true };
-const all: Role[] = ['applicant', 'operator', 'underwriter', 'executive', 'admin'];
+const all: Role[] = ['applicant', 'operator', 'underwriter', 'executive', 'admin', 'monitoring'];
 const matrix: Record<string, Expected> = {
   'GET /health': 'public',
-  'GET /metrics': 'public',
+  'GET /metrics': { roles: ['admin', 'monitoring'] },
   'GET /api/rates': 'public',
   'POST /api/simulations': 'public',
   'GET /auth/dev/users': 'public',
   'POST /auth/dev/token': 'public',
   'GET /auth/dev/jwks.json': 'public',
   'GET /api/me': { roles: all },
+  'POST /auth/logout': { roles: all },
   'POST /api/applications': { roles: ['applicant'] },
   'GET /api/applications': { roles: ['operator', 'underwriter'] },
   'GET /api/applications/{id}': { roles: ['operator', 'underwriter', 'admin'], own: true },
@@ -60,7 +61,7 @@ const matrix: Record<string, Expected> = {
   'POST /api/applicants/{taxCode}/legal-hold/release': { roles: ['admin'] },
 };
 
-const userOf: Record<Role, DemoUserId> = { applicant: 'marco', operator: 'olivia', underwriter: 'ugo', executive: 'elena', admin: 'ada' };
+const userOf: Record<Role, DemoUserId> = { applicant: 'marco', operator: 'olivia', underwriter: 'ugo', executive: 'elena', admin: 'ada', monitoring: 'prometheus' };
 
 describe('access: every route × every role', () => {
   let dataDir: string;
@@ -137,7 +138,9 @@ describe('access: every route × every role', () => {
   it('lets each role in exactly where the policy says, and applicants only to their own applications', async () => {
     for (const [route, expected] of Object.entries(matrix)) {
       for (const role of all) {
-        const response = await call(route, await as(userOf[role]));
+        // Signing out revokes the token: a token of its own, not the one the other routes are called with.
+        const headers = route === 'POST /auth/logout' ? await injectedBearer(platform.server, userOf[role]) : await as(userOf[role]);
+        const response = await call(route, headers);
         const allowed = expected === 'public' || expected.roles.includes(role) || (role === 'applicant' && expected.own === true);
         if (!allowed) {
           assert.equal(response.statusCode, 403, `${route} let ${role} in: ${response.statusCode} ${response.body}`);
@@ -151,6 +154,22 @@ describe('access: every route × every role', () => {
           assert.deepEqual([response.statusCode, JSON.parse(response.body).code], [none.statusCode, JSON.parse(none.body).code], `${route} told Marco that Giulia's application exists`);
         }
       }
+    }
+  });
+
+  it("refuses a signed-out token (401) on every route but the public ones, while the role's other tokens hold", async () => {
+    for (const role of all) {
+      const signedOut = await injectedBearer(platform.server, userOf[role]);
+      assert.equal((await call('GET /api/me', signedOut)).statusCode, 200);
+      const logout = await call('POST /auth/logout', signedOut);
+      assert.equal(logout.statusCode, 204, logout.body);
+      for (const [route, expected] of Object.entries(matrix)) {
+        const response = await call(route, signedOut);
+        if (expected === 'public') assert.ok(response.statusCode !== 401 && response.statusCode !== 403, `${route}: ${response.statusCode} ${response.body}`);
+        else assert.equal(response.statusCode, 401, `${route} let ${role}'s signed-out token in: ${response.statusCode} ${response.body}`);
+      }
+      // The role's other tokens still hold.
+      assert.equal((await call('GET /api/me', await as(userOf[role]))).statusCode, 200);
     }
   });
 

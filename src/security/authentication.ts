@@ -6,32 +6,50 @@ import { DomainError } from '../domain/errors.ts';
 import type { SqlClient } from '../eventstore/sql-client.ts';
 import { demoSubject, demoUsers, devAudience, devIssuer, openDevIdentityProvider, type DevIdentityProvider } from './dev-identity.ts';
 import { createTokenVerifier, type TokenVerifier } from './identity.ts';
+import { openTokenRevocations, type TokenRevocations } from './revocations.ts';
 
 export type Authentication = {
   readonly verifyToken: TokenVerifier;
   /** The development provider, when no AUTH_JWKS_URL is configured (never in production). */
   readonly devProvider: DevIdentityProvider | undefined;
+  /** The tokens signed out before they expire, refused by verifyToken. */
+  readonly revocations: TokenRevocations;
   readonly describe: string;
+  readonly close: () => void;
+};
+
+export type AuthenticationOptions = {
+  /** Other processes share the database (PostgreSQL): their revocations are read every `revocationRefreshMs`. */
+  readonly sharedDatabase?: boolean;
+  readonly onError?: (error: unknown) => void;
 };
 
 /**
  * Tokens from the identity provider of AUTH_JWKS_URL (keys fetched and cached by jose,
  * refetched when a token names an unknown key), or, in development, from the built-in
- * provider whose key every process of the database shares.
+ * provider whose key every process of the database shares; either way, not revoked.
  */
-export async function openAuthentication(config: Config['auth'], db: SqlClient): Promise<Authentication> {
+export async function openAuthentication(config: Config['auth'], db: SqlClient, options: AuthenticationOptions = {}): Promise<Authentication> {
   // Tokens live in real time, whatever clock the platform's business rules are given (tests move that one).
+  const revocations = await openTokenRevocations(db, {
+    ...(options.sharedDatabase ? { refreshMs: config.revocationRefreshMs } : {}),
+    ...(options.onError ? { onError: options.onError } : {}),
+  });
+  const { isRevoked } = revocations;
+  const parts = { revocations, close: revocations.close };
   if (config.jwksUrl) {
     const keys = createRemoteJWKSet(new URL(config.jwksUrl));
     return {
-      verifyToken: createTokenVerifier({ keys, issuer: config.issuer!, audience: config.audience, rolesClaim: config.rolesClaim }),
+      ...parts,
+      verifyToken: createTokenVerifier({ keys, issuer: config.issuer!, audience: config.audience, rolesClaim: config.rolesClaim, isRevoked }),
       devProvider: undefined,
       describe: `identities: tokens of ${config.issuer} (keys at ${config.jwksUrl})`,
     };
   }
   const devProvider = await openDevIdentityProvider(db);
   return {
-    verifyToken: createTokenVerifier({ keys: devProvider.keys, issuer: devIssuer, audience: devAudience, rolesClaim: 'roles' }),
+    ...parts,
+    verifyToken: createTokenVerifier({ keys: devProvider.keys, issuer: devIssuer, audience: devAudience, rolesClaim: 'roles', isRevoked }),
     devProvider,
     describe: `identities: the DEVELOPMENT provider (demo users: ${demoUsers.map((user) => user.id).join(', ')}; POST /auth/dev/token); set AUTH_JWKS_URL for a real one`,
   };
@@ -39,12 +57,20 @@ export async function openAuthentication(config: Config['auth'], db: SqlClient):
 
 const TokenRequest = Type.Object({ user: Type.String({ description: 'a demo user id, as GET /auth/dev/users lists them' }) }, { additionalProperties: false });
 
-/** Who am I, for every caller; and the development provider's routes where it runs. */
-export const authenticationRoutes: FastifyPluginAsyncTypebox<{ devProvider: DevIdentityProvider | undefined }> = async (app, { devProvider }) => {
+/** Who am I and sign out, for every caller; and the development provider's routes where it runs. */
+export const authenticationRoutes: FastifyPluginAsyncTypebox<Pick<Authentication, 'devProvider' | 'revocations'>> = async (app, { devProvider, revocations }) => {
   app.get('/api/me', { schema: { summary: 'The caller, as their token says', tags: ['identity'] }, config: { permission: 'identify' } }, async (request) => {
     const identity = request.identity!;
     return { subject: identity.subject, roles: [...identity.roles], ...(identity.name !== undefined ? { name: identity.name } : {}) };
   });
+  app.post(
+    '/auth/logout',
+    { schema: { summary: 'Sign out: the bearer token is refused from now on, by every process', tags: ['identity'] }, config: { permission: 'identify' } },
+    async (request, reply) => {
+      await revocations.revoke(request.identity!.token);
+      return reply.status(204).send();
+    },
+  );
   if (!devProvider) return;
   app.get('/auth/dev/users', { schema: { summary: 'Development only: the demo users', tags: ['identity'] }, config: { permission: 'public' } }, async () =>
     demoUsers.map((user) => ({ id: user.id, subject: demoSubject(user), name: user.name, roles: user.roles })),

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTVerifyGetKey } from 'jose';
 import type { SqlClient } from '../eventstore/sql-client.ts';
 import type { Role } from './permissions.ts';
@@ -14,7 +15,7 @@ const tokenLifetimeSeconds = 8 * 3600;
 
 export type DemoUser = { readonly id: string; readonly name: string; readonly roles: readonly Role[] };
 
-/** One user a role, two applicants (to show one cannot see the other's file). */
+/** One user a role, two applicants (to show one cannot see the other's file), and a monitoring system. */
 export const demoUsers: readonly DemoUser[] = [
   { id: 'giulia', name: 'Giulia Rossi', roles: ['applicant'] },
   { id: 'marco', name: 'Marco Bianchi', roles: ['applicant'] },
@@ -22,6 +23,7 @@ export const demoUsers: readonly DemoUser[] = [
   { id: 'ugo', name: 'Ugo Ferri (underwriter)', roles: ['underwriter'] },
   { id: 'elena', name: 'Elena Galli (executive)', roles: ['executive'] },
   { id: 'ada', name: 'Ada Marini (admin)', roles: ['admin'] },
+  { id: 'prometheus', name: 'Prometheus (monitoring)', roles: ['monitoring'] },
 ];
 
 export const demoSubject = (user: DemoUser) => `dev:${user.id}`;
@@ -72,6 +74,7 @@ export async function openDevIdentityProvider(db: SqlClient, clock: () => Date =
         .setIssuer(devIssuer)
         .setAudience(devAudience)
         .setSubject(demoSubject(user))
+        .setJti(randomUUID())
         .setIssuedAt(now)
         .setExpirationTime(now + tokenLifetimeSeconds)
         .sign(privateKey);

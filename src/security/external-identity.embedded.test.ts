@@ -69,6 +69,17 @@ describe('identities from an outside provider (AUTH_JWKS_URL)', () => {
     assert.equal((await platform.server.inject({ method: 'POST', url: '/auth/dev/token', payload: { user: 'ada' } })).statusCode, 404);
   });
 
+  it('signs out a token of the provider that carries no jti, by its subject and issue time', async () => {
+    const operator = { authorization: `Bearer ${await provider.sign({ groups: ['operator'] })}` };
+    assert.equal((await platform.server.inject({ method: 'GET', url: '/api/me', headers: operator })).statusCode, 200);
+    assert.equal((await platform.server.inject({ method: 'POST', url: '/auth/logout', headers: operator })).statusCode, 204);
+    const after = await platform.server.inject({ method: 'GET', url: '/api/me', headers: operator });
+    assert.equal(after.statusCode, 401);
+    assert.match(after.json<{ detail: string }>().detail, /revoked/);
+    const [row] = await platform.client.query<{ token_id: string }>('SELECT token_id FROM mutuo_revoked_tokens');
+    assert.match(row!.token_id, /^sub:employee-7:iat:\d+$/);
+  });
+
   it('will not start in production without an outside provider', () => {
     assert.throws(() => loadConfig({ NODE_ENV: 'production' }), ConfigError);
     assert.throws(() => loadConfig({ AUTH_JWKS_URL: 'https://id.bank.example/jwks' }), /AUTH_ISSUER/);

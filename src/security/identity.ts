@@ -1,5 +1,6 @@
 import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { roles, type Role } from './permissions.ts';
+import type { RevocableToken } from './revocations.ts';
 
 /** The caller, as a verified bearer token says. */
 export type Identity = {
@@ -7,6 +8,8 @@ export type Identity = {
   readonly subject: string;
   readonly roles: ReadonlySet<Role>;
   readonly name?: string;
+  /** The token itself, as a revocation (a logout) names it. */
+  readonly token: RevocableToken;
 };
 
 /** A token that does not prove an identity: missing, malformed, expired, or not signed by the configured issuer. */
@@ -31,6 +34,8 @@ export type TokenVerifierOptions = {
   readonly rolesClaim: string;
   /** Verified tokens kept, so that a client's every request does not pay for a signature check. */
   readonly cacheSize?: number;
+  /** Whether a token has been revoked (logged out): asked on every request, so it must answer from memory. */
+  readonly isRevoked?: (token: RevocableToken) => boolean;
   readonly clock?: () => number;
 };
 
@@ -45,23 +50,39 @@ function claimAt(payload: JWTPayload, path: string): unknown {
   return value;
 }
 
+/**
+ * What names a token for its revocation: its `jti`; a provider that issues none is revoked by
+ * subject and issue time (every token of that subject issued in that second), or, without
+ * `iat`, by subject and expiry.
+ */
+function tokenIdOf(payload: JWTPayload, subject: string): string {
+  if (typeof payload.jti === 'string' && payload.jti.length > 0 && payload.jti.length <= 200) return `jti:${payload.jti}`;
+  return typeof payload.iat === 'number' ? `sub:${subject}:iat:${payload.iat}` : `sub:${subject}:exp:${payload.exp}`;
+}
+
 function identityOf(payload: JWTPayload, rolesClaim: string): Identity {
   if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 200) throw new AuthenticationError('the token names no subject');
   const claimed = claimAt(payload, rolesClaim);
   const known = new Set<Role>(Array.isArray(claimed) ? roles.filter((role) => claimed.includes(role)) : []);
   const name = typeof payload.name === 'string' ? payload.name.slice(0, 200) : undefined;
-  return { subject: payload.sub, roles: known, ...(name !== undefined ? { name } : {}) };
+  const token = { id: tokenIdOf(payload, payload.sub), expiresAtMs: payload.exp! * 1000 };
+  return { subject: payload.sub, roles: known, ...(name !== undefined ? { name } : {}), token };
 }
 
 /**
  * Verifies OIDC-style bearer JWTs (signature against the issuer's keys, `iss`, `aud`,
- * `exp`, `nbf`) into identities. A verified token is remembered until it expires, up to
- * `cacheSize` of them: a signature check costs more than the rest of a read.
+ * `exp`, `nbf`, not revoked) into identities. A verified token is remembered until it
+ * expires, up to `cacheSize` of them: a signature check costs more than the rest of a read.
  */
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
   const cacheSize = options.cacheSize ?? 10_000;
   const clock = options.clock ?? Date.now;
-  const verified = new Map<string, { identity: Identity; expiresAtMs: number }>();
+  const isRevoked = options.isRevoked ?? (() => false);
+  const verified = new Map<string, Identity>();
+  const unlessRevoked = (identity: Identity) => {
+    if (isRevoked(identity.token)) throw new AuthenticationError('the token has been revoked (signed out)');
+    return identity;
+  };
 
   async function verifySignature(token: string): Promise<Identity> {
     let payload: JWTPayload;
@@ -79,14 +100,14 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     }
     const identity = identityOf(payload, options.rolesClaim);
     if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
-    verified.set(token, { identity, expiresAtMs: payload.exp! * 1000 });
-    return identity;
+    verified.set(token, identity);
+    return unlessRevoked(identity);
   }
 
   return (token) => {
     const known = verified.get(token);
     if (known) {
-      if (known.expiresAtMs > clock()) return known.identity;
+      if (known.token.expiresAtMs > clock()) return unlessRevoked(known);
       verified.delete(token);
     }
     return verifySignature(token);

@@ -66,6 +66,27 @@ describe('bearer tokens', () => {
     clockMs = nowSeconds * 1000;
   });
 
+  it('names a token for its revocation by its jti, or else by its subject and issue time', async () => {
+    const withId = await verify(await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'trusted' }).setIssuer(issuer).setAudience(audience).setSubject('user-2').setJti('t-42').setIssuedAt(nowSeconds - 60).setExpirationTime(nowSeconds + 600).sign(trusted.privateKey));
+    assert.deepEqual(withId.token, { id: 'jti:t-42', expiresAtMs: (nowSeconds + 600) * 1000 });
+    const withoutId = await verify(await token({}));
+    assert.deepEqual(withoutId.token, { id: `sub:user-1:iat:${nowSeconds - 60}`, expiresAtMs: (nowSeconds + 600) * 1000 });
+  });
+
+  it('refuses a revoked token, whether it was verified before or not', async () => {
+    const revoked = new Set<string>();
+    const revoking = createTokenVerifier({ keys, issuer, audience, rolesClaim: 'realm_access.roles', clock: () => clockMs, isRevoked: (candidate) => revoked.has(candidate.id) });
+    const remembered = await token({ jti: 'remembered', realm_access: { roles: ['operator'] } });
+    const fresh = await token({ jti: 'fresh', realm_access: { roles: ['admin'] } });
+    assert.equal((await revoking(remembered)).token.id, 'jti:remembered');
+    revoked.add('jti:remembered');
+    assert.throws(() => revoking(remembered), /revoked/);
+    assert.equal((await revoking(fresh)).subject, 'user-1', 'another token of the same subject still holds');
+    const unseen = await token({ jti: 'unseen' });
+    revoked.add('jti:unseen');
+    await assert.rejects(async () => revoking(unseen), /revoked/);
+  });
+
   it('reads the Authorization header', () => {
     assert.equal(bearerToken(undefined), undefined);
     assert.equal(bearerToken('Bearer abc.def-ghi_jkl'), 'abc.def-ghi_jkl');

@@ -4,7 +4,8 @@
  * away whoever's roles are not listed. The README carries the same table.
  */
 
-export const roles = ['applicant', 'operator', 'underwriter', 'executive', 'admin'] as const;
+/** `monitoring`: a monitoring system (Prometheus) that scrapes the metrics and nothing else. */
+export const roles = ['applicant', 'operator', 'underwriter', 'executive', 'admin', 'monitoring'] as const;
 export type Role = (typeof roles)[number];
 
 export type Access = {
@@ -21,7 +22,7 @@ export type Access = {
 export const permissions = {
   public: 'public',
   /** Any authenticated caller: who am I. */
-  identify: { roles: ['applicant', 'operator', 'underwriter', 'executive', 'admin'] },
+  identify: { roles: ['applicant', 'operator', 'underwriter', 'executive', 'admin', 'monitoring'] },
   submitApplication: { roles: ['applicant'] },
   readApplication: { roles: ['operator', 'underwriter', 'admin'], ownApplication: true },
   followApplication: { roles: ['operator', 'underwriter'], ownApplication: true },
@@ -39,6 +40,8 @@ export const permissions = {
   operateDeadLetters: { roles: ['admin'] },
   operateProjections: { roles: ['admin'] },
   erasePersonalData: { roles: ['admin'] },
+  /** /metrics on the API's port (with METRICS_PORT they are served on a port of their own instead). */
+  readMetrics: { roles: ['admin', 'monitoring'] },
 } as const satisfies Record<string, 'public' | Access>;
 
 export type Permission = keyof typeof permissions;

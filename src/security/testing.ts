@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { HttpLimits } from '../api/server.ts';
+import { loadConfig } from '../config.ts';
 import type { SqlClient } from '../eventstore/sql-client.ts';
 import { openAuthentication } from './authentication.ts';
 import type { TokenVerifier } from './identity.ts';
 
-export type DemoUserId = 'giulia' | 'marco' | 'olivia' | 'ugo' | 'elena' | 'ada';
+export type DemoUserId = 'giulia' | 'marco' | 'olivia' | 'ugo' | 'elena' | 'ada' | 'prometheus';
 
 /** Headers that authenticate as a demo user. */
 export type AuthHeaders = { readonly authorization: string };
@@ -17,7 +18,7 @@ export type TestIdentities = {
 
 /** The development identity provider of a test database, for servers a test builds itself. */
 export async function testIdentities(db: SqlClient): Promise<TestIdentities> {
-  const { verifyToken, devProvider } = await openAuthentication({ jwksUrl: undefined, issuer: undefined, audience: 'mutuo', rolesClaim: 'roles' }, db);
+  const { verifyToken, devProvider } = await openAuthentication(loadConfig({}).auth, db);
   const tokens = new Map<DemoUserId, Promise<AuthHeaders>>();
   return {
     verifyToken,

@@ -195,4 +195,16 @@ describe('the pages, in a browser', { skip }, () => {
     await executive.context.close();
     assert.deepEqual(consoleErrors, []);
   });
+
+  it('signing out ends the session on the server too: its token is refused from then on', async () => {
+    const { context, page } = await signedIn('elena');
+    const token = (await page.evaluate("JSON.parse(sessionStorage.getItem('mutuo.session')).token")) as string;
+    const me = () => platform.server.inject({ method: 'GET', url: '/api/me', headers: { authorization: `Bearer ${token}` } });
+    assert.equal((await me()).statusCode, 200);
+    await page.getByTestId('sign-out').click();
+    await page.getByTestId('login-elena').waitFor();
+    assert.equal((await me()).statusCode, 401);
+    await context.close();
+    assert.deepEqual(consoleErrors, []);
+  });
 });

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import { call, loadSession, logIn, saveSession, type DemoUser, type Session } from './api.ts';
+import { call, loadSession, logIn, logOut, saveSession, type DemoUser, type Session } from './api.ts';
 import { ApplicantPortal } from './ApplicantPortal.tsx';
 import { ExecutiveDashboard } from './ExecutiveDashboard.tsx';
 import { OperatorBackOffice } from './OperatorBackOffice.tsx';
@@ -21,7 +21,7 @@ export function App() {
         <span className="who" data-testid="who">
           {session.name} · {session.roles.join(', ')}
         </span>
-        <button type="button" onClick={() => signIn(undefined)}>
+        <button type="button" data-testid="sign-out" onClick={() => void logOut(session).then(() => signIn(undefined))}>
           Sign out
         </button>
       </header>
@@ -30,6 +30,7 @@ export function App() {
         {role === 'operator' || role === 'underwriter' ? <OperatorBackOffice session={session} /> : null}
         {role === 'executive' ? <ExecutiveDashboard session={session} /> : null}
         {role === 'admin' ? <AdminPages session={session} /> : null}
+        {role === 'monitoring' ? <p>A monitoring system reads the metrics (/metrics) and has no pages.</p> : null}
       </main>
     </div>
   );

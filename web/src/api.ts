@@ -1,6 +1,6 @@
 /** The platform's HTTP API as the pages call it: the bearer token of the session, problems as errors. */
 
-export type Role = 'applicant' | 'operator' | 'underwriter' | 'executive' | 'admin';
+export type Role = 'applicant' | 'operator' | 'underwriter' | 'executive' | 'admin' | 'monitoring';
 export type Session = { readonly token: string; readonly subject: string; readonly name: string; readonly roles: readonly Role[] };
 export type FieldError = { readonly path: string; readonly message: string };
 
@@ -57,6 +57,14 @@ export async function logIn(user: string): Promise<Session> {
 }
 
 /**
+ * Signs out: the server refuses the session's token from now on, in every process. The page
+ * forgets the session whatever the answer: a token the server refuses already needs nothing more.
+ */
+export async function logOut(session: Session): Promise<void> {
+  await call(session, 'POST', '/auth/logout').catch(() => undefined);
+}
+
+/**
  * Server-Sent Events over fetch, so that the bearer token goes in a header (EventSource
  * sends none). Reconnects with Last-Event-ID after a drop; `close` ends it.
  */
@@ -65,11 +73,14 @@ export function follow(session: Session, path: string, onEvent: (type: string, d
   let lastEventId: string | undefined;
   const run = async () => {
     while (!abort.signal.aborted) {
+      let retryAfterMs = 1_000;
       try {
         const response = await fetch(path, {
           headers: { authorization: `Bearer ${session.token}`, accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
           signal: abort.signal,
         });
+        // Too many streams open (this user's other tabs, or the server's): try again when it says.
+        if (response.status === 429) retryAfterMs = 1_000 * (Number(response.headers.get('retry-after')) || 1);
         if (!response.ok || !response.body) throw new Error(`live updates answered ${response.status}`);
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = '';
@@ -94,7 +105,7 @@ export function follow(session: Session, path: string, onEvent: (type: string, d
       } catch {
         if (abort.signal.aborted) return;
       }
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      await new Promise((resolve) => setTimeout(resolve, retryAfterMs));
     }
   };
   void run();

@@ -62,11 +62,11 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       const projector = startProjector({ client: database.client, store, projections: [customerViewProjection(viewCache, personalData)] });
       store.onAppend(projector.wake);
       const checkpoints = watchCheckpoints(database.client);
-      const live = startLiveFeed(store, database.client);
+      const live = startLiveFeed(store, database.client, { perCaller: 100, perProcess: 1_000 });
       readSide = {
         close: async () => {
           checkpoints.close();
-          live.close();
+          await live.close();
           await projector.stop();
         },
       };

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { checkOutsideSystems, ConfigError, loadConfig } from './config.ts';
+
+const production = {
+  NODE_ENV: 'production',
+  AUTH_JWKS_URL: 'https://id.bank.example/jwks',
+  AUTH_ISSUER: 'https://id.bank.example',
+  MUTUO_SUBJECT_DIGEST_SECRET: 'x'.repeat(32),
+};
+const outsideSystems = {
+  BUREAU_CRIF_URL: 'https://crif.bank.example',
+  BUREAU_EXPERIAN_URL: 'https://experian.bank.example',
+  MAINFRAME_URL: 'tcp://mainframe.bank.example:7070',
+  SMTP_URL: 'smtps://mail.bank.example:465',
+};
+const allServices = ['application', 'scoring', 'documents', 'bank-gateway', 'notification', 'projector', 'query'];
+
+describe('configuration', () => {
+  it('refuses, in production, to run a service without the outside systems it calls, naming each missing one', () => {
+    for (const variable of Object.keys(outsideSystems)) {
+      const config = loadConfig({ ...production, ...outsideSystems, [variable]: '' });
+      assert.throws(() => checkOutsideSystems(config, allServices), (error: Error) => error instanceof ConfigError && error.message.includes(variable), variable);
+    }
+    const none = loadConfig(production);
+    assert.throws(() => checkOutsideSystems(none, ['scoring']), /BUREAU_CRIF_URL \(scoring\), BUREAU_EXPERIAN_URL \(scoring\) must be set/);
+    assert.throws(() => checkOutsideSystems(none, ['bank-gateway']), /MAINFRAME_URL \(bank-gateway\)/);
+    assert.throws(() => checkOutsideSystems(none, ['notification']), /SMTP_URL \(notification\)/);
+    checkOutsideSystems(loadConfig({ ...production, ...outsideSystems }), allServices);
+  });
+
+  it('asks a process only for the outside systems of the services it runs', () => {
+    const none = loadConfig(production);
+    checkOutsideSystems(none, ['projector']);
+    checkOutsideSystems(none, ['query', 'application', 'documents']);
+    assert.throws(() => checkOutsideSystems(loadConfig({ ...production, SMTP_URL: outsideSystems.SMTP_URL }), ['notification', 'bank-gateway']), (error: Error) =>
+      /MAINFRAME_URL/.test(error.message) && !/SMTP_URL/.test(error.message),
+    );
+  });
+
+  it('lets the simulators stand in outside production', () => {
+    checkOutsideSystems(loadConfig({}), allServices);
+  });
+
+  it('serves the metrics on a port of their own only when METRICS_PORT is set, on HOST unless METRICS_HOST says otherwise', () => {
+    assert.equal(loadConfig({}).metrics, undefined);
+    assert.deepEqual(loadConfig({ METRICS_PORT: '9464', HOST: '0.0.0.0' }).metrics, { port: 9464, host: '0.0.0.0' });
+    assert.deepEqual(loadConfig({ METRICS_PORT: '9464', HOST: '0.0.0.0', METRICS_HOST: '10.0.0.5' }).metrics, { port: 9464, host: '10.0.0.5' });
+    assert.throws(() => loadConfig({ METRICS_PORT: 'ninety' }), /METRICS_PORT/);
+  });
+});
