@@ -16,10 +16,11 @@ import type { ConsumedEvent } from '../../messaging/consumer.ts';
 import { cancelJob, scheduleJob, type AfterCommit, type Job, type JobOutcome } from '../../messaging/jobs.ts';
 import { platformEventCatalog, type PlatformEvent, type PlatformEventOf } from '../catalog.ts';
 import { stampEvents, type Cause, type ServiceModule } from '../service.ts';
-import { checkDocuments, type ApplicationFacts } from './checks.ts';
+import { checkDocuments, type ApplicationFacts, type OverBudget } from './checks.ts';
 import { documentsStreamId } from './events.ts';
 import { createDocumentFileStore, type DocumentFileStore, type FileCipher } from './file-store.ts';
-import { extractPdfText, isPdf, PdfUnreadableError } from './pdf-text.ts';
+import { openPdfReader, type PdfReading } from './pdf-reader.ts';
+import { isPdf } from './pdf-text.ts';
 import { documentKinds, samplePdf, sampleDefects, type DocumentKind, type SampleDefect } from './sample-pdfs.ts';
 
 const validateQueue = 'documents.validate';
@@ -50,6 +51,12 @@ async function findApplication(db: SqlQueryable, applicationId: string): Promise
     applicationId,
   ]);
   return row;
+}
+
+/** What a document gives its check: its text (none when it cannot be opened), or the budget it went over. */
+function checkedContent(reading: PdfReading): string | OverBudget {
+  if (reading.status === 'read') return reading.text;
+  return reading.status === 'unreadable' ? '' : reading;
 }
 
 
@@ -116,7 +123,7 @@ export const documentsModule: ServiceModule = {
   name: 'documents',
   async start({ config, client, clock, newId, afterCommit, personalData }) {
     const files = createDocumentFileStore(config.documents.directory, applicantsKeys(client, personalData.keys));
-    const { maxRejections } = config.documents;
+    const { maxRejections, reading } = config.documents;
 
     async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {
       const event = { type: consumed.type, data: consumed.data } as PlatformEvent;
@@ -174,19 +181,15 @@ export const documentsModule: ServiceModule = {
         await outcome.complete();
         return;
       }
-      const texts = Object.fromEntries(
-        await Promise.all(
-          documents.map(async ({ kind, sha256 }) => {
-            try {
-              return [kind, await extractPdfText(await files.read(applicationId, sha256))] as const;
-            } catch (error) {
-              if (error instanceof PdfUnreadableError) return [kind, ''] as const;
-              throw error;
-            }
-          }),
-        ),
-      ) as Record<DocumentKind, string>;
-      const verdict = checkDocuments(facts, texts);
+      const contents = {} as Record<DocumentKind, string | OverBudget>;
+      const reader = openPdfReader(reading);
+      try {
+        // One after another in the check's one process: a check costs at most a core and that process's memory.
+        for (const { kind, sha256 } of documents) contents[kind] = checkedContent(await reader.read(await files.read(applicationId, sha256)));
+      } finally {
+        await reader.close();
+      }
+      const verdict = checkDocuments(facts, contents);
       const at = clock().toISOString();
       const findings = verdict.findings.map((finding) => ({ ...finding }));
       const rejections = state.rejections + 1;
@@ -221,7 +224,15 @@ export const documentsModule: ServiceModule = {
           handle,
         },
       ],
-      jobs: [{ queue: validateQueue, handle: validate, concurrency: 4 }],
+      jobs: [
+        {
+          queue: validateQueue,
+          handle: validate,
+          concurrency: reading.concurrency,
+          // Each document's read, and the start of a process for it, are bounded by the time budget; the rest is the database's.
+          leaseMs: 2 * documentKinds.length * reading.timeoutMs + 30_000,
+        },
+      ],
       routes: [
         (app) =>
           app.register(documentRoutes, {
