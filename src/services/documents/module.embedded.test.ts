@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,6 +116,46 @@ describe('the Document service, with its default budgets', () => {
   });
   after(async () => {
     await documents.close();
+  });
+
+  it("answers about someone else's application exactly as about one that does not exist, without waiting for either", async () => {
+    const giulias = await documents.submit();
+    const pdf = await documents.sample(giulias, 'payslip');
+    const queries: string[] = [];
+    const { client } = documents.platform;
+    const query = client.query.bind(client);
+    client.query = ((text: string, params?: readonly unknown[]) => {
+      queries.push(text);
+      return query(text, params);
+    }) as typeof client.query;
+    try {
+      const marco = await documents.as('marco');
+      const answers = {
+        list: (id: string) => fetch(`${documents.url}/api/applications/${id}/documents`, { headers: marco }),
+        upload: async (id: string) => {
+          const form = new FormData();
+          form.append('kind', 'payslip');
+          form.append('file', new Blob([pdf], { type: 'application/pdf' }), 'payslip.pdf');
+          return fetch(`${documents.url}/api/applications/${id}/documents`, { method: 'POST', body: form, headers: marco });
+        },
+        sample: (id: string) => fetch(`${documents.url}/api/sandbox/applications/${id}/documents/payslip`, { headers: marco }),
+      };
+      for (const [route, ask] of Object.entries(answers)) {
+        const answer = async (id: string) => {
+          queries.length = 0;
+          const response = await ask(id);
+          const lookups = queries.filter((text) => text.includes('mutuo_documents_applications')).length;
+          return { status: response.status, body: (await response.json()) as { code?: string }, lookups };
+        };
+        const someoneElses = await answer(giulias);
+        const missing = await answer(randomUUID());
+        assert.deepEqual(missing, someoneElses, `${route}: an unknown application is told apart from Giulia's`);
+        assert.deepEqual([missing.status, missing.body.code, missing.lookups], [404, 'APPLICATION_NOT_FOUND', 0], route);
+      }
+    } finally {
+      client.query = query;
+    }
+    assert.equal((await documents.documentsOf(giulias)).status, 200, 'Giulia still sees her own');
   });
 
   it('validates the sample documents, read in a process of their own', async () => {

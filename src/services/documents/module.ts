@@ -11,6 +11,7 @@ import { idsIn } from '../../privacy/data-subject.ts';
 import { sealBytes, sealedBytesSubject, sealedSubject, unsealBytes, type Sealed } from '../../privacy/sealing.ts';
 import type { PersonalDataVault } from '../../privacy/vault.ts';
 import type { SubjectKeys } from '../../privacy/subject-keys.ts';
+import { applicationSubmitter } from '../application/ownership.ts';
 import type { StoredEvent } from '../../eventstore/types.ts';
 import type { ConsumedEvent } from '../../messaging/consumer.ts';
 import { cancelJob, scheduleJob, type AfterCommit, type Job, type JobOutcome } from '../../messaging/jobs.ts';
@@ -42,14 +43,10 @@ type ValidationJob = { readonly cause: Cause };
 type DocumentsApplication = {
   facts: StoredFacts;
   status: 'open' | 'validated' | 'closed';
-  /** Who submitted the application: an applicant uploads to their own only. */
-  owner: string | null;
 };
 
 async function findApplication(db: SqlQueryable, applicationId: string): Promise<DocumentsApplication | undefined> {
-  const [row] = await db.query<DocumentsApplication>('SELECT facts, status, owner FROM mutuo_documents_applications WHERE application_id = $1', [
-    applicationId,
-  ]);
+  const [row] = await db.query<DocumentsApplication>('SELECT facts, status FROM mutuo_documents_applications WHERE application_id = $1', [applicationId]);
   return row;
 }
 
@@ -272,17 +269,19 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
   await app.register(multipart, { limits: { fileSize: options.maxBytes, files: 1, fields: 4, parts: 5 } });
 
   /**
-   * The application as this service knows it; a submission a moment old may still be on
-   * its way. Someone else's, for an applicant, answers as one that does not exist.
+   * The application as this service knows it. Whether it exists and whose it is come from
+   * its own stream, in one query, so that one that does not exist and someone else's (for
+   * an applicant) are answered alike and at once; only the caller's own then waits, up to
+   * `knownWithinMs`, for this service to hear of a submission still on its way.
    */
   async function knownApplication(request: FastifyRequest, applicationId: string): Promise<DocumentsApplication> {
+    const submitter = await applicationSubmitter(client, applicationId);
+    if (submitter === undefined) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
+    checkOwner(request, submitter ?? undefined);
     const deadline = Date.now() + knownWithinMs;
     for (;;) {
       const application = await findApplication(client, applicationId);
-      if (application) {
-        checkOwner(request, application.owner ?? undefined);
-        return application;
-      }
+      if (application) return application;
       if (Date.now() > deadline) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
