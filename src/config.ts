@@ -49,6 +49,8 @@ export type Config = {
     readonly directory: string;
     readonly maxBytes: number;
     readonly maxRejections: number;
+    /** Uploads one application takes in all, whatever their kind; more answer 422. */
+    readonly maxUploadsPerApplication: number;
     /** What reading one PDF may cost; a document over any of them is refused with a finding that names it. */
     readonly reading: {
       readonly timeoutMs: number;
@@ -187,6 +189,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       directory: env.DOCUMENTS_DIR || `${dataDir}/documents`,
       maxBytes: integer(env, 'DOCUMENTS_MAX_BYTES', 10 * 1_048_576, 1_024, 1_073_741_824),
       maxRejections: integer(env, 'DOCUMENTS_MAX_REJECTIONS', 3, 1, 100),
+      maxUploadsPerApplication: integer(env, 'DOCUMENTS_MAX_UPLOADS_PER_APPLICATION', 20, 1, 10_000),
       reading: {
         timeoutMs: integer(env, 'DOCUMENTS_READ_TIMEOUT_MS', 30_000, 100, 600_000),
         memoryMb: integer(env, 'DOCUMENTS_READ_MEMORY_MB', 512, 192, 65_536),

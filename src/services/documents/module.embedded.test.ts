@@ -111,8 +111,9 @@ function assertRejectedFor(check: LastCheck, kind: string, code: string, message
 
 describe('the Document service, with its default budgets', () => {
   let documents: DocumentsPlatform;
+  const maxUploads = 4;
   before(async () => {
-    documents = await openDocumentsPlatform({});
+    documents = await openDocumentsPlatform({ DOCUMENTS_MAX_UPLOADS_PER_APPLICATION: String(maxUploads) });
   });
   after(async () => {
     await documents.close();
@@ -156,6 +157,22 @@ describe('the Document service, with its default budgets', () => {
       client.query = query;
     }
     assert.equal((await documents.documentsOf(giulias)).status, 200, 'Giulia still sees her own');
+  });
+
+  it(`keeps at most ${maxUploads} uploads of an application, however many arrive at once`, async () => {
+    const id = await documents.submit();
+    const pdf = await documents.sample(id, 'id_card');
+    const answers = await Promise.all(Array.from({ length: 2 * maxUploads }, () => documents.upload(id, 'id_card', pdf)));
+    const refused = answers.filter((answer) => answer.status !== 202);
+    assert.equal(answers.length - refused.length, maxUploads);
+    assert.deepEqual(new Set(refused.map((answer) => `${answer.status} ${answer.body.code}`)), new Set(['422 DOCUMENTS_UPLOAD_LIMIT_REACHED']));
+    const [kept] = await documents.platform.client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM mutuo_events WHERE stream_id = $1 AND event_type = 'DocumentUploaded'`,
+      [`documents-${id}`],
+    );
+    assert.equal(kept?.n, maxUploads);
+    const another = await documents.upload(id, 'payslip', await documents.sample(id, 'payslip'));
+    assert.deepEqual([another.status, another.body.code], [422, 'DOCUMENTS_UPLOAD_LIMIT_REACHED']);
   });
 
   it('validates the sample documents, read in a process of their own', async () => {

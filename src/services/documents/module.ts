@@ -236,6 +236,7 @@ export const documentsModule: ServiceModule = {
             client,
             files,
             maxBytes: config.documents.maxBytes,
+            maxUploads: config.documents.maxUploadsPerApplication,
             sandbox: !config.production,
             clock,
             newId,
@@ -252,6 +253,7 @@ type DocumentRoutesOptions = {
   readonly client: SqlClient;
   readonly files: DocumentFileStore;
   readonly maxBytes: number;
+  readonly maxUploads: number;
   readonly sandbox: boolean;
   readonly clock: () => Date;
   readonly newId: () => string;
@@ -284,6 +286,16 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
       if (application) return application;
       if (Date.now() > deadline) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
       await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Counted from the application's stream, which every process of the service shares. */
+  async function checkUploadsLeft(db: SqlQueryable, applicationId: string): Promise<void> {
+    const [row] = await db.query<{ uploads: number }>(`SELECT count(*)::int AS uploads FROM mutuo_events WHERE stream_id = $1 AND event_type = 'DocumentUploaded'`, [
+      documentsStreamId(applicationId),
+    ]);
+    if ((row?.uploads ?? 0) >= options.maxUploads) {
+      throw new DomainError('rule', 'DOCUMENTS_UPLOAD_LIMIT_REACHED', `this application has had its ${options.maxUploads} uploads, the most one takes`);
     }
   }
 
@@ -321,6 +333,8 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
       if (application.status === 'closed') {
         throw new DomainError('rule', 'DOCUMENTS_CLOSED', 'this application takes no more documents');
       }
+      // Before the file is written, so that uploads past the limit leave nothing on disk.
+      await checkUploadsLeft(client, applicationId);
       // The file first, then the event: a crash in between leaves an unreferenced file, never an event without its file.
       const stored = await files.save(applicationId, upload.bytes);
       const now = clock();
@@ -334,6 +348,9 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
       let committed: SqlQueryable | undefined;
       const result = await client.transaction(async (tx) => {
         committed = tx;
+        // Again under the application's row lock: uploads arriving at once, in any process, are counted one after another.
+        await tx.query('SELECT 1 FROM mutuo_documents_applications WHERE application_id = $1 FOR UPDATE', [applicationId]);
+        await checkUploadsLeft(tx, applicationId);
         const appended = await eventsInTransaction(tx).append(documentsStreamId(applicationId), stampEvents([uploaded], cause, actorOf(request), now, newId), 'any');
         const payload: ValidationJob = { cause };
         await scheduleJob(tx, { queue: validateQueue, key: applicationId, payload, dueAt: now });
