@@ -58,6 +58,19 @@ export type Config = {
     readonly directory: string;
     readonly maxBytes: number;
     readonly maxRejections: number;
+    /** Uploads one application takes in all, whatever their kind; more answer 422. */
+    readonly maxUploadsPerApplication: number;
+    /** What reading one PDF may cost; a document over any of them is refused with a finding that names it. */
+    readonly reading: {
+      readonly timeoutMs: number;
+      /** The resident memory of the process that reads the documents. */
+      readonly memoryMb: number;
+      readonly maxPages: number;
+      /** The bytes its compressed streams unpack to, all of them together. */
+      readonly maxInflatedBytes: number;
+      /** Checks run at once, each reading its documents in a process of its own. */
+      readonly concurrency: number;
+    };
   };
   readonly gateway: {
     /** tcp://host:port; unset: a simulated mainframe runs in this process. */
@@ -229,6 +242,14 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       directory: env.DOCUMENTS_DIR || `${dataDir}/documents`,
       maxBytes: integer(env, 'DOCUMENTS_MAX_BYTES', 10 * 1_048_576, 1_024, 1_073_741_824),
       maxRejections: integer(env, 'DOCUMENTS_MAX_REJECTIONS', 3, 1, 100),
+      maxUploadsPerApplication: integer(env, 'DOCUMENTS_MAX_UPLOADS_PER_APPLICATION', 20, 1, 10_000),
+      reading: {
+        timeoutMs: integer(env, 'DOCUMENTS_READ_TIMEOUT_MS', 30_000, 100, 600_000),
+        memoryMb: integer(env, 'DOCUMENTS_READ_MEMORY_MB', 512, 192, 65_536),
+        maxPages: integer(env, 'DOCUMENTS_MAX_PAGES', 100, 1, 100_000),
+        maxInflatedBytes: integer(env, 'DOCUMENTS_MAX_INFLATED_BYTES', 100 * 1_048_576, 1_024, 68_719_476_736),
+        concurrency: integer(env, 'DOCUMENTS_CHECK_CONCURRENCY', 2, 1, 64),
+      },
     },
     gateway: {
       mainframeUrl: url(env, 'MAINFRAME_URL', ['tcp:']),

@@ -1,5 +1,7 @@
 import { checkTaxCode } from '../../domain/codice-fiscale.ts';
 import { formatItalianEuros, parseItalianEuros } from '../../domain/money.ts';
+import { assertNever } from '../../domain/errors.ts';
+import type { PdfBudget } from './pdf-text.ts';
 import type { DocumentKind } from './sample-pdfs.ts';
 
 /** What the application declared, which the documents must support. */
@@ -11,7 +13,17 @@ export type ApplicationFacts = {
   readonly publicGuarantee: boolean;
 };
 
-export type DocumentCheck = 'TAX_CODE_MATCHES' | 'NET_INCOME_WITHIN_10_PERCENT' | 'VALUE_SUPPORTS_LOAN';
+export type DocumentCheck =
+  | 'TAX_CODE_MATCHES'
+  | 'NET_INCOME_WITHIN_10_PERCENT'
+  | 'VALUE_SUPPORTS_LOAN'
+  | 'PAGE_COUNT_WITHIN_LIMIT'
+  | 'UNPACKED_SIZE_WITHIN_LIMIT'
+  | 'READ_TIME_WITHIN_LIMIT'
+  | 'READ_MEMORY_WITHIN_LIMIT';
+
+/** A document that was not read because reading it would have cost more than a budget allows. */
+export type OverBudget = { readonly budget: PdfBudget; readonly limit: number };
 
 export type DocumentFinding = {
   readonly kind: DocumentKind;
@@ -130,12 +142,54 @@ function checkValueOnAppraisal(facts: ApplicationFacts, text: string): DocumentF
   return { ...base, passed, found, message };
 }
 
-/** Checks the texts extracted from the three documents against what the application declared. */
-export function checkDocuments(facts: ApplicationFacts, texts: Readonly<Record<DocumentKind, string>>): DocumentsVerdict {
+const documentNames: Readonly<Record<DocumentKind, string>> = { id_card: 'ID card', payslip: 'payslip', appraisal: 'appraisal' };
+
+/** 104857600 -> "100 MB" */
+function megabytes(bytes: number): string {
+  return bytes < 1_048_576 ? `${Math.ceil(bytes / 1_024)} KB` : `${Math.round(bytes / 1_048_576)} MB`;
+}
+
+/** The finding of a document over a budget: which one and its limit, in the applicant's words; nothing of its content. */
+function overBudgetFinding(kind: DocumentKind, { budget, limit }: OverBudget): DocumentFinding {
+  const name = documentNames[kind];
+  const base = { kind, passed: false, found: null } as const;
+  switch (budget) {
+    case 'pages':
+      return { ...base, check: 'PAGE_COUNT_WITHIN_LIMIT', expected: `at most ${limit} pages`, message: `the ${name} has more than ${limit} pages: upload only the pages asked for` };
+    case 'inflatedBytes':
+      return {
+        ...base,
+        check: 'UNPACKED_SIZE_WITHIN_LIMIT',
+        expected: `at most ${megabytes(limit)} once unpacked`,
+        message: `the ${name} unpacks to more than ${megabytes(limit)}: upload a simpler PDF, such as a scan at a lower resolution`,
+      };
+    case 'time':
+      return { ...base, check: 'READ_TIME_WITHIN_LIMIT', expected: `read within ${limit / 1_000} s`, message: `the ${name} could not be read within ${limit / 1_000} s: upload a simpler PDF` };
+    case 'memory':
+      return {
+        ...base,
+        check: 'READ_MEMORY_WITHIN_LIMIT',
+        expected: `read within ${megabytes(limit)} of memory`,
+        message: `the ${name} could not be read within ${megabytes(limit)} of memory: upload a simpler PDF`,
+      };
+    default:
+      return assertNever(budget);
+  }
+}
+
+/**
+ * Checks the texts extracted from the three documents against what the application declared.
+ * A document over a budget was not read: its finding says which budget, in place of its check.
+ */
+export function checkDocuments(facts: ApplicationFacts, documents: Readonly<Record<DocumentKind, string | OverBudget>>): DocumentsVerdict {
+  const check = (kind: DocumentKind, checkText: (text: string) => DocumentFinding) => {
+    const document = documents[kind];
+    return typeof document === 'string' ? checkText(document) : overBudgetFinding(kind, document);
+  };
   const findings = [
-    checkTaxCodeOnIdCard(facts.taxCode, texts.id_card),
-    checkNetIncomeOnPayslip(facts.monthlyNetCents, texts.payslip),
-    checkValueOnAppraisal(facts, texts.appraisal),
+    check('id_card', (text) => checkTaxCodeOnIdCard(facts.taxCode, text)),
+    check('payslip', (text) => checkNetIncomeOnPayslip(facts.monthlyNetCents, text)),
+    check('appraisal', (text) => checkValueOnAppraisal(facts, text)),
   ];
   return { valid: findings.every((finding) => finding.passed), findings };
 }

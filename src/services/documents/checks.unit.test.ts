@@ -185,6 +185,36 @@ describe('checkDocuments', () => {
     });
   });
 
+  describe('a document over a reading budget', () => {
+    it('fails in place of its check, naming the document, the budget and its limit, and nothing of the application', () => {
+      const overBudget = [
+        [{ budget: 'pages', limit: 100 }, 'PAGE_COUNT_WITHIN_LIMIT', 'the appraisal has more than 100 pages: upload only the pages asked for'],
+        [
+          { budget: 'inflatedBytes', limit: 104_857_600 },
+          'UNPACKED_SIZE_WITHIN_LIMIT',
+          'the appraisal unpacks to more than 100 MB: upload a simpler PDF, such as a scan at a lower resolution',
+        ],
+        [{ budget: 'time', limit: 30_000 }, 'READ_TIME_WITHIN_LIMIT', 'the appraisal could not be read within 30 s: upload a simpler PDF'],
+        [{ budget: 'memory', limit: 536_870_912 }, 'READ_MEMORY_WITHIN_LIMIT', 'the appraisal could not be read within 512 MB of memory: upload a simpler PDF'],
+      ] as const;
+      for (const [document, check, message] of overBudget) {
+        const verdict = checkDocuments(facts, { ...goodTexts, appraisal: document });
+        assert.equal(verdict.valid, false);
+        assert.deepEqual(
+          verdict.findings.map((f) => [f.kind, f.check, f.passed]),
+          [
+            ['id_card', 'TAX_CODE_MATCHES', true],
+            ['payslip', 'NET_INCOME_WITHIN_10_PERCENT', true],
+            ['appraisal', check, false],
+          ],
+        );
+        const over = verdict.findings[2]!;
+        assert.deepEqual([over.found, over.message], [null, message]);
+        assert.ok(!JSON.stringify(over).includes('300.000') && !JSON.stringify(over).includes('240.000'), JSON.stringify(over));
+      }
+    });
+  });
+
   it('is valid exactly when every finding passes', () => {
     const text = fc.constantFrom('', 'garbage');
     fc.assert(

@@ -11,15 +11,17 @@ import { idsIn } from '../../privacy/data-subject.ts';
 import { sealBytes, sealedBytesSubject, sealedSubject, unsealBytes, type Sealed } from '../../privacy/sealing.ts';
 import type { PersonalDataVault } from '../../privacy/vault.ts';
 import type { SubjectKeys } from '../../privacy/subject-keys.ts';
+import { applicationSubmitter } from '../application/ownership.ts';
 import type { StoredEvent } from '../../eventstore/types.ts';
 import type { ConsumedEvent } from '../../messaging/consumer.ts';
 import { cancelJob, scheduleJob, type AfterCommit, type Job, type JobOutcome } from '../../messaging/jobs.ts';
 import { platformEventCatalog, type PlatformEvent, type PlatformEventOf } from '../catalog.ts';
 import { stampEvents, type Cause, type ServiceModule } from '../service.ts';
-import { checkDocuments, type ApplicationFacts } from './checks.ts';
+import { checkDocuments, type ApplicationFacts, type OverBudget } from './checks.ts';
 import { documentsStreamId } from './events.ts';
 import { createDocumentFileStore, type DocumentFileStore, type FileCipher } from './file-store.ts';
-import { extractPdfText, isPdf, PdfUnreadableError } from './pdf-text.ts';
+import { openPdfReader, type PdfReading } from './pdf-reader.ts';
+import { isPdf } from './pdf-text.ts';
 import { documentKinds, samplePdf, sampleDefects, type DocumentKind, type SampleDefect } from './sample-pdfs.ts';
 
 const validateQueue = 'documents.validate';
@@ -41,15 +43,17 @@ type ValidationJob = { readonly cause: Cause };
 type DocumentsApplication = {
   facts: StoredFacts;
   status: 'open' | 'validated' | 'closed';
-  /** Who submitted the application: an applicant uploads to their own only. */
-  owner: string | null;
 };
 
 async function findApplication(db: SqlQueryable, applicationId: string): Promise<DocumentsApplication | undefined> {
-  const [row] = await db.query<DocumentsApplication>('SELECT facts, status, owner FROM mutuo_documents_applications WHERE application_id = $1', [
-    applicationId,
-  ]);
+  const [row] = await db.query<DocumentsApplication>('SELECT facts, status FROM mutuo_documents_applications WHERE application_id = $1', [applicationId]);
   return row;
+}
+
+/** What a document gives its check: its text (none when it cannot be opened), or the budget it went over. */
+function checkedContent(reading: PdfReading): string | OverBudget {
+  if (reading.status === 'read') return reading.text;
+  return reading.status === 'unreadable' ? '' : reading;
 }
 
 
@@ -116,7 +120,7 @@ export const documentsModule: ServiceModule = {
   name: 'documents',
   async start({ config, client, clock, newId, afterCommit, personalData }) {
     const files = createDocumentFileStore(config.documents.directory, applicantsKeys(client, personalData.keys));
-    const { maxRejections } = config.documents;
+    const { maxRejections, reading } = config.documents;
 
     async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {
       const event = { type: consumed.type, data: consumed.data } as PlatformEvent;
@@ -174,19 +178,15 @@ export const documentsModule: ServiceModule = {
         await outcome.complete();
         return;
       }
-      const texts = Object.fromEntries(
-        await Promise.all(
-          documents.map(async ({ kind, sha256 }) => {
-            try {
-              return [kind, await extractPdfText(await files.read(applicationId, sha256))] as const;
-            } catch (error) {
-              if (error instanceof PdfUnreadableError) return [kind, ''] as const;
-              throw error;
-            }
-          }),
-        ),
-      ) as Record<DocumentKind, string>;
-      const verdict = checkDocuments(facts, texts);
+      const contents = {} as Record<DocumentKind, string | OverBudget>;
+      const reader = openPdfReader(reading);
+      try {
+        // One after another in the check's one process: a check costs at most a core and that process's memory.
+        for (const { kind, sha256 } of documents) contents[kind] = checkedContent(await reader.read(await files.read(applicationId, sha256)));
+      } finally {
+        await reader.close();
+      }
+      const verdict = checkDocuments(facts, contents);
       const at = clock().toISOString();
       const findings = verdict.findings.map((finding) => ({ ...finding }));
       const rejections = state.rejections + 1;
@@ -221,13 +221,22 @@ export const documentsModule: ServiceModule = {
           handle,
         },
       ],
-      jobs: [{ queue: validateQueue, handle: validate, concurrency: 4 }],
+      jobs: [
+        {
+          queue: validateQueue,
+          handle: validate,
+          concurrency: reading.concurrency,
+          // Each document's read, and the start of a process for it, are bounded by the time budget; the rest is the database's.
+          leaseMs: 2 * documentKinds.length * reading.timeoutMs + 30_000,
+        },
+      ],
       routes: [
         (app) =>
           app.register(documentRoutes, {
             client,
             files,
             maxBytes: config.documents.maxBytes,
+            maxUploads: config.documents.maxUploadsPerApplication,
             sandbox: !config.production,
             clock,
             newId,
@@ -244,6 +253,7 @@ type DocumentRoutesOptions = {
   readonly client: SqlClient;
   readonly files: DocumentFileStore;
   readonly maxBytes: number;
+  readonly maxUploads: number;
   readonly sandbox: boolean;
   readonly clock: () => Date;
   readonly newId: () => string;
@@ -261,19 +271,31 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
   await app.register(multipart, { limits: { fileSize: options.maxBytes, files: 1, fields: 4, parts: 5 } });
 
   /**
-   * The application as this service knows it; a submission a moment old may still be on
-   * its way. Someone else's, for an applicant, answers as one that does not exist.
+   * The application as this service knows it. Whether it exists and whose it is come from
+   * its own stream, in one query, so that one that does not exist and someone else's (for
+   * an applicant) are answered alike and at once; only the caller's own then waits, up to
+   * `knownWithinMs`, for this service to hear of a submission still on its way.
    */
   async function knownApplication(request: FastifyRequest, applicationId: string): Promise<DocumentsApplication> {
+    const submitter = await applicationSubmitter(client, applicationId);
+    if (submitter === undefined) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
+    checkOwner(request, submitter ?? undefined);
     const deadline = Date.now() + knownWithinMs;
     for (;;) {
       const application = await findApplication(client, applicationId);
-      if (application) {
-        checkOwner(request, application.owner ?? undefined);
-        return application;
-      }
+      if (application) return application;
       if (Date.now() > deadline) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
       await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Counted from the application's stream, which every process of the service shares. */
+  async function checkUploadsLeft(db: SqlQueryable, applicationId: string): Promise<void> {
+    const [row] = await db.query<{ uploads: number }>(`SELECT count(*)::int AS uploads FROM mutuo_events WHERE stream_id = $1 AND event_type = 'DocumentUploaded'`, [
+      documentsStreamId(applicationId),
+    ]);
+    if ((row?.uploads ?? 0) >= options.maxUploads) {
+      throw new DomainError('rule', 'DOCUMENTS_UPLOAD_LIMIT_REACHED', `this application has had its ${options.maxUploads} uploads, the most one takes`);
     }
   }
 
@@ -311,6 +333,8 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
       if (application.status === 'closed') {
         throw new DomainError('rule', 'DOCUMENTS_CLOSED', 'this application takes no more documents');
       }
+      // Before the file is written, so that uploads past the limit leave nothing on disk.
+      await checkUploadsLeft(client, applicationId);
       // The file first, then the event: a crash in between leaves an unreferenced file, never an event without its file.
       const stored = await files.save(applicationId, upload.bytes);
       const now = clock();
@@ -324,6 +348,9 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
       let committed: SqlQueryable | undefined;
       const result = await client.transaction(async (tx) => {
         committed = tx;
+        // Again under the application's row lock: uploads arriving at once, in any process, are counted one after another.
+        await tx.query('SELECT 1 FROM mutuo_documents_applications WHERE application_id = $1 FOR UPDATE', [applicationId]);
+        await checkUploadsLeft(tx, applicationId);
         const appended = await eventsInTransaction(tx).append(documentsStreamId(applicationId), stampEvents([uploaded], cause, actorOf(request), now, newId), 'any');
         const payload: ValidationJob = { cause };
         await scheduleJob(tx, { queue: validateQueue, key: applicationId, payload, dueAt: now });

@@ -4,8 +4,9 @@ import fc from 'fast-check';
 import { checkTaxCode } from '../../domain/codice-fiscale.ts';
 import { checkDocuments } from './checks.ts';
 import type { ApplicationFacts } from './checks.ts';
-import { extractPdfText, isPdf, PdfUnreadableError } from './pdf-text.ts';
+import { extractPdfText, isPdf, PdfOverBudgetError, PdfUnreadableError, type PdfLimits } from './pdf-text.ts';
 import { defectAffects, documentKinds, otherValidTaxCode, samplePdf, sampleDefects } from './sample-pdfs.ts';
+import { inflationBombPdf, manyPagesPdf } from './testing.ts';
 import type { DocumentKind, SampleDefect, SampleFacts } from './sample-pdfs.ts';
 
 // Giulia Bianchi's code from test/fixtures/codice-fiscale.json.
@@ -27,6 +28,9 @@ const application: ApplicationFacts = {
   publicGuarantee: false,
 };
 
+/** The platform's default limits (src/config.ts). */
+const limits: PdfLimits = { maxPages: 100, maxInflatedBytes: 100 * 1_048_576 };
+
 const checkOf: Readonly<Record<DocumentKind, string>> = {
   id_card: 'TAX_CODE_MATCHES',
   payslip: 'NET_INCOME_WITHIN_10_PERCENT',
@@ -37,7 +41,7 @@ async function textsFor(defect: SampleDefect, onlyKind?: DocumentKind): Promise<
   const entries = await Promise.all(
     documentKinds.map(async (kind) => {
       const applied = onlyKind === undefined || onlyKind === kind ? defect : 'none';
-      return [kind, await extractPdfText(await samplePdf(kind, sample, applied))] as const;
+      return [kind, await extractPdfText(await samplePdf(kind, sample, applied), limits)] as const;
     }),
   );
   return Object.fromEntries(entries) as Record<DocumentKind, string>;
@@ -83,7 +87,7 @@ describe('samplePdf', () => {
   }
 
   it('prints a different valid tax code with wrong-tax-code', async () => {
-    const text = await extractPdfText(await samplePdf('id_card', sample, 'wrong-tax-code'));
+    const text = await extractPdfText(await samplePdf('id_card', sample, 'wrong-tax-code'), limits);
     const printed = otherValidTaxCode(sample.taxCode);
     assert.notEqual(printed, sample.taxCode);
     assert.equal(checkTaxCode(printed).valid, true);
@@ -106,7 +110,7 @@ describe('samplePdf', () => {
   });
 
   it('prints names outside the PDF font without failing', async () => {
-    const text = await extractPdfText(await samplePdf('id_card', { ...sample, firstName: 'Łucja', lastName: 'Dvořák 😀' }));
+    const text = await extractPdfText(await samplePdf('id_card', { ...sample, firstName: 'Łucja', lastName: 'Dvořák 😀' }), limits);
     assert.match(text, /Cognome: DVORÁK \?/);
     assert.match(text, /Nome: \?UCJA/);
   });
@@ -120,7 +124,7 @@ describe('extractPdfText', () => {
   it('leaves the caller bytes intact', async () => {
     const bytes = await samplePdf('payslip', sample);
     const length = bytes.byteLength;
-    await extractPdfText(bytes);
+    await extractPdfText(bytes, limits);
     assert.equal(bytes.byteLength, length);
     assert.equal(isPdf(bytes), true);
   });
@@ -128,7 +132,7 @@ describe('extractPdfText', () => {
   it('refuses what is not a PDF or cannot be opened with PdfUnreadableError', async () => {
     const inputs = [new Uint8Array(0), new TextEncoder().encode('hello'), new TextEncoder().encode('%PDF-1.7\nnot really')];
     for (const bytes of inputs) {
-      await assert.rejects(extractPdfText(bytes), (error: unknown) => {
+      await assert.rejects(extractPdfText(bytes, limits), (error: unknown) => {
         assert.ok(error instanceof PdfUnreadableError);
         assert.equal(error.code, 'PDF_UNREADABLE');
         assert.equal(error.kind, 'invalid');
@@ -147,7 +151,7 @@ describe('extractPdfText', () => {
           const damaged = original.slice(0, keep);
           for (const { at, byte } of flips) if (at >= 5 && at < damaged.length) damaged[at] = byte;
           try {
-            assert.equal(typeof (await extractPdfText(damaged)), 'string');
+            assert.equal(typeof (await extractPdfText(damaged, limits)), 'string');
           } catch (error) {
             assert.ok(error instanceof PdfUnreadableError, String(error));
           }
@@ -155,5 +159,24 @@ describe('extractPdfText', () => {
       ),
       { numRuns: 60 },
     );
+  });
+
+  const overBudget = (budget: string, limit: number) => (error: unknown) => {
+    assert.ok(error instanceof PdfOverBudgetError, String(error));
+    assert.deepEqual([error.budget, error.limit], [budget, limit]);
+    return true;
+  };
+
+  it('refuses a PDF whose streams inflate past maxInflatedBytes, and reads one within it', async () => {
+    const bomb = await inflationBombPdf(8 * 1_048_576);
+    assert.ok(bomb.length < 64 * 1_024, `${bomb.length} bytes`);
+    await assert.rejects(extractPdfText(bomb, { ...limits, maxInflatedBytes: 8 * 1_048_576 - 1 }), overBudget('inflatedBytes', 8 * 1_048_576 - 1));
+    assert.equal((await extractPdfText(bomb, { ...limits, maxInflatedBytes: 8 * 1_048_576 })).trim(), '');
+  });
+
+  it('refuses a PDF of more pages than maxPages, and reads every page of one within it', async () => {
+    await assert.rejects(extractPdfText(manyPagesPdf(11), { ...limits, maxPages: 10 }), overBudget('pages', 10));
+    const text = await extractPdfText(manyPagesPdf(10), { ...limits, maxPages: 10 });
+    assert.equal(text.match(/A page of many/g)?.length, 10);
   });
 });
