@@ -37,6 +37,8 @@ const writeConcurrency = Number(process.env.DATABASE_WRITE_CONCURRENCY ?? 4);
 const submission = JSON.parse(await readFile(new URL('../test/fixtures/submission.json', import.meta.url), 'utf8'));
 
 const monthLetters = 'ABCDEHLMPRST';
+/** The letters a place code starts with: Italian municipalities (A–M) and foreign countries (Z). */
+const placeLetters = 'ABCDEFGHIJKLMZ';
 let applicants = 0;
 /**
  * A new person for each submission, as a lender sees them: each has a data subject and
@@ -47,7 +49,7 @@ function nextApplicant(): { firstName: string; lastName: string; taxCode: string
   const year = String(50 + (n % 50)).padStart(2, '0');
   const month = monthLetters[Math.floor(n / 50) % 12]!;
   const day = String(1 + (Math.floor(n / 600) % 28)).padStart(2, '0');
-  const town = `${String.fromCharCode(65 + (Math.floor(n / 16_800) % 26))}${String(1 + (Math.floor(n / 436_800) % 999)).padStart(3, "0")}`;
+  const town = `${placeLetters[Math.floor(n / 16_800) % placeLetters.length]}${String(1 + (Math.floor(n / (16_800 * placeLetters.length)) % 999)).padStart(3, "0")}`;
   const first15 = `BNCGLI${year}${month}${day}${town}`;
   return { ...submission.applicant, taxCode: first15 + computeCheckCharacter(first15) };
 }
