@@ -15,6 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { loadConfig } from '../src/config.ts';
 import { computeCheckCharacter } from '../src/domain/codice-fiscale.ts';
 import { defaultRateTable } from '../src/domain/rates.ts';
 import { migrate } from '../src/eventstore/migrate.ts';
@@ -104,6 +105,7 @@ async function serviceSubmit(clients: number): Promise<Figure> {
     clock: () => new Date(),
     newId: randomUUID,
     rateTable: () => defaultRateTable,
+    limits: loadConfig(process.env).applications,
   });
   const context = { correlationId: 'bench', actor: 'bench' };
   try {

@@ -81,7 +81,13 @@ export type ApplicationState =
 
 export type ApplicationStatus = ApplicationState['status'];
 
-export type DecisionContext = { readonly now: Date; readonly rateTable: RateTable };
+/** What the bank's configuration sets for the applications it takes. */
+export type ApplicationLimits = {
+  /** The smallest loan granted: below it an application is refused as implausible. */
+  readonly minLoanCents: number;
+};
+
+export type DecisionContext = { readonly now: Date; readonly rateTable: RateTable; readonly limits: ApplicationLimits };
 
 // ---- limits ----
 
@@ -106,7 +112,7 @@ const dayMs = 86_400_000;
 
 function decide(command: ApplicationCommand, state: ApplicationState, context: DecisionContext): ApplicationEvent[] {
   const at = context.now.toISOString();
-  if (command.type === 'SubmitApplication') return submit(command, state, at);
+  if (command.type === 'SubmitApplication') return submit(command, state, at, context.limits);
   if (state.status === 'none') throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
 
   switch (command.type) {
@@ -197,7 +203,7 @@ function decide(command: ApplicationCommand, state: ApplicationState, context: D
   }
 }
 
-function submit(command: SubmitApplication, state: ApplicationState, at: string): ApplicationEvent[] {
+function submit(command: SubmitApplication, state: ApplicationState, at: string, limits: ApplicationLimits): ApplicationEvent[] {
   if (state.status !== 'none') {
     throw new DomainError('conflict', 'APPLICATION_EXISTS', `application ${command.applicationId} already exists`);
   }
@@ -206,7 +212,11 @@ function submit(command: SubmitApplication, state: ApplicationState, at: string)
   const income = validIncome(command.income, errors);
   const property = validProperty(command.property, 'property', errors);
   const loan = command.loan;
-  requirePositiveCents(loan.amountCents, 'loan.amount', errors);
+  if (Number.isSafeInteger(loan.amountCents) && loan.amountCents > 0 && loan.amountCents < limits.minLoanCents) {
+    errors.push({ path: 'loan.amount', message: `must be at least ${limits.minLoanCents / 100} euros, the smallest mortgage granted` });
+  } else {
+    requirePositiveCents(loan.amountCents, 'loan.amount', errors);
+  }
   if (!Number.isInteger(loan.termYears) || loan.termYears < minTermYears || loan.termYears > maxTermYears) {
     errors.push({ path: 'loan.termYears', message: `must be a whole number of years from ${minTermYears} to ${maxTermYears}` });
   }

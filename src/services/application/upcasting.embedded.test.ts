@@ -17,7 +17,7 @@ describe('PropertyDetailsUpdated v1 read as v2', () => {
   before(async () => {
     database = await openTestPglite();
     store = new SqlEventStore(database.client);
-    applications = createApplicationService({ store, clock: () => new Date(), newId: randomUUID, rateTable: () => defaultRateTable });
+    applications = createApplicationService({ store, clock: () => new Date(), newId: randomUUID, rateTable: () => defaultRateTable, limits: { minLoanCents: 3_000_000 } });
   });
   after(() => database.dispose());
 
