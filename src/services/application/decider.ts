@@ -1,4 +1,5 @@
 import { checkTaxCode } from '../../domain/codice-fiscale.ts';
+import { isEmailAddress } from '../../domain/email-address.ts';
 import type { Decider } from '../../domain/decider.ts';
 import { assertNever, DomainError, invalidInput, type FieldError } from '../../domain/errors.ts';
 import { loanToValueBps, publishedRateFor, type RateTable, type RateType } from '../../domain/rates.ts';
@@ -102,7 +103,6 @@ export const maxAnnualRateBps = 2_000;
 export const maxAmountCents = 100_000_000_000;
 /** The longest free text (a reason, a name) a command carries. */
 export const maxTextLength = 200;
-const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const phonePattern = /^\+?[0-9 ]{6,20}$/;
 const provincePattern = /^[A-Z]{2}$/;
 const isoDatePattern = /^\d{4}-\d{2}-\d{2}$/;
@@ -285,8 +285,8 @@ function validApplicant(applicant: Applicant, errors: FieldError[]): Applicant |
   const taxCode = checkTaxCode(applicant.taxCode);
   if (!taxCode.valid) errors.push({ path: 'applicant.taxCode', message: taxCode.message });
   const email = applicant.email.trim().toLowerCase();
-  if (!emailPattern.test(email) || email.length > maxTextLength) {
-    errors.push({ path: 'applicant.email', message: 'must be an email address' });
+  if (!isEmailAddress(email)) {
+    errors.push({ path: 'applicant.email', message: 'must be one bare email address (name@example.com): no display name, quotes, spaces or second address' });
   }
   const phone = applicant.phone?.trim();
   if (phone !== undefined && !phonePattern.test(phone)) {
