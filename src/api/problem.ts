@@ -96,13 +96,17 @@ export function toProblem(error: unknown): Problem {
   return problem(500, 'INTERNAL', 'the request could not be completed; it has been logged');
 }
 
+/** A refusal is about this request only, and may name what it carried: no cache keeps it, on public routes too. */
+function sendBody(reply: FastifyReply, body: Problem): FastifyReply {
+  return reply.status(body.status).type('application/problem+json').header('cache-control', 'no-store').send(body);
+}
+
 export function sendProblem(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const body = toProblem(error);
   if (body.status >= 500) request.log.error({ err: error, correlationId: request.id }, 'request failed');
-  return reply.status(body.status).type('application/problem+json').send(body);
+  return sendBody(reply, body);
 }
 
 export function notFoundProblem(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const body = problem(404, 'ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`);
-  return reply.status(404).type('application/problem+json').send(body);
+  return sendBody(reply, problem(404, 'ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
 }

@@ -8,6 +8,7 @@ import helmet from 'helmet';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { register } from 'prom-client';
 import type { TokenVerifier } from '../security/identity.ts';
+import type { Permission } from '../security/permissions.ts';
 import { invalidInput } from '../domain/errors.ts';
 import { accessControl, isDocumentation, type RouteGuard } from './access.ts';
 import { notFoundProblem, sendProblem } from './problem.ts';
@@ -91,11 +92,19 @@ const apiHeaders = helmetHeaders({
   ...obsolete,
 });
 
+/**
+ * The headers of a JSON answer of a route that needs an identity: it may carry personal
+ * data, which no browser or proxy may keep a copy of. The public routes (the rate table,
+ * simulations) may be cached; an error answer of theirs is not (see sendProblem).
+ */
+const privateApiHeaders = { ...apiHeaders, 'cache-control': 'no-store' };
+
 /** The web pages, the redirect to them and the API's documentation are documents; every other route answers JSON. */
 const isDocument = (url: string) => url === '/' || url === '/app' || url.startsWith('/app/') || isDocumentation(url);
 
-/** The security headers a route answers with (or, for a request no route matches, its path). */
-const securityHeadersFor = (url: string) => (isDocument(url) ? documentHeaders : apiHeaders);
+/** The security headers a route answers with (or, for a request no route matches, its path): only a public one's may be cached. */
+const securityHeadersFor = (url: string, permission?: Permission) =>
+  isDocument(url) ? documentHeaders : permission === 'public' ? apiHeaders : privateApiHeaders;
 
 /** The headers a route's schema declares: they are text the route reads. */
 function declaredHeaders(schema: FastifySchema | undefined): string[] {
@@ -148,11 +157,14 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
   app.addHook('onRoute', (route) => {
     // Made at the route's first request, not here: a plugin's own onRoute hooks (the web
     // pages name their permission in one) run after this one, on the same route options.
-    let made: { guard: RouteGuard; textHeaders: readonly string[] } | undefined;
-    const headers = securityHeadersFor(route.url);
+    let made: { guard: RouteGuard; headers: Readonly<Record<string, string>>; textHeaders: readonly string[] } | undefined;
     const hook: onRequestHookHandler = (request, reply, done) => {
-      made ??= { guard: guardFor({ url: route.url, permission: route.config?.permission }), textHeaders: declaredHeaders(route.schema) };
-      reply.headers(headers).header('x-correlation-id', request.id);
+      made ??= {
+        guard: guardFor({ url: route.url, permission: route.config?.permission }),
+        headers: securityHeadersFor(route.url, route.config?.permission),
+        textHeaders: declaredHeaders(route.schema),
+      };
+      reply.headers(made.headers).header('x-correlation-id', request.id);
       const refused = refusedRequestText(request, made.textHeaders);
       if (refused) return done(refused);
       made.guard(request, reply, done);
@@ -188,7 +200,7 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
       await checkReady();
       return { status: 'ok', services };
     } catch {
-      return reply.status(503).send({ status: 'unavailable', services });
+      return reply.status(503).header('cache-control', 'no-store').send({ status: 'unavailable', services });
     }
   });
 
