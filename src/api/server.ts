@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import cors from '@fastify/cors';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifySchema, type onRequestHookHandler } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchema, type onRequestHookHandler } from 'fastify';
 import helmet from 'helmet';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { register } from 'prom-client';
@@ -106,6 +106,10 @@ const isDocument = (url: string) => url === '/' || url === '/app' || url.startsW
 const securityHeadersFor = (url: string, permission?: Permission) =>
   isDocument(url) ? documentHeaders : permission === 'public' ? apiHeaders : privateApiHeaders;
 
+/** The headers of an answer to a request no route took: those of its path. */
+const withUnroutedHeaders = (request: FastifyRequest, reply: FastifyReply) =>
+  reply.headers(securityHeadersFor(request.url.split('?', 1)[0]!)).header('x-correlation-id', request.id);
+
 /** The headers a route's schema declares: they are text the route reads. */
 function declaredHeaders(schema: FastifySchema | undefined): string[] {
   const headers = schema?.headers as { properties?: Record<string, unknown> } | undefined;
@@ -128,6 +132,9 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
       return typeof given === 'string' && correlationIdPattern.test(given) ? given : randomUUID();
     },
     ajv: { customOptions: { allErrors: true, coerceTypes: false, removeAdditional: false } },
+    // A path the router cannot read (bad percent-encoding, a parameter over 100 characters)
+    // is refused before any route's hook: it gets the answer of a request no route matches.
+    frameworkErrors: (error, request, reply) => sendProblem(error, request, withUnroutedHeaders(request, reply)),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler(sendProblem);
@@ -172,10 +179,7 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
     const others = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
     route.onRequest = [hook, ...others];
   });
-  app.setNotFoundHandler((request, reply) => {
-    reply.headers(securityHeadersFor(request.url.split('?', 1)[0]!)).header('x-correlation-id', request.id);
-    return notFoundProblem(request, reply);
-  });
+  app.setNotFoundHandler((request, reply) => notFoundProblem(request, withUnroutedHeaders(request, reply)));
   if (http.corsOrigins.length > 0) {
     await app.register(cors, { origin: [...http.corsOrigins], methods: ['GET', 'POST', 'PUT'], allowedHeaders: ['authorization', 'content-type', 'if-match', 'x-min-position', 'x-correlation-id', 'last-event-id'], exposedHeaders: ['etag', 'location', 'x-correlation-id', 'x-read-model-behind'] });
   }
