@@ -678,7 +678,7 @@ const seedSql = `
   SELECT f.position, 'application-' || f.id, f.k, gen_random_uuid(),
          CASE WHEN f.k = 1 THEN 'MortgageApplicationSubmitted' WHEN f.k = 2 THEN 'InterestRateLocked'
               WHEN f.i % 5 = 0 THEN 'ApplicationRejected' ELSE 'ApplicationApproved' END,
-         1,
+         CASE WHEN f.k = 2 THEN 2 ELSE 1 END,
          CASE WHEN f.k = 1 THEN jsonb_build_object(
                 'applicationId', f.id,
                 'applicant', jsonb_build_object('firstName', ($7::text[])[f.who], 'lastName', ($8::text[])[f.who],
@@ -692,7 +692,7 @@ const seedSql = `
                                            'rateType', CASE WHEN f.i % 4 = 0 THEN 'variable' ELSE 'fixed' END,
                                            'publicGuarantee', f.i % 10 = 0),
                 'submittedAt', t.iso)
-              WHEN f.k = 2 THEN jsonb_build_object('annualRateBps', 300 + f.i % 4 * 15, 'lockDays', 30, 'lockedAt', t.iso, 'expiresAt', t.expires)
+              WHEN f.k = 2 THEN jsonb_build_object('annualRate', trim_scale((300 + f.i % 4 * 15)::numeric / 100)::text, 'lockDays', 30, 'lockedAt', t.iso, 'expiresAt', t.expires)
               WHEN f.i % 5 = 0 THEN jsonb_build_object('reason', 'credit check: debt-to-income 38.20 % is over the 35.00 % cap', 'rejectedAt', t.iso)
               ELSE jsonb_build_object('contractNumber', 'MU' || lpad((f.i * 7919 % 10000000000)::text, 10, '0'), 'approvedAt', t.iso)
          END,

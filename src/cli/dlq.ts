@@ -21,7 +21,11 @@ function table(deadLetters: readonly DeadLetter[]): string {
     d.reason,
     d.error.length > 60 ? `${d.error.slice(0, 57)}...` : d.error,
   ]);
-  const header = ['id', 'status', 'consumer', 'event', 'application', 'parked', 'reason', 'error'];
+  return alignedTable(['id', 'status', 'consumer', 'event', 'application', 'parked', 'reason', 'error'], rows);
+}
+
+/** Rows under a header, each column as wide as its widest cell. */
+export function alignedTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
 }

@@ -1,5 +1,5 @@
-import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config.ts';
+import { createLogger } from '../logger.ts';
 import { runMainframeFromEnvironment } from '../services/bank-gateway/mainframe-simulator.ts';
 import { startBureauSimulator } from '../services/scoring/bureau-simulator.ts';
 import { serviceNames, type ServiceName } from '../services/service.ts';
@@ -22,7 +22,8 @@ commands:
   mainframe             the simulated legacy mainframe: fixed-width records over TCP (MAINFRAME_PORT)
   bureau crif|experian  a simulated credit bureau over HTTP (BUREAU_PORT)
   dlq                   list, show, redrive or discard dead letters (mutuo dlq for details)
-  projections           list the read models, or rebuild one (mutuo projections rebuild NAME)
+  projections           list the read models, rebuild one, list, redrive or discard their
+                          parked events (mutuo projections help for details)
 
 configuration comes from environment variables; see the README.`;
 
@@ -41,7 +42,7 @@ function onSignal(close: () => Promise<void>, log: (line: string) => void): void
 
 async function run(services?: readonly ServiceName[]): Promise<void> {
   const config = loadConfig(process.env);
-  const logger = pino({ level: config.logLevel });
+  const logger = createLogger(config.logLevel);
   const platform = await openPlatform(config, logger, services ? { services } : {});
   const url = await platform.server.listen({ port: config.port, host: config.host });
   logger.info(`Mutuo (${platform.services.join(', ')}) is running on ${platform.database} and ${platform.bus}: ${url} (API docs at ${url}/docs)`);

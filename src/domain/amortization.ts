@@ -1,17 +1,19 @@
 /**
  * French (constant-installment) amortization on exact rationals.
  *
- * The periodic rate r = bps / (10000 * periodsPerYear) is rarely a terminating
- * decimal (2.5 % / 12 = 1/480), so a float or a truncated decimal can turn an
- * exact half-cent tie into a round-down. Everything here is BigInt arithmetic
- * with r kept as a fraction; only whole cents leave this module as numbers.
+ * The periodic rate r = q / (D0 * periodsPerYear), with the annual rate q / D0 as a
+ * fraction whose denominator is a power of ten (3.875 % = 3875 / 100000), is rarely a
+ * terminating decimal (2.5 % / 12 = 1/480), so a float or a truncated decimal can turn
+ * an exact half-cent tie into a round-down. Everything here is BigInt arithmetic with r
+ * kept as a fraction; only whole cents leave this module as numbers.
  */
+import { yearlyRateFraction, type AnnualRate } from './annual-rate.ts';
 
-/** A loan as the amortization sees it: integer cents, integer basis points, a count of periods. */
+/** A loan as the amortization sees it: integer cents, the annual rate, a count of periods. */
 export type AmortizationLoan = {
   readonly principalCents: number;
-  /** Nominal annual rate in basis points: 250 = 2.5 %. */
-  readonly annualRateBps: number;
+  /** Nominal annual rate, a decimal percentage: "3.875" is 3.875 %. */
+  readonly annualRate: AnnualRate;
   /** Number of installments. */
   readonly periods: number;
   /** 12 (monthly) unless told otherwise. */
@@ -40,7 +42,6 @@ export type Schedule = {
   readonly finalInstallmentCents: number;
 };
 
-const BPS_PER_UNIT = 10_000n;
 /** 2^53: integers up to here are exact doubles. */
 const MAX_EXACT = 2 ** 53;
 
@@ -50,20 +51,27 @@ function assertSafeInteger(name: string, value: number, min: number): void {
   }
 }
 
-function checkLoan(loan: AmortizationLoan, periodsPerYear: number): void {
+/** The annual rate as numerator / denominator (see yearlyRateFraction). */
+type RateFraction = { readonly numerator: number; readonly denominator: number };
+
+/** Checks the loan; its rate as a fraction. */
+function checkLoan(loan: AmortizationLoan, periodsPerYear: number): RateFraction {
   assertSafeInteger('principalCents', loan.principalCents, 0);
-  assertSafeInteger('annualRateBps', loan.annualRateBps, 0);
   assertSafeInteger('periods', loan.periods, 1);
   assertSafeInteger('periodsPerYear', periodsPerYear, 1);
+  return yearlyRateFraction(loan.annualRate);
 }
 
-/** Checks the loan once and turns it into BigInts: 1 + r = a / b with b = 10000 * periodsPerYear, a = b + bps. */
-function exactTerms(loan: AmortizationLoan): { principal: bigint; bps: bigint; n: bigint; a: bigint; b: bigint } {
+/**
+ * Checks the loan once and turns it into BigInts: the periodic rate r = q / b, with q the
+ * annual rate's numerator and b its denominator times periodsPerYear, and 1 + r = a / b.
+ */
+function exactTerms(loan: AmortizationLoan): { principal: bigint; q: bigint; n: bigint; a: bigint; b: bigint } {
   const periodsPerYear = loan.periodsPerYear ?? 12;
-  checkLoan(loan, periodsPerYear);
-  const bps = BigInt(loan.annualRateBps);
-  const b = BPS_PER_UNIT * BigInt(periodsPerYear);
-  return { principal: BigInt(loan.principalCents), bps, n: BigInt(loan.periods), a: b + bps, b };
+  const rate = checkLoan(loan, periodsPerYear);
+  const q = BigInt(rate.numerator);
+  const b = BigInt(rate.denominator) * BigInt(periodsPerYear);
+  return { principal: BigInt(loan.principalCents), q, n: BigInt(loan.periods), a: b + q, b };
 }
 
 /** numerator / denominator rounded half up; both non-negative, denominator positive. */
@@ -73,7 +81,7 @@ function divideRoundingHalfUp(numerator: bigint, denominator: bigint): bigint {
 
 /**
  * The factor F with installment = P * F, kept per (rate, periods, periodsPerYear):
- * F = bps * a^n / (b * (a^n - b^n)), as an exact fraction and as a double. The
+ * F = q * a^n / (b * (a^n - b^n)), as an exact fraction and as a double. The
  * powers are the expensive part (a^360 has some 6,000 bits) and do not depend on
  * the principal, so a small cache spares them to every loan on a common term.
  */
@@ -85,15 +93,15 @@ type InstallmentFactor = {
 };
 
 const FACTOR_CACHE_SIZE = 512;
-const factorCache = new Map<number, InstallmentFactor>();
+const factorCache = new Map<string, InstallmentFactor>();
 
 function bitLength(value: bigint): number {
   return value.toString(16).length * 4;
 }
 
-function computeFactor(bps: bigint, n: bigint, a: bigint, b: bigint): InstallmentFactor {
+function computeFactor(q: bigint, n: bigint, a: bigint, b: bigint): InstallmentFactor {
   const aToN = a ** n;
-  const numerator = bps * aToN;
+  const numerator = q * aToN;
   const denominator = b * (aToN - b ** n);
   // At least 60 significant bits in the quotient: truncating it costs under 2^-59 relative, Number() then rounds to 53 bits.
   const shift = Math.max(0, 64 + bitLength(denominator) - bitLength(numerator));
@@ -101,19 +109,16 @@ function computeFactor(bps: bigint, n: bigint, a: bigint, b: bigint): Installmen
   return { numerator, denominator, approximation };
 }
 
-/** F for a loan with bps > 0, from the cache when its terms are small enough to key it. */
-function installmentFactor(annualRateBps: number, periods: number, periodsPerYear: number): InstallmentFactor {
-  const cacheable = annualRateBps < 2 ** 20 && periods < 2 ** 16 && periodsPerYear < 2 ** 12;
-  const key = cacheable ? (periodsPerYear * 2 ** 16 + periods) * 2 ** 20 + annualRateBps : -1;
-  const cached = cacheable ? factorCache.get(key) : undefined;
+/** F for a loan at a rate above 0, from the cache when it was computed lately. */
+function installmentFactor(annualRate: AnnualRate, rate: RateFraction, periods: number, periodsPerYear: number): InstallmentFactor {
+  const key = `${annualRate}/${periods}/${periodsPerYear}`;
+  const cached = factorCache.get(key);
   if (cached !== undefined) return cached;
-  const bps = BigInt(annualRateBps);
-  const b = BPS_PER_UNIT * BigInt(periodsPerYear);
-  const factor = computeFactor(bps, BigInt(periods), b + bps, b);
-  if (cacheable) {
-    if (factorCache.size >= FACTOR_CACHE_SIZE) factorCache.delete(factorCache.keys().next().value!);
-    factorCache.set(key, factor);
-  }
+  const q = BigInt(rate.numerator);
+  const b = BigInt(rate.denominator) * BigInt(periodsPerYear);
+  const factor = computeFactor(q, BigInt(periods), b + q, b);
+  if (factorCache.size >= FACTOR_CACHE_SIZE) factorCache.delete(factorCache.keys().next().value!);
+  factorCache.set(key, factor);
   return factor;
 }
 
@@ -124,12 +129,14 @@ const TIE_MARGIN = 1e-4;
 
 /**
  * The installment P * r / (1 - (1+r)^-n) in cents, exactly. With 1 + r = a / b
- * and r = bps / b this is P * bps * a^n / (b * (a^n - b^n)); at rate 0 it is P / n.
+ * and r = q / b this is P * q * a^n / (b * (a^n - b^n)); at rate 0 it is P / n.
  */
 export function installmentExactCents(loan: AmortizationLoan): Rational {
-  const { principal, bps, n } = exactTerms(loan);
-  if (bps === 0n) return { numerator: principal, denominator: n };
-  const factor = installmentFactor(loan.annualRateBps, loan.periods, loan.periodsPerYear ?? 12);
+  const periodsPerYear = loan.periodsPerYear ?? 12;
+  const rate = checkLoan(loan, periodsPerYear);
+  const principal = BigInt(loan.principalCents);
+  if (rate.numerator === 0) return { numerator: principal, denominator: BigInt(loan.periods) };
+  const factor = installmentFactor(loan.annualRate, rate, loan.periods, periodsPerYear);
   return { numerator: principal * factor.numerator, denominator: factor.denominator };
 }
 
@@ -151,13 +158,16 @@ function roundedQuotient(x: number, y: number): number {
  */
 export function installmentCents(loan: AmortizationLoan): number {
   const periodsPerYear = loan.periodsPerYear ?? 12;
-  checkLoan(loan, periodsPerYear);
-  const { principalCents, annualRateBps, periods } = loan;
-  if (annualRateBps === 0) {
+  return roundedInstallment(loan, checkLoan(loan, periodsPerYear), periodsPerYear);
+}
+
+function roundedInstallment(loan: AmortizationLoan, rate: RateFraction, periodsPerYear: number): number {
+  const { principalCents, periods } = loan;
+  if (rate.numerator === 0) {
     if (2 * principalCents + 3 * periods <= MAX_EXACT) return roundedQuotient(principalCents, periods);
     return Number(divideRoundingHalfUp(BigInt(principalCents), BigInt(periods)));
   }
-  const factor = installmentFactor(annualRateBps, periods, periodsPerYear);
+  const factor = installmentFactor(loan.annualRate, rate, periods, periodsPerYear);
   const approximate = principalCents * factor.approximation;
   if (approximate < FAST_INSTALLMENT_LIMIT) {
     const whole = Math.floor(approximate);
@@ -193,30 +203,32 @@ type RowSink = (period: number, installment: number, interest: number, principal
 
 /** Added to and taken from a double in [0, 2^52), rounds it to the nearest integer (ties to even). */
 const NEAREST = 2 ** 52;
-/** Up to here balance * bps, and so every period's interest, is decided in doubles (see walkSchedule). */
+/** Up to here balance * q, and so every period's interest, is decided in doubles (see walkSchedule). */
 const FAST_INTEREST_LIMIT = 2 ** 48;
 
 /**
  * Walks the cent-rounded schedule (see frenchSchedule), handing each row to
  * `sink` if there is one.
  *
- * Each interest is E = balance * bps / D rounded half up, D = 10,000 * periodsPerYear.
- * While balance * bps <= 2^48 (every valid loan by far: 1e10 cents at 2,000 bps is
- * 2e13) it is decided in doubles: x = balance * (bps / D) is within E * 2^-52, so
- * under 1/(16 D), of E. E is a whole number of 1/D, so it is either exactly a half
- * cent from the integers around it or at least 1/D nearer one of them: x then
- * rounds to the same nearest integer, and an exact half shows as x within 1/(2 D)
- * of the half, which goes up. Rounding by adding and taking 2^52 keeps the
- * period's chain of dependent operations short: this loop is the simulation's
- * largest cost. Past the bound, BigInts.
+ * Each interest is E = balance * q / D rounded half up, with the annual rate q / D0
+ * and D = D0 * periodsPerYear. While balance * q <= 2^48 (at two decimals, q is at
+ * most 2,000 and every valid loan passes by far: 1e10 cents gives 2e13; at four, q is
+ * at most 199,999 and loans up to some 14 million euros pass) it is decided in
+ * doubles: x = balance * (q / D) is within E * 2^-52, so under 1/(16 D), of E. E is a
+ * whole number of 1/D, so it is either exactly a half cent from the integers around
+ * it or at least 1/D nearer one of them: x then rounds to the same nearest integer,
+ * and an exact half shows as x within 1/(2 D) of the half, which goes up. Rounding
+ * by adding and taking 2^52 keeps the period's chain of dependent operations short:
+ * this loop is the simulation's largest cost. Past the bound, BigInts.
  */
 function walkSchedule(loan: AmortizationLoan, sink: RowSink | undefined): ScheduleTotals {
   const periodsPerYear = loan.periodsPerYear ?? 12;
-  const installment = installmentCents(loan); // checks the loan
-  const { principalCents, annualRateBps, periods } = loan;
-  const denominator = 10_000 * periodsPerYear;
-  if (Number.isSafeInteger(denominator) && principalCents * annualRateBps <= FAST_INTEREST_LIMIT) {
-    const rate = annualRateBps / denominator;
+  const annualRate = checkLoan(loan, periodsPerYear);
+  const installment = roundedInstallment(loan, annualRate, periodsPerYear);
+  const { principalCents, periods } = loan;
+  const denominator = annualRate.denominator * periodsPerYear;
+  if (Number.isSafeInteger(denominator) && principalCents * annualRate.numerator <= FAST_INTEREST_LIMIT) {
+    const rate = annualRate.numerator / denominator;
     const halfUp = 0.5 - 1 / (2 * denominator);
     let balance = principalCents;
     let totalInterest = 0;
@@ -235,13 +247,13 @@ function walkSchedule(loan: AmortizationLoan, sink: RowSink | undefined): Schedu
       sink?.(period, installment, interest, installment - interest, balance);
     }
   }
-  const { principal, bps, n, b } = exactTerms(loan);
+  const { principal, q, n, b } = exactTerms(loan);
   // Past 2^53 cents the double installment has lost digits: round the exact fraction again.
   const exactInstallment = Number.isSafeInteger(installment) ? BigInt(installment) : roundedInstallmentExactly(loan);
   let balance = principal;
   let totalInterest = 0n;
   for (let period = 1n; ; period++) {
-    const interest = divideRoundingHalfUp(balance * bps, b);
+    const interest = divideRoundingHalfUp(balance * q, b);
     totalInterest += interest;
     const isLast = period === n || exactInstallment - interest >= balance;
     const principalPaid = isLast ? balance : exactInstallment - interest;

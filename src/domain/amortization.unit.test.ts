@@ -11,8 +11,8 @@ import {
   type AmortizationLoan,
   type Rational,
 } from './amortization.ts';
-import { monthlyInstallmentCents } from './installment.ts';
-import { eurosToCents, percentToBasisPoints } from './money.ts';
+import { annualRateFromBasisPoints, annualRateFromUnits, yearlyRateFraction } from './annual-rate.ts';
+import { eurosToCents } from './money.ts';
 
 type Vector = {
   id: string;
@@ -57,7 +57,7 @@ function agreesWithDecimal(exact: Rational, written: string): boolean {
 function loanOf(vector: Vector): AmortizationLoan {
   return {
     principalCents: cents(String(vector.principal)),
-    annualRateBps: percentToBasisPoints(Number(vector.annualRatePct))!,
+    annualRate: vector.annualRatePct,
     periods: vector.n,
     periodsPerYear: vector.periodsPerYear,
   };
@@ -88,7 +88,7 @@ describe('amortization vectors (test/fixtures/amortization.json)', () => {
   }
 
   it('A02 rounds its half-cent tie up (84487.35, not 84487.33)', () => {
-    const schedule = frenchSchedule({ principalCents: 20_000_000, annualRateBps: 250, periods: 360 });
+    const schedule = frenchSchedule({ principalCents: 20_000_000, annualRate: '2.5', periods: 360 });
     assert.equal(schedule.totalInterestCents, 8_448_735);
     // The tie itself: some balance * 1/480 ends in exactly half a cent.
     const balancesBefore = [20_000_000, ...schedule.rows.slice(0, -1).map((row) => row.balanceCents)];
@@ -96,21 +96,53 @@ describe('amortization vectors (test/fixtures/amortization.json)', () => {
   });
 });
 
+/** Rates of 0 to 20 %: in basis points (as published until rates had finer decimals), or to the 0.0001 %. */
+const rateArb = fc.oneof(
+  fc.integer({ min: 0, max: 2_000 }).map(annualRateFromBasisPoints),
+  fc.integer({ min: 0, max: 200_000 }).map((units) => annualRateFromUnits(units, 4)),
+);
+const percentOf = (rate: string) => Number(rate);
+
 describe('installmentCents', () => {
-  it('agrees with monthlyInstallmentCents for monthly loans', () => {
+  it('matches known French amortization values, at rates of any precision', () => {
+    const monthly = (principalCents: number, annualRate: string, years: number) => installmentCents({ principalCents, annualRate, periods: 12 * years });
+    assert.equal(monthly(10_000_000, '3', 20), 55_460); // 554.5976 €
+    assert.equal(monthly(20_000_000, '2.5', 25), 89_723); // 897.2335 €
+    assert.equal(monthly(25_000_000, '3.45', 40), 96_099); // 960.9949 €
+    // 200,000 € over 25 years: 3.875 % lies between 3.87 % and 3.88 %, exactly where the exact fractions put it.
+    assert.equal(monthly(20_000_000, '3.87', 25), 104_137); // 1041.3707 €
+    assert.equal(monthly(20_000_000, '3.875', 25), 104_192); // 1041.9188 €
+    assert.equal(monthly(20_000_000, '3.88', 25), 104_247); // 1042.4671 €
+    assert.equal(monthly(10_000_000, '2.0001', 20), 50_589); // 505.8881 €
+  });
+
+  it('never falls as the rate rises, however fine the step', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 10_000_000_000 }), fc.integer({ min: 0, max: 2_000 }), fc.integer({ min: 1, max: 40 }), (p, bps, years) => {
-        const loan = { principalCents: p, annualRateBps: bps, periods: 12 * years };
-        assert.equal(installmentCents(loan), monthlyInstallmentCents(p, bps, years));
+      fc.property(fc.integer({ min: 1, max: 500_000_000 }), rateArb, rateArb, fc.integer({ min: 1, max: 40 }), (principalCents, one, other, years) => {
+        const [low, high] = percentOf(one) <= percentOf(other) ? [one, other] : [other, one];
+        const periods = 12 * years;
+        assert.ok(installmentCents({ principalCents, annualRate: low, periods }) <= installmentCents({ principalCents, annualRate: high, periods }));
       }),
     );
   });
 
-  it('refuses what is not a non-negative integer (periods at least 1)', () => {
-    const loan = { principalCents: 10_000, annualRateBps: 300, periods: 12 };
+  it('agrees with the floating-point formula to within a cent', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 500_000_000 }), rateArb, fc.integer({ min: 1, max: 40 }), (principalCents, annualRate, years) => {
+        const months = 12 * years;
+        const r = percentOf(annualRate) / 1_200;
+        const approximate = r === 0 ? principalCents / months : (principalCents * r * (1 + r) ** months) / ((1 + r) ** months - 1);
+        assert.ok(Math.abs(installmentCents({ principalCents, annualRate, periods: months }) - approximate) <= 1);
+      }),
+    );
+  });
+
+  it('refuses what is not a non-negative integer (periods at least 1), and a rate not in canonical decimal form', () => {
+    const loan = { principalCents: 10_000, annualRate: '3', periods: 12 };
     assert.throws(() => installmentCents({ ...loan, principalCents: 1.5 }), RangeError);
     assert.throws(() => installmentCents({ ...loan, principalCents: -1 }), RangeError);
-    assert.throws(() => installmentCents({ ...loan, annualRateBps: 2.5 }), RangeError);
+    assert.throws(() => installmentCents({ ...loan, annualRate: '3.0' }), RangeError);
+    assert.throws(() => installmentCents({ ...loan, annualRate: '-3' }), RangeError);
     assert.throws(() => installmentCents({ ...loan, periods: 0 }), RangeError);
     assert.throws(() => installmentCents({ ...loan, periodsPerYear: 0 }), RangeError);
     assert.throws(() => frenchSchedule({ ...loan, periods: Number.NaN }), RangeError);
@@ -119,7 +151,7 @@ describe('installmentCents', () => {
 
 describe('frenchSchedule', () => {
   it('at rate 0 divides evenly and lets the last installment absorb the rounding', () => {
-    const schedule = frenchSchedule({ principalCents: 10_000_000, annualRateBps: 0, periods: 360 });
+    const schedule = frenchSchedule({ principalCents: 10_000_000, annualRate: '0', periods: 360 });
     assert.equal(schedule.installmentCents, 27_778);
     assert.equal(schedule.totalInterestCents, 0);
     assert.equal(schedule.finalInstallmentCents, 27_698);
@@ -127,7 +159,7 @@ describe('frenchSchedule', () => {
 
   it('ends early rather than go below zero when the rounded-up installment overpays a tiny loan', () => {
     // 3 € over 480 months at 0 %: 0.625 cents rounds to 1 cent, which clears the loan at month 300.
-    const schedule = frenchSchedule({ principalCents: 300, annualRateBps: 0, periods: 480 });
+    const schedule = frenchSchedule({ principalCents: 300, annualRate: '0', periods: 480 });
     assert.equal(schedule.installmentCents, 1);
     assert.equal(schedule.rows.length, 300);
     assert.ok(schedule.rows.every((row) => row.installmentCents === 1 && row.balanceCents >= 0));
@@ -136,14 +168,14 @@ describe('frenchSchedule', () => {
 
   const loanArb = fc.record({
     principalCents: fc.integer({ min: 100, max: 10_000_000_000 }), // 1 € .. 100,000,000.00 €
-    annualRateBps: fc.integer({ min: 0, max: 2_000 }), // 0 % .. 20 %
+    annualRate: rateArb,
     years: fc.integer({ min: 1, max: 40 }),
     periodsPerYear: fc.constantFrom(12, 4, 2, 1),
   });
-  type Generated = { principalCents: number; annualRateBps: number; years: number; periodsPerYear: number };
-  const toLoan = ({ principalCents, annualRateBps, years, periodsPerYear }: Generated): AmortizationLoan => ({
+  type Generated = { principalCents: number; annualRate: string; years: number; periodsPerYear: number };
+  const toLoan = ({ principalCents, annualRate, years, periodsPerYear }: Generated): AmortizationLoan => ({
     principalCents,
-    annualRateBps,
+    annualRate,
     periods: years * periodsPerYear,
     periodsPerYear,
   });
@@ -176,7 +208,7 @@ describe('frenchSchedule', () => {
     fc.assert(
       fc.property(loanArb, (generated) => {
         const loan = toLoan(generated);
-        const r = loan.annualRateBps / 10_000 / generated.periodsPerYear;
+        const r = percentOf(loan.annualRate) / 100 / generated.periodsPerYear;
         // Each period drifts from the exact schedule by at most a cent (half from the installment, half
         // from the interest), compounded at r; the exact schedule owes installment / (1 + r) before the end.
         const worstDrift = loan.periods * (1 + r) ** loan.periods;
@@ -191,18 +223,19 @@ describe('the fast paths agree with exact BigInt arithmetic', () => {
   /** The schedule as first written: BigInt throughout, the installment from the uncached exact fraction. */
   function referenceSchedule(loan: AmortizationLoan): { installment: number; interests: number[]; principals: number[] } {
     const ppy = BigInt(loan.periodsPerYear ?? 12);
-    const b = 10_000n * ppy;
-    const bps = BigInt(loan.annualRateBps);
+    const rate = yearlyRateFraction(loan.annualRate);
+    const b = BigInt(rate.denominator) * ppy;
+    const q = BigInt(rate.numerator);
     const n = BigInt(loan.periods);
     const p = BigInt(loan.principalCents);
     const round = (num: bigint, den: bigint) => (2n * num + den) / (2n * den);
-    const a = b + bps;
-    const installment = bps === 0n ? round(p, n) : round(p * bps * a ** n, b * (a ** n - b ** n));
+    const a = b + q;
+    const installment = q === 0n ? round(p, n) : round(p * q * a ** n, b * (a ** n - b ** n));
     const interests: number[] = [];
     const principals: number[] = [];
     let balance = p;
     for (let period = 1n; period <= n; period++) {
-      const interest = round(balance * bps, b);
+      const interest = round(balance * q, b);
       const isLast = period === n || installment - interest >= balance;
       const paid = isLast ? balance : installment - interest;
       balance -= paid;
@@ -215,7 +248,13 @@ describe('the fast paths agree with exact BigInt arithmetic', () => {
 
   const anyLoan = fc.record({
     principalCents: fc.oneof(fc.integer({ min: 0, max: 10_000_000_000 }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER })),
-    annualRateBps: fc.oneof(fc.integer({ min: 0, max: 2_000 }), fc.integer({ min: 0, max: 200_000 })),
+    // Up to 20 % and, past the double bound, up to 2,000 %; to the basis point and to the 0.0001 %.
+    annualRate: fc.oneof(
+      fc.integer({ min: 0, max: 2_000 }).map(annualRateFromBasisPoints),
+      fc.integer({ min: 0, max: 200_000 }).map(annualRateFromBasisPoints),
+      fc.integer({ min: 0, max: 200_000 }).map((units) => annualRateFromUnits(units, 4)),
+      fc.integer({ min: 0, max: 20_000_000 }).map((units) => annualRateFromUnits(units, 4)),
+    ),
     periods: fc.integer({ min: 1, max: 480 }),
     periodsPerYear: fc.constantFrom(12, 4, 2, 1, 52),
   });
@@ -246,15 +285,25 @@ describe('the fast paths agree with exact BigInt arithmetic', () => {
   });
 
   it('rounds an interest of exactly half a cent up, as the exact fraction does', () => {
-    // With bps dividing D / 2 (D = 10,000 * periodsPerYear) and P = (D / 2 + k D) / bps,
-    // the first interest P * bps / D is k + 1/2 cents exactly.
+    // With a rate of u units of 10^-decimals % (up to 20 %), u dividing D / 2 (D = 10^(decimals + 2) * periodsPerYear)
+    // and P = (D / 2 + k D) / u, the first interest P * u / D is k + 1/2 cents exactly.
+    const divisorsUpTo20Percent = new Map<string, number[]>();
     const halfCentLoan = fc
-      .record({ periodsPerYear: fc.constantFrom(12, 4, 1, 52), k: fc.integer({ min: 0, max: 2_000_000 }), periods: fc.integer({ min: 1, max: 480 }), pick: fc.nat() })
-      .map(({ periodsPerYear, k, periods, pick }) => {
-        const d = 10_000 * periodsPerYear;
-        const rates = Array.from({ length: 2_000 }, (_, i) => i + 1).filter((bps) => (d / 2) % bps === 0);
-        const annualRateBps = rates[pick % rates.length]!;
-        return { loan: { principalCents: (d / 2 + k * d) / annualRateBps, annualRateBps, periods, periodsPerYear }, k };
+      .record({
+        periodsPerYear: fc.constantFrom(12, 4, 1, 52),
+        decimals: fc.constantFrom(2, 3, 4),
+        k: fc.integer({ min: 0, max: 2_000_000 }),
+        periods: fc.integer({ min: 1, max: 480 }),
+        pick: fc.nat(),
+      })
+      .map(({ periodsPerYear, decimals, k, periods, pick }) => {
+        const d = 10 ** (decimals + 2) * periodsPerYear;
+        const key = `${d}/${decimals}`;
+        if (!divisorsUpTo20Percent.has(key)) {
+          divisorsUpTo20Percent.set(key, Array.from({ length: 20 * 10 ** decimals }, (_, i) => i + 1).filter((units) => (d / 2) % units === 0));
+        }
+        const units = divisorsUpTo20Percent.get(key)![pick % divisorsUpTo20Percent.get(key)!.length]!;
+        return { loan: { principalCents: (d / 2 + k * d) / units, annualRate: annualRateFromUnits(units, decimals), periods, periodsPerYear }, k };
       });
     fc.assert(
       fc.property(halfCentLoan, ({ loan, k }) => {
@@ -281,12 +330,14 @@ describe('the fast paths agree with exact BigInt arithmetic', () => {
 
   it('decides exact half-cent installments with the fraction, not the double', () => {
     // At rate 0 the installment is P / n: 1.5 cents rounds to 2, 2.5 to 3, whatever the double says.
-    assert.equal(installmentCents({ principalCents: 3, annualRateBps: 0, periods: 2 }), 2);
-    assert.equal(installmentCents({ principalCents: 5, annualRateBps: 0, periods: 2 }), 3);
+    assert.equal(installmentCents({ principalCents: 3, annualRate: '0', periods: 2 }), 2);
+    assert.equal(installmentCents({ principalCents: 5, annualRate: '0', periods: 2 }), 3);
     // At 1 period the installment is P (1 + r): P = 2400 at r = 50 / 120000 = 1/2400 is 2401 exactly.
-    assert.equal(installmentCents({ principalCents: 2_400, annualRateBps: 50, periods: 1 }), 2_401);
+    assert.equal(installmentCents({ principalCents: 2_400, annualRate: '0.5', periods: 1 }), 2_401);
     // P * (1 + r) with r = 5000 / 10000 = 1/2, P odd: a half cent, rounded up.
-    assert.equal(installmentCents({ principalCents: 3, annualRateBps: 5_000, periods: 1, periodsPerYear: 1 }), 5);
-    assert.equal(installmentCents({ principalCents: 1_000_000_001, annualRateBps: 5_000, periods: 1, periodsPerYear: 1 }), 1_500_000_002);
+    assert.equal(installmentCents({ principalCents: 3, annualRate: '50', periods: 1, periodsPerYear: 1 }), 5);
+    assert.equal(installmentCents({ principalCents: 1_000_000_001, annualRate: '50', periods: 1, periodsPerYear: 1 }), 1_500_000_002);
+    // r = 0.0001 % / 12 = 1/12,000,000: at P = 6,000,000 cents over 1 period, 6,000,000.5 exactly, rounded up.
+    assert.equal(installmentCents({ principalCents: 6_000_000, annualRate: '0.0001', periods: 1 }), 6_000_001);
   });
 });

@@ -13,6 +13,7 @@ import {
   type RecurringCashFlow,
 } from './aprc.ts';
 import { frenchSchedule } from './amortization.ts';
+import { annualRateFromUnits, type AnnualRate } from './annual-rate.ts';
 
 type JsonFlow = { amount: number; t_years: number } | { amount: number; count: number; first_t_years: number; step_years: number };
 type Vector = {
@@ -33,8 +34,8 @@ function fromJson(flow: JsonFlow): CashFlow | RecurringCashFlow {
 }
 
 /** A monthly loan's flows in cents: the drawdown, then every installment of its cent-rounded schedule. */
-function loanFlows(principalCents: number, annualRateBps: number, years: number, shiftCents = 0): CashFlow[] {
-  const { rows } = frenchSchedule({ principalCents, annualRateBps, periods: 12 * years });
+function loanFlows(principalCents: number, annualRate: AnnualRate, years: number, shiftCents = 0): CashFlow[] {
+  const { rows } = frenchSchedule({ principalCents, annualRate, periods: 12 * years });
   return [
     { amount: principalCents, tYears: 0 },
     ...rows.map((row) => ({ amount: -(row.installmentCents + shiftCents), tYears: row.period / 12 })),
@@ -104,20 +105,20 @@ describe('aprcPercent', () => {
 
   const loanArb = fc.record({
     principalCents: fc.integer({ min: 100_000, max: 10_000_000_000 }), // 1,000 € .. 100,000,000 €
-    annualRateBps: fc.integer({ min: 0, max: 2_000 }),
+    annualRate: fc.integer({ min: 0, max: 200_000 }).map((units) => annualRateFromUnits(units, 4)), // 0 % .. 20 %, to the 0.0001 %
     years: fc.integer({ min: 1, max: 40 }),
   });
 
   it('without fees is (1 + r/12)^12 - 1, up to the half cent each installment was rounded by', () => {
     fc.assert(
-      fc.property(loanArb, ({ principalCents, annualRateBps, years }) => {
-        const effective = ((1 + annualRateBps / 120_000) ** 12 - 1) * 100;
+      fc.property(loanArb, ({ principalCents, annualRate, years }) => {
+        const effective = ((1 + Number(annualRate) / 1_200) ** 12 - 1) * 100;
         // The schedule repays the loan at exactly r once each installment is corrected by its
         // interest's rounding, under half a cent; shifting every installment by that brackets the rate.
-        const low = aprcPercent(loanFlows(principalCents, annualRateBps, years, -0.5));
-        const high = aprcPercent(loanFlows(principalCents, annualRateBps, years, 0.5));
+        const low = aprcPercent(loanFlows(principalCents, annualRate, years, -0.5));
+        const high = aprcPercent(loanFlows(principalCents, annualRate, years, 0.5));
         assert.ok(low - 1e-9 <= effective && effective <= high + 1e-9, `${low} <= ${effective} <= ${high}`);
-        const aprc = aprcPercent(loanFlows(principalCents, annualRateBps, years));
+        const aprc = aprcPercent(loanFlows(principalCents, annualRate, years));
         assert.ok(low - 1e-9 <= aprc && aprc <= high + 1e-9);
       }),
     );
@@ -126,7 +127,7 @@ describe('aprcPercent', () => {
   it('never falls when a fee is added, whenever it is paid', () => {
     fc.assert(
       fc.property(loanArb, fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }), (loan, feeShare, when) => {
-        const flows = loanFlows(loan.principalCents, loan.annualRateBps, loan.years);
+        const flows = loanFlows(loan.principalCents, loan.annualRate, loan.years);
         // Any positive fee up to half the loan (a bigger one at drawdown could leave the consumer nothing lent).
         const fee = Math.max(1, Math.floor((feeShare * loan.principalCents) / 2));
         const tYears = Math.round(when * 12 * loan.years) / 12;

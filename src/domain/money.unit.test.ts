@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { basisPointsToPercent, centsToEuros, eurosToCents, percentToBasisPoints } from './money.ts';
+import { basisPointsToPercent, centsToEuros, eurosToCents, formatItalianEuros, parseItalianEuros, percentToBasisPoints, readItalianEuros } from './money.ts';
 
 // Any decimal with at most 15 significant digits survives number -> shortest string unchanged,
 // so c / 100 is guaranteed to print back as c's two-decimal form only below 10^15.
@@ -95,3 +95,66 @@ describe('inverse conversions', () => {
     assert.equal(basisPointsToPercent(1), 0.01);
   });
 });
+
+describe('Italian amounts', () => {
+  it('reads amounts written the Italian way', () => {
+    assert.equal(parseItalianEuros('200.000'), 20_000_000);
+    assert.equal(parseItalianEuros('200000'), 20_000_000);
+    assert.equal(parseItalianEuros('3.200,50'), 320_050);
+    assert.equal(parseItalianEuros('200000,5'), 20_000_050);
+    assert.equal(parseItalianEuros('2.500,00'), 250_000);
+    assert.equal(parseItalianEuros('300.000,00 EUR'), 30_000_000);
+    assert.equal(parseItalianEuros('€ 1.234.567,8'), 123_456_780);
+    assert.equal(parseItalianEuros('0,05'), 5);
+    assert.equal(parseItalianEuros('  972,22 eur '), 97_222);
+  });
+
+  it('refuses what is not exactly one Italian amount', () => {
+    for (const text of ['', 'EUR', '2,5,00', '2.50,00', '2.500,001', '-2.500,00', 'abc 2.500,00', '200 000', '200.000.', '.5', '1.000.000.000.000.000,00']) {
+      assert.equal(parseItalianEuros(text), null, text);
+    }
+  });
+
+  it('refuses, saying why, what could be read two ways', () => {
+    // An English decimal point, or a thousands dot in the wrong place?
+    for (const text of ['200000.50', '2.5', '1.5', '3.200.5']) assert.match(problemOf(text), /thousands with dots: write the cents after a comma/, text);
+    // Two and a half euros to three decimals, or an English thousands comma?
+    for (const text of ['2,500', '2,500.00', '1,000,000']) assert.match(problemOf(text), /at most two decimals after the comma/, text);
+  });
+
+  it('refuses every English decimal point, whatever the digits', () => {
+    const english = fc.tuple(fc.integer({ min: 0, max: 10_000_000 }), fc.integer({ min: 0, max: 99 }), fc.boolean());
+    fc.assert(
+      fc.property(english, ([euros, cents, twoDigits]) => {
+        const text = `${euros}.${twoDigits ? String(cents).padStart(2, '0') : String(cents % 10)}`;
+        assert.equal(parseItalianEuros(text), null, text);
+      }),
+    );
+  });
+
+  it('reads back every amount written with or without thousands dots, cents or a currency', () => {
+    const written = fc.record({
+      cents: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+      dots: fc.boolean(),
+      zeroCentsWritten: fc.boolean(),
+      currency: fc.constantFrom('', '€ ', ' €', ' EUR'),
+    });
+    fc.assert(
+      fc.property(written, ({ cents, dots, zeroCentsWritten, currency }) => {
+        const whole = String(Math.floor(cents / 100));
+        const fraction = String(cents % 100).padStart(2, '0');
+        const grouped = dots ? whole.replace(/\B(?=(\d{3})+$)/g, '.') : whole;
+        const number = zeroCentsWritten || fraction !== '00' ? `${grouped},${fraction}` : grouped;
+        const text = currency.startsWith('€ ') ? `${currency}${number}` : `${number}${currency}`;
+        assert.equal(parseItalianEuros(text), cents, text);
+        assert.equal(parseItalianEuros(formatItalianEuros(cents)), cents);
+      }),
+    );
+  });
+});
+
+function problemOf(text: string): string {
+  const read = readItalianEuros(text);
+  assert.ok('problem' in read, `${text} was read as ${JSON.stringify(read)}`);
+  return read.problem;
+}

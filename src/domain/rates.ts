@@ -1,6 +1,8 @@
+import { annualRateFromBasisPoints, type AnnualRate } from './annual-rate.ts';
+
 /**
- * The published rate table: an annual rate in basis points for each rate type,
- * term band and loan-to-value band. The first band whose upper bounds hold applies.
+ * The published rate table: an annual rate for each rate type, term band and
+ * loan-to-value band. The first band whose upper bounds hold applies.
  */
 export type RateType = 'fixed' | 'variable';
 
@@ -8,7 +10,7 @@ export type RateBand = {
   readonly maxTermYears: number;
   /** Loan over property value, in basis points (8000 = 80 %). */
   readonly maxLtvBps: number;
-  readonly annualRateBps: number;
+  readonly annualRate: AnnualRate;
 };
 
 export type RateTable = {
@@ -24,7 +26,7 @@ function bandsFor(baseBps: readonly [number, number, number, number]): RateBand[
     [10000, 60],
   ] as const;
   return terms.flatMap((maxTermYears, t) =>
-    ltvSurchargeBps.map(([maxLtvBps, surcharge]) => ({ maxTermYears, maxLtvBps, annualRateBps: baseBps[t]! + surcharge })),
+    ltvSurchargeBps.map(([maxLtvBps, surcharge]) => ({ maxTermYears, maxLtvBps, annualRate: annualRateFromBasisPoints(baseBps[t]! + surcharge) })),
   );
 }
 
@@ -45,7 +47,7 @@ export function loanToValueBps(loanCents: number, propertyValueCents: number): n
 export function publishedRateFor(
   table: RateTable,
   loan: { readonly rateType: RateType; readonly termYears: number; readonly ltvBps: number },
-): number | undefined {
+): AnnualRate | undefined {
   return table.bands[loan.rateType].find((band) => loan.termYears <= band.maxTermYears && loan.ltvBps <= band.maxLtvBps)
-    ?.annualRateBps;
+    ?.annualRate;
 }

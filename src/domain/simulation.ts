@@ -3,9 +3,10 @@
  * computation, free of HTTP so that the route only has to call them.
  */
 import { frenchSchedule, scheduleTotals, type Schedule, type ScheduleTotals } from './amortization.ts';
+import { annualRateFromPercent, annualRatePercent, annualRateProblem, annualRateRule, type AnnualRate } from './annual-rate.ts';
 import { roundedRecurringAprcPercent, type CashFlow, type RecurringCashFlow } from './aprc.ts';
 import { invalidInput, type FieldError } from './errors.ts';
-import { basisPointsToPercent, centsToEuros, eurosToCents, percentToBasisPoints } from './money.ts';
+import { centsToEuros, eurosToCents } from './money.ts';
 import { loanToValueBps, publishedRateFor, type RateTable } from './rates.ts';
 
 export type SimulationFees = {
@@ -21,8 +22,8 @@ export type SimulationInput = {
   readonly amountCents: number;
   readonly termYears: number;
   /** When absent, the published fixed rate for the term and loan-to-value applies. */
-  readonly annualRateBps?: number;
-  /** Required when annualRateBps is absent. */
+  readonly annualRate?: AnnualRate;
+  /** Required when annualRate is absent. */
   readonly propertyValueCents?: number;
   readonly fees: SimulationFees;
   /** Whether the result lists every installment. */
@@ -56,7 +57,6 @@ export type SimulationRequestParse = { ok: true; value: SimulationInput } | { ok
 const MAX_AMOUNT_CENTS = 10_000_000_000; // 100,000,000 €
 const MIN_TERM_YEARS = 1;
 const MAX_TERM_YEARS = 40;
-const MAX_RATE_BPS = 2_000; // 20 %
 const MONTHS_PER_YEAR = 12;
 
 const FIELDS = ['amount', 'termYears', 'annualRate', 'propertyValue', 'fees', 'schedule'] as const;
@@ -74,10 +74,6 @@ function termProblem(years: number): string | undefined {
   return Number.isInteger(years) && years >= MIN_TERM_YEARS && years <= MAX_TERM_YEARS
     ? undefined
     : `must be a whole number of years from ${MIN_TERM_YEARS} to ${MAX_TERM_YEARS}`;
-}
-
-function rateProblem(bps: number): string | undefined {
-  return Number.isSafeInteger(bps) && bps >= 0 && bps <= MAX_RATE_BPS ? undefined : `must be a percentage from 0 to ${MAX_RATE_BPS / 100}`;
 }
 
 function propertyValueProblem(cents: number): string | undefined {
@@ -134,9 +130,9 @@ export function simulationInputErrors(input: SimulationInput): FieldError[] {
   const errors: FieldError[] = [];
   check(errors, 'amount', amountProblem(input.amountCents));
   check(errors, 'termYears', termProblem(input.termYears));
-  if (input.annualRateBps !== undefined) check(errors, 'annualRate', rateProblem(input.annualRateBps));
+  if (input.annualRate !== undefined) check(errors, 'annualRate', annualRateProblem(input.annualRate));
   if (input.propertyValueCents !== undefined) check(errors, 'propertyValue', propertyValueProblem(input.propertyValueCents));
-  if (input.annualRateBps === undefined && input.propertyValueCents === undefined) errors.push(propertyValueRequired);
+  if (input.annualRate === undefined && input.propertyValueCents === undefined) errors.push(propertyValueRequired);
   check(errors, 'fees.upfront', feeProblem(input.fees.upfrontCents));
   check(errors, 'fees.perInstallment', feeProblem(input.fees.perInstallmentCents));
   check(errors, 'fees.annual', feeProblem(input.fees.annualCents));
@@ -205,9 +201,9 @@ function readNumber(
 const FAST_HUNDREDTHS_LIMIT = 2 ** 43;
 
 /**
- * eurosToCents and percentToBasisPoints (the same scaling) without the string and
- * BigInt for the common case. If c = Math.round(x * 100) gives back x as c / 100,
- * x is the double nearest to c hundredths; below FAST_HUNDREDTHS_LIMIT no other
+ * eurosToCents without the string and BigInt for the common case. If
+ * c = Math.round(x * 100) gives back x as c / 100, x is the double nearest to c
+ * hundredths; below FAST_HUNDREDTHS_LIMIT no other
  * number of hundredths rounds to x, and the shortest string of x, which has no
  * more digits than c / 100 written out, is then c / 100 itself: exactly what the
  * string-based conversion reads. Anything else goes to `exact`.
@@ -221,13 +217,19 @@ export function hundredthsOf(x: number, exact: (n: number) => number | null): nu
 }
 
 const fastEurosToCents = (euros: number) => hundredthsOf(euros, eurosToCents);
-const fastPercentToBasisPoints = (percent: number) => hundredthsOf(percent, percentToBasisPoints);
 
 const EUROS = 'must be an amount in euros with at most two decimals';
-const PERCENT = 'must be a percentage with at most two decimals';
 
 const readEuros = (value: unknown, path: string, errors: FieldError[], problem: (cents: number) => string | undefined) =>
   readNumber(value, path, errors, fastEurosToCents, EUROS, problem);
+
+/** The rate, exactly as the number was written; absent gives undefined, and so does a wrong one (then reported). */
+function readRate(value: unknown, errors: FieldError[]): AnnualRate | undefined {
+  if (value === undefined) return undefined;
+  const rate = typeof value === 'number' ? annualRateFromPercent(value) : null;
+  if (rate === null) errors.push({ path: 'annualRate', message: typeof value === 'number' && Number.isFinite(value) ? annualRateRule : 'must be a number' });
+  return rate ?? undefined;
+}
 
 /** The three fees in cents: 0 when not given, undefined when given wrong (and then reported). */
 function readFees(value: unknown, errors: FieldError[]): Record<(typeof FEE_FIELDS)[number], number | undefined> {
@@ -247,7 +249,7 @@ function readFee(fees: JsonObject, key: (typeof FEE_FIELDS)[number], errors: Fie
 
 /**
  * Validates a POST /api/simulations body: euros as numbers with at most two
- * decimals, rates as percentages with at most two decimals. Every wrong field is
+ * decimals, the rate as a percentage with at most four. Every wrong field is
  * reported at once, under its path; unknown fields are wrong too. Never throws.
  */
 export function parseSimulationRequest(body: unknown): SimulationRequestParse {
@@ -264,7 +266,7 @@ export function parseSimulationRequest(body: unknown): SimulationRequestParse {
   const amountCents = readEuros(rawAmount, 'amount', errors, amountProblem);
   if (rawTerm === undefined) errors.push({ path: 'termYears', message: 'is required' });
   const termYears = readNumber(rawTerm, 'termYears', errors, (n) => n, '', termProblem);
-  const annualRateBps = readNumber(rawRate, 'annualRate', errors, fastPercentToBasisPoints, PERCENT, rateProblem);
+  const annualRate = readRate(rawRate, errors);
   if (rawRate === undefined && rawPropertyValue === undefined) errors.push(propertyValueRequired);
   const propertyValueCents = readEuros(rawPropertyValue, 'propertyValue', errors, propertyValueProblem);
   const fees = readFees(own(body, 'fees'), errors);
@@ -283,7 +285,7 @@ export function parseSimulationRequest(body: unknown): SimulationRequestParse {
     value: {
       amountCents,
       termYears,
-      ...(annualRateBps !== undefined ? { annualRateBps } : {}),
+      ...(annualRate !== undefined ? { annualRate } : {}),
       ...(propertyValueCents !== undefined ? { propertyValueCents } : {}),
       fees: { upfrontCents: upfront, perInstallmentCents: perInstallment, annualCents: annual },
       schedule: rawSchedule === true,
@@ -294,7 +296,7 @@ export function parseSimulationRequest(body: unknown): SimulationRequestParse {
 // ---- the computation ----
 
 /** The published fixed rate for the loan, or an invalid-input error naming what no band covers. */
-function publishedRateBps(input: SimulationInput, table: RateTable): number {
+function publishedRate(input: SimulationInput, table: RateTable): AnnualRate {
   const propertyValueCents = input.propertyValueCents!; // simulationInputErrors requires it without a rate
   const ltvBps = loanToValueBps(input.amountCents, propertyValueCents);
   const rate = publishedRateFor(table, { rateType: 'fixed', termYears: input.termYears, ltvBps });
@@ -366,10 +368,10 @@ export function simulate(input: SimulationInput, rateTable: RateTable): Simulati
   const errors = simulationInputErrors(input);
   if (errors.length > 0) throw invalidInput(errors);
 
-  const annualRateBps = input.annualRateBps ?? publishedRateBps(input, rateTable);
+  const annualRate = input.annualRate ?? publishedRate(input, rateTable);
   const loan = {
     principalCents: input.amountCents,
-    annualRateBps,
+    annualRate,
     periods: MONTHS_PER_YEAR * input.termYears,
     periodsPerYear: MONTHS_PER_YEAR,
   };
@@ -387,11 +389,11 @@ export function simulate(input: SimulationInput, rateTable: RateTable): Simulati
   const feesCents = upfrontCents + perInstallmentCents * totals.installments + annualCents * yearsRunning(totals.installments);
 
   return {
-    annualRate: basisPointsToPercent(annualRateBps),
+    annualRate: annualRatePercent(annualRate),
     installment: centsToEuros(totals.installmentCents),
     totalInterest: centsToEuros(totals.totalInterestCents),
     totalCost: centsToEuros(totals.totalInterestCents + feesCents),
-    aprc: roundedRecurringAprcPercent(groupedCashFlows(input, totals), basisPointsToPercent(annualRateBps)),
+    aprc: roundedRecurringAprcPercent(groupedCashFlows(input, totals), annualRatePercent(annualRate)),
     ...(schedule !== undefined ? { schedule: scheduleInEuros(schedule) } : {}),
   };
 }

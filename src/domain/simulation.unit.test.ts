@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { frenchSchedule } from './amortization.ts';
+import { annualRateFromBasisPoints, annualRateFromUnits, annualRateRule } from './annual-rate.ts';
 import { aprcPercent, roundHalfUp } from './aprc.ts';
 import { DomainError } from './errors.ts';
 import { eurosToCents } from './money.ts';
@@ -53,7 +54,7 @@ describe('simulate', () => {
     assert.equal(result.totalCost, 90_007.35); // 84,487.35 + 1,800 + 2 * 360 + 100 * 30
     assert.equal(result.schedule, undefined);
     // The vector pays 790.24 also in month 360; the schedule pays 791.19 there. Both round to the same APRC.
-    const flows = simulationCashFlows(input, frenchSchedule({ principalCents: 20_000_000, annualRateBps: 250, periods: 360 }));
+    const flows = simulationCashFlows(input, frenchSchedule({ principalCents: 20_000_000, annualRate: '2.5', periods: 360 }));
     assert.ok(Math.abs(aprcPercent(flows) - expected.expected_aprc_pct) < 1e-4);
   });
 
@@ -82,7 +83,7 @@ describe('simulate', () => {
   it('names termYears or propertyValue when no published band applies', () => {
     const table: RateTable = {
       publishedAt: '2026-11-01T00:00:00.000Z',
-      bands: { fixed: [{ maxTermYears: 20, maxLtvBps: 8_000, annualRateBps: 300 }], variable: [] },
+      bands: { fixed: [{ maxTermYears: 20, maxLtvBps: 8_000, annualRate: '3' }], variable: [] },
     };
     assert.deepEqual(thrownPaths(() => simulate(parsed({ amount: 100_000, termYears: 25, propertyValue: 200_000 }), table)), ['termYears']);
     assert.deepEqual(thrownPaths(() => simulate(parsed({ amount: 190_000, termYears: 20, propertyValue: 200_000 }), table)), ['propertyValue']);
@@ -90,9 +91,10 @@ describe('simulate', () => {
 
   it('refuses an input built by hand that breaks a rule', () => {
     const fees = { upfrontCents: 0, perInstallmentCents: 0, annualCents: 0 };
-    const valid: SimulationInput = { amountCents: 100_000, termYears: 10, annualRateBps: 300, fees, schedule: false };
+    const valid: SimulationInput = { amountCents: 100_000, termYears: 10, annualRate: '3', fees, schedule: false };
     assert.deepEqual(thrownPaths(() => simulate({ ...valid, termYears: 0 }, defaultRateTable)), ['termYears']);
-    assert.deepEqual(thrownPaths(() => simulate({ ...valid, annualRateBps: undefined }, defaultRateTable)), ['propertyValue']);
+    assert.deepEqual(thrownPaths(() => simulate({ ...valid, annualRate: undefined }, defaultRateTable)), ['propertyValue']);
+    assert.deepEqual(thrownPaths(() => simulate({ ...valid, annualRate: '3.00001' }, defaultRateTable)), ['annualRate']);
     assert.deepEqual(thrownPaths(() => simulate({ ...valid, fees: { ...fees, upfrontCents: 100_000 } }, defaultRateTable)), ['fees.upfront']);
   });
 
@@ -106,11 +108,11 @@ describe('simulate', () => {
 });
 
 describe('parseSimulationRequest', () => {
-  it('reads euros to cents and rates to basis points, fees defaulting to 0', () => {
-    assert.deepEqual(parsed({ amount: 150_000.5, termYears: 20, annualRate: 3.15 }), {
+  it('reads euros to cents and the rate exactly as written, fees defaulting to 0', () => {
+    assert.deepEqual(parsed({ amount: 150_000.5, termYears: 20, annualRate: 3.875 }), {
       amountCents: 15_000_050,
       termYears: 20,
-      annualRateBps: 315,
+      annualRate: '3.875',
       fees: { upfrontCents: 0, perInstallmentCents: 0, annualCents: 0 },
       schedule: false,
     });
@@ -142,7 +144,7 @@ describe('parseSimulationRequest', () => {
     { name: 'termYears a string', body: { ...valid, termYears: '25' }, paths: ['termYears'] },
     { name: 'annualRate negative', body: { ...valid, annualRate: -0.01 }, paths: ['annualRate'] },
     { name: 'annualRate over 20', body: { ...valid, annualRate: 20.01 }, paths: ['annualRate'] },
-    { name: 'annualRate three decimals', body: { ...valid, annualRate: 2.555 }, paths: ['annualRate'] },
+    { name: 'annualRate five decimals', body: { ...valid, annualRate: 2.55551 }, paths: ['annualRate'] },
     { name: 'annualRate a boolean', body: { ...valid, annualRate: true }, paths: ['annualRate'] },
     { name: 'no annualRate and no propertyValue', body: { amount: 1000, termYears: 10 }, paths: ['propertyValue'] },
     { name: 'propertyValue 0', body: { ...valid, propertyValue: 0 }, paths: ['propertyValue'] },
@@ -169,6 +171,19 @@ describe('parseSimulationRequest', () => {
   for (const { name, body, paths } of cases) {
     it(`names the wrong field: ${name}`, () => assert.deepEqual(errorPaths(body), paths));
   }
+
+  it('takes a rate of any allowed precision as it was written, and says what a finer one breaks', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 200_000 }), (units) => {
+        const rate = annualRateFromUnits(units, 4);
+        assert.equal(parsed({ ...valid, annualRate: Number(rate) }).annualRate, rate);
+        assert.equal(JSON.stringify(simulate(parsed({ ...valid, annualRate: Number(rate) }), defaultRateTable).annualRate), rate);
+      }),
+      { numRuns: 50 },
+    );
+    const refused = parseSimulationRequest({ ...valid, annualRate: 3.87501 });
+    assert.deepEqual(refused.ok ? [] : refused.errors, [{ path: 'annualRate', message: annualRateRule }]);
+  });
 
   it('does not ask for propertyValue when a wrong annualRate was given', () => {
     assert.deepEqual(errorPaths({ amount: 1000, termYears: 10, annualRate: 'low' }), ['annualRate']);
@@ -209,7 +224,7 @@ describe('simulate on any valid request', () => {
     .record({
       amountCents: fc.integer({ min: 1, max: 10_000_000_000 }),
       termYears: fc.integer({ min: 1, max: 40 }),
-      annualRate: fc.option(fc.integer({ min: 0, max: 2_000 }).map((bps) => bps / 100), { nil: undefined }),
+      annualRate: fc.option(fc.integer({ min: 0, max: 200_000 }).map((units) => Number(annualRateFromUnits(units, 4))), { nil: undefined }),
       extraValueCents: fc.option(fc.integer({ min: 0, max: 10_000_000_000 }), { nil: undefined }),
       upfrontShare: fc.double({ min: 0, max: 0.49, noNaN: true }),
       annualShare: fc.double({ min: 0, max: 0.49, noNaN: true }),
@@ -264,7 +279,10 @@ describe('simulate agrees with the schedule and aprcPercent it replaces', () => 
   const requestArb = fc.record({
     amountCents: fc.integer({ min: 1, max: 10_000_000_000 }),
     termYears: fc.integer({ min: 1, max: 40 }),
-    annualRateBps: fc.integer({ min: 0, max: 2_000 }),
+    annualRate: fc.oneof(
+      fc.integer({ min: 0, max: 2_000 }).map(annualRateFromBasisPoints),
+      fc.integer({ min: 0, max: 200_000 }).map((units) => annualRateFromUnits(units, 4)),
+    ),
     upfrontShare: fc.double({ min: 0, max: 0.49, noNaN: true }),
     annualShare: fc.double({ min: 0, max: 0.49, noNaN: true }),
     perInstallmentCents: fc.integer({ min: 0, max: 10_000_000 }),
@@ -272,16 +290,16 @@ describe('simulate agrees with the schedule and aprcPercent it replaces', () => 
 
   it('has the totals of frenchSchedule and the APRC of simulationCashFlows', () => {
     fc.assert(
-      fc.property(requestArb, ({ amountCents, termYears, annualRateBps, upfrontShare, annualShare, perInstallmentCents }) => {
+      fc.property(requestArb, ({ amountCents, termYears, annualRate, upfrontShare, annualShare, perInstallmentCents }) => {
         const input: SimulationInput = {
           amountCents,
           termYears,
-          annualRateBps,
+          annualRate,
           fees: { upfrontCents: Math.floor(upfrontShare * amountCents), perInstallmentCents, annualCents: Math.floor(annualShare * amountCents) },
           schedule: false,
         };
         const result = simulate(input, defaultRateTable);
-        const schedule = frenchSchedule({ principalCents: amountCents, annualRateBps, periods: 12 * termYears });
+        const schedule = frenchSchedule({ principalCents: amountCents, annualRate, periods: 12 * termYears });
         const expectedAprc = aprcPercent(simulationCashFlows(input, schedule));
         // Past a million percent (a cent lent against euros of fees) the doubles no longer hold two decimals.
         if (Math.abs(expectedAprc) < 1e6) assert.equal(result.aprc, roundHalfUp(expectedAprc, 2), `${result.aprc} vs ${expectedAprc}`);

@@ -18,23 +18,29 @@ export type EventDefinition<Type extends string = string, Schema extends TSchema
    * once that key is destroyed. Untyped here so that a definition of any schema is an
    * EventDefinition; defineEvent takes it typed by the schema.
    */
-  readonly personal?: {
-    /** The data subject (a person) the personal fields are about: their tax code (codice fiscale). */
-    readonly taxCode: (data: unknown) => string;
-    /** Each top-level field of the data that is personal, with the value it reads as after erasure. */
-    readonly erased: Readonly<Record<string, unknown>>;
-  };
+  readonly personal?: PersonalData<Readonly<Record<string, unknown>>>;
+};
+
+/**
+ * Whose personal data an event holds, and which of its fields are that data. The subject is
+ * either the person whose tax code (codice fiscale) the data names, made a data subject on
+ * first use, or, for free text written about someone already known (an operator's note, a
+ * reason), `ofStream`: the subject whose sealed data the stream already holds. Where that
+ * subject was erased, or the stream holds nobody's data, the fields are written as their
+ * erased values: free text is never stored in the clear.
+ */
+export type PersonalData<Data> = (
+  | { readonly taxCode: (data: Data) => string; readonly ofStream?: never }
+  | { readonly ofStream: true; readonly taxCode?: never }
+) & {
+  /** Each top-level field of the data that is personal, with the value it reads as after erasure (it must still pass the schema). */
+  readonly erased: Partial<Data>;
 };
 
 export type EventDefinitionOptions<Schema extends TSchema> = {
   readonly upcast?: (previous: unknown) => Static<Schema>;
   /** The event's personal data: sealed with its subject's key when stored, read as `erased` once that key is destroyed. */
-  readonly personal?: {
-    /** The data subject (a person) the personal fields are about: their tax code (codice fiscale). */
-    readonly taxCode: (data: Static<Schema>) => string;
-    /** Each top-level field of the data that is personal, with the value it reads as after erasure (it must still pass the schema). */
-    readonly erased: Partial<Static<Schema>>;
-  };
+  readonly personal?: PersonalData<Static<Schema>>;
 };
 
 export function defineEvent<const Type extends string, Schema extends TSchema, const Version extends number>(
@@ -48,8 +54,8 @@ export function defineEvent<const Type extends string, Schema extends TSchema, c
     schemaVersion,
     schema,
     ...(options.upcast ? { upcast: options.upcast } : {}),
-    // Widened to unknown data: whoever seals an event hands taxCode data of this schema.
-    ...(options.personal ? { personal: options.personal as NonNullable<EventDefinition['personal']> } : {}),
+    // Widened to any fields: whoever seals an event hands taxCode data of this schema.
+    ...(options.personal ? { personal: options.personal as unknown as NonNullable<EventDefinition['personal']> } : {}),
   };
 }
 

@@ -23,7 +23,8 @@ function queryable(target: PgliteQueryable): SqlQueryable {
  */
 export async function createPgliteClient(dataDir?: string): Promise<SqlClient> {
   // int8 as text, as pg returns it, so both adapters hand the store the same values.
-  // pg_trgm for the operator search's fuzzy match, as on a PostgreSQL server.
+  // pg_trgm as on a PostgreSQL server: databases made before the search kept only keyed
+  // digests (migration 018) have it installed.
   const db = await PGlite.create(dataDir, { parsers: { [types.INT8]: (value: string) => value }, extensions: { pg_trgm } });
   return {
     ...queryable(db),

@@ -45,20 +45,31 @@ export function createPostgresClient(options: PostgresOptions): SqlClient {
     max: options.maxConnections ?? 20,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
+  // A connection the server ends (a restart, an operator) fails the query in flight, or
+  // the next one; the error it also emits would end the process unheard. The pool hears
+  // its idle connections' and drops them; a transaction hears its own (below).
+  pool.on('error', () => undefined);
   return {
     ...queryable(pool),
     async transaction(work) {
       const connection = await pool.connect();
+      let lost: Error | undefined;
+      const onLost = (error: Error) => {
+        lost = error;
+      };
+      connection.on('error', onLost);
       try {
         await connection.query('BEGIN');
         const result = await work(queryable(connection));
         await connection.query('COMMIT');
         return result;
       } catch (error) {
-        await connection.query('ROLLBACK').catch(() => undefined);
+        await connection.query('ROLLBACK').catch((failure: Error) => onLost(failure));
         throw error;
       } finally {
-        connection.release();
+        connection.off('error', onLost);
+        // A lost connection is dropped, never lent again.
+        connection.release(lost);
       }
     },
     close: () => pool.end(),

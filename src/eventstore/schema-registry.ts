@@ -167,8 +167,11 @@ const storedForm = (schema: TSchema): JsonSchema => schemaAt(JSON.parse(JSON.str
 /**
  * Registers each definition's schema unless it is already there, in one transaction:
  * a registered version must not have changed, and a new one must be backward
- * compatible with the version before it. Anything refused throws SchemaRegistryError
- * and registers nothing.
+ * compatible with the version before it, unless it has an upcast: then that function
+ * reads the events of the version before (a field renamed, a unit changed), which no
+ * comparison of schemas can judge; the catalog checks each upcast event against the new
+ * schema as it reads it, and the upcast's own tests check it over the old version's
+ * values. Anything refused throws SchemaRegistryError and registers nothing.
  */
 export async function registerEventSchemas(client: SqlClient, definitions: readonly EventDefinition[]): Promise<{ registered: string[] }> {
   const ordered = [...definitions].sort((a, b) => (a.type === b.type ? a.schemaVersion - b.schemaVersion : a.type < b.type ? -1 : 1));
@@ -181,7 +184,7 @@ export async function registerEventSchemas(client: SqlClient, definitions: reado
     const key = (type: string, version: number) => `${type} v${version}`;
     const known = new Map(rows.map((row) => [key(row.event_type, row.schema_version), schemaAt(row.schema)]));
     const registered: string[] = [];
-    for (const { type, schemaVersion, schema } of ordered) {
+    for (const { type, schemaVersion, schema, upcast } of ordered) {
       const name = key(type, schemaVersion);
       const candidate = storedForm(schema);
       const stored = known.get(name);
@@ -194,7 +197,7 @@ export async function registerEventSchemas(client: SqlClient, definitions: reado
       if (schemaVersion > 1) {
         const previous = known.get(key(type, schemaVersion - 1));
         if (!previous) throw new SchemaRegistryError(`${name} cannot be registered before ${key(type, schemaVersion - 1)}`);
-        const problems = valueChanges(previous, candidate, '');
+        const problems = upcast ? [] : valueChanges(previous, candidate, '');
         if (problems.length > 0) {
           throw new SchemaRegistryError(`${name} is not backward compatible with v${schemaVersion - 1}: ${problems.join('; ')}`);
         }

@@ -16,3 +16,23 @@ export type SqlError = Error & { code?: string; detail?: string; constraint?: st
 export function isSqlError(error: unknown): error is SqlError {
   return error instanceof Error && typeof (error as SqlError).code === 'string';
 }
+
+/** A server error as both drivers hand it over: a SQLSTATE code and a severity. */
+export function isDatabaseError(error: unknown): error is SqlError & { code: string; severity: string } {
+  if (!(error instanceof Error)) return false;
+  const { code, severity } = error as { code?: unknown; severity?: unknown };
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && typeof severity === 'string';
+}
+
+/** PostgreSQL quotes the values a statement failed on ("…", a quote inside doubled), which may be a person's data. */
+const quotedValues = /"(?:[^"]|"")*"/g;
+
+/**
+ * An error's message as it may be stored (a dead letter, a job's last error) or logged: a
+ * database error's with the values it quotes left out. Its detail and context, which quote
+ * whole rows, are never part of it.
+ */
+export function errorMessage(error: unknown): string {
+  if (isDatabaseError(error)) return error.message.replace(quotedValues, '"…"');
+  return error instanceof Error ? error.message : String(error);
+}

@@ -24,7 +24,16 @@ export type StoredEvent = {
   readonly data: unknown;
   readonly metadata: EventMetadata;
   readonly recordedAt: Date;
+  /**
+   * Of an event read with its personal data revealed: those fields as they are stored,
+   * sealed. A copy of personal data made outside the event keeps this form, never the
+   * clear one, so that the subject's erasure makes the copy unreadable too.
+   */
+  readonly sealed?: SealedFields;
 };
+
+/** Top-level fields of an event's data as they are stored, sealed with their subject's key. */
+export type SealedFields = Readonly<Record<string, { readonly $sealed: string }>>;
 
 /** `any`: no check; `no_stream`: the stream must not exist yet; N: the stream must be at version N. */
 export type ExpectedVersion = 'any' | 'no_stream' | number;

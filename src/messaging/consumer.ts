@@ -1,13 +1,17 @@
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import type { SqlClient, SqlQueryable } from '../eventstore/sql-client.ts';
+import { errorMessage, type SqlClient, type SqlQueryable } from '../eventstore/sql-client.ts';
+import type { SealedFields } from '../eventstore/types.ts';
 import { SealError } from '../privacy/sealing.ts';
 import type { Bus, Subscription } from './bus.ts';
 import type { AfterCommit } from './jobs.ts';
 import type { EventMessage, IncomingMessage } from './message.ts';
 
-/** An event as a handler receives it: checked, and upcast to the latest schema version. */
-export type ConsumedEvent = EventMessage;
+/**
+ * An event as a handler receives it: checked, and upcast to the latest schema version; its
+ * personal data revealed, and kept in `sealed` as it travelled (see StoredEvent.sealed).
+ */
+export type ConsumedEvent = EventMessage & { readonly sealed?: SealedFields };
 
 /** Runs inside the transaction that also records the event in the consumer's inbox. */
 export type EventHandler = (event: ConsumedEvent, tx: SqlQueryable) => Promise<void>;
@@ -43,7 +47,7 @@ export type ConsumerOptions = {
   readonly reveal?: (events: readonly RevealableEvent[], db: SqlQueryable) => Promise<RevealableEvent[]>;
 };
 
-type RevealableEvent = { readonly type: string; readonly schemaVersion: number; readonly data: unknown };
+type RevealableEvent = { readonly type: string; readonly schemaVersion: number; readonly data: unknown; readonly sealed?: SealedFields };
 
 export type DeadLetterReason = 'MALFORMED' | 'UNKNOWN_TYPE' | 'INVALID' | 'HANDLER_FAILED';
 
@@ -113,11 +117,12 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
       return { ok: false, reason: 'UNKNOWN_TYPE', error: `${name} does not handle events of type ${envelope.type}` };
     }
     let data = envelope.data;
+    let sealed: SealedFields | undefined;
     if (options.reveal) {
       // A sealed value that does not open is the message's fault, for good; any other failure
       // (the keys' database away) throws, and the message is delivered again later.
       try {
-        data = (await options.reveal([envelope], db))[0]!.data;
+        ({ data, sealed } = (await options.reveal([envelope], db))[0]!);
       } catch (error) {
         if (error instanceof SealError) return { ok: false, reason: 'INVALID', error: error.message };
         throw error;
@@ -125,7 +130,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
     }
     try {
       const current = definition.decoder.decode(envelope.type, envelope.schemaVersion, data);
-      return { ok: true, event: { ...envelope, schemaVersion: current.schemaVersion, data: current.data } };
+      return { ok: true, event: { ...envelope, schemaVersion: current.schemaVersion, data: current.data, ...(sealed ? { sealed } : {}) } };
     } catch (error) {
       const reason = (error as { reason?: string }).reason === 'UNKNOWN_TYPE' ? 'UNKNOWN_TYPE' : 'INVALID';
       return { ok: false, reason, error: error instanceof Error ? error.message : String(error) };
@@ -197,7 +202,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
     );
   }
 
-  const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
+  const describe = errorMessage;
 
   async function deliver(message: IncomingMessage): Promise<void> {
     const decoded = await decode(message);

@@ -1,4 +1,4 @@
-import type { SqlClient, SqlQueryable } from '../eventstore/sql-client.ts';
+import { errorMessage, type SqlClient, type SqlQueryable } from '../eventstore/sql-client.ts';
 import { createSleeper } from './sleeper.ts';
 
 /**
@@ -213,7 +213,7 @@ export function startJobWorker<Payload>(options: JobWorkerOptions<Payload>): Job
       if (error instanceof JobSupersededError) return;
       options.onError?.(error, job);
       const delayMs = Math.min(firstRetryDelayMs * 2 ** (job.attempts - 1), maxRetryDelayMs);
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorMessage(error);
       // If this fails too (the database is away), the lease lapses and the job runs again anyway.
       await client
         .query(

@@ -4,18 +4,22 @@ import { assertNever, DomainError, invalidInput, type FieldError } from '../doma
 import { createEventCatalog } from '../eventstore/event-catalog.ts';
 import { defineEvent, type EventOf } from '../eventstore/event-definition.ts';
 
-// A data subject's own stream holds no personal data, so that it outlives their erasure:
-// it is the record that the erasure happened, and why it could not happen sooner.
+// A data subject's own stream holds nothing of them in the clear, so that it outlives their
+// erasure: it is the record that the erasure happened, and why it could not happen sooner.
+// The reasons of a hold are free text that may name the person: sealed with their key, they
+// read as erased with the rest.
 
 const Instant = Type.String({ format: 'date-time' });
+const erasedReason = { personal: { ofStream: true, erased: { reason: '[erased]' } } } as const;
 
 /** Litigation, a supervisory authority's request, a fraud inquiry: the data must be kept, whatever else says. */
-export const LegalHoldPlaced = defineEvent('LegalHoldPlaced', 1, Type.Object({ reason: Type.String(), placedAt: Instant }));
+export const LegalHoldPlaced = defineEvent('LegalHoldPlaced', 1, Type.Object({ reason: Type.String(), placedAt: Instant }), erasedReason);
 
 export const LegalHoldReleased = defineEvent(
   'LegalHoldReleased',
   1,
   Type.Object({ reason: Type.Union([Type.String(), Type.Null()]), releasedAt: Instant }),
+  erasedReason,
 );
 
 /** The subject's key was destroyed: their sealed data in these streams reads as erased from now on. */

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import type { SqlQueryable } from '../eventstore/sql-client.ts';
+import type { SqlClient, SqlQueryable } from '../eventstore/sql-client.ts';
 import type { SubjectRow } from '../eventstore/store.ts';
 import { sealingKeyBytes } from './sealing.ts';
 
@@ -29,6 +29,11 @@ export interface SubjectKeys {
     /** The subjects such a CTE answered, by the tax codes asked (one missing was being made elsewhere: ask again). */
     answered(taxCodes: readonly string[], rows: readonly SubjectRow[]): ReadonlyMap<string, Subject>;
   };
+  /**
+   * For each stream, the held (not erased) subject whose data it holds, with their key; a
+   * stream that holds nobody's data, or only an erased person's, maps to undefined.
+   */
+  subjectsOfStreams(streamIds: readonly string[]): Promise<ReadonlyMap<string, Subject | undefined>>;
   /** The subject of a tax code if one is held (not erased), else undefined. */
   findSubject(taxCode: string): Promise<string | undefined>;
   /** Keys of these subjects in one query; an erased or unknown subject maps to undefined. */
@@ -42,6 +47,12 @@ export interface SubjectKeys {
   recordStream(subjectId: string, streamId: string): Promise<boolean>;
   /** The streams recorded for the subject, by stream id, with when each was first recorded. */
   streamsOf(subjectId: string): Promise<SubjectStream[]>;
+  /**
+   * Forgets destroyed keys for good, on disk too: an UPDATE leaves the row's old version,
+   * key and all, in the table's pages until they are overwritten. Run outside a transaction,
+   * after the erasures' commits; a KMS that deletes keys itself leaves this out.
+   */
+  readonly shredDestroyed?: () => Promise<void>;
   /** Crypto-shredding: forgets the key and the tax code digest, in the caller's transaction (so it commits with the erasure's event). Answers false if the subject was already erased or is unknown. */
   destroy(tx: SqlQueryable, subjectId: string): Promise<boolean>;
   /**
@@ -165,6 +176,20 @@ export function sqlSubjectKeys(db: SqlQueryable, options: SqlSubjectKeysOptions)
       return row?.subject_id;
     },
 
+    async subjectsOfStreams(streamIds) {
+      const subjects = new Map<string, Subject | undefined>(streamIds.map((streamId) => [streamId, undefined]));
+      if (streamIds.length === 0) return subjects;
+      // The streams' GIN index (migration 018) finds each stream's subject without a scan.
+      const rows = await db.query<{ stream_id: string; subject_id: string; data_key: unknown }>(
+        `SELECT s.stream_id, k.subject_id, k.data_key
+           FROM jsonb_array_elements_text($1::jsonb) AS s(stream_id)
+           JOIN mutuo_subject_keys k ON k.streams ? s.stream_id AND k.erased_at IS NULL`,
+        [JSON.stringify([...new Set(streamIds)])],
+      );
+      for (const row of rows) subjects.set(row.stream_id, { subjectId: row.subject_id, key: toKey(row.data_key) });
+      return subjects;
+    },
+
     async keysOf(subjectIds) {
       const keys = new Map<string, Uint8Array | undefined>(subjectIds.map((subjectId) => [subjectId, undefined]));
       // A malformed id names no subject; leaving it out spares the query a cast error. The
@@ -214,5 +239,12 @@ export function sqlSubjectKeys(db: SqlQueryable, options: SqlSubjectKeysOptions)
 
     within: (tx) => sqlSubjectKeys(tx, options),
   };
+  // Only with a connection of its own: VACUUM cannot run inside a transaction.
+  if ('transaction' in db) {
+    // Rewritten into new files, and the old ones deleted: no page left holds a destroyed key
+    // (only the WAL and backups taken before, until they expire). The table is locked while
+    // it is rewritten: a few milliseconds per thousand people.
+    return { ...keys, shredDestroyed: async () => (db as SqlClient).exec('VACUUM FULL mutuo_subject_keys') };
+  }
   return keys;
 }

@@ -1,11 +1,12 @@
 import type { EventDefinition } from '../eventstore/event-definition.ts';
 import type { SqlQueryable } from '../eventstore/sql-client.ts';
 import type { SubjectRow, SubjectsToWrite } from '../eventstore/store.ts';
-import type { NewEvent } from '../eventstore/types.ts';
+import type { NewEvent, SealedFields } from '../eventstore/types.ts';
 import { isSealed, sealedSubject, sealValue, unsealValue, type Sealed } from './sealing.ts';
 import type { SealingRequest, Subject, SubjectKeys } from './subject-keys.ts';
 
 export type SealRequest = { readonly streamId: string; readonly events: readonly NewEvent[] };
+
 
 export type PersonalDataVault = {
   /** seal of several appends at once, each answered in its order (see sealAppends in createPersonalDataVault). */
@@ -17,8 +18,18 @@ export type PersonalDataVault = {
   ): Promise<(R | undefined)[]>;
   /** Seals the personal fields of each event whose definition (latest version of its type in `definitions`) declares `personal`; records the stream for the subject. Other events pass through unchanged (same object). */
   seal(streamId: string, events: readonly NewEvent[]): Promise<NewEvent[]>;
-  /** Reveals sealed top-level fields of any event's data (one keysOf query for the whole list); where the key is gone, the field reads as the definition's `erased` value for it (found by type and schemaVersion; if no definition declares it, `null`). Events without sealed fields are returned as they are (same object). Never mutates its input. */
-  reveal<E extends { readonly type: string; readonly schemaVersion: number; readonly data: unknown }>(events: readonly E[]): Promise<E[]>;
+  /**
+   * Reveals sealed top-level fields of any event's data (one keysOf query for the whole
+   * list); where the key is gone, the field reads as the definition's `erased` value for it
+   * (found by type and schemaVersion; if no definition declares it, `null`). A revealed event
+   * keeps its sealed fields as they were stored in `sealed`: whoever copies personal data out
+   * of an event (a read model, a service's table, a job) keeps that sealed form, never the
+   * clear one, so that the subject's erasure makes the copy unreadable too. Events without
+   * sealed fields are returned as they are (same object). Never mutates its input.
+   */
+  reveal<E extends { readonly type: string; readonly schemaVersion: number; readonly data: unknown }>(events: readonly E[]): Promise<(E & { readonly sealed?: SealedFields })[]>;
+  /** Opens sealed values kept out of events (one keysOf query for the list): each value, or undefined where its subject was erased (or none was given). */
+  open(values: readonly (Sealed | undefined)[]): Promise<unknown[]>;
   /** The subject a stored event's sealed fields belong to, if any (read from the sealed value, no I/O). */
   subjectOf(data: unknown): string | undefined;
   /** Whether any of these events has personal data to seal: the others can be written without waiting for keys. */
@@ -79,7 +90,7 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
     for (const { events } of appends) {
       for (const event of events) {
         const personal = latestByType.get(event.type)?.personal;
-        if (!personal) continue;
+        if (!personal?.taxCode) continue;
         if (!isFields(event.data)) throw new TypeError(`${event.type} declares personal data but its data is not an object`);
         const taxCode = personal.taxCode(event.data);
         if (typeof taxCode !== 'string' || taxCode.trim() === '') throw new TypeError(`${event.type} names no data subject: its tax code is empty`);
@@ -104,16 +115,56 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
   function sealEvents(events: readonly NewEvent[], toSeal: ReadonlyMap<NewEvent, Sealing>, subjects: ReadonlyMap<string, Subject>): NewEvent[] {
     return events.map((event) => {
       const sealing = toSeal.get(event);
-      if (!sealing) return event;
-      const { subjectId, key } = subjects.get(sealing.taxCode)!;
-      const data: Record<string, unknown> = { ...(event.data as Fields) };
-      for (const field of Object.keys(sealing.personal.erased)) {
-        const value = data[field];
-        // An absent optional field stays absent; a sealed one is already protected.
-        if (value === undefined || isSealed(value)) continue;
-        data[field] = sealValue(key, subjectId, value);
+      return sealing ? sealFields(event, sealing.personal, subjects.get(sealing.taxCode)!) : event;
+    });
+  }
+
+  /** The event with its personal fields sealed for the subject, or, with none (erased, unknown), written as their erased values. */
+  function sealFields(event: NewEvent, personal: Personal, subject: Subject | undefined): NewEvent {
+    const data: Record<string, unknown> = { ...(event.data as Fields) };
+    for (const [field, erased] of Object.entries(personal.erased)) {
+      const value = data[field];
+      // An absent optional field, or a null one, holds nothing; a sealed one is already protected.
+      if (value === undefined || value === null || isSealed(value)) continue;
+      data[field] = subject ? sealValue(subject.key, subject.subjectId, value) : structuredClone(erased);
+    }
+    return { ...event, data };
+  }
+
+  /** The subject of a stream named for one (`subject-<id>`), else undefined: ask the keys which subject's data the stream holds. */
+  function subjectNamedBy(streamId: string): string | undefined {
+    const prefix = 'subject-';
+    return streamId.startsWith(prefix) ? streamId.slice(prefix.length) : undefined;
+  }
+
+  /**
+   * Seals the free text of `ofStream` events (a note, a reason) for the subject whose data
+   * their stream holds: one look-up for every stream of the appends, then the keys. The
+   * other events pass through unchanged (same object), for the tax-code sealing after this.
+   */
+  async function sealOwnedByStream(keys: SubjectKeys, appends: readonly SealRequest[]): Promise<SealRequest[]> {
+    const owned = appends.filter(({ events }) => events.some((event) => latestByType.get(event.type)?.personal?.ofStream));
+    if (owned.length === 0) return [...appends];
+    const streams = owned.map(({ streamId }) => streamId);
+    const named = new Map(streams.flatMap((streamId) => { const subjectId = subjectNamedBy(streamId); return subjectId ? [[streamId, subjectId] as const] : []; }));
+    const subjects = new Map<string, Subject | undefined>(await keys.subjectsOfStreams(streams.filter((streamId) => !named.has(streamId))));
+    if (named.size > 0) {
+      const namedKeys = await keys.keysOf([...named.values()]);
+      for (const [streamId, subjectId] of named) {
+        const key = namedKeys.get(subjectId);
+        subjects.set(streamId, key ? { subjectId, key } : undefined);
       }
-      return { ...event, data };
+    }
+    return appends.map((append) => {
+      if (!owned.includes(append)) return append;
+      const subject = subjects.get(append.streamId);
+      const events = append.events.map((event) => {
+        const personal = latestByType.get(event.type)?.personal;
+        if (!personal?.ofStream) return event;
+        if (!isFields(event.data)) throw new TypeError(`${event.type} declares personal data but its data is not an object`);
+        return sealFields(event, personal, subject);
+      });
+      return { streamId: append.streamId, events };
     });
   }
 
@@ -126,7 +177,8 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
    * a stream listed that holds nothing of the person, never a stream of theirs that an
    * erasure would miss. A subject erased meanwhile gives way to a new one.
    */
-  async function sealAppends(keys: SubjectKeys, appends: readonly SealRequest[]): Promise<NewEvent[][]> {
+  async function sealAppends(keys: SubjectKeys, given: readonly SealRequest[]): Promise<NewEvent[][]> {
+    const appends = await sealOwnedByStream(keys, given);
     const toSeal = planSealing(appends);
     if (toSeal.size === 0) return appends.map(({ events }) => [...events]);
     const subjects = new Map<string, Subject>();
@@ -148,11 +200,12 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
    */
   async function sealInStatement<R>(
     keys: SubjectKeys,
-    appends: readonly SealRequest[],
+    given: readonly SealRequest[],
     write: (sealed: SealRequest[], subjects: SubjectsToWrite) => Promise<{ results: (R | undefined)[]; subjects: SubjectRow[] }>,
   ): Promise<(R | undefined)[]> {
     const inDatabase = keys.inDatabase;
     if (!inDatabase) throw new Error('these keys are not in the event store\'s database');
+    const appends = await sealOwnedByStream(keys, given);
     const toSeal = planSealing(appends);
     const known = new Map<string, Subject>();
     const results: (R | undefined)[] = new Array(appends.length);
@@ -207,7 +260,18 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
           const key = subjectKeys.get(sealedSubject(sealed));
           data[field] = key ? unsealValue(key, sealed) : erasedValue(event.type, event.schemaVersion, field);
         }
-        return { ...event, data };
+        return { ...event, data, sealed: Object.fromEntries(fields) };
+      });
+    },
+
+    async open(values) {
+      const subjectIds = new Set(values.flatMap((value) => (value ? [sealedSubject(value)] : [])));
+      if (subjectIds.size === 0) return values.map(() => undefined);
+      // As for events, looked up at every read: a destroyed key stops revealing at once.
+      const subjectKeys = await keys.keysOf([...subjectIds]);
+      return values.map((value) => {
+        const key = value ? subjectKeys.get(sealedSubject(value)) : undefined;
+        return value && key ? unsealValue(key, value) : undefined;
       });
     },
 

@@ -22,6 +22,17 @@ export function decodeApplicationEvents(events: readonly StoredEvent[]): Applica
     }));
 }
 
+/**
+ * The applicant of a submission as it is stored, sealed: what a read model keeps of them,
+ * so that their erasure leaves its copy unreadable, with nothing to scrub. A submission
+ * stored unsealed would be copied in the clear: it is refused instead.
+ */
+export function sealedApplicant(stored: StoredEvent): { readonly $sealed: string } {
+  const applicant = stored.sealed?.applicant;
+  if (!applicant) throw new Error(`${stored.type} ${stored.eventId} carries no sealed applicant: a read model keeps no personal data in the clear`);
+  return applicant;
+}
+
 /** The facts grouped by application, in the order they happened. */
 export function byApplication(facts: readonly ApplicationFact[]): Map<string, ApplicationFact[]> {
   const groups = new Map<string, ApplicationFact[]>();

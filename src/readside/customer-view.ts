@@ -2,8 +2,10 @@ import { createClient } from 'redis';
 import type { SqlQueryable } from '../eventstore/sql-client.ts';
 import { applicationDecider, type ApplicationState } from '../services/application/decider.ts';
 import { customerView } from '../services/application/view.ts';
-import { erasedApplicant } from '../services/application/events.ts';
-import { applicationEventTypes, byApplication, decodeApplicationEvents, erasedApplications, erasureEventType } from './application-events.ts';
+import { erasedApplicant, erasedText, type Applicant } from '../services/application/events.ts';
+import { isSealed } from '../privacy/sealing.ts';
+import type { PersonalDataVault } from '../privacy/vault.ts';
+import { applicationEventTypes, byApplication, decodeApplicationEvents, erasedApplications, erasureEventType, sealedApplicant, type ApplicationFact } from './application-events.ts';
 import type { Projection } from './projector.ts';
 
 /** A view ready to send: the JSON text, the version it is at (the ETag), and whom it belongs to. */
@@ -104,24 +106,78 @@ export async function redisViewCache(url: string, ttlSeconds = 86_400): Promise<
   };
 }
 
-type Row = { application_id: string; state: ApplicationState; version: number; owner: string | null };
+/**
+ * The application's state as the read model stores it: the applicant, and the reason it
+ * was rejected or withdrawn (free text about the person), kept as their events carried
+ * them, sealed; opened when a view is made. The applicant's erasure leaves the row
+ * unreadable where it held their data, with nothing to scrub.
+ */
+type StoredState = ApplicationState;
+
+type Row = { application_id: string; state: StoredState; version: number; owner: string | null };
 type Written = {
   application_id: string;
   status: string;
   version: number;
-  state: ApplicationState;
+  state: StoredState;
   owner: string | null;
   position: number;
   updated_at: string;
 };
 
+/** Personal data an event puts in the state, as the event stored it: the sealed applicant, the sealed reason (or its erased form). */
+function keepSealed(state: ApplicationState, fact: ApplicationFact): StoredState {
+  if (state.status === 'none') return state;
+  if (fact.event.type === 'MortgageApplicationSubmitted') {
+    return { ...state, file: { ...state.file, applicant: sealedApplicant(fact.stored) as unknown as Applicant } };
+  }
+  if ((state.status === 'rejected' || state.status === 'withdrawn') && (fact.event.type === 'ApplicationRejected' || fact.event.type === 'ApplicationWithdrawn')) {
+    const sealed = fact.stored.sealed?.reason;
+    return sealed ? { ...state, reason: sealed as unknown as string } : state;
+  }
+  return state;
+}
+
+/** The stored state with its sealed fields opened, or read as erased where the key is gone: what a view is made from. */
+export async function openStates(personalData: Pick<PersonalDataVault, 'open'>, states: readonly StoredState[]): Promise<ApplicationState[]> {
+  const reasonOf = (state: StoredState): unknown => (state.status === 'rejected' || state.status === 'withdrawn' ? state.reason : undefined);
+  const fields = states.flatMap((state) => (state.status === 'none' ? [undefined, undefined] : [state.file.applicant, reasonOf(state)]));
+  const opened = await personalData.open(fields.map((value) => (isSealed(value) ? value : undefined)));
+  /** A sealed field opened, or its erased form where the key is gone; any other value as it was stored. */
+  const read = (i: number, erased: unknown) => (isSealed(fields[i]) ? (opened[i] ?? erased) : fields[i]);
+  return states.map((state, i) => {
+    if (state.status === 'none') return state;
+    const file = { ...state.file, applicant: read(2 * i, erasedApplicant) as Applicant };
+    if (state.status === 'rejected' || state.status === 'withdrawn') return { ...state, file, reason: read(2 * i + 1, erasedText) as string };
+    return { ...state, file };
+  });
+}
+
+const viewOf = (state: Exclude<ApplicationState, { status: 'none' }>, version: number, owner: string | null): CachedView => ({
+  version,
+  owner,
+  body: JSON.stringify(customerView(state, version)),
+});
+
 /**
  * The customer view (GET /api/applications/:id): the application's state, evolved by
  * the aggregate's own evolve with each of its events, and the view of it the applicant
- * reads, stored ready to send. A batch loads its applications' states in one query and
- * writes them back in one statement.
+ * reads. A batch loads its applications' states in one query and writes them back in one
+ * statement; the views for the hot copy are made with one look-up of the keys.
  */
-export function customerViewProjection(cache: ViewCache | undefined): Projection<ReadonlyMap<string, CachedView>> {
+export function customerViewProjection(cache: ViewCache | undefined, personalData: Pick<PersonalDataVault, 'within'>): Projection<ReadonlyMap<string, CachedView>> {
+  /** The views of these rows, their personal data opened with the keys read in `tx` (on PGlite's one connection, nothing else can read them meanwhile). */
+  async function views(tx: SqlQueryable, rows: readonly { application_id: string; state: StoredState; version: number; owner: string | null }[]): Promise<Map<string, CachedView>> {
+    const live = rows.filter((row) => row.state.status !== 'none');
+    const states = await openStates(personalData.within(tx), live.map((row) => row.state));
+    const made = new Map<string, CachedView>();
+    live.forEach((row, i) => {
+      const state = states[i]!;
+      if (state.status !== 'none') made.set(row.application_id, viewOf(state, row.version, row.owner));
+    });
+    return made;
+  }
+
   return {
     name: 'customer-view',
     tables: ['rm_applications'],
@@ -136,10 +192,9 @@ export function customerViewProjection(cache: ViewCache | undefined): Projection
       ]);
       const known = new Map(rows.map((row) => [row.application_id, row]));
       const written: Written[] = [];
-      const views = new Map<string, CachedView>();
       for (const [applicationId, facts] of groups) {
         const before = known.get(applicationId);
-        let current: ApplicationState = before?.state ?? applicationDecider.initialState;
+        let current: StoredState = before?.state ?? applicationDecider.initialState;
         let version = before?.version ?? 0;
         let owner = before?.owner ?? null;
         let position = 0;
@@ -148,35 +203,25 @@ export function customerViewProjection(cache: ViewCache | undefined): Projection
           if (fact.stored.streamVersion <= version) continue;
           // The application is its submitter's.
           if (fact.stored.streamVersion === 1) owner = fact.stored.metadata.actor;
-          current = applicationDecider.evolve(current, fact.event);
+          current = keepSealed(applicationDecider.evolve(current, fact.event), fact);
           version = fact.stored.streamVersion;
           position = fact.stored.position;
         }
         if (current.status === 'none' || position === 0) continue;
         written.push({ application_id: applicationId, status: current.status, version, state: current, owner, position, updated_at: current.file.updatedAt });
-        if (!rebuilding) views.set(applicationId, { version, owner, body: JSON.stringify(customerView(current, version)) });
       }
       if (written.length > 0) await upsert(tx, tables.rm_applications!, written);
-      // After the batch's own events: an erasure in it scrubs what they wrote.
-      const erased = erasedApplications(events);
-      if (erased.length > 0) {
-        const scrubbed = await tx.query<Row>(
-          `UPDATE ${tables.rm_applications} SET state = jsonb_set(state::jsonb, '{file,applicant}', $2::jsonb)::json
-            WHERE application_id = ANY($1::uuid[]) AND state::jsonb ? 'file'
-            RETURNING application_id::text, state, version, owner`,
-          [erased, JSON.stringify(erasedApplicant)],
-        );
-        if (!rebuilding) {
-          for (const { application_id, state, version, owner } of scrubbed) {
-            if (state.status !== 'none') views.set(application_id, { version, owner, body: JSON.stringify(customerView(state, version)) });
-          }
-        }
-      }
-      return views;
+      if (rebuilding) return new Map();
+      // An erasure in the batch: the views of the applications it names now read as erased (their key is gone).
+      const erased = erasedApplications(events).filter((applicationId) => !written.some((row) => row.application_id === applicationId));
+      const unchanged = erased.length === 0
+        ? []
+        : await tx.query<Row>(`SELECT application_id::text, state, version, owner FROM ${tables.rm_applications} WHERE application_id = ANY($1::uuid[])`, [erased]);
+      return views(tx, [...written, ...unchanged]);
     },
     // After the commit: a crash in between leaves the hot copy behind, and the next
     // process to write the projection clears it before its first batch.
-    afterCommit: (views) => cache?.setMany(views),
+    afterCommit: (made) => cache?.setMany(made),
     forgetHotCopy: async () => cache?.clear(),
   };
 }
@@ -199,11 +244,12 @@ async function upsert(tx: SqlQueryable, table: string, written: readonly Written
 }
 
 /** The durable copy, for a miss in the hot copy and for reads that must see a given position. */
-export async function storedView(db: SqlQueryable, applicationId: string): Promise<CachedView | undefined> {
-  const [row] = await db.query<{ version: number; state: ApplicationState; owner: string | null }>(
+export async function storedView(db: SqlQueryable, personalData: Pick<PersonalDataVault, 'open'>, applicationId: string): Promise<CachedView | undefined> {
+  const [row] = await db.query<{ version: number; state: StoredState; owner: string | null }>(
     'SELECT version, state, owner FROM rm_applications WHERE application_id = $1',
     [applicationId],
   );
   if (!row || row.state.status === 'none') return undefined;
-  return { version: row.version, owner: row.owner, body: JSON.stringify(customerView(row.state, row.version)) };
+  const [state] = await openStates(personalData, [row.state]);
+  return state && state.status !== 'none' ? viewOf(state, row.version, row.owner) : undefined;
 }

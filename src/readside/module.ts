@@ -7,11 +7,11 @@ import { watchCheckpoints } from './checkpoints.ts';
 import { customerViewProjection } from './customer-view.ts';
 import { dashboardProjection } from './dashboard.ts';
 import { startLiveFeed } from './live.ts';
-import { RebuildRunningError, startProjector, type Projector } from './projector.ts';
+import { describeFailure, RebuildRunningError, startProjector, WrittenElsewhereError, type Projector } from './projector.ts';
 import { queryRoutes } from './query-routes.ts';
 import { ratesProjection } from './rates.ts';
 import { readModelRoutes } from './read-model-routes.ts';
-import { searchProjection } from './search.ts';
+import { searchKeys, searchProjection } from './search.ts';
 
 /**
  * The projector: keeps every read model up to date from the event log. Several
@@ -20,15 +20,28 @@ import { searchProjection } from './search.ts';
  */
 export const projectorModule: ServiceModule = {
   name: 'projector',
-  async start({ config, client, store, logger, readSide, idlePollMs }) {
+  async start({ config, client, store, logger, readSide, idlePollMs, personalData }) {
     const projector = startProjector({
       client,
       store,
       leaseMs: config.projectionLeaseMs,
       ...(idlePollMs ? { idleMs: idlePollMs } : {}),
-      projections: [customerViewProjection(readSide.viewCache), searchProjection, dashboardProjection, ratesProjection],
+      projections: [
+        customerViewProjection(readSide.viewCache, personalData),
+        searchProjection(searchKeys(config.privacy.subjectDigestSecret)),
+        dashboardProjection,
+        ratesProjection,
+      ],
+      // Code and message only: PostgreSQL's detail and where quote the row's values, personal data among them.
       onError: (error, projection) => {
-        if (logger) logger.warn({ err: error }, `projection ${projection}`);
+        if (logger) logger.warn({ projection, ...describeFailure(error) }, `projection ${projection} is paused, and tries again`);
+      },
+      // Never the event's data: where it is in the log, and why it failed.
+      onParked: (parked) => {
+        if (!logger) return;
+        const where = `event ${parked.position} (${parked.eventType}, version ${parked.streamVersion} of ${parked.streamId})`;
+        if (parked.errorCode === null) logger.warn(parked, `projection ${parked.projection} parked ${where} behind the parked event of its stream`);
+        else logger.error(parked, `projection ${parked.projection} cannot apply ${where}: parked with its stream's later events, the others go on`);
       },
     });
     const gauges = projectionGauges(projector);
@@ -50,10 +63,11 @@ export const projectorModule: ServiceModule = {
  */
 export const queryModule: ServiceModule = {
   name: 'query',
-  async start({ client, store, readSide }) {
+  async start({ config, client, store, readSide, personalData }) {
     const checkpoints = watchCheckpoints(client);
     const live = startLiveFeed(store, client);
-    const options = { db: client, checkpoints, viewCache: readSide.viewCache, live, maxWaitMs: readSide.maxWaitMs };
+    const search = { keys: searchKeys(config.privacy.subjectDigestSecret), personalData };
+    const options = { db: client, checkpoints, viewCache: readSide.viewCache, live, maxWaitMs: readSide.maxWaitMs, personalData, search };
     return {
       routes: [(app) => app.register(queryRoutes, options), (app) => app.register(readModelRoutes, options)],
       wake: live.wake,
@@ -67,7 +81,7 @@ export const queryModule: ServiceModule = {
 
 function projectionGauges(projector: Projector) {
   let last: Awaited<ReturnType<Projector['status']>> = [];
-  // One status read per scrape, shared by the three gauges.
+  // One status read per scrape, shared by the gauges.
   let reading: Promise<void> | undefined;
   const refresh = () =>
     (reading ??= projector
@@ -96,13 +110,29 @@ function projectionGauges(projector: Projector) {
     gauge('mutuo_projection_position', 'The position of the last event in the read model', (s) => s.position),
     gauge('mutuo_projection_behind_events', 'Events appended and not yet in the read model', (s) => s.behindEvents),
     gauge('mutuo_projection_lag_seconds', 'How long the oldest event not yet in the read model has waited', (s) => s.lagMs / 1000),
+    gauge('mutuo_projection_parked_events', 'Events the read model could not apply, or held behind one of their stream that it could not', (s) => s.parkedEvents),
   ];
 }
 
 const NameParams = Type.Object({ name: Type.String() });
+const StreamQuery = Type.Object({ streamId: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,200}$' })) }, { additionalProperties: false });
 
 const projectionRoutes: FastifyPluginAsyncTypebox<{ projector: Projector }> = async (app, { projector }) => {
   const allowed = { config: { permission: 'operateProjections' } } as const;
+  const known = (name: string) => {
+    if (!projector.names.includes(name)) throw new DomainError('not_found', 'PROJECTION_NOT_FOUND', `no projection named ${name}`);
+  };
+  /** A redrive or a discard, refused while a rebuild runs or where another process writes the projection. */
+  const operate = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    known(name);
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof RebuildRunningError) throw new DomainError('conflict', 'REBUILD_RUNNING', error.message);
+      if (error instanceof WrittenElsewhereError) throw new DomainError('conflict', 'PROJECTION_WRITTEN_ELSEWHERE', error.message);
+      throw error;
+    }
+  };
   app.get('/api/projections', { ...allowed, schema: { summary: 'Each projection: its position, how far behind it is, its rebuild', tags: ['operations'] } }, async () => ({
     items: await projector.status(),
   }));
@@ -112,9 +142,7 @@ const projectionRoutes: FastifyPluginAsyncTypebox<{ projector: Projector }> = as
     { ...allowed, schema: { summary: 'Rebuild a read model from position 0 into a shadow copy and swap it in', tags: ['operations'], params: NameParams } },
     async (request, reply) => {
       const { name } = request.params;
-      if (!(await projector.status()).some((status) => status.name === name)) {
-        throw new DomainError('not_found', 'PROJECTION_NOT_FOUND', `no projection named ${name}`);
-      }
+      known(name);
       const done = projector.rebuild(name);
       // Refusals (already running, written elsewhere) come at once; the rebuild itself goes on in the background.
       const early = await Promise.race([done.then(() => undefined, (error: unknown) => error), new Promise((resolve) => setTimeout(resolve, 50, 'started'))]);
@@ -131,6 +159,61 @@ const projectionRoutes: FastifyPluginAsyncTypebox<{ projector: Projector }> = as
       const progress = projector.progress(request.params.name);
       if (!progress) throw new DomainError('not_found', 'REBUILD_NOT_FOUND', `no rebuild of ${request.params.name} in this process`);
       return progress;
+    },
+  );
+
+  app.get(
+    '/api/projections/:name/parked',
+    {
+      ...allowed,
+      schema: {
+        summary: "The events a read model could not apply, and those of their streams held behind them, in the log's order",
+        tags: ['operations'],
+        params: NameParams,
+        querystring: Type.Object({ limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$' })) }, { additionalProperties: false }),
+      },
+    },
+    async (request) => {
+      known(request.params.name);
+      return projector.parked(request.params.name, Math.min(Number(request.query.limit ?? 100), 1_000));
+    },
+  );
+
+  app.post(
+    '/api/projections/:name/parked/redrive',
+    {
+      ...allowed,
+      schema: {
+        summary: "Apply a read model's parked events again (of one stream with ?streamId=), each stream in its order; what still fails is parked again",
+        tags: ['operations'],
+        params: NameParams,
+        querystring: StreamQuery,
+      },
+    },
+    async (request) => {
+      const { name } = request.params;
+      const redriven = await operate(name, () => projector.redrive(name, request.query.streamId));
+      request.log.info({ projection: name, streamId: request.query.streamId ?? null, ...redriven }, `parked events of ${name} redriven`);
+      return redriven;
+    },
+  );
+
+  app.post(
+    '/api/projections/:name/parked/discard',
+    {
+      ...allowed,
+      schema: {
+        summary: "Give a read model's parked events up (of one stream with ?streamId=): their streams follow the log again without them",
+        tags: ['operations'],
+        params: NameParams,
+        querystring: StreamQuery,
+      },
+    },
+    async (request) => {
+      const { name } = request.params;
+      const discarded = await operate(name, () => projector.discard(name, request.query.streamId));
+      request.log.warn({ projection: name, streamId: request.query.streamId ?? null, ...discarded }, `parked events of ${name} discarded`);
+      return discarded;
     },
   );
 };

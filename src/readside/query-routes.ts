@@ -9,6 +9,8 @@ import type { SqlQueryable } from '../eventstore/sql-client.ts';
 import type { Checkpoints } from './checkpoints.ts';
 import { storedView, type ViewCache } from './customer-view.ts';
 import type { LiveFeed } from './live.ts';
+import type { ApplicationSearch } from './search.ts';
+import type { PersonalDataVault } from '../privacy/vault.ts';
 
 export type QueryRoutesOptions = {
   readonly db: SqlQueryable;
@@ -18,6 +20,9 @@ export type QueryRoutesOptions = {
   readonly live: LiveFeed;
   /** How long a query waits for its read model to reach X-Min-Position. */
   readonly maxWaitMs: number;
+  /** Opens the personal data the read models keep sealed. */
+  readonly personalData: Pick<PersonalDataVault, 'open'>;
+  readonly search: ApplicationSearch;
 };
 
 const positionPattern = /^\d{1,18}$/;
@@ -71,7 +76,7 @@ export const queryRoutes: FastifyPluginAsyncTypebox<QueryRoutesOptions> = async 
       // A read that waited for a position reads the durable copy: the hot one is written just after its commit.
       let view = waited ? undefined : await viewCache?.get(id);
       if (!view) {
-        view = await storedView(db, id);
+        view = await storedView(db, options.personalData, id);
         if (view && !waited) await viewCache?.fill(id, view);
       }
       if (!view) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import type { FastifyBaseLogger } from 'fastify';
+import { pino } from 'pino';
 import { UsageError } from '../cli/dlq.ts';
 import type { Platform } from '../cli/platform.ts';
 import { projectionsCommand } from '../cli/projections.ts';
 import { devBearer, type AuthHeaders, type DemoUserId } from '../security/testing.ts';
+import { applicationStreamId } from '../services/application/events.ts';
+import { sealingStore, storeApplicationOfUnknownVersion, unknownVersionFailure } from './projector.contract.ts';
 
 const submission = JSON.parse(readFileSync(new URL('../../test/fixtures/submission.json', import.meta.url), 'utf8')) as {
   applicant: Record<string, string>;
@@ -13,14 +17,24 @@ const submission = JSON.parse(readFileSync(new URL('../../test/fixtures/submissi
 
 type Answer<T> = { status: number; headers: Headers; body: T };
 
+/** A logger that keeps the warnings and errors it writes, for a test to read. */
+export function keptLogs(): { logger: FastifyBaseLogger; lines: () => Record<string, unknown>[] } {
+  const written: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void written.push(line) });
+  return { logger, lines: () => written.map((line) => JSON.parse(line) as Record<string, unknown>) };
+}
+
+type OpenedPlatform = { platform: Platform; url: string; close: () => Promise<void>; logs: () => Record<string, unknown>[] };
+
 /** The query side of a running platform (application, projector and query services) over HTTP. */
-export function describeQuerySide(setup: string, open: () => Promise<{ platform: Platform; url: string; close: () => Promise<void> }>): void {
+export function describeQuerySide(setup: string, open: () => Promise<OpenedPlatform>): void {
   describe(`the query side: ${setup}`, () => {
     let platform: Platform;
     let url: string;
     let close: () => Promise<void>;
+    let logs: () => Record<string, unknown>[];
     before(async () => {
-      ({ platform, url, close } = await open());
+      ({ platform, url, close, logs } = await open());
     });
     after(() => close());
 
@@ -226,6 +240,75 @@ export function describeQuerySide(setup: string, open: () => Promise<{ platform:
       await assert.rejects(projectionsCommand(['rebuilt'], { baseUrl: url }, () => undefined), UsageError);
       const all = await projectionsCommand(['rebuild'], { baseUrl: url }, () => undefined, { interactive: false, pollMs: 20 });
       assert.deepEqual(all.split('\n').map((line) => line.split(' ')[0]).sort(), ['application-search', 'customer-view', 'dashboard', 'rates']);
+    });
+
+    it('parks an application its read models cannot apply, serves every other one, and shows the operator what it parked', async () => {
+      const poisoned = await storeApplicationOfUnknownVersion(sealingStore(platform.client));
+      const stream = applicationStreamId(poisoned);
+      platform.wake();
+      // Another applicant's application, submitted after it, is read and found at once.
+      const surname = `Dopo${Math.random().toString(36).slice(2, 8).replace(/\d/g, 'x')}`;
+      const { applicationId, position } = await submit(surname);
+      const wait = { 'x-min-position': String(position) };
+      const view = await call('GET', `/api/applications/${applicationId}`, undefined, wait);
+      assert.equal(view.status, 200);
+      assert.equal(view.headers.get('x-read-model-behind'), null);
+      const found = await call<{ items: { applicationId: string }[] }>('GET', `/api/applications?q=${surname.toLowerCase()}`, undefined, wait);
+      assert.deepEqual(found.body.items.map((item) => item.applicationId), [applicationId]);
+      assert.equal((await call('GET', `/api/applications/${poisoned}`, undefined, wait)).status, 404);
+
+      const status = await call<{ items: { name: string; parkedEvents: number; parkedStreams: number; behindEvents: number }[] }>('GET', '/api/projections', undefined, {}, 'ada');
+      const byName = new Map(status.body.items.map((item) => [item.name, item]));
+      assert.deepEqual([byName.get('customer-view')?.parkedEvents, byName.get('customer-view')?.parkedStreams], [1, 1]);
+      assert.deepEqual([byName.get('application-search')?.parkedEvents, byName.get('dashboard')?.parkedEvents], [1, 1]);
+      const parked = await call<{ items: { streamId: string; streamVersion: number; eventType: string; errorCode: string; error: string }[]; total: number }>(
+        'GET',
+        '/api/projections/customer-view/parked',
+        undefined,
+        {},
+        'ada',
+      );
+      assert.equal(parked.status, 200);
+      assert.deepEqual(
+        parked.body.items.map((item) => [item.streamId, item.streamVersion, item.eventType, item.errorCode, item.error]),
+        [[stream, 1, 'MortgageApplicationSubmitted', ...unknownVersionFailure]],
+      );
+      assert.equal((await call('GET', '/api/projections/customer-view/parked')).status, 403, 'an operator does not operate projections');
+      assert.equal((await call('GET', '/api/projections/nothing/parked', undefined, {}, 'ada')).status, 404);
+      const badStream = await call<{ errors: { path: string }[] }>('POST', '/api/projections/customer-view/parked/discard?streamId=a%00b', undefined, {}, 'ada');
+      assert.equal(badStream.status, 400);
+      assert.deepEqual(badStream.body.errors.map((e) => e.path), ['querystring.streamId']);
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      assert.match(metrics, /^mutuo_projection_parked_events\{projection="customer-view"\} 1$/m);
+      assert.match(metrics, /^mutuo_projection_parked_events\{projection="dashboard"\} 1$/m);
+      assert.match(metrics, /^mutuo_projection_parked_events\{projection="rates"\} 0$/m);
+
+      // One log line per event parked, by each read model that parked it: where it is and why, never its data.
+      const lines = logs().filter((line) => line.streamId === stream);
+      assert.deepEqual(lines.map((line) => line.projection).sort(), ['application-search', 'customer-view', 'dashboard']);
+      for (const line of lines) {
+        assert.equal(line.level, 50);
+        assert.equal(line.errorCode, unknownVersionFailure[0]);
+        assert.equal(typeof line.position, 'number');
+        assert.equal(typeof line.eventId, 'string');
+        assert.match(String(line.msg), /cannot apply event \d+ \(MortgageApplicationSubmitted, version 1 of application-/);
+      }
+      const written = JSON.stringify(logs());
+      assert.ok(!written.includes('Futuro'), 'nothing of the event\'s data in the logs');
+
+      const target = { baseUrl: url };
+      assert.match(await projectionsCommand(['list'], target, () => undefined), /^customer-view\s+position \d+ .* parked 1 events$/m);
+      assert.match(await projectionsCommand(['parked', 'customer-view'], target, () => undefined), new RegExp(`^customer-view\\s+\\d+\\s+${stream}\\s+1\\s+MortgageApplicationSubmitted\\s+${unknownVersionFailure.join(': ').replace(/[()]/g, '\\$&')}$`, 'm'));
+      assert.equal(
+        await projectionsCommand(['redrive', 'customer-view'], target, () => undefined),
+        'customer-view: 0 parked events applied, 1 parked again (see mutuo projections parked customer-view)',
+      );
+      assert.equal(await projectionsCommand(['discard', 'customer-view', stream], target, () => undefined), `customer-view, stream ${stream}: 1 parked events discarded`);
+      for (const name of ['application-search', 'dashboard']) {
+        assert.equal(await projectionsCommand(['discard', name], target, () => undefined), `${name}: 1 parked events discarded`);
+      }
+      assert.equal(await projectionsCommand(['parked'], target, () => undefined), 'no parked events');
+      await assert.rejects(projectionsCommand(['redrive'], target, () => undefined), UsageError);
     });
   });
 }

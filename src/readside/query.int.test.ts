@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { openPlatform } from '../cli/platform.ts';
 import { loadConfig } from '../config.ts';
 import { openTestPostgres } from '../eventstore/testing.ts';
-import { describeQuerySide } from './query.contract.ts';
+import { describeQuerySide, keptLogs } from './query.contract.ts';
 
 const testRedisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -13,11 +13,13 @@ describeQuerySide('on PostgreSQL with the hot copy in Redis', async () => {
   const database = await openTestPostgres();
   const dataDir = await mkdtemp(join(tmpdir(), 'mutuo-query-'));
   const config = loadConfig({ MUTUO_DATA_DIR: dataDir, PORT: '0', DATABASE_URL: database.connectionString!, REDIS_URL: testRedisUrl });
-  const platform = await openPlatform(config, false, { services: ['application', 'projector', 'query'] });
+  const { logger, lines } = keptLogs();
+  const platform = await openPlatform(config, logger, { services: ['application', 'projector', 'query'] });
   const url = await platform.server.listen({ port: 0, host: '127.0.0.1' });
   return {
     platform,
     url,
+    logs: lines,
     close: async () => {
       await platform.close();
       await database.dispose();

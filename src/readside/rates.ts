@@ -1,9 +1,7 @@
 import type { SqlQueryable } from '../eventstore/sql-client.ts';
 import { defaultRateTable, type RateTable } from '../domain/rates.ts';
-import { rateTableView } from '../services/rates/rate-table.ts';
+import { publishedTable, rateTableView } from '../services/rates/rate-table.ts';
 import type { Projection } from './projector.ts';
-
-type Published = { bands: RateTable['bands']; publishedAt: string };
 
 /** The published rate table (GET /api/rates, and the rate of a simulation without one): one row, the latest. */
 export const ratesProjection: Projection = {
@@ -12,11 +10,11 @@ export const ratesProjection: Projection = {
   eventTypes: ['RateTablePublished'],
   async apply(tx, events, tables) {
     const last = events.at(-1)!;
-    const data = last.data as Published;
+    const table = publishedTable(last);
     await tx.query(
       `INSERT INTO ${tables.rm_rate_table} (id, version, rate_table, published_at) VALUES (1, $1, $2::jsonb, $3)
        ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, rate_table = EXCLUDED.rate_table, published_at = EXCLUDED.published_at`,
-      [last.streamVersion, JSON.stringify({ publishedAt: data.publishedAt, bands: data.bands }), data.publishedAt],
+      [last.streamVersion, JSON.stringify(table), table.publishedAt],
     );
   },
 };

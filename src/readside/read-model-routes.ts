@@ -36,7 +36,7 @@ export const readModelRoutes: FastifyPluginAsyncTypebox<QueryRoutesOptions> = as
     async (request, reply) => {
       const query = parseSearchQuery(request.query as Record<string, unknown>);
       await awaitPosition(options, 'application-search', request, reply);
-      return searchApplications(options.db, query);
+      return searchApplications(options.db, options.search, query);
     },
   );
 

@@ -1,4 +1,4 @@
 import { openTestPostgres } from '../eventstore/testing.ts';
 import { describeReadModelsContract } from './read-models.contract.ts';
 
-describeReadModelsContract('PostgreSQL', () => openTestPostgres(4), { splitRuns: 10, trigrams: true });
+describeReadModelsContract('PostgreSQL', () => openTestPostgres(4), { splitRuns: 10 });

@@ -1,10 +1,14 @@
+import { createHmac } from 'node:crypto';
 import { invalidInput, type FieldError } from '../domain/errors.ts';
 import { centsToEuros } from '../domain/money.ts';
 import { canonicalRegion } from '../domain/regions.ts';
 import type { SqlQueryable } from '../eventstore/sql-client.ts';
 import type { StoredEvent } from '../eventstore/types.ts';
 import { erasedText } from '../services/application/events.ts';
-import { byApplication, decodeApplicationEvents, erasedApplications, erasureEventType } from './application-events.ts';
+import { purposeKey } from '../privacy/digests.ts';
+import type { Sealed } from '../privacy/sealing.ts';
+import type { PersonalDataVault } from '../privacy/vault.ts';
+import { byApplication, decodeApplicationEvents, erasedApplications, erasureEventType, sealedApplicant } from './application-events.ts';
 import type { Projection } from './projector.ts';
 
 /** What an application can be, as the back office filters it. */
@@ -40,12 +44,55 @@ export function taxCodeKey(taxCode: string): string {
   return taxCode.replace(/\s+/g, '').toUpperCase();
 }
 
+/**
+ * The keyed digests the search finds an application by, so that the read model holds no
+ * name nor tax code in the clear: each prefix of the surname's key (prefix search), each of
+ * its trigrams as pg_trgm makes them (similarity), and the tax code (exact match), each an
+ * HMAC under a key derived from the platform's digest secret, cut to 64 bits. Without the
+ * secret they cannot be matched against a guess; an erasure clears them from the row.
+ */
+export type SearchKeys = {
+  readonly nameDigests: (lastName: string) => { readonly prefixes: string[]; readonly trigrams: string[] };
+  readonly taxCodeDigest: (taxCode: string) => string;
+};
+
+/** Longer prefixes than this are not indexed: a query that long matches by its first ones. */
+const maxIndexedPrefix = 32;
+
+/** The trigrams of a key as pg_trgm makes them for one word: two spaces before it, one after, each three characters (not bytes) once. */
+export function trigramsOf(key: string): string[] {
+  const characters = Array.from(`  ${key} `);
+  const trigrams = new Set<string>();
+  for (let i = 0; i + 3 <= characters.length; i++) trigrams.add(characters.slice(i, i + 3).join(''));
+  return [...trigrams];
+}
+
+export function searchKeys(digestSecret: string): SearchKeys {
+  const digest = (purpose: string) => {
+    const key = purposeKey(digestSecret, purpose);
+    // 64 bits as a signed bigint's text: what a bigint[] column and its GIN index hold.
+    return (text: string) => createHmac('sha256', key).update(text, 'utf8').digest().readBigInt64BE(0).toString();
+  };
+  const prefixDigest = digest('search/surname-prefix');
+  const trigramDigest = digest('search/surname-trigram');
+  const taxCodeKeyed = purposeKey(digestSecret, 'search/tax-code');
+  return {
+    nameDigests(lastName) {
+      const key = lastNameKey(lastName);
+      const characters = Array.from(key);
+      const prefixes = characters.slice(0, maxIndexedPrefix).map((_, i) => prefixDigest(characters.slice(0, i + 1).join('')));
+      return { prefixes, trigrams: key === '' ? [] : trigramsOf(key).map(trigramDigest) };
+    },
+    taxCodeDigest: (taxCode) => createHmac('sha256', taxCodeKeyed).update(taxCodeKey(taxCode), 'utf8').digest('hex'),
+  };
+}
+
 type SearchRow = {
   application_id: string;
-  last_name: string;
-  first_name: string;
-  last_name_key: string;
-  tax_code: string;
+  applicant: Sealed;
+  name_prefixes: string[];
+  name_trigrams: string[];
+  tax_code_digest: string | null;
   status: ApplicationStatus;
   region: string;
   amount_cents: number;
@@ -64,38 +111,39 @@ const iso = (value: Date | string) => new Date(value).toISOString();
 
 /**
  * The operator search: one row per application with what the back office looks it up
- * by. A batch loads the rows of its applications in one query, evolves them in memory
- * and writes them back with one upsert. Each row keeps the stream version it holds, so
- * an event already in it is skipped (replaying a batch changes nothing).
+ * by: the applicant as the submission carried them, sealed (opened for the page a query
+ * answers), and keyed digests of their surname and tax code (SearchKeys). A batch loads
+ * the rows of its applications in one query, evolves them in memory and writes them back
+ * with one upsert. Each row keeps the stream version it holds, so an event already in it
+ * is skipped (replaying a batch changes nothing).
  */
-export const searchProjection: Projection = {
-  name: 'application-search',
-  tables: ['rm_application_search'],
-  eventTypes: [...statusEventTypes, erasureEventType],
-  rowsPerStream: true,
-  crossStreamTypes: [erasureEventType],
-  async apply(tx, events, tables) {
-    const table = tables.rm_application_search;
-    if (!table) throw new Error('application-search: no physical name for rm_application_search');
-    await applyApplicationEvents(tx, table, events);
-    // After the batch's own events: an erasure in it scrubs what they wrote. The row stays,
-    // found by status and region, with no name nor tax code to find it by.
-    const erased = erasedApplications(events);
-    if (erased.length > 0) {
-      await tx.query(`UPDATE ${table} SET first_name = $2, last_name = $2, last_name_key = '', tax_code = '' WHERE application_id = ANY($1::uuid[])`, [
-        erased,
-        erasedText,
-      ]);
-    }
-  },
-};
+export function searchProjection(keys: SearchKeys): Projection {
+  return {
+    name: 'application-search',
+    tables: ['rm_application_search'],
+    eventTypes: [...statusEventTypes, erasureEventType],
+    rowsPerStream: true,
+    crossStreamTypes: [erasureEventType],
+    async apply(tx, events, tables) {
+      const table = tables.rm_application_search;
+      if (!table) throw new Error('application-search: no physical name for rm_application_search');
+      await applyApplicationEvents(tx, table, keys, events);
+      // After the batch's own events: an erasure in it takes away what the row is found by.
+      // The row stays, found by status and region; its sealed applicant reads as erased.
+      const erased = erasedApplications(events);
+      if (erased.length > 0) {
+        await tx.query(`UPDATE ${table} SET name_prefixes = '{}', name_trigrams = '{}', tax_code_digest = NULL WHERE application_id = ANY($1::uuid[])`, [erased]);
+      }
+    },
+  };
+}
 
-async function applyApplicationEvents(tx: SqlQueryable, table: string, events: readonly StoredEvent[]): Promise<void> {
+async function applyApplicationEvents(tx: SqlQueryable, table: string, keys: SearchKeys, events: readonly StoredEvent[]): Promise<void> {
   const groups = byApplication(decodeApplicationEvents(events));
   if (groups.size === 0) return;
   const loaded = await tx.query<LoadedSearchRow>(
-    `SELECT application_id::text AS application_id, last_name, first_name, last_name_key, tax_code, status, region,
-            amount_cents::text AS amount_cents, submitted_at, updated_at, version
+    `SELECT application_id::text AS application_id, applicant, name_prefixes::text[] AS name_prefixes, name_trigrams::text[] AS name_trigrams,
+            tax_code_digest, status, region, amount_cents::text AS amount_cents, submitted_at, updated_at, version
        FROM ${table} WHERE application_id = ANY($1::uuid[])`,
     [[...groups.keys()]],
   );
@@ -113,12 +161,13 @@ async function applyApplicationEvents(tx: SqlQueryable, table: string, events: r
       if (row && stored.streamVersion <= row.version) continue;
       if (event.type === 'MortgageApplicationSubmitted') {
         const { applicant, property, loan, submittedAt } = event.data;
+        const digests = keys.nameDigests(applicant.lastName);
         row = {
           application_id: applicationId,
-          last_name: applicant.lastName,
-          first_name: applicant.firstName,
-          last_name_key: lastNameKey(applicant.lastName),
-          tax_code: taxCodeKey(applicant.taxCode),
+          applicant: sealedApplicant(stored),
+          name_prefixes: digests.prefixes,
+          name_trigrams: digests.trigrams,
+          tax_code_digest: keys.taxCodeDigest(applicant.taxCode),
           status: 'processing',
           region: property.region,
           amount_cents: loan.amountCents,
@@ -146,14 +195,15 @@ async function applyApplicationEvents(tx: SqlQueryable, table: string, events: r
   }
   if (written.length === 0) return;
   await tx.query(
-    `INSERT INTO ${table} (application_id, last_name, first_name, last_name_key, tax_code, status, region, amount_cents, submitted_at, updated_at, version)
-     SELECT application_id, last_name, first_name, last_name_key, tax_code, status, region, amount_cents, submitted_at, updated_at, version
+    `INSERT INTO ${table} (application_id, applicant, name_prefixes, name_trigrams, tax_code_digest, status, region, amount_cents, submitted_at, updated_at, version)
+     SELECT application_id, applicant, ARRAY(SELECT jsonb_array_elements_text(name_prefixes)::bigint), ARRAY(SELECT jsonb_array_elements_text(name_trigrams)::bigint),
+            tax_code_digest, status, region, amount_cents, submitted_at, updated_at, version
        FROM jsonb_to_recordset($1::jsonb)
-         AS r(application_id uuid, last_name text, first_name text, last_name_key text, tax_code text, status text, region text,
+         AS r(application_id uuid, applicant jsonb, name_prefixes jsonb, name_trigrams jsonb, tax_code_digest text, status text, region text,
               amount_cents bigint, submitted_at timestamptz, updated_at timestamptz, version integer)
      ON CONFLICT (application_id) DO UPDATE
-       SET last_name = EXCLUDED.last_name, first_name = EXCLUDED.first_name, last_name_key = EXCLUDED.last_name_key,
-           tax_code = EXCLUDED.tax_code, status = EXCLUDED.status, region = EXCLUDED.region, amount_cents = EXCLUDED.amount_cents,
+       SET applicant = EXCLUDED.applicant, name_prefixes = EXCLUDED.name_prefixes, name_trigrams = EXCLUDED.name_trigrams,
+           tax_code_digest = EXCLUDED.tax_code_digest, status = EXCLUDED.status, region = EXCLUDED.region, amount_cents = EXCLUDED.amount_cents,
            submitted_at = EXCLUDED.submitted_at, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version`,
     [JSON.stringify(written)],
   );
@@ -192,36 +242,12 @@ export type SearchResult = {
 
 export const defaultPageSize = 20;
 export const maxPageSize = 100;
-/** pg_trgm's own default threshold for `%`, spelled out so the filter does not hang on a setting. */
+/** pg_trgm's own default threshold for `%`: the similarity a fuzzy match must reach. */
 const similarityThreshold = 0.3;
-
-/** Whether pg_trgm is installed where the search calls it (public), asked once per connection. */
-const trigramsByDb = new WeakMap<SqlQueryable, Promise<boolean>>();
-
-function hasTrigrams(db: SqlQueryable): Promise<boolean> {
-  let known = trigramsByDb.get(db);
-  if (!known) {
-    known = db
-      .query(
-        `SELECT 1 FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-          WHERE e.extname = 'pg_trgm' AND n.nspname = 'public'`,
-      )
-      .then((rows) => rows.length > 0);
-    // A failed look-up is asked again next time rather than remembered.
-    known.catch(() => trigramsByDb.delete(db));
-    trigramsByDb.set(db, known);
-  }
-  return known;
-}
-
-/** The key's characters taken literally by LIKE (the key has none today; the escape keeps it so if that changes). */
-const escapeLike = (text: string) => text.replace(/[\\%_]/g, (character) => `\\${character}`);
 
 type FoundRow = {
   application_id: string;
-  first_name: string;
-  last_name: string;
-  tax_code: string;
+  applicant: Sealed;
   status: string;
   region: string;
   amount_cents: string;
@@ -229,15 +255,21 @@ type FoundRow = {
   total: string;
 };
 
+type SearchedApplicant = { readonly firstName: string; readonly lastName: string; readonly taxCode: string };
+
+/** What a search needs: the keys its digests are made with, and the vault that opens the applicants of the page it answers. */
+export type ApplicationSearch = { readonly keys: SearchKeys; readonly personalData: Pick<PersonalDataVault, 'open'> };
+
 /**
  * The back office's search. `q` matches surnames that start with it, ignoring case,
- * accents and punctuation, or (where pg_trgm is installed) that are similar to it
- * (trigram similarity ≥ 0.3): prefix matches first, then the most similar, then the
- * newest. A `q` with no letters or digits matches nothing. `taxCode`, `status` and
- * `region` match exactly. Every value the user typed reaches the database as a bind
- * parameter; only fixed fragments of SQL are put together here.
+ * accents and punctuation, or that are similar to it (trigram similarity ≥ 0.3, as
+ * pg_trgm counts it, on the rows' digested trigrams): prefix matches first, then the most
+ * similar, then the newest. A `q` with no letters or digits matches nothing. `taxCode`,
+ * `status` and `region` match exactly. Every value the user typed reaches the database as
+ * a bind parameter (a digest, for the name and the tax code); only fixed fragments of SQL
+ * are put together here.
  */
-export async function searchApplications(db: SqlQueryable, query: SearchQuery): Promise<SearchResult> {
+export async function searchApplications(db: SqlQueryable, { keys, personalData }: ApplicationSearch, query: SearchQuery): Promise<SearchResult> {
   const page = Math.max(1, Math.trunc(query.page ?? 1));
   const pageSize = Math.min(maxPageSize, Math.max(1, Math.trunc(query.pageSize ?? defaultPageSize)));
   const params: unknown[] = [];
@@ -248,34 +280,32 @@ export async function searchApplications(db: SqlQueryable, query: SearchQuery): 
   const where: string[] = [];
   const order: string[] = [];
   // No stored value holds a NUL, and PostgreSQL refuses one in text: such a filter matches nothing.
-  if ([query.taxCode, query.status, query.region].some((value) => value?.includes('\u0000'))) return { items: [], total: 0, page, pageSize };
+  if ([query.status, query.region].some((value) => value?.includes('\u0000'))) return { items: [], total: 0, page, pageSize };
+  let similarity = '';
 
   if (query.q !== undefined) {
-    const key = lastNameKey(query.q);
-    if (key === '') return { items: [], total: 0, page, pageSize };
-    const prefix = `last_name_key LIKE ${bind(`${escapeLike(key)}%`)} ESCAPE '\\'`;
-    if (await hasTrigrams(db)) {
-      const keyParam = bind(key);
-      // `%` lets the trigram index find the candidates; similarity() holds them to the threshold whatever the setting.
-      where.push(
-        `(${prefix} OR (last_name_key OPERATOR(public.%) ${keyParam} AND public.similarity(last_name_key, ${keyParam}) >= ${similarityThreshold}))`,
-      );
-      order.push(`(${prefix}) DESC`, `public.similarity(last_name_key, ${keyParam}) DESC`);
-    } else {
-      where.push(prefix);
-    }
+    const { prefixes, trigrams } = keys.nameDigests(query.q);
+    if (prefixes.length === 0) return { items: [], total: 0, page, pageSize };
+    const prefix = `name_prefixes @> ARRAY[${bind(prefixes.at(-1))}]::bigint[]`;
+    const wanted = bind(trigrams);
+    // The trigrams the row shares with the query, over those either has: pg_trgm's similarity.
+    similarity = `, LATERAL (SELECT count(*)::float8 / (cardinality(s.name_trigrams) + ${trigrams.length} - count(*)) AS similarity
+                                FROM unnest(s.name_trigrams) AS t WHERE t = ANY(${wanted}::bigint[])) AS m`;
+    where.push(`(${prefix} OR (name_trigrams && ${wanted}::bigint[] AND m.similarity >= ${similarityThreshold}))`);
+    order.push(`(${prefix}) DESC`, 'm.similarity DESC');
   }
-  if (query.taxCode !== undefined) where.push(`tax_code = ${bind(taxCodeKey(query.taxCode))}`);
+  if (query.taxCode !== undefined) where.push(`tax_code_digest = ${bind(keys.taxCodeDigest(query.taxCode))}`);
   if (query.status !== undefined) where.push(`status = ${bind(query.status)}`);
   if (query.region !== undefined) where.push(`region = ${bind(query.region)}`);
   // The id last: the same order on every call, so pages neither repeat nor skip rows.
   order.push('submitted_at DESC', 'application_id');
 
+  const from = `rm_application_search s${similarity}`;
   const filter = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
   const rows = await db.query<FoundRow>(
-    `SELECT application_id::text AS application_id, first_name, last_name, tax_code, status, region,
+    `SELECT application_id::text AS application_id, applicant, status, region,
             amount_cents::text AS amount_cents, submitted_at, count(*) OVER () AS total
-       FROM rm_application_search ${filter}
+       FROM ${from} ${filter}
       ORDER BY ${order.join(', ')}
       LIMIT ${bind(pageSize)} OFFSET ${bind((page - 1) * pageSize)}`,
     params,
@@ -283,23 +313,24 @@ export async function searchApplications(db: SqlQueryable, query: SearchQuery): 
   let total = rows[0] ? Number(rows[0].total) : 0;
   if (rows.length === 0 && page > 1) {
     // Past the last page the window has no row to carry the count on.
-    const [counted] = await db.query<{ total: string }>(
-      `SELECT count(*) AS total FROM rm_application_search ${filter}`,
-      params.slice(0, params.length - 2),
-    );
+    const [counted] = await db.query<{ total: string }>(`SELECT count(*) AS total FROM ${from} ${filter}`, params.slice(0, params.length - 2));
     total = Number(counted?.total ?? 0);
   }
+  const applicants = (await personalData.open(rows.map((row) => row.applicant))) as (SearchedApplicant | undefined)[];
   return {
-    items: rows.map((row) => ({
-      applicationId: row.application_id,
-      firstName: row.first_name,
-      lastName: row.last_name,
-      taxCode: row.tax_code,
-      status: row.status,
-      region: row.region,
-      amount: centsToEuros(Number(row.amount_cents)),
-      submittedAt: iso(row.submitted_at),
-    })),
+    items: rows.map((row, i) => {
+      const applicant = applicants[i];
+      return {
+        applicationId: row.application_id,
+        firstName: applicant?.firstName ?? erasedText,
+        lastName: applicant?.lastName ?? erasedText,
+        taxCode: applicant ? taxCodeKey(applicant.taxCode) : erasedText,
+        status: row.status,
+        region: row.region,
+        amount: centsToEuros(Number(row.amount_cents)),
+        submittedAt: iso(row.submitted_at),
+      };
+    }),
     total,
     page,
     pageSize,

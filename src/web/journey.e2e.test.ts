@@ -10,6 +10,7 @@ import { openPlatform, type Platform } from '../cli/platform.ts';
 import { loadConfig } from '../config.ts';
 import { SqlEventStore } from '../eventstore/store.ts';
 import { messageHeaders, toEventMessage } from '../messaging/message.ts';
+import { sealingStore, storeApplicationOfUnknownVersion } from '../readside/projector.contract.ts';
 import { injectedBearer } from '../security/testing.ts';
 
 /**
@@ -66,15 +67,24 @@ describe('the pages, in a browser', { skip }, () => {
     await page.locator('input[name="applicant.lastName"]').fill(lastName);
     await page.locator('input[name="applicant.email"]').fill('giulia@example.com');
     await page.locator('input[name="income.monthlyNet"]').fill('3200');
-    await page.locator('input[name="property.value"]').fill('300000');
-    await page.locator('input[name="loan.amount"]').fill('200000');
+    await page.locator('input[name="property.value"]').fill('300.000');
+    // Amounts are read the Italian way, and shown as read before anything is sent: a dot
+    // separates thousands, so "200000.50" is refused rather than guessed, and "200.000" is 200,000 €.
+    await page.locator('input[name="loan.amount"]').fill('200000.50');
+    assert.match(await page.getByTestId('read-loan.amount').innerText(), /write the cents after a comma/);
+    await page.locator('input[name="loan.amount"]').fill('200.000');
+    assert.match(await page.getByTestId('read-loan.amount').innerText(), /^=\s*200\.000,00\s*€$/);
     // A tax code with a wrong check character is refused by the page as the server would.
     await page.locator('input[name="applicant.taxCode"]').fill('BNCGLI90C55F205A');
     await page.getByTestId('submit').click();
     assert.match(await page.getByTestId('error-applicant.taxCode').innerText(), /check/i);
     await page.locator('input[name="applicant.taxCode"]').fill('BNCGLI90C55F205Z');
+    const posted = page.waitForRequest((request) => request.method() === 'POST' && new URL(request.url()).pathname === '/api/applications');
     await page.getByTestId('submit').click();
+    const sent = (await posted).postDataJSON() as { loan: { amount: number }; property: { value: number } };
+    assert.deepEqual([sent.loan.amount, sent.property.value], [200_000, 300_000]);
     await page.getByTestId('status').waitFor();
+    assert.match(await page.locator('.application').first().innerText(), /200\.000,00\s*€ over 25 years/);
     assert.equal(await page.getByTestId('status').innerText(), 'processing');
 
     // The operator finds it by surname and opens it, at its first version.
@@ -95,6 +105,15 @@ describe('the pages, in a browser', { skip }, () => {
     await operator.page.getByTestId('approve-income').click();
     await operator.page.getByTestId('notice').filter({ hasText: 'Income approved.' }).waitFor();
 
+    // A rate with three decimals, typed the Italian way, reaches the applicant's page as it was typed.
+    await operator.page.getByTestId('audit').locator('tbody tr').nth(2).waitFor();
+    await operator.page.getByTestId('change-rate-annualRate').fill('3,875');
+    assert.match(await operator.page.getByTestId('read-change-rate-annualRate').innerText(), /^=\s*3,875 %$/);
+    await operator.page.getByTestId('change-rate-reason').fill('loyal customer');
+    await operator.page.getByTestId('change-rate').click();
+    await operator.page.getByTestId('notice').filter({ hasText: 'Rate changed.' }).waitFor();
+    await page.locator('.application', { hasText: 'at 3.875 %' }).waitFor();
+
     // The documents, with their progress; then the flow runs to the decision.
     for (const kind of ['id_card', 'payslip', 'appraisal']) {
       await page.getByTestId(`sample-${kind}`).click();
@@ -109,8 +128,11 @@ describe('the pages, in a browser', { skip }, () => {
 
     // The simulator: the installment and the APRC, and the amortization drawn.
     await page.getByTestId('tab-simulator').click();
+    await page.locator('input[name="annualRate"]').fill('3,875');
+    assert.match(await page.getByTestId('read-annualRate').innerText(), /^=\s*3,875 %$/);
     await page.getByTestId('simulate').click();
     assert.match(await page.getByTestId('simulation').innerText(), /APRC/);
+    assert.match(await page.getByTestId('simulation').innerText(), /3\.875 %\s*rate/);
     await page.getByTestId('chart-amortization').locator('svg').waitFor();
 
     await applicant.context.close();
@@ -141,6 +163,24 @@ describe('the pages, in a browser', { skip }, () => {
     await admin.page.getByTestId(`dead-letter-${id}`).waitFor({ state: 'detached', timeout: 15_000 });
     const [after] = await platform.client.query<{ status: string }>('SELECT status FROM mutuo_dead_letters WHERE id = $1', [Number(id)]);
     assert.equal(after?.status, 'redriven');
+    await admin.context.close();
+    assert.deepEqual(consoleErrors, []);
+  });
+
+  it('an admin sees the events a read model parked, redrives them in vain, then discards them', async () => {
+    const applicationId = await storeApplicationOfUnknownVersion(sealingStore(platform.client));
+    platform.wake();
+
+    const admin = await signedIn('ada');
+    const parked = admin.page.getByTestId('parked-events');
+    await parked.getByText(`application-${applicationId}`).first().waitFor();
+    assert.match(await parked.innerText(), /customer-view.*MortgageApplicationSubmitted.*EventDecodeError: MortgageApplicationSubmitted has no version 99/);
+    assert.equal(await admin.page.getByTestId('parked-count-customer-view').innerText(), '1');
+    await admin.page.getByTestId('redrive-parked-customer-view').click();
+    await admin.page.getByText('customer-view: 0 parked events applied, 1 parked again.').waitFor();
+    await admin.page.getByTestId('discard-parked-customer-view').click();
+    await admin.page.getByText('customer-view: 1 parked events discarded.').waitFor();
+    assert.equal(await admin.page.getByTestId('parked-count-customer-view').innerText(), '0');
     await admin.context.close();
     assert.deepEqual(consoleErrors, []);
   });

@@ -4,6 +4,7 @@ import { ApiError, call, follow, type FieldError, type Session } from './api.ts'
 import { Simulator } from './Simulator.tsx';
 import { isEmailAddress } from './email-address.ts';
 import { checkTaxCode } from './tax-code.ts';
+import { ReadAs, readAmount, valueOf } from './typed-values.tsx';
 
 export type CustomerView = {
   applicationId: string;
@@ -66,10 +67,10 @@ const fields = [
   { path: 'applicant.lastName', label: 'Last name' },
   { path: 'applicant.taxCode', label: 'Tax code (codice fiscale)' },
   { path: 'applicant.email', label: 'Email', type: 'email' },
-  { path: 'income.monthlyNet', label: 'Net monthly income (€)', type: 'number' },
-  { path: 'property.value', label: 'Property value (€)', type: 'number' },
+  { path: 'income.monthlyNet', label: 'Net monthly income (€)', amount: true },
+  { path: 'property.value', label: 'Property value (€)', amount: true },
   { path: 'property.region', label: 'Region' },
-  { path: 'loan.amount', label: 'Loan amount (€)', type: 'number' },
+  { path: 'loan.amount', label: 'Loan amount (€)', amount: true },
   { path: 'loan.termYears', label: 'Term (years)', type: 'number' },
 ] as const;
 
@@ -78,7 +79,13 @@ type Path = (typeof fields)[number]['path'];
 /** What the server checks, checked here first with the same rules, so most mistakes show before sending. */
 function checkLocally(values: Record<Path, string>): FieldError[] {
   const errors: FieldError[] = [];
-  for (const { path } of fields) if (values[path].trim() === '') errors.push({ path, message: 'is required' });
+  for (const { path, ...rest } of fields) {
+    if (values[path].trim() === '') errors.push({ path, message: 'is required' });
+    else if ('amount' in rest) {
+      const reading = readAmount(values[path]);
+      if ('problem' in reading) errors.push({ path, message: reading.problem });
+    }
+  }
   const taxCode = checkTaxCode(values['applicant.taxCode']);
   if (values['applicant.taxCode'].trim() !== '' && !taxCode.valid) errors.push({ path: 'applicant.taxCode', message: taxCode.message });
   if (values['applicant.email'].trim() !== '' && !isEmailAddress(values['applicant.email'].trim().toLowerCase())) {
@@ -120,9 +127,9 @@ function SubmissionForm({ session, onSubmitted }: { session: Session; onSubmitte
           taxCode: values['applicant.taxCode'],
           email: values['applicant.email'],
         },
-        income: { monthlyNet: Number(values['income.monthlyNet']), employment: 'permanent' },
-        property: { value: Number(values['property.value']), region: values['property.region'] },
-        loan: { amount: Number(values['loan.amount']), termYears: Number(values['loan.termYears']), rateType: 'fixed' },
+        income: { monthlyNet: valueOf(readAmount(values['income.monthlyNet'])), employment: 'permanent' },
+        property: { value: valueOf(readAmount(values['property.value'])), region: values['property.region'] },
+        loan: { amount: valueOf(readAmount(values['loan.amount'])), termYears: Number(values['loan.termYears']), rateType: 'fixed' },
       });
       onSubmitted(body.applicationId, body.position);
     } catch (error) {
@@ -145,10 +152,16 @@ function SubmissionForm({ session, onSubmitted }: { session: Session; onSubmitte
           <input
             name={path}
             type={'type' in rest ? rest.type : 'text'}
+            {...('amount' in rest ? { inputMode: 'decimal' as const, placeholder: '200.000' } : {})}
             value={values[path]}
-            onChange={(event) => setValues({ ...values, [path]: event.target.value })}
+            onChange={(event) => {
+              setValues({ ...values, [path]: event.target.value });
+              // What was said of the old text no longer holds; an amount is read again as it is typed.
+              setErrors(errors.filter((error) => error.path !== path));
+            }}
             aria-invalid={errorOf(path) ? true : undefined}
           />
+          {'amount' in rest && !errorOf(path) ? <ReadAs text={values[path]} reading={readAmount(values[path])} testId={`read-${path}`} /> : null}
           {errorOf(path) ? (
             <small className="error" data-testid={`error-${path}`}>
               {errorOf(path)}

@@ -5,12 +5,17 @@ import { call, type Session } from './api.ts';
 type DeadLetter = { id: number; consumer: string; partitionKey: string | null; eventType: string | null; reason: string; error: string; attempts: number; status: string; parked: number; createdAt: string };
 type DeadLetterDetail = DeadLetter & { message: unknown };
 type Rebuild = { state: string; applied: number; total: number; eventsPerSecond?: number; etaSeconds?: number | null };
-type Projection = { name: string; position: number; headPosition: number; behindEvents: number; lagMs: number; rebuild?: Rebuild };
+type Projection = { name: string; position: number; headPosition: number; behindEvents: number; lagMs: number; parkedEvents: number; rebuild?: Rebuild };
+type ParkedEvent = { projection: string; position: number; streamId: string; streamVersion: number; eventType: string; errorCode: string | null; error: string | null; parkedAt: string };
 
-/** Dead letters (inspect, redrive, discard), projections (lag, rebuild and its progress) and health, refreshed every 2 s. */
+/**
+ * Dead letters (inspect, redrive, discard), projections (lag, rebuild and its progress,
+ * parked events: redrive, discard) and health, refreshed every 2 s.
+ */
 export function Operations({ session }: { session: Session }) {
   const [letters, setLetters] = useState<DeadLetter[]>([]);
   const [projections, setProjections] = useState<Projection[]>([]);
+  const [parked, setParked] = useState<ParkedEvent[]>([]);
   const [health, setHealth] = useState<{ status: string; services: string[] }>({ status: '…', services: [] });
   const [inspected, setInspected] = useState<DeadLetterDetail>();
   const [message, setMessage] = useState<string>();
@@ -24,8 +29,11 @@ export function Operations({ session }: { session: Session }) {
         return { status: response.ok ? 'ok' : `unavailable (${response.status})`, services: body.services ?? [] };
       }),
     ]);
+    const withParked = status.body.items.filter((projection) => projection.parkedEvents > 0);
+    const lists = await Promise.all(withParked.map((projection) => call<{ items: ParkedEvent[] }>(session, 'GET', `/api/projections/${projection.name}/parked`)));
     setLetters(dead.body);
     setProjections(status.body.items);
+    setParked(lists.flatMap((list) => list.body.items));
     setHealth(ready);
   };
   useEffect(() => {
@@ -39,6 +47,18 @@ export function Operations({ session }: { session: Session }) {
       .then(() => {
         setMessage(`${action === 'redrive' ? 'Redrive' : 'Discard'} of dead letter ${id} asked: its consumer carries it out.`);
         setInspected(undefined);
+        return refresh();
+      })
+      .catch((failure: Error) => setMessage(failure.message));
+
+  const operateParked = (projection: string, action: 'redrive' | 'discard') =>
+    call<{ redriven?: number; parked?: number; discarded?: number }>(session, 'POST', `/api/projections/${projection}/parked/${action}`)
+      .then(({ body }) => {
+        setMessage(
+          action === 'redrive'
+            ? `${projection}: ${body.redriven} parked events applied${body.parked ? `, ${body.parked} parked again` : ''}.`
+            : `${projection}: ${body.discarded} parked events discarded.`,
+        );
         return refresh();
       })
       .catch((failure: Error) => setMessage(failure.message));
@@ -92,7 +112,7 @@ export function Operations({ session }: { session: Session }) {
       <section className="card">
         <h3>Projections</h3>
         <table data-testid="projections">
-          <Head columns={['Read model', 'Position', 'Behind (events)', 'Lag', 'Rebuild', '']} />
+          <Head columns={['Read model', 'Position', 'Behind (events)', 'Lag', 'Parked (events)', 'Rebuild', '']} />
           <tbody>
             {projections.map((projection) => (
               <tr key={projection.name}>
@@ -100,6 +120,7 @@ export function Operations({ session }: { session: Session }) {
                 <td>{projection.position}</td>
                 <td>{projection.behindEvents}</td>
                 <td>{projection.lagMs} ms</td>
+                <td data-testid={`parked-count-${projection.name}`}>{projection.parkedEvents}</td>
                 <td data-testid={`rebuild-${projection.name}`}>
                   {projection.rebuild ? (
                     <>
@@ -110,7 +131,7 @@ export function Operations({ session }: { session: Session }) {
                     '—'
                   )}
                 </td>
-                <td>
+                <td className="actions">
                   <button
                     type="button"
                     onClick={() =>
@@ -121,11 +142,46 @@ export function Operations({ session }: { session: Session }) {
                   >
                     Rebuild
                   </button>
+                  {projection.parkedEvents > 0 ? (
+                    <>
+                      <button type="button" data-testid={`redrive-parked-${projection.name}`} onClick={() => void operateParked(projection.name, 'redrive')}>
+                        Redrive parked
+                      </button>
+                      <button type="button" className="secondary" data-testid={`discard-parked-${projection.name}`} onClick={() => void operateParked(projection.name, 'discard')}>
+                        Discard parked
+                      </button>
+                    </>
+                  ) : null}
                 </td>
               </tr>
             ))}
           </tbody>
         </table>
+        {parked.length > 0 ? (
+          <>
+            <h3>Parked events ({parked.length})</h3>
+            <p className="muted">
+              Events a read model could not apply, and the later events of their application held behind them; every other application goes on. Once the
+              cause is fixed, redrive them; or discard them.
+            </p>
+            <table data-testid="parked-events">
+              <Head columns={['Read model', 'Position', 'Stream', 'Version', 'Event', 'Error', 'Parked at']} />
+              <tbody>
+                {parked.map((event) => (
+                  <tr key={`${event.projection}-${event.position}`}>
+                    <td>{event.projection}</td>
+                    <td>{event.position}</td>
+                    <td>{event.streamId}</td>
+                    <td>{event.streamVersion}</td>
+                    <td>{event.eventType}</td>
+                    <td>{event.errorCode === null ? 'held behind' : `${event.errorCode}: ${event.error ?? ''}`}</td>
+                    <td>{new Date(event.parkedAt).toLocaleString()}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </>
+        ) : null}
       </section>
     </div>
   );

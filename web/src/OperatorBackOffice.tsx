@@ -1,6 +1,7 @@
 import { useEffect, useState, type FormEvent } from 'react';
 import { euros, Head, Notice } from './parts.tsx';
 import { ApiError, call, type Session } from './api.ts';
+import { ReadAs, readAmount, readRate, valueOf, type Reading } from './typed-values.tsx';
 
 type SearchItem = { applicationId: string; firstName: string; lastName: string; taxCode: string; status: string; region: string; amount: number; submittedAt: string };
 type SearchResult = { items: SearchItem[]; total: number };
@@ -163,7 +164,8 @@ type CommandFormProps = {
   onConflict: (text: string) => Promise<void>;
 };
 
-type CommandField = { readonly name: string; readonly placeholder: string; readonly type?: 'number' | 'text' };
+/** A command's field: free text, or read as an amount or a rate (`read`), shown beside it as it is typed. */
+type CommandField = { readonly name: string; readonly placeholder: string; readonly read?: (text: string) => Reading };
 
 /**
  * One of the operator's commands, sent with If-Match: a change meanwhile answers 409, and
@@ -175,6 +177,13 @@ function CommandForm(props: CommandFormProps & { title: string; path: string; fi
   async function send(event: FormEvent) {
     event.preventDefault();
     setError(undefined);
+    for (const field of props.fields) {
+      const reading = field.read?.(values[field.name] ?? '');
+      if (reading && 'problem' in reading) {
+        setError(`${field.placeholder}: ${reading.problem}`);
+        return;
+      }
+    }
     try {
       await call(props.session, 'POST', `/api/applications/${props.applicationId}/${props.path}`, props.body(values), props.version ? { 'if-match': `"${props.version}"` } : {});
       props.onDone(props.done);
@@ -188,14 +197,17 @@ function CommandForm(props: CommandFormProps & { title: string; path: string; fi
     <form className="card inline" onSubmit={send}>
       <h3>{props.title}</h3>
       {props.fields.map((field) => (
-        <input
-          key={field.name}
-          type={field.type ?? 'text'}
-          placeholder={field.placeholder}
-          value={values[field.name] ?? ''}
-          onChange={(event) => setValues({ ...values, [field.name]: event.target.value })}
-          data-testid={`${props.testId}-${field.name}`}
-        />
+        <span key={field.name}>
+          <input
+            type="text"
+            {...(field.read ? { inputMode: 'decimal' as const } : {})}
+            placeholder={field.placeholder}
+            value={values[field.name] ?? ''}
+            onChange={(event) => setValues({ ...values, [field.name]: event.target.value })}
+            data-testid={`${props.testId}-${field.name}`}
+          />{' '}
+          {field.read ? <ReadAs text={values[field.name] ?? ''} reading={field.read(values[field.name] ?? '')} testId={`read-${props.testId}-${field.name}`} /> : null}
+        </span>
       ))}
       <button type="submit" data-testid={props.testId}>
         Send
@@ -213,8 +225,8 @@ function Commands(props: CommandFormProps) {
         {...props}
         title="Approve the income"
         path="income-approval"
-        fields={[{ name: 'verifiedMonthlyNet', placeholder: 'Verified net monthly income (€)', type: 'number' }]}
-        body={(values) => ({ verifiedMonthlyNet: Number(values.verifiedMonthlyNet) })}
+        fields={[{ name: 'verifiedMonthlyNet', placeholder: 'Verified net monthly income (€)', read: readAmount }]}
+        body={(values) => ({ verifiedMonthlyNet: valueOf(readAmount(values.verifiedMonthlyNet ?? '')) })}
         done="Income approved."
         testId="approve-income"
       />
@@ -223,10 +235,10 @@ function Commands(props: CommandFormProps) {
         title="Change the rate"
         path="rate"
         fields={[
-          { name: 'annualRate', placeholder: 'Rate (%)', type: 'number' },
+          { name: 'annualRate', placeholder: 'Rate (%)', read: readRate },
           { name: 'reason', placeholder: 'Why' },
         ]}
-        body={(values) => ({ annualRate: Number(values.annualRate), reason: values.reason ?? '' })}
+        body={(values) => ({ annualRate: valueOf(readRate(values.annualRate ?? '')), reason: values.reason ?? '' })}
         done="Rate changed."
         testId="change-rate"
       />

@@ -2,29 +2,48 @@ import { useMemo, useState, type FormEvent } from 'react';
 import { euros } from './parts.tsx';
 import { ApiError, call, type FieldError } from './api.ts';
 import { Chart } from './Chart.tsx';
+import { ReadAs, readAmount, readRate, valueOf, type Reading } from './typed-values.tsx';
 
 type Row = { period: number; installment: number; interest: number; principal: number; balance: number };
 type Simulation = { annualRate: number; installment: number; totalInterest: number; totalCost: number; aprc: number; schedule: Row[] };
+
+type Values = { amount: string; termYears: string; propertyValue: string; annualRate: string; upfront: string; perInstallment: string; annual: string };
+
+/** How each field but the term is read: as an amount in euros, or as the rate. */
+const readers: Readonly<Record<Exclude<keyof Values, 'termYears'>, (text: string) => Reading>> = {
+  amount: readAmount,
+  propertyValue: readAmount,
+  annualRate: readRate,
+  upfront: readAmount,
+  perInstallment: readAmount,
+  annual: readAmount,
+};
+
+/** The number a field's text reads as; an empty one is 0. */
+const numberIn = (text: string, read: (text: string) => Reading): number => (text.trim() === '' ? 0 : valueOf(read(text)));
 
 /**
  * The mortgage simulator: the public simulation API (no token needed), the published rate
  * for the term and loan-to-value unless a rate is given, and the amortization by year.
  */
 export function Simulator() {
-  const [values, setValues] = useState({ amount: '200000', termYears: '25', propertyValue: '300000', annualRate: '', upfront: '1500', perInstallment: '2', annual: '30' });
+  const [values, setValues] = useState<Values>({ amount: '200.000', termYears: '25', propertyValue: '300.000', annualRate: '', upfront: '1.500', perInstallment: '2', annual: '30' });
   const [result, setResult] = useState<Simulation>();
   const [errors, setErrors] = useState<FieldError[]>([]);
 
   async function simulate(event: FormEvent) {
     event.preventDefault();
     setErrors([]);
+    // A field that does not read as a value already says why, beside it.
+    const names = Object.keys(readers) as (keyof typeof readers)[];
+    if (names.some((name) => values[name].trim() !== '' && 'problem' in readers[name](values[name]))) return;
     try {
       const { body } = await call<Simulation>(undefined, 'POST', '/api/simulations', {
-        amount: Number(values.amount),
+        amount: numberIn(values.amount, readAmount),
         termYears: Number(values.termYears),
-        ...(values.propertyValue ? { propertyValue: Number(values.propertyValue) } : {}),
-        ...(values.annualRate ? { annualRate: Number(values.annualRate) } : {}),
-        fees: { upfront: Number(values.upfront || 0), perInstallment: Number(values.perInstallment || 0), annual: Number(values.annual || 0) },
+        ...(values.propertyValue.trim() ? { propertyValue: numberIn(values.propertyValue, readAmount) } : {}),
+        ...(values.annualRate.trim() ? { annualRate: numberIn(values.annualRate, readRate) } : {}),
+        fees: { upfront: numberIn(values.upfront, readAmount), perInstallment: numberIn(values.perInstallment, readAmount), annual: numberIn(values.annual, readAmount) },
         schedule: true,
       });
       setResult(body);
@@ -47,19 +66,29 @@ export function Simulator() {
     return byYear;
   }, [result]);
 
-  const field = (name: keyof typeof values, label: string) => (
-    <label key={name}>
-      <span>{label}</span>
-      <input name={name} type="number" value={values[name]} onChange={(event) => setValues({ ...values, [name]: event.target.value })} />
-      {errors
-        .filter((error) => error.path === name || error.path.startsWith(`${name}.`) || (name in { upfront: 1, perInstallment: 1, annual: 1 } && error.path === `fees.${name}`))
-        .map((error) => (
-          <small className="error" key={error.path}>
-            {error.message}
-          </small>
-        ))}
-    </label>
-  );
+  const field = (name: keyof Values, label: string) => {
+    const read = name === 'termYears' ? undefined : readers[name];
+    return (
+      <label key={name}>
+        <span>{label}</span>
+        <input
+          name={name}
+          type={read ? 'text' : 'number'}
+          {...(read ? { inputMode: 'decimal' as const } : {})}
+          value={values[name]}
+          onChange={(event) => setValues({ ...values, [name]: event.target.value })}
+        />
+        {read ? <ReadAs text={values[name]} reading={read(values[name])} testId={`read-${name}`} /> : null}
+        {errors
+          .filter((error) => error.path === name || error.path.startsWith(`${name}.`) || (name in { upfront: 1, perInstallment: 1, annual: 1 } && error.path === `fees.${name}`))
+          .map((error) => (
+            <small className="error" key={error.path}>
+              {error.message}
+            </small>
+          ))}
+      </label>
+    );
+  };
   return (
     <div className="simulator">
       <form className="card form" onSubmit={simulate} noValidate>

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { annualRateFromUnits, annualRateProblem } from '../../domain/annual-rate.ts';
 import { replay } from '../../domain/decider.ts';
 import { DomainError } from '../../domain/errors.ts';
 import { defaultRateTable, type RateType } from '../../domain/rates.ts';
@@ -129,7 +130,10 @@ const anyCommand: fc.Arbitrary<ApplicationCommand> = fc.oneof(
     weight: 3,
     arbitrary: fc.record({
       type: fc.constant('ChangeRate' as const),
-      annualRateBps: fc.oneof(fc.integer({ min: 0, max: 2_000 }), fc.constantFrom(-1, 2_001, 2.5, Number.NaN, Number.MAX_SAFE_INTEGER + 2)),
+      annualRate: fc.oneof(
+        fc.integer({ min: 0, max: 200_000 }).map((units) => annualRateFromUnits(units, 4)),
+        fc.constantFrom('-1', '20.0001', '3.87501', '2.50', '1e1', 'NaN', '', '9007199254740993'),
+      ),
       reason: fc.oneof(fc.constant('market update'), anyText),
     }),
   },
@@ -202,6 +206,14 @@ function numbersIn(value: unknown, path: string): (readonly [string, number])[] 
   return Object.entries(value).flatMap(([key, nested]) => numbersIn(nested, `${path}.${key}`));
 }
 
+/** The rates (annualRate, previousAnnualRate) of an event, by path. */
+function ratesIn(value: unknown, path: string): (readonly [string, unknown])[] {
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([key, nested]) =>
+    /annualRate$/i.test(key) && nested !== null ? [[`${path}.${key}`, nested] as const] : ratesIn(nested, `${path}.${key}`),
+  );
+}
+
 const closedStatuses: readonly ApplicationState['status'][] = ['approved', 'rejected', 'withdrawn'];
 
 describe('the application decider, over random command sequences', () => {
@@ -233,12 +245,15 @@ describe('the application decider, over random command sequences', () => {
     );
   });
 
-  it('(c) every money, rate, term and day count in every event is a non-negative safe integer', () => {
+  it('(c) every money, term and day count in every event is a non-negative safe integer, and every rate a decimal the rule allows', () => {
     fc.assert(
       fc.property(steps, (sequence) => {
         for (const event of run(sequence).accepted) {
           for (const [path, value] of numbersIn(event.data, event.type)) {
             assert.ok(Number.isSafeInteger(value) && value >= 0, `${path} = ${value}`);
+          }
+          for (const [path, value] of ratesIn(event.data, event.type)) {
+            assert.ok(typeof value === 'string' && annualRateProblem(value) === undefined, `${path} = ${JSON.stringify(value)}`);
           }
         }
       }),

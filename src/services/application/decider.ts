@@ -1,3 +1,4 @@
+import { annualRateProblem, type AnnualRate } from '../../domain/annual-rate.ts';
 import { checkTaxCode } from '../../domain/codice-fiscale.ts';
 import { isEmailAddress } from '../../domain/email-address.ts';
 import type { Decider } from '../../domain/decider.ts';
@@ -14,7 +15,7 @@ import {
   type Property,
 } from './events.ts';
 
-// ---- commands: plain data, money in cents and rates in basis points ----
+// ---- commands: plain data, money in cents and rates as decimal percentages ----
 
 export type PropertyInput = {
   readonly valueCents: number;
@@ -34,7 +35,7 @@ export type SubmitApplication = {
 };
 export type ApproveIncome = { readonly type: 'ApproveIncome'; readonly verifiedMonthlyNetCents: number; readonly note?: string };
 export type LockRate = { readonly type: 'LockRate'; readonly lockDays: number };
-export type ChangeRate = { readonly type: 'ChangeRate'; readonly annualRateBps: number; readonly reason: string };
+export type ChangeRate = { readonly type: 'ChangeRate'; readonly annualRate: AnnualRate; readonly reason: string };
 export type UpdatePropertyDetails = { readonly type: 'UpdatePropertyDetails'; readonly property: PropertyInput };
 export type WithdrawApplication = { readonly type: 'WithdrawApplication'; readonly reason?: string };
 /** Issued by the lock's deadline; `expiresAt` names the lock it means, so a relock is left alone. */
@@ -57,7 +58,7 @@ export type ApplicationCommand =
 
 // ---- state: a union tagged by status ----
 
-export type RateLock = { readonly annualRateBps: number; readonly lockedAt: string; readonly expiresAt: string };
+export type RateLock = { readonly annualRate: AnnualRate; readonly lockedAt: string; readonly expiresAt: string };
 
 export type ApplicationFile = {
   readonly applicationId: string;
@@ -68,7 +69,7 @@ export type ApplicationFile = {
   readonly submittedAt: string;
   readonly verifiedMonthlyNetCents?: number;
   /** The rate that applies now: the locked one, or the one an operator set since. */
-  readonly annualRateBps?: number;
+  readonly annualRate?: AnnualRate;
   readonly rateLock?: RateLock;
   readonly updatedAt: string;
 };
@@ -98,7 +99,6 @@ export const maxLtvBps = 8_000;
 export const maxGuaranteedLtvBps = 10_000;
 export const defaultLockDays = 30;
 export const maxLockDays = 90;
-export const maxAnnualRateBps = 2_000;
 /** One billion euros: above any mortgage, and it keeps amount × 10 000 an exact double. */
 export const maxAmountCents = 100_000_000_000;
 /** The longest free text (a reason, a name) a command carries. */
@@ -132,29 +132,28 @@ function decide(command: ApplicationCommand, state: ApplicationState, context: D
       if (file.rateLock && Date.parse(file.rateLock.expiresAt) > context.now.getTime()) {
         throw new DomainError('rule', 'RATE_ALREADY_LOCKED', `the rate is locked until ${file.rateLock.expiresAt}`);
       }
-      const annualRateBps = publishedRateFor(context.rateTable, {
+      const annualRate = publishedRateFor(context.rateTable, {
         rateType: file.loan.rateType,
         termYears: file.loan.termYears,
         ltvBps: loanToValueBps(file.loan.amountCents, file.property.valueCents),
       });
-      if (annualRateBps === undefined) {
+      if (annualRate === undefined) {
         throw new DomainError('rule', 'NO_PUBLISHED_RATE', 'no published rate applies to this loan');
       }
       const expiresAt = new Date(context.now.getTime() + command.lockDays * dayMs).toISOString();
-      return [{ type: 'InterestRateLocked', data: { annualRateBps, lockDays: command.lockDays, lockedAt: at, expiresAt } }];
+      return [{ type: 'InterestRateLocked', data: { annualRate, lockDays: command.lockDays, lockedAt: at, expiresAt } }];
     }
     case 'ChangeRate': {
       const file = requireProcessing(state, 'change the rate of');
       const errors: FieldError[] = [];
-      if (!Number.isInteger(command.annualRateBps) || command.annualRateBps < 0 || command.annualRateBps > maxAnnualRateBps) {
-        errors.push({ path: 'annualRate', message: `must be a rate from 0 to ${maxAnnualRateBps / 100} % with at most two decimals` });
-      }
+      const rateProblem = annualRateProblem(command.annualRate);
+      if (rateProblem !== undefined) errors.push({ path: 'annualRate', message: rateProblem });
       const reason = requiredText(command.reason, 'reason', errors);
       if (errors.length > 0) throw invalidInput(errors);
       return [
         {
           type: 'InterestRateChanged',
-          data: { annualRateBps: command.annualRateBps, previousAnnualRateBps: file.annualRateBps ?? null, reason, changedAt: at },
+          data: { annualRate: command.annualRate, previousAnnualRate: file.annualRate ?? null, reason, changedAt: at },
         },
       ];
     }
@@ -164,7 +163,7 @@ function decide(command: ApplicationCommand, state: ApplicationState, context: D
       if (!lock || lock.expiresAt !== command.expiresAt || Date.parse(lock.expiresAt) > context.now.getTime()) {
         throw new DomainError('rule', 'RATE_LOCK_NOT_EXPIRED', 'this rate lock has not expired, or was replaced');
       }
-      return [{ type: 'InterestRateLockExpired', data: { annualRateBps: lock.annualRateBps, lockedAt: lock.lockedAt, expiresAt: lock.expiresAt, expiredAt: at } }];
+      return [{ type: 'InterestRateLockExpired', data: { annualRate: lock.annualRate, lockedAt: lock.lockedAt, expiresAt: lock.expiresAt, expiredAt: at } }];
     }
     case 'UpdatePropertyDetails': {
       const file = requireProcessing(state, 'change the property of');
@@ -363,14 +362,14 @@ function evolve(state: ApplicationState, event: ApplicationEvent): ApplicationSt
     case 'IncomeApproved':
       return { ...state, file: { ...file, verifiedMonthlyNetCents: event.data.verifiedMonthlyNetCents, updatedAt: event.data.approvedAt } };
     case 'InterestRateLocked': {
-      const { annualRateBps, lockedAt, expiresAt } = event.data;
-      return { ...state, file: { ...file, annualRateBps, rateLock: { annualRateBps, lockedAt, expiresAt }, updatedAt: lockedAt } };
+      const { annualRate, lockedAt, expiresAt } = event.data;
+      return { ...state, file: { ...file, annualRate, rateLock: { annualRate, lockedAt, expiresAt }, updatedAt: lockedAt } };
     }
     case 'InterestRateChanged': {
-      const { annualRateBps, changedAt } = event.data;
+      const { annualRate, changedAt } = event.data;
       // A lock keeps its expiry and now holds the rate the operator set.
-      const rateLock = file.rateLock ? { ...file.rateLock, annualRateBps } : undefined;
-      return { ...state, file: { ...file, annualRateBps, ...(rateLock ? { rateLock } : {}), updatedAt: changedAt } };
+      const rateLock = file.rateLock ? { ...file.rateLock, annualRate } : undefined;
+      return { ...state, file: { ...file, annualRate, ...(rateLock ? { rateLock } : {}), updatedAt: changedAt } };
     }
     case 'InterestRateLockExpired': {
       // The lapsed lock's rate stays on file as the last rate offered; a relock takes the published one.

@@ -64,7 +64,7 @@ const approveIncome = (verifiedMonthlyNetCents: number, note?: string): Applicat
   ...(note !== undefined ? { note } : {}),
 });
 const lockRate = (lockDays: number = defaultLockDays): ApplicationCommand => ({ type: 'LockRate', lockDays });
-const changeRate = (annualRateBps: number, reason = 'market update'): ApplicationCommand => ({ type: 'ChangeRate', annualRateBps, reason });
+const changeRate = (annualRate: string, reason = 'market update'): ApplicationCommand => ({ type: 'ChangeRate', annualRate, reason });
 const updateProperty = (changes: Partial<PropertyInput> = {}): ApplicationCommand => ({
   type: 'UpdatePropertyDetails',
   property: { ...validPropertyInput, ...changes },
@@ -93,18 +93,18 @@ const submittedEvent = (changes: SubmittedChanges = {}, at: Date = submittedAt):
   },
 });
 const submitted = submittedEvent();
-const rateLocked = (annualRateBps: number, lockedAt: Date, lockDays: number, expiresAt: string): ApplicationEvent => ({
+const rateLocked = (annualRate: string, lockedAt: Date, lockDays: number, expiresAt: string): ApplicationEvent => ({
   type: 'InterestRateLocked',
-  data: { annualRateBps, lockDays, lockedAt: lockedAt.toISOString(), expiresAt },
+  data: { annualRate, lockDays, lockedAt: lockedAt.toISOString(), expiresAt },
 });
 // The published rate for the valid loan: fixed, 25 years, 60-80 % LTV.
-const lockedOnSubmission = rateLocked(345, submittedAt, 30, '2026-12-10T09:00:00.000Z');
+const lockedOnSubmission = rateLocked('3.45', submittedAt, 30, '2026-12-10T09:00:00.000Z');
 const rateChanged = (
-  annualRateBps: number,
-  previousAnnualRateBps: number | null,
+  annualRate: string,
+  previousAnnualRate: string | null,
   reason = 'market update',
   at: Date = submittedAt,
-): ApplicationEvent => ({ type: 'InterestRateChanged', data: { annualRateBps, previousAnnualRateBps, reason, changedAt: at.toISOString() } });
+): ApplicationEvent => ({ type: 'InterestRateChanged', data: { annualRate, previousAnnualRate, reason, changedAt: at.toISOString() } });
 const withdrawn: ApplicationEvent = { type: 'ApplicationWithdrawn', data: { reason: null, withdrawnAt: submittedAt.toISOString() } };
 const approved: ApplicationEvent = {
   type: 'ApplicationApproved',
@@ -308,7 +308,7 @@ describe('commands on an application that does not exist', () => {
   const commands: readonly ApplicationCommand[] = [
     approveIncome(340_000),
     lockRate(),
-    changeRate(250),
+    changeRate('2.5'),
     updateProperty(),
     withdraw(),
     approve(),
@@ -351,38 +351,38 @@ describe('LockRate', () => {
     assert.equal(defaultLockDays, 30);
     const state = given([submitted]).when(lockRate(defaultLockDays)).then([lockedOnSubmission]);
     const file = processingFile(state);
-    assert.equal(file.annualRateBps, 345);
-    assert.deepEqual(file.rateLock, { annualRateBps: 345, lockedAt: submittedAt.toISOString(), expiresAt: '2026-12-10T09:00:00.000Z' });
+    assert.equal(file.annualRate, '3.45');
+    assert.deepEqual(file.rateLock, { annualRate: '3.45', lockedAt: submittedAt.toISOString(), expiresAt: '2026-12-10T09:00:00.000Z' });
   });
 
   it('expires lockDays after now, taken from the context', () => {
     const now = new Date('2027-01-31T23:30:00.000Z');
-    given([submitted]).when(lockRate(1), { now }).then([rateLocked(345, now, 1, '2027-02-01T23:30:00.000Z')]);
-    given([submitted]).when(lockRate(90), { now }).then([rateLocked(345, now, 90, '2027-05-01T23:30:00.000Z')]);
+    given([submitted]).when(lockRate(1), { now }).then([rateLocked('3.45', now, 1, '2027-02-01T23:30:00.000Z')]);
+    given([submitted]).when(lockRate(90), { now }).then([rateLocked('3.45', now, 90, '2027-05-01T23:30:00.000Z')]);
   });
 
   it('picks the band of the loan type, term and loan-to-value', () => {
-    const cases: readonly (readonly [Partial<Loan>, number])[] = [
-      [{ rateType: 'variable', termYears: 10, amountCents: 15_000_000 }, 265], // 50 %
-      [{ rateType: 'fixed', termYears: 10, amountCents: 18_000_000 }, 290], // exactly 60 %
-      [{ rateType: 'fixed', termYears: 11, amountCents: 18_000_003 }, 330], // just over 60 %
-      [{ rateType: 'fixed', termYears: 40, amountCents: 24_000_000 }, 365], // exactly 80 %
-      [{ rateType: 'fixed', termYears: 25, amountCents: 28_500_000, publicGuarantee: true }, 385], // 95 %
-      [{ rateType: 'variable', termYears: 40, amountCents: 30_000_000, publicGuarantee: true }, 360], // 100 %
+    const cases: readonly (readonly [Partial<Loan>, string])[] = [
+      [{ rateType: 'variable', termYears: 10, amountCents: 15_000_000 }, '2.65'], // 50 %
+      [{ rateType: 'fixed', termYears: 10, amountCents: 18_000_000 }, '2.9'], // exactly 60 %
+      [{ rateType: 'fixed', termYears: 11, amountCents: 18_000_003 }, '3.3'], // just over 60 %
+      [{ rateType: 'fixed', termYears: 40, amountCents: 24_000_000 }, '3.65'], // exactly 80 %
+      [{ rateType: 'fixed', termYears: 25, amountCents: 28_500_000, publicGuarantee: true }, '3.85'], // 95 %
+      [{ rateType: 'variable', termYears: 40, amountCents: 30_000_000, publicGuarantee: true }, '3.6'], // 100 %
     ];
-    for (const [loan, annualRateBps] of cases) {
+    for (const [loan, annualRate] of cases) {
       given([submittedEvent({ loan })])
         .when(lockRate(30))
-        .then([rateLocked(annualRateBps, submittedAt, 30, '2026-12-10T09:00:00.000Z')]);
+        .then([rateLocked(annualRate, submittedAt, 30, '2026-12-10T09:00:00.000Z')]);
     }
   });
 
   it('uses the rate table from the context', () => {
     const rateTable: RateTable = {
       publishedAt: '2026-11-05T00:00:00.000Z',
-      bands: { fixed: [{ maxTermYears: 40, maxLtvBps: 10_000, annualRateBps: 199 }], variable: [] },
+      bands: { fixed: [{ maxTermYears: 40, maxLtvBps: 10_000, annualRate: '1.999' }], variable: [] },
     };
-    given([submitted]).when(lockRate(30), { rateTable }).then([rateLocked(199, submittedAt, 30, '2026-12-10T09:00:00.000Z')]);
+    given([submitted]).when(lockRate(30), { rateTable }).then([rateLocked('1.999', submittedAt, 30, '2026-12-10T09:00:00.000Z')]);
     given([submittedEvent({ loan: { rateType: 'variable' } })])
       .when(lockRate(30), { rateTable })
       .thenFails('rule', 'NO_PUBLISHED_RATE');
@@ -405,13 +405,13 @@ describe('LockRate', () => {
     for (const now of [daysAfter(submittedAt, 30), daysAfter(submittedAt, 45)]) {
       const state = given([submitted, lockedOnSubmission])
         .when(lockRate(10), { now })
-        .then([rateLocked(345, now, 10, daysAfter(now, 10).toISOString())]);
+        .then([rateLocked('3.45', now, 10, daysAfter(now, 10).toISOString())]);
       assert.equal(processingFile(state).rateLock?.lockedAt, now.toISOString());
     }
   });
 
   it('refuses to relock a changed rate before the lock expires', () => {
-    given([submitted, lockedOnSubmission, rateChanged(300, 345)])
+    given([submitted, lockedOnSubmission, rateChanged('3', '3.45')])
       .when(lockRate(), { now: daysAfter(submittedAt, 1) })
       .thenFails('rule', 'RATE_ALREADY_LOCKED');
   });
@@ -419,42 +419,44 @@ describe('LockRate', () => {
 
 describe('ChangeRate', () => {
   it('records that there was no rate before when none was locked', () => {
-    const state = given([submitted]).when(changeRate(250)).then([rateChanged(250, null)]);
+    const state = given([submitted]).when(changeRate('2.5')).then([rateChanged('2.5', null)]);
     const file = processingFile(state);
-    assert.equal(file.annualRateBps, 250);
+    assert.equal(file.annualRate, '2.5');
     assert.equal(file.rateLock, undefined);
   });
 
   it('records the previous rate, and the lock keeps its expiry but takes the new rate', () => {
     const now = daysAfter(submittedAt, 3);
     const state = given([submitted, lockedOnSubmission])
-      .when(changeRate(310, ' competitor offer '), { now })
-      .then([rateChanged(310, 345, 'competitor offer', now)]);
+      .when(changeRate('3.1', ' competitor offer '), { now })
+      .then([rateChanged('3.1', '3.45', 'competitor offer', now)]);
     const file = processingFile(state);
-    assert.equal(file.annualRateBps, 310);
-    assert.deepEqual(file.rateLock, { annualRateBps: 310, lockedAt: submittedAt.toISOString(), expiresAt: '2026-12-10T09:00:00.000Z' });
+    assert.equal(file.annualRate, '3.1');
+    assert.deepEqual(file.rateLock, { annualRate: '3.1', lockedAt: submittedAt.toISOString(), expiresAt: '2026-12-10T09:00:00.000Z' });
     assert.equal(file.updatedAt, now.toISOString());
   });
 
   it('takes the previous rate from the last change', () => {
-    given([submitted, lockedOnSubmission, rateChanged(310, 345)]).when(changeRate(290)).then([rateChanged(290, 310)]);
+    given([submitted, lockedOnSubmission, rateChanged('3.1', '3.45')]).when(changeRate('2.9')).then([rateChanged('2.9', '3.1')]);
   });
 
-  it('accepts rates from 0 to 20 %', () => {
-    given([submitted]).when(changeRate(0)).then([rateChanged(0, null)]);
-    given([submitted]).when(changeRate(2_000)).then([rateChanged(2_000, null)]);
+  it('accepts rates from 0 to 20 %, to the 0.0001 %', () => {
+    given([submitted]).when(changeRate('0')).then([rateChanged('0', null)]);
+    given([submitted]).when(changeRate('20')).then([rateChanged('20', null)]);
+    given([submitted]).when(changeRate('3.875')).then([rateChanged('3.875', null)]);
+    given([submitted]).when(changeRate('0.0001')).then([rateChanged('0.0001', null)]);
   });
 
-  it('refuses a rate out of range or finer than a basis point', () => {
-    for (const annualRateBps of [-1, 2_001, 250.5, Number.NaN]) {
-      given([submitted]).when(changeRate(annualRateBps)).thenFails('invalid', 'INVALID_INPUT', ['annualRate']);
+  it('refuses a rate out of range, finer than 0.0001 % or not in canonical decimal form', () => {
+    for (const annualRate of ['-1', '20.0001', '3.87501', '2.50', '02.5', 'NaN', '']) {
+      given([submitted]).when(changeRate(annualRate)).thenFails('invalid', 'INVALID_INPUT', ['annualRate']);
     }
   });
 
   it('requires a reason', () => {
-    given([submitted]).when(changeRate(250, '')).thenFails('invalid', 'INVALID_INPUT', ['reason']);
-    given([submitted]).when(changeRate(250, '   ')).thenFails('invalid', 'INVALID_INPUT', ['reason']);
-    given([submitted]).when(changeRate(-5, '')).thenFails('invalid', 'INVALID_INPUT', ['annualRate', 'reason']);
+    given([submitted]).when(changeRate('2.5', '')).thenFails('invalid', 'INVALID_INPUT', ['reason']);
+    given([submitted]).when(changeRate('2.5', '   ')).thenFails('invalid', 'INVALID_INPUT', ['reason']);
+    given([submitted]).when(changeRate('-5', '')).thenFails('invalid', 'INVALID_INPUT', ['annualRate', 'reason']);
   });
 });
 
@@ -529,7 +531,7 @@ describe('ExpireRateLock', () => {
     const now = new Date(expiresAt);
     const state = given([submitted, lockedOnSubmission])
       .when(expire(), { now })
-      .then([{ type: 'InterestRateLockExpired', data: { annualRateBps: 345, lockedAt: submittedAt.toISOString(), expiresAt, expiredAt: expiresAt } }]);
+      .then([{ type: 'InterestRateLockExpired', data: { annualRate: '3.45', lockedAt: submittedAt.toISOString(), expiresAt, expiredAt: expiresAt } }]);
     assert.equal(processingFile(state).rateLock, undefined);
   });
 
@@ -567,7 +569,7 @@ describe('a closed application', () => {
       assert.equal(state.status, status);
     });
 
-    for (const command of [changeRate(250), lockRate(), updateProperty(), approveIncome(340_000), approve(), reject()]) {
+    for (const command of [changeRate('2.5'), lockRate(), updateProperty(), approveIncome(340_000), approve(), reject()]) {
       it(`refuses ${command.type} once ${status}`, () => {
         given(history).when(command).thenFails('rule', 'APPLICATION_CLOSED');
       });
@@ -599,12 +601,12 @@ describe('time', () => {
     const lockedAgainAt = daysAfter(submittedAt, 31);
     const processing = given([submitted, lockedOnSubmission])
       .when(lockRate(), { now: lockedAgainAt })
-      .then([rateLocked(345, lockedAgainAt, 30, daysAfter(lockedAgainAt, 30).toISOString())]);
+      .then([rateLocked('3.45', lockedAgainAt, 30, daysAfter(lockedAgainAt, 30).toISOString())]);
     const now = new Date('2027-03-01T10:00:00.000Z');
     const context = { now, rateTable: defaultRateTable, limits };
     const decideAll = (): (readonly ApplicationEvent[])[] => [
       applicationDecider.decide(submitApplication(), applicationDecider.initialState, context),
-      ...[lockRate(), changeRate(250), updateProperty(), approveIncome(340_000), withdraw(), approve(), reject()].map((command) =>
+      ...[lockRate(), changeRate('2.5'), updateProperty(), approveIncome(340_000), withdraw(), approve(), reject()].map((command) =>
         applicationDecider.decide(command, processing, context),
       ),
     ];
@@ -624,8 +626,8 @@ describe('time', () => {
   it('gives the same events for the same command, state and context', () => {
     const state = given([submitted]).when(lockRate()).then([lockedOnSubmission]);
     const context = { now: daysAfter(submittedAt, 5), rateTable: defaultRateTable, limits };
-    const first = applicationDecider.decide(changeRate(300), state, context);
-    const second = applicationDecider.decide(changeRate(300), state, context);
+    const first = applicationDecider.decide(changeRate('3'), state, context);
+    const second = applicationDecider.decide(changeRate('3'), state, context);
     assert.deepEqual(first, second);
   });
 });

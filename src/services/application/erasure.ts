@@ -8,7 +8,7 @@ import { DomainError, invalidInput } from '../../domain/errors.ts';
 import type { SqlClient, SqlQueryable } from '../../eventstore/sql-client.ts';
 import { eventsInTransaction } from '../../eventstore/store.ts';
 import type { StoredEvent } from '../../eventstore/types.ts';
-import type { AfterCommit } from '../../messaging/jobs.ts';
+import { scheduleJob, type AfterCommit } from '../../messaging/jobs.ts';
 import {
   addCalendarYears,
   dataSubjectDecider,
@@ -24,6 +24,9 @@ import type { PersonalDataVault } from '../../privacy/vault.ts';
 import { stampEvents } from '../service.ts';
 import { applicationDecider } from './decider.ts';
 import { toApplicationEvent } from './service.ts';
+
+/** The job that forgets destroyed keys on disk (SubjectKeys.shredDestroyed), one for every erasure since it last ran. */
+export const shredKeysQueue = 'privacy.shred-keys';
 
 /**
  * A stream is recorded for a subject in the statement or transaction that writes their
@@ -132,7 +135,8 @@ export function createErasureService({ client, personalData, clock, newId, reten
   async function decideAndAppend(subject: Subject, command: DataSubjectCommand, request: Request, now: Date) {
     const decided = dataSubjectDecider.decide(command, subject.state, { now, retentionYears, subjectId: subject.subjectId });
     const stamped = stampEvents(decided, { correlationId: request.correlationId, causationId: null }, request.actor, now, newId);
-    const appended = await eventsInTransaction(subject.tx).append(dataSubjectStreamId(subject.subjectId), stamped, subject.version || 'no_stream');
+    // Through the vault: a hold's reason is sealed with the person's key.
+    const appended = await eventsInTransaction(subject.tx, personalData).append(dataSubjectStreamId(subject.subjectId), stamped, subject.version || 'no_stream');
     return { decided, appended };
   }
 
@@ -179,6 +183,8 @@ export function createErasureService({ client, personalData, clock, newId, reten
       // reveals their erased form, and the event tells the read models and the services
       // to drop the copies they made.
       if (!(await personalData.keys.within(subject.tx).destroy(subject.tx, subject.subjectId))) throw notHeld();
+      // The key's old row version is still on disk: a job (durable, so a crash cannot skip it) forgets it for good.
+      if (personalData.keys.shredDestroyed) await scheduleJob(subject.tx, { queue: shredKeysQueue, key: 'destroyed-keys', payload: {}, dueAt: clock() });
       const erased = decided[0]!;
       if (erased.type !== 'PersonalDataErased') throw new Error(`an erasure decided ${erased.type}`);
       return { subjectId: subject.subjectId, streams: [...erased.data.streams], erasedAt: erased.data.erasedAt, position: appended.lastPosition };

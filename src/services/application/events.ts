@@ -1,9 +1,18 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
+import { annualRateFromBasisPoints, annualRatePattern } from '../../domain/annual-rate.ts';
 import { createEventCatalog } from '../../eventstore/event-catalog.ts';
 import { defineEvent, type EventOf } from '../../eventstore/event-definition.ts';
 
+/** What a personal field reads as once its subject's key is destroyed (GDPR erasure). */
+export const erasedText = '[erased]';
+
+/** The applicant of an erased person's application, in the events and in every read model. */
+export const erasedApplicant = { firstName: erasedText, lastName: erasedText, taxCode: erasedText, email: erasedText } as const;
+
 const Cents = Type.Integer({ minimum: 0, description: 'euro cents' });
+/** How rates were stored until they could have more than two decimals (v1 of the rate events). */
 const BasisPoints = Type.Integer({ minimum: 0, description: 'annual rate in basis points (250 = 2.50 %)' });
+const AnnualRate = Type.String({ pattern: annualRatePattern, description: 'annual rate, a decimal percentage ("3.875" is 3.875 %)' });
 const Instant = Type.String({ format: 'date-time' });
 
 export const energyClasses = ['A4', 'A3', 'A2', 'A1', 'B', 'C', 'D', 'E', 'F', 'G', 'unknown'] as const;
@@ -40,12 +49,6 @@ export const LoanSchema = Type.Object({
   publicGuarantee: Type.Boolean(),
 });
 
-/** What a personal field reads as once its subject's key is destroyed (GDPR erasure). */
-export const erasedText = '[erased]';
-
-/** The applicant of an erased person's application, in the events and in every read model. */
-export const erasedApplicant = { firstName: erasedText, lastName: erasedText, taxCode: erasedText, email: erasedText } as const;
-
 /**
  * The applicant is personal data: sealed with their key when stored, read as erased
  * names once the key is destroyed. The rest (income, property, loan) are the facts of
@@ -70,19 +73,43 @@ export const MortgageApplicationSubmitted = defineEvent(
   },
 );
 
+/**
+ * Free text an operator or the applicant writes about the application may name the person:
+ * sealed for the applicant whose data the application's stream holds, read as erased with it.
+ */
+const freeText = <Field extends string>(field: Field) => ({ personal: { ofStream: true, erased: { [field]: erasedText } } }) as const;
+
 export const IncomeApproved = defineEvent(
   'IncomeApproved',
   1,
   Type.Object({ verifiedMonthlyNetCents: Cents, note: Type.Union([Type.String(), Type.Null()]), approvedAt: Instant }),
+  freeText('note'),
 );
 
-export const InterestRateLocked = defineEvent(
+/**
+ * The rate events' v1 held the rate in basis points, which cannot say 3.875 %; v2 holds it
+ * as a decimal percentage. A stored v1 event is read as v2 with the same rate, by the
+ * upcast of each v2: the schemas alone could not read one as the other.
+ */
+const rateInBasisPointsRead = <Data extends { readonly annualRateBps: number }>({ annualRateBps, ...rest }: Data) => ({
+  ...rest,
+  annualRate: annualRateFromBasisPoints(annualRateBps),
+});
+
+export const InterestRateLockedV1 = defineEvent(
   'InterestRateLocked',
   1,
   Type.Object({ annualRateBps: BasisPoints, lockDays: Type.Integer({ minimum: 1 }), lockedAt: Instant, expiresAt: Instant }),
 );
 
-export const InterestRateChanged = defineEvent(
+export const InterestRateLocked = defineEvent(
+  'InterestRateLocked',
+  2,
+  Type.Object({ annualRate: AnnualRate, lockDays: Type.Integer({ minimum: 1 }), lockedAt: Instant, expiresAt: Instant }),
+  { upcast: (previous) => rateInBasisPointsRead(previous as Static<typeof InterestRateLockedV1.schema>) },
+);
+
+export const InterestRateChangedV1 = defineEvent(
   'InterestRateChanged',
   1,
   Type.Object({
@@ -91,13 +118,39 @@ export const InterestRateChanged = defineEvent(
     reason: Type.String(),
     changedAt: Instant,
   }),
+  freeText('reason'),
+);
+
+export const InterestRateChanged = defineEvent(
+  'InterestRateChanged',
+  2,
+  Type.Object({
+    annualRate: AnnualRate,
+    previousAnnualRate: Type.Union([AnnualRate, Type.Null()]),
+    reason: Type.String(),
+    changedAt: Instant,
+  }),
+  {
+    ...freeText('reason'),
+    upcast: (previous) => {
+      const { previousAnnualRateBps, ...rest } = previous as Static<typeof InterestRateChangedV1.schema>;
+      return { ...rateInBasisPointsRead(rest), previousAnnualRate: previousAnnualRateBps === null ? null : annualRateFromBasisPoints(previousAnnualRateBps) };
+    },
+  },
 );
 
 /** Raised by the lock's deadline: the lock lapsed before the mortgage was booked. */
-export const InterestRateLockExpired = defineEvent(
+export const InterestRateLockExpiredV1 = defineEvent(
   'InterestRateLockExpired',
   1,
   Type.Object({ annualRateBps: BasisPoints, lockedAt: Instant, expiresAt: Instant, expiredAt: Instant }),
+);
+
+export const InterestRateLockExpired = defineEvent(
+  'InterestRateLockExpired',
+  2,
+  Type.Object({ annualRate: AnnualRate, lockedAt: Instant, expiresAt: Instant, expiredAt: Instant }),
+  { upcast: (previous) => rateInBasisPointsRead(previous as Static<typeof InterestRateLockExpiredV1.schema>) },
 );
 
 /**
@@ -130,6 +183,7 @@ export const ApplicationWithdrawn = defineEvent(
   'ApplicationWithdrawn',
   1,
   Type.Object({ reason: Type.Union([Type.String(), Type.Null()]), withdrawnAt: Instant }),
+  freeText('reason'),
 );
 
 export const ApplicationApproved = defineEvent(
@@ -142,6 +196,7 @@ export const ApplicationRejected = defineEvent(
   'ApplicationRejected',
   1,
   Type.Object({ reason: Type.String(), rejectedAt: Instant }),
+  freeText('reason'),
 );
 
 export const applicationEventDefinitions = [
@@ -157,7 +212,13 @@ export const applicationEventDefinitions = [
 ] as const;
 
 /** Every version ever defined, oldest first: what the schema registry and the catalog hold. */
-export const applicationEventHistory = [PropertyDetailsUpdatedV1, ...applicationEventDefinitions] as const;
+export const applicationEventHistory = [
+  PropertyDetailsUpdatedV1,
+  InterestRateLockedV1,
+  InterestRateChangedV1,
+  InterestRateLockExpiredV1,
+  ...applicationEventDefinitions,
+] as const;
 
 /** Reads stored application events of any version as their latest version. */
 export const applicationEventCatalog = createEventCatalog(applicationEventHistory);

@@ -6,7 +6,7 @@ import { maxTextLength, type ApplicationCommand, type SubmitApplication } from '
 import { rateTableStreamId } from '../rates/events.ts';
 import { rateTableAfter } from '../rates/rate-table.ts';
 import { rateRoutes } from '../rates/routes.ts';
-import { createErasureService, erasureRoutes } from './erasure.ts';
+import { createErasureService, erasureRoutes, shredKeysQueue } from './erasure.ts';
 import { applicationRoutes } from './routes.ts';
 import { createApplicationService } from './service.ts';
 
@@ -91,6 +91,13 @@ export const applicationModule: ServiceModule = {
       ],
       consumers: [{ name: 'application', eventTypes: [...reactions, ...ownEvents, 'RateTablePublished'], decoder: platformEventCatalog, handle }],
       jobs: [
+        {
+          queue: shredKeysQueue,
+          handle: async (_job, outcome) => {
+            await personalData.keys.shredDestroyed?.();
+            await outcome.complete();
+          },
+        },
         {
           queue: rateLockExpiryQueue,
           handle: async (job: { key: string; payload: RateLockExpiry }, outcome) => {

@@ -10,6 +10,10 @@ import { deadLetterRoutes } from '../../messaging/dead-letter-routes.ts';
 import { createDeadLetters } from '../../messaging/dead-letters.ts';
 import { watchCheckpoints } from '../../readside/checkpoints.ts';
 import { customerViewProjection, memoryViewCache } from '../../readside/customer-view.ts';
+import { searchKeys } from '../../readside/search.ts';
+import { sqlSubjectKeys } from '../../privacy/subject-keys.ts';
+import { createPersonalDataVault } from '../../privacy/vault.ts';
+import { platformEventHistory } from '../catalog.ts';
 import { startLiveFeed } from '../../readside/live.ts';
 import { startProjector } from '../../readside/projector.ts';
 import { queryRoutes } from '../../readside/query-routes.ts';
@@ -49,10 +53,13 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
 
     before(async () => {
       database = await openDatabase();
-      const store = new SqlEventStore(database.client);
+      // As the platform's: the applicant sealed with their key on the way in, revealed on the way out.
+      const digestSecret = 'the application API contract: a secret of at least 32 characters';
+      const personalData = createPersonalDataVault({ keys: sqlSubjectKeys(database.client, { digestSecret }), definitions: platformEventHistory });
+      const store = new SqlEventStore(database.client, { personalData });
       // The customer view the GETs read, fed by a projector of its own.
       const viewCache = memoryViewCache();
-      const projector = startProjector({ client: database.client, store, projections: [customerViewProjection(viewCache)] });
+      const projector = startProjector({ client: database.client, store, projections: [customerViewProjection(viewCache, personalData)] });
       store.onAppend(projector.wake);
       const checkpoints = watchCheckpoints(database.client);
       const live = startLiveFeed(store, database.client);
@@ -75,7 +82,16 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
         routes: [
           (server) => server.register(applicationRoutes, { applications }),
           (server) => server.register(deadLetterRoutes, { deadLetters: createDeadLetters(database.client) }),
-          (server) => server.register(queryRoutes, { db: database.client, checkpoints, viewCache, live, maxWaitMs: 2_000 }),
+          (server) =>
+            server.register(queryRoutes, {
+              db: database.client,
+              checkpoints,
+              viewCache,
+              live,
+              maxWaitMs: 2_000,
+              personalData,
+              search: { keys: searchKeys(digestSecret), personalData },
+            }),
         ],
         checkReady: async () => undefined,
         logger: false,
@@ -204,6 +220,16 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       assert.deepEqual(responses.map((r) => r.json<{ version: number }>().version).sort(), [2, 3, 4, 5]);
     });
 
+    it('refuses a rate finer than 0.0001 %, above 20 % or below 0 with a 400 naming annualRate, and stores nothing', async () => {
+      const { applicationId } = await submitted();
+      for (const annualRate of [3.87501, 20.0001, -0.5, 1e-7]) {
+        const problem = problemOf(await command('POST', `/api/applications/${applicationId}/rate`, { annualRate, reason: 'too fine' }), 400);
+        assert.deepEqual(problem.errors, [{ path: 'annualRate', message: 'must be a percentage from 0 to 20 with at most 4 decimals' }], String(annualRate));
+      }
+      const events = (await inject({ method: 'GET', url: `/api/applications/${applicationId}/events` })).json<unknown[]>();
+      assert.equal(events.length, 1);
+    });
+
     it('checks If-Match: a stale version is 409, a malformed one 400', async () => {
       const { applicationId } = await submitted();
       const url = `/api/applications/${applicationId}/rate-lock`;
@@ -224,14 +250,14 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       };
       await expectVersion(await command('POST', `${base}/income-approval`, { verifiedMonthlyNet: 3100, note: 'payslips checked' }), 2);
       await expectVersion(await command('POST', `${base}/rate-lock`), 3);
-      await expectVersion(await command('POST', `${base}/rate`, { annualRate: 2.75, reason: 'promotion' }), 4);
+      await expectVersion(await command('POST', `${base}/rate`, { annualRate: 2.875, reason: 'promotion' }), 4);
       await expectVersion(await command('PUT', `${base}/property`, { value: 320000, region: 'lombardia', energyClass: 'A2' }), 5);
       const state = (await inject({ method: 'GET', url: `${base}/state` })).json<{
         rate: { annualRate: number; lockExpiresAt: string };
         income: { verifiedMonthlyNet: number };
         property: { value: number; energyClass: string };
       }>();
-      assert.equal(state.rate.annualRate, 2.75);
+      assert.equal(state.rate.annualRate, 2.875);
       assert.equal(state.income.verifiedMonthlyNet, 3100);
       assert.deepEqual([state.property.value, state.property.energyClass], [320000, 'A2']);
       const withdrawnAt = await expectVersion(await command('POST', `${base}/withdrawal`, { reason: 'found a better offer' }), 6);
@@ -343,7 +369,7 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       assert.deepEqual(events[0]!.data.loan, { amountCents: 20_000_000, termYears: 25, rateType: 'fixed', publicGuarantee: false });
       assert.equal(events[1]!.data.lockDays, 45);
       // Fixed, 25 years, 66.7 % loan-to-value: the 30-year band's 3.25 % plus 0.20 % for LTV over 60 %.
-      assert.equal(events[1]!.data.annualRateBps, 345);
+      assert.equal(events[1]!.data.annualRate, '3.45');
     });
 
     it('replays the application as of a version or an instant', async () => {

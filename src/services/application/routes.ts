@@ -5,7 +5,8 @@ import { actorOf } from '../../api/access.ts';
 import { applicationIdParam, ifMatchVersion, instantParam } from '../../api/request-input.ts';
 import type { Permission } from '../../security/permissions.ts';
 import { DomainError, invalidInput, type FieldError } from '../../domain/errors.ts';
-import { eurosToCents, percentToBasisPoints } from '../../domain/money.ts';
+import { annualRateFromPercent, annualRateRule } from '../../domain/annual-rate.ts';
+import { eurosToCents } from '../../domain/money.ts';
 import { defaultLockDays, type PropertyInput } from './decider.ts';
 import type { ApplicationService, CommandContext, CommandResult } from './service.ts';
 import { applicationStateView } from './view.ts';
@@ -172,12 +173,12 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<{ applications: Applic
 
   app.post(
     '/api/applications/:id/rate',
-    { ...allowed('changeRate'), schema: commandSchema('Change the rate', { annualRate: Type.Number({ description: 'percent, 2.5 means 2.5 %' }), reason: Text }) },
+    { ...allowed('changeRate'), schema: commandSchema('Change the rate', { annualRate: Type.Number({ description: 'percent, 3.875 means 3.875 %; at most 4 decimals' }), reason: Text }) },
     async (request, reply) => {
       const body = request.body;
-      const annualRateBps = percentToBasisPoints(body.annualRate);
-      if (annualRateBps === null) throw invalidInput([{ path: 'annualRate', message: 'must be a percentage with at most two decimals' }]);
-      const command = { type: 'ChangeRate' as const, annualRateBps, reason: body.reason };
+      const annualRate = annualRateFromPercent(body.annualRate);
+      if (annualRate === null) throw invalidInput([{ path: 'annualRate', message: annualRateRule }]);
+      const command = { type: 'ChangeRate' as const, annualRate, reason: body.reason };
       return accepted(reply, await applications.execute(applicationId(request.params), command, commandContext(request)));
     },
   );

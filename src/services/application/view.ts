@@ -1,4 +1,5 @@
-import { basisPointsToPercent, centsToEuros } from '../../domain/money.ts';
+import { annualRatePercent, type AnnualRate } from '../../domain/annual-rate.ts';
+import { centsToEuros } from '../../domain/money.ts';
 import type { ApplicationFile, ApplicationState } from './decider.ts';
 
 /** The application in the units of the HTTP contract: euros and percentages. */
@@ -20,7 +21,7 @@ export function applicationFileView(file: ApplicationFile) {
       energyClass: file.property.energyClass,
     },
     loan: loanView(file),
-    ...(file.annualRateBps !== undefined ? { rate: rateView(file) } : {}),
+    ...(file.annualRate !== undefined ? { rate: rateView(file.annualRate, file) } : {}),
     submittedAt: file.submittedAt,
     updatedAt: file.updatedAt,
   };
@@ -35,9 +36,9 @@ function loanView(file: ApplicationFile) {
   };
 }
 
-function rateView(file: ApplicationFile) {
+function rateView(annualRate: AnnualRate, file: ApplicationFile) {
   return {
-    annualRate: basisPointsToPercent(file.annualRateBps ?? 0),
+    annualRate: annualRatePercent(annualRate),
     ...(file.rateLock ? { lockedAt: file.rateLock.lockedAt, lockExpiresAt: file.rateLock.expiresAt } : {}),
   };
 }
@@ -69,7 +70,7 @@ export function customerView(state: Exclude<ApplicationState, { status: 'none' }
     version,
     applicant: { firstName: file.applicant.firstName, lastName: file.applicant.lastName },
     loan: loanView(file),
-    ...(file.annualRateBps !== undefined ? { rate: rateView(file) } : {}),
+    ...(file.annualRate !== undefined ? { rate: rateView(file.annualRate, file) } : {}),
     steps: {
       submitted: true,
       incomeApproved: file.verifiedMonthlyNetCents !== undefined,

@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import {
   createRecordSplitter,
+  currentBookLayout,
   decodeReply,
   encodeRequest,
   ProtocolError,
@@ -26,7 +27,7 @@ export class MainframeUnavailableError extends Error {
 }
 
 /** A booking as the caller gives it; the idempotency key is at most 32 printable ASCII characters without spaces (a UUID without its dashes fits). */
-export type BookingRequest = Omit<BookRequest, 'type'>;
+export type BookingRequest = Omit<BookRequest, 'type' | 'layout'>;
 
 export type BookingReply =
   | { readonly outcome: 'booked'; readonly contractNumber: string }
@@ -246,10 +247,11 @@ export function createMainframeClient(options: MainframeClientOptions): Mainfram
     async book(booking) {
       const request: MainframeRequest = {
         type: 'BOOK',
+        layout: currentBookLayout,
         idempotencyKey: booking.idempotencyKey,
         taxCode: booking.taxCode,
         amountCents: booking.amountCents,
-        annualRateBps: booking.annualRateBps,
+        annualRate: booking.annualRate,
         termMonths: booking.termMonths,
         // The record carries whole seconds.
         requestedAt: new Date(Math.floor(booking.requestedAt.getTime() / 1000) * 1000),

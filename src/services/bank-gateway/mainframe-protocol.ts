@@ -2,39 +2,54 @@
  * The bank's host speaks fixed-width records over TCP, like a COBOL program reading
  * a copybook. Every record is exactly 128 printable ASCII bytes (0x20-0x7E) followed
  * by '\n', so 129 bytes on the wire. X fields are text, left-justified and padded with
- * spaces; 9 fields are unsigned integers, right-justified and padded with zeros.
+ * spaces; 9 fields are unsigned integers, right-justified and padded with zeros, and
+ * 9(3)V9(6) is one with six implied decimals (003875000 is 3.875).
  *
- * | record | offset | width | pic | field                                             |
- * |--------|-------:|------:|-----|---------------------------------------------------|
- * | all    |      0 |     6 | X   | record type: BOOK, CANC, BOOKOK, BOOKKO, CANCOK, CANCKO, ERR |
- * | all    |      6 |    32 | X   | idempotency key (blank in ERR if unreadable)      |
- * | BOOK   |     38 |    16 | X   | tax code                                          |
- * |        |     54 |    14 | 9   | amount, cents                                     |
- * |        |     68 |     5 | 9   | annual rate, basis points                         |
- * |        |     73 |     3 | 9   | term, months                                      |
- * |        |     76 |    14 | 9   | requested at, UTC, YYYYMMDDhhmmss                 |
- * |        |     90 |    38 |     | filler (spaces)                                   |
- * | CANC   |     38 |    12 | X   | contract number                                   |
- * |        |     50 |    78 |     | filler                                            |
- * | BOOKOK |     38 |    12 | X   | contract number                                   |
- * |        |     50 |    78 |     | filler                                            |
- * | BOOKKO |     38 |     4 | X   | refusal code (FUND, BLCK, LIMT, IDEM, ...)        |
- * |        |     42 |    40 | X   | reason                                            |
- * |        |     82 |    46 |     | filler                                            |
- * | CANCOK |     38 |    12 | X   | contract number                                   |
- * |        |     50 |    78 |     | filler                                            |
- * | CANCKO |     38 |    12 | X   | contract number                                   |
- * |        |     50 |     4 | X   | refusal code                                      |
- * |        |     54 |    40 | X   | reason                                            |
- * |        |     94 |    34 |     | filler                                            |
- * | ERR    |     38 |    80 | X   | what was wrong with the record                    |
- * |        |    118 |    10 |     | filler                                            |
+ * | record | offset | width | pic       | field                                       |
+ * |--------|-------:|------:|-----------|---------------------------------------------|
+ * | all    |      0 |     6 | X         | record type: BOOK2, BOOK, CANC, BOOKOK, BOOKKO, CANCOK, CANCKO, ERR |
+ * | all    |      6 |    32 | X         | idempotency key (blank in ERR if unreadable) |
+ * | BOOK2  |     38 |    16 | X         | tax code                                    |
+ * |        |     54 |    14 | 9         | amount, cents                               |
+ * |        |     68 |     9 | 9(3)V9(6) | annual rate, percent                        |
+ * |        |     77 |     3 | 9         | term, months                                |
+ * |        |     80 |    14 | 9         | requested at, UTC, YYYYMMDDhhmmss           |
+ * |        |     94 |    34 |           | filler (spaces)                             |
+ * | BOOK   |     38 |    16 | X         | tax code                                    |
+ * |        |     54 |    14 | 9         | amount, cents                               |
+ * |        |     68 |     5 | 9         | annual rate, basis points                   |
+ * |        |     73 |     3 | 9         | term, months                                |
+ * |        |     76 |    14 | 9         | requested at, UTC, YYYYMMDDhhmmss           |
+ * |        |     90 |    38 |           | filler (spaces)                             |
+ * | CANC   |     38 |    12 | X         | contract number                             |
+ * |        |     50 |    78 |           | filler                                      |
+ * | BOOKOK |     38 |    12 | X         | contract number                             |
+ * |        |     50 |    78 |           | filler                                      |
+ * | BOOKKO |     38 |     4 | X         | refusal code (FUND, BLCK, LIMT, IDEM, ...)  |
+ * |        |     42 |    40 | X         | reason                                      |
+ * |        |     82 |    46 |           | filler                                      |
+ * | CANCOK |     38 |    12 | X         | contract number                             |
+ * |        |     50 |    78 |           | filler                                      |
+ * | CANCKO |     38 |    12 | X         | contract number                             |
+ * |        |     50 |     4 | X         | refusal code                                |
+ * |        |     54 |    40 | X         | reason                                      |
+ * |        |     94 |    34 |           | filler                                      |
+ * | ERR    |     38 |    80 | X         | what was wrong with the record              |
+ * |        |    118 |    10 |           | filler                                      |
+ *
+ * A booking has two layouts, named by the record type. BOOK (layout 1) carries the rate
+ * in basis points, so it cannot say 3.875 %; BOOK2 (layout 2) carries it to the
+ * millionth of a percent, two decimals more than Mutuo accepts, so that a finer rate
+ * later needs no third layout. Mutuo writes BOOK2; the host reads both, so a client
+ * still writing BOOK keeps working, and the two layouts of one booking are the same
+ * booking (same key, same rate).
  *
  * Identifiers (key, tax code, contract number, refusal code) contain no spaces, and
  * free text never ends with one, because the padding would swallow it: so every value
  * the encoder accepts decodes back to itself, and the decoder accepts exactly the
  * records the encoder can produce (filler included).
  */
+import { annualRateFromUnits, annualRateUnits, type AnnualRate } from '../../domain/annual-rate.ts';
 
 export const RECORD_LENGTH = 128;
 /** A record and its '\n'. */
@@ -51,12 +66,17 @@ export class ProtocolError extends Error {
   }
 }
 
+/** The layout of a BOOK record: 2 (BOOK2) is the one Mutuo writes, 1 (BOOK) the one clients before it write. */
+export type BookLayout = 1 | 2;
+export const currentBookLayout: BookLayout = 2;
+
 export type BookRequest = {
   readonly type: 'BOOK';
+  readonly layout: BookLayout;
   readonly idempotencyKey: string;
   readonly taxCode: string;
   readonly amountCents: number;
-  readonly annualRateBps: number;
+  readonly annualRate: AnnualRate;
   readonly termMonths: number;
   /** Whole seconds, UTC. */
   readonly requestedAt: Date;
@@ -92,14 +112,29 @@ const field = (name: string, offset: number, width: number): Field => ({ name, o
 
 const recordType = field('type', 0, 6);
 const key = field('idempotencyKey', 6, 32);
-const book = {
-  taxCode: field('taxCode', 38, 16),
-  amountCents: field('amountCents', 54, 14),
-  annualRateBps: field('annualRateBps', 68, 5),
-  termMonths: field('termMonths', 73, 3),
-  requestedAt: field('requestedAt', 76, 14),
-  end: 90,
-};
+/** Each BOOK layout: its record type, where its fields are, and how many decimals of a percent its rate has. */
+const bookLayouts = {
+  1: {
+    recordType: 'BOOK',
+    taxCode: field('taxCode', 38, 16),
+    amountCents: field('amountCents', 54, 14),
+    annualRate: field('annualRate', 68, 5),
+    rateDecimals: 2,
+    termMonths: field('termMonths', 73, 3),
+    requestedAt: field('requestedAt', 76, 14),
+    end: 90,
+  },
+  2: {
+    recordType: 'BOOK2',
+    taxCode: field('taxCode', 38, 16),
+    amountCents: field('amountCents', 54, 14),
+    annualRate: field('annualRate', 68, 9),
+    rateDecimals: 6,
+    termMonths: field('termMonths', 77, 3),
+    requestedAt: field('requestedAt', 80, 14),
+    end: 94,
+  },
+} as const;
 const contractOnly = { contractNumber: field('contractNumber', 38, 12), end: 50 };
 const refusal = { code: field('code', 38, 4), reason: field('reason', 42, 40), end: 82 };
 const cancelRefusal = {
@@ -127,7 +162,7 @@ function printableProblem(value: string): string | null {
 class RecordWriter {
   private readonly bytes = Buffer.alloc(FRAME_LENGTH, SPACE);
 
-  constructor(type: MainframeRequest['type'] | MainframeReply['type']) {
+  constructor(type: string) {
     this.bytes.write(type, recordType.offset, 'latin1');
     this.bytes[RECORD_LENGTH] = NEWLINE;
   }
@@ -158,6 +193,17 @@ class RecordWriter {
     if (digits.length > target.width) throw new ProtocolError(`${target.name}: ${value} does not fit ${target.width} digits`);
     this.bytes.write(digits.padStart(target.width, '0'), target.offset, 'latin1');
     return this;
+  }
+
+  /** A rate as a whole number of 10^-decimals percent, the decimals implied. */
+  rate(target: Field, value: AnnualRate, decimals: number): this {
+    let units: number;
+    try {
+      units = annualRateUnits(value, decimals);
+    } catch {
+      throw new ProtocolError(`${target.name}: ${JSON.stringify(value)} is not a rate of at most ${decimals} decimals`);
+    }
+    return this.digits(target, units);
   }
 
   timestamp(target: Field, value: Date): this {
@@ -231,6 +277,10 @@ class RecordReader {
     return Number(value);
   }
 
+  rate(source: Field, decimals: number): AnnualRate {
+    return annualRateFromUnits(this.digits(source), decimals);
+  }
+
   timestamp(source: Field): Date {
     const value = this.raw(source);
     const match = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(value);
@@ -257,15 +307,18 @@ class RecordReader {
 /** The frame for one request: 128 bytes and '\n'. Throws ProtocolError if a value does not fit its field. */
 export function encodeRequest(request: MainframeRequest): Buffer {
   switch (request.type) {
-    case 'BOOK':
-      return new RecordWriter('BOOK')
+    case 'BOOK': {
+      const book = bookLayouts[request.layout];
+      if (book === undefined) throw new ProtocolError(`layout: no BOOK layout ${JSON.stringify(request.layout)}`);
+      return new RecordWriter(book.recordType)
         .identifier(key, request.idempotencyKey)
         .identifier(book.taxCode, request.taxCode)
         .digits(book.amountCents, request.amountCents)
-        .digits(book.annualRateBps, request.annualRateBps)
+        .rate(book.annualRate, request.annualRate, book.rateDecimals)
         .digits(book.termMonths, request.termMonths)
         .timestamp(book.requestedAt, request.requestedAt)
         .done();
+    }
     case 'CANC':
       return new RecordWriter('CANC')
         .identifier(key, request.idempotencyKey)
@@ -281,13 +334,17 @@ export function decodeRequest(record: Uint8Array): MainframeRequest {
   const reader = new RecordReader(record);
   const type = reader.type();
   switch (type) {
-    case 'BOOK': {
+    case 'BOOK':
+    case 'BOOK2': {
+      const layout: BookLayout = type === 'BOOK' ? 1 : 2;
+      const book = bookLayouts[layout];
       const request: BookRequest = {
-        type,
+        type: 'BOOK',
+        layout,
         idempotencyKey: reader.identifier(key),
         taxCode: reader.identifier(book.taxCode),
         amountCents: reader.digits(book.amountCents),
-        annualRateBps: reader.digits(book.annualRateBps),
+        annualRate: reader.rate(book.annualRate, book.rateDecimals),
         termMonths: reader.digits(book.termMonths),
         requestedAt: reader.timestamp(book.requestedAt),
       };

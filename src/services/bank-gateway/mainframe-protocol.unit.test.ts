@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { annualRateFromUnits } from '../../domain/annual-rate.ts';
 import {
   createRecordSplitter,
   decodeReply,
@@ -27,15 +28,19 @@ const wholeSecond = fc
   .date({ min: new Date('0000-01-01T00:00:00Z'), max: new Date('9999-12-31T23:59:59Z'), noInvalidDate: true })
   .map((date) => new Date(Math.floor(date.getTime() / 1000) * 1000));
 
-const bookArb: fc.Arbitrary<BookRequest> = fc.record({
+const bookFields = {
   type: fc.constant('BOOK' as const),
   idempotencyKey: identifier(32),
   taxCode: identifier(16),
   amountCents: fc.integer({ min: 0, max: 99_999_999_999_999 }),
-  annualRateBps: fc.integer({ min: 0, max: 99_999 }),
   termMonths: fc.integer({ min: 0, max: 999 }),
   requestedAt: wholeSecond,
-});
+};
+/** Layout 2 carries any rate below 1000 % to six decimals; layout 1, below 1000 % in basis points. */
+const bookArb: fc.Arbitrary<BookRequest> = fc.oneof(
+  fc.record({ ...bookFields, layout: fc.constant(2 as const), annualRate: fc.integer({ min: 0, max: 999_999_999 }).map((units) => annualRateFromUnits(units, 6)) }),
+  fc.record({ ...bookFields, layout: fc.constant(1 as const), annualRate: fc.integer({ min: 0, max: 99_999 }).map((units) => annualRateFromUnits(units, 2)) }),
+);
 
 const requestArb: fc.Arbitrary<MainframeRequest> = fc.oneof(
   bookArb,
@@ -58,36 +63,68 @@ const replyArb: fc.Arbitrary<MainframeReply> = fc.oneof(
 
 const sampleBook: BookRequest = {
   type: 'BOOK',
+  layout: 2,
   idempotencyKey: '0f8fad5bd9cb469fa16570867728950e',
   taxCode: 'RSSMRA85T10A562S',
   amountCents: 25_000_051,
-  annualRateBps: 325,
+  annualRate: '3.875',
   termMonths: 300,
   requestedAt: new Date('2026-03-01T09:15:30Z'),
 };
+
+/** A BOOK record as a client before layout 2 writes it, byte for byte. */
+const layoutOneRecord = [
+  'BOOK  ',
+  '0f8fad5bd9cb469fa16570867728950e',
+  'RSSMRA85T10A562S',
+  '00000025000051',
+  '00325',
+  '300',
+  '20260301091530',
+  ' '.repeat(38),
+  '\n',
+].join('');
 
 function record(text: string): Buffer {
   return Buffer.from(text.padEnd(RECORD_LENGTH, ' '), 'latin1');
 }
 
 describe('mainframe protocol', () => {
-  it('lays a BOOK record out as the table says', () => {
+  it('lays a BOOK2 record out as the table says, the rate to six implied decimals', () => {
     const frame = encodeRequest(sampleBook);
     assert.equal(frame.length, FRAME_LENGTH);
     assert.equal(
       frame.toString('latin1'),
       [
-        'BOOK  ',
+        'BOOK2 ',
         '0f8fad5bd9cb469fa16570867728950e',
         'RSSMRA85T10A562S',
         '00000025000051',
-        '00325',
+        '003875000',
         '300',
         '20260301091530',
-        ' '.repeat(38),
+        ' '.repeat(34),
         '\n',
       ].join(''),
     );
+  });
+
+  it('still reads the BOOK record of layout 1, its rate in basis points, as the same booking', () => {
+    const fromLayoutOne = decodeRequest(Buffer.from(layoutOneRecord, 'latin1'));
+    assert.deepEqual(fromLayoutOne, { ...sampleBook, layout: 1, annualRate: '3.25' });
+    assert.equal(encodeRequest(fromLayoutOne).toString('latin1'), layoutOneRecord, 'and writes it again byte for byte');
+    const sameBooking = decodeRequest(encodeRequest({ ...fromLayoutOne, layout: 2 }));
+    assert.deepEqual({ ...sameBooking, layout: 1 }, fromLayoutOne, 'the same booking in layout 2');
+  });
+
+  it('carries every rate Mutuo accepts unchanged, and one finer than layout 1 only in layout 2', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 200_000 }), (units) => {
+        const annualRate = annualRateFromUnits(units, 4);
+        assert.equal((decodeRequest(encodeRequest({ ...sampleBook, annualRate })) as BookRequest).annualRate, annualRate);
+      }),
+    );
+    assert.throws(() => encodeRequest({ ...sampleBook, layout: 1 }), /annualRate: "3.875" is not a rate of at most 2 decimals/);
   });
 
   it('decodes what it encodes, for every valid request', () => {
@@ -145,10 +182,14 @@ describe('mainframe protocol', () => {
       rejects({ ...sampleBook, amountCents: -1 }, /amountCents: must be a whole number/);
       rejects({ ...sampleBook, amountCents: 10.5 }, /amountCents: must be a whole number/);
     });
-    it('a rate over 5 digits and a term over 3', () => {
-      rejects({ ...sampleBook, annualRateBps: 100_000 }, /annualRateBps: .* does not fit 5 digits/);
+    it('a rate of 1000 % or more, or of more than six decimals, and a term over 3 digits', () => {
+      rejects({ ...sampleBook, annualRate: '1000' }, /annualRate: .* does not fit 9 digits/);
+      rejects({ ...sampleBook, layout: 1, annualRate: '1000' }, /annualRate: .* does not fit 5 digits/);
+      rejects({ ...sampleBook, annualRate: '3.8750001' }, /annualRate: "3.8750001" is not a rate of at most 6 decimals/);
+      rejects({ ...sampleBook, annualRate: '3.50' }, /annualRate: "3.50" is not a rate/);
       rejects({ ...sampleBook, termMonths: 1_000 }, /termMonths: .* does not fit 3 digits/);
     });
+    it('a layout that does not exist', () => rejects({ ...sampleBook, layout: 3 as 2 }, /layout: no BOOK layout 3/));
     it('a key longer than 32 characters (a UUID with dashes)', () =>
       rejects({ ...sampleBook, idempotencyKey: '0f8fad5b-d9cb-469f-a165-70867728950e' }, /idempotencyKey: 36 characters do not fit 32/));
     it('non-ASCII and control characters', () => {
@@ -188,7 +229,7 @@ describe('mainframe protocol', () => {
     });
     it('an impossible date', () => {
       const bad = Buffer.from(valid);
-      bad.write('20260231091530', 76, 'latin1');
+      bad.write('20260231091530', 80, 'latin1');
       rejects(bad, /requestedAt: 20260231091530 is not a real date and time/);
     });
     it('a non-ASCII byte', () => {
@@ -204,7 +245,7 @@ describe('mainframe protocol', () => {
     });
     it('a reply type sent as a request, and the other way round', () => {
       assert.throws(() => decodeRequest(encodeReply({ type: 'BOOKOK', idempotencyKey: 'k', contractNumber: 'MU0000000001' })), ProtocolError);
-      assert.throws(() => decodeReply(valid), /unknown reply type "BOOK"/);
+      assert.throws(() => decodeReply(valid), /unknown reply type "BOOK2"/);
     });
   });
 

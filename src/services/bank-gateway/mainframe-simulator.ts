@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
 import { ConfigError } from '../../config.ts';
+import type { AnnualRate } from '../../domain/annual-rate.ts';
 import { assertNever } from '../../domain/errors.ts';
 import {
   createRecordSplitter,
@@ -32,7 +33,7 @@ export type SimulatedBooking = {
   readonly contractNumber: string;
   readonly amountCents: number;
   readonly taxCode: string;
-  readonly annualRateBps: number;
+  readonly annualRate: AnnualRate;
   readonly termMonths: number;
   readonly cancelled: boolean;
 };
@@ -97,7 +98,7 @@ export async function startMainframeSimulator(options: MainframeSimulatorOptions
       contractNumber: newContractNumber(),
       amountCents: request.amountCents,
       taxCode: request.taxCode,
-      annualRateBps: request.annualRateBps,
+      annualRate: request.annualRate,
       termMonths: request.termMonths,
       cancelled: false,
     };
@@ -116,7 +117,7 @@ export async function startMainframeSimulator(options: MainframeSimulatorOptions
       existing !== undefined &&
       (existing.amountCents !== request.amountCents ||
         existing.taxCode !== request.taxCode ||
-        existing.annualRateBps !== request.annualRateBps ||
+        existing.annualRate !== request.annualRate ||
         existing.termMonths !== request.termMonths)
     ) {
       return { type: 'BOOKKO', idempotencyKey, code: 'IDEM', reason: reasons.IDEM };

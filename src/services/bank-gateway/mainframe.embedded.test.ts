@@ -20,7 +20,7 @@ const booking = (amountCents: number, overrides: Partial<BookingRequest> = {}): 
   idempotencyKey: newKey(),
   taxCode: 'RSSMRA85T10A562S',
   amountCents,
-  annualRateBps: 325,
+  annualRate: '3.875',
   termMonths: 300,
   requestedAt: new Date('2026-03-01T09:15:30.250Z'),
   ...overrides,
@@ -92,7 +92,7 @@ describe('mainframe simulator and client', () => {
       contractNumber: reply.contractNumber,
       amountCents: 25_000_000,
       taxCode: 'RSSMRA85T10A562S',
-      annualRateBps: 325,
+      annualRate: '3.875',
       termMonths: 300,
       cancelled: false,
     });
@@ -158,7 +158,7 @@ describe('mainframe simulator and client', () => {
 
   it('answers a malformed record with ERR and keeps the connection usable', async () => {
     const key = newKey();
-    const valid = encodeRequest({ ...booking(1_000_000, { requestedAt: new Date('2026-03-01T09:15:30Z') }), type: 'BOOK', idempotencyKey: key });
+    const valid = encodeRequest({ ...booking(1_000_000, { requestedAt: new Date('2026-03-01T09:15:30Z') }), type: 'BOOK', layout: 2, idempotencyKey: key });
     const badDigits = Buffer.from(valid);
     badDigits.write('00000000ABCDEF', 54, 'latin1');
     const replies = await rawExchange(
@@ -173,6 +173,16 @@ describe('mainframe simulator and client', () => {
     ]);
     assert.equal(replies[3]?.type, 'BOOKOK');
     assert.equal(replies[3]?.idempotencyKey, key);
+  });
+
+  it('books a BOOK record of layout 1 (the rate in basis points), and takes the same booking in layout 2 as its retry', async () => {
+    const key = newKey();
+    const request = { ...booking(1_000_000, { annualRate: '3.25', requestedAt: new Date('2026-03-01T09:15:30Z') }), type: 'BOOK' as const, idempotencyKey: key };
+    const [fromOldClient] = await rawExchange(simulator.port, [encodeRequest({ ...request, layout: 1 })], 1);
+    assert.equal(fromOldClient?.type, 'BOOKOK');
+    assert.equal(simulator.bookings().get(key)?.annualRate, '3.25');
+    assert.deepEqual(await client.book(request), { outcome: 'booked', contractNumber: fromOldClient?.type === 'BOOKOK' ? fromOldClient.contractNumber : '' });
+    assert.deepEqual(await client.book({ ...request, annualRate: '3.2501' }), { outcome: 'refused', code: 'IDEM', reason: 'key already used for a different booking' });
   });
 
   it('books 100 concurrent loans exactly once each', async () => {

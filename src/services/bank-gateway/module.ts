@@ -1,7 +1,6 @@
 import type { SqlQueryable } from '../../eventstore/sql-client.ts';
 import { eventsInTransaction } from '../../eventstore/store.ts';
-import { idsIn } from '../../privacy/data-subject.ts';
-import { erasedText } from '../application/events.ts';
+import type { SealedFields } from '../../eventstore/types.ts';
 import type { ConsumedEvent } from '../../messaging/consumer.ts';
 import { scheduleJob, type Job, type JobOutcome } from '../../messaging/jobs.ts';
 import { platformEventCatalog, type PlatformEvent } from '../catalog.ts';
@@ -40,27 +39,34 @@ export const gatewayEventTypes = [
   'ApplicationApproved',
 ] as const;
 
-/** What an event of another service tells the saga. */
-export function sagaInputOf(event: PlatformEvent): SagaInput | undefined {
+/**
+ * What an event of another service tells the saga: of the person, only their sealed form
+ * (`sealed`, as the event carried it); of a withdrawal or a rejection, the fact, not its free
+ * text, which stays sealed in the application's own event.
+ */
+export function sagaInputOf(event: PlatformEvent, sealed: SealedFields = {}): SagaInput | undefined {
   switch (event.type) {
-    case 'MortgageApplicationSubmitted':
+    case 'MortgageApplicationSubmitted': {
+      const applicant = sealed.applicant;
+      if (!applicant) throw new Error('the submission carries no sealed applicant: personal data is never kept in the clear');
       return {
         type: event.type,
         applicationId: event.data.applicationId,
-        taxCode: event.data.applicant.taxCode,
+        applicant,
         amountCents: event.data.loan.amountCents,
         termYears: event.data.loan.termYears,
       };
+    }
     case 'InterestRateLocked':
-      return { type: event.type, annualRateBps: event.data.annualRateBps, expiresAt: event.data.expiresAt };
+      return { type: event.type, annualRate: event.data.annualRate, expiresAt: event.data.expiresAt };
     case 'InterestRateChanged':
-      return { type: event.type, annualRateBps: event.data.annualRateBps };
+      return { type: event.type, annualRate: event.data.annualRate };
     case 'InterestRateLockExpired':
       return { type: event.type, expiresAt: event.data.expiresAt };
     case 'ApplicationWithdrawn':
-      return { type: event.type, reason: event.data.reason ?? 'withdrawn by the applicant' };
+      return { type: event.type, reason: 'the application was withdrawn' };
     case 'ApplicationRejected':
-      return { type: event.type, reason: event.data.reason };
+      return { type: event.type, reason: 'the application was rejected' };
     case 'CreditScoreApproved':
     case 'CreditScoreRejected':
     case 'DocumentsValidated':
@@ -80,7 +86,7 @@ export function sagaInputOf(event: PlatformEvent): SagaInput | undefined {
  */
 export const bankGatewayModule: ServiceModule = {
   name: 'bank-gateway',
-  async start({ config, clock, newId }) {
+  async start({ config, clock, newId, personalData }) {
     const { gateway } = config;
     const simulator = gateway.mainframeUrl
       ? undefined
@@ -108,10 +114,10 @@ export const bankGatewayModule: ServiceModule = {
       const events = [...outcome];
       for (const action of step.actions) {
         if (action.type === 'RequestFinalization') {
-          const { idempotencyKey, amountCents, annualRateBps, termMonths, rateLockExpiresAt } = action;
+          const { idempotencyKey, amountCents, annualRate, termMonths, rateLockExpiresAt } = action;
           events.push({
             type: 'MortgageFinalizationRequested',
-            data: { applicationId, idempotencyKey, amountCents, annualRateBps, termMonths, rateLockExpiresAt, requestedAt: now.toISOString() },
+            data: { applicationId, idempotencyKey, amountCents, annualRate, termMonths, rateLockExpiresAt, requestedAt: now.toISOString() },
           });
           const payload: BookingJob = { request: action, cause };
           await scheduleJob(tx, { queue: bookQueue, key: applicationId, payload, dueAt: now });
@@ -126,30 +132,24 @@ export const bankGatewayModule: ServiceModule = {
 
     async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {
       const event = { type: consumed.type, data: consumed.data } as PlatformEvent;
-      if (event.type === 'PersonalDataErased') {
-        // The saga kept the tax code for the booking; the mainframe's own records are the
-        // bank's system of record, erased (or kept) by its own rules.
-        await tx.query(
-          `UPDATE mutuo_gateway_sagas SET state = jsonb_set(state, '{facts,taxCode}', to_jsonb($2::text))
-            WHERE application_id = ANY($1::uuid[]) AND state #> '{facts,taxCode}' IS NOT NULL`,
-          [idsIn(event.data.streams, 'application-'), erasedText],
-        );
-        return;
-      }
-      const input = sagaInputOf(event);
+      const input = sagaInputOf(event, consumed.sealed);
       if (input) await advance(tx, consumed.partitionKey, input, causedBy(consumed));
     }
 
     /** Up to MAINFRAME_ATTEMPTS calls, each bounded by MAINFRAME_TIMEOUT_MS; the same key makes a retry harmless. */
     async function book(job: Job<BookingJob>, outcome: JobOutcome) {
       const { request, cause } = job.payload;
+      // The mainframe books under the applicant's tax code: opened now, never kept in the clear.
+      const [applicant] = (await personalData.open([request.applicant])) as [{ taxCode: string } | undefined];
+      if (!applicant) throw new Error(`the applicant of application ${job.key} was erased before the booking: nothing can be booked`);
+      const { applicant: _sealed, ...booking } = request;
       let reply: BookingReply | undefined;
       let lastFailure = '';
       let attempts = 0;
       while (!reply && attempts < gateway.mainframeAttempts) {
         attempts++;
         try {
-          reply = await mainframe.book({ ...request, requestedAt: clock() });
+          reply = await mainframe.book({ ...booking, taxCode: applicant.taxCode, requestedAt: clock() });
         } catch (error) {
           if (!(error instanceof MainframeTimeoutError || error instanceof MainframeUnavailableError || error instanceof ProtocolError)) throw error;
           lastFailure = error instanceof MainframeTimeoutError ? 'TIMEOUT' : 'UNAVAILABLE';
@@ -187,7 +187,7 @@ export const bankGatewayModule: ServiceModule = {
     }
 
     return {
-      consumers: [{ name: 'bank-gateway', eventTypes: [...gatewayEventTypes, 'PersonalDataErased'], decoder: platformEventCatalog, handle }],
+      consumers: [{ name: 'bank-gateway', eventTypes: gatewayEventTypes, decoder: platformEventCatalog, handle }],
       jobs: [
         // A booking call can take attempts × timeout: the lease covers it with room to spare.
         { queue: bookQueue, handle: book, concurrency: 16, leaseMs: Math.max(60_000, 2 * gateway.mainframeAttempts * gateway.mainframeTimeoutMs) },

@@ -5,18 +5,27 @@
  * mainframe to book, once. The mainframe's answer, a withdrawal or a rejection move it
  * on; a booking that lands after the applicant withdrew is cancelled.
  */
-export type RateLock = { readonly annualRateBps: number; readonly expiresAt: string };
+import type { AnnualRate } from '../../domain/annual-rate.ts';
+
+export type RateLock = { readonly annualRate: AnnualRate; readonly expiresAt: string };
+
+/**
+ * The applicant as the submission carried them, sealed with their key: the saga only hands
+ * it to the booking, which opens it for the tax code the mainframe books under. Kept sealed,
+ * the saga's stored state holds nothing of the person once they are erased.
+ */
+export type SealedApplicant = { readonly $sealed: string };
 
 export type SagaFacts = {
   readonly applicationId: string;
-  readonly taxCode: string;
+  readonly applicant: SealedApplicant;
   readonly amountCents: number;
   readonly termYears: number;
   readonly credit: 'pending' | 'approved' | 'rejected';
   readonly documents: 'pending' | 'validated' | 'rejected';
   readonly rateLock?: RateLock;
   /** The rate that applies now: the lock's, or one an operator set since. */
-  readonly annualRateBps?: number;
+  readonly annualRate?: AnnualRate;
 };
 
 export type SagaState =
@@ -33,9 +42,9 @@ export type SagaStatus = SagaState['status'];
 
 /** What the saga hears: the other services' events, and the mainframe's answers to its own calls. */
 export type SagaInput =
-  | { readonly type: 'MortgageApplicationSubmitted'; readonly applicationId: string; readonly taxCode: string; readonly amountCents: number; readonly termYears: number }
-  | { readonly type: 'InterestRateLocked'; readonly annualRateBps: number; readonly expiresAt: string }
-  | { readonly type: 'InterestRateChanged'; readonly annualRateBps: number }
+  | { readonly type: 'MortgageApplicationSubmitted'; readonly applicationId: string; readonly applicant: SealedApplicant; readonly amountCents: number; readonly termYears: number }
+  | { readonly type: 'InterestRateLocked'; readonly annualRate: AnnualRate; readonly expiresAt: string }
+  | { readonly type: 'InterestRateChanged'; readonly annualRate: AnnualRate }
   | { readonly type: 'InterestRateLockExpired'; readonly expiresAt: string }
   | { readonly type: 'CreditScoreApproved' }
   | { readonly type: 'CreditScoreRejected' }
@@ -52,9 +61,9 @@ export type SagaAction =
   | {
       readonly type: 'RequestFinalization';
       readonly idempotencyKey: string;
-      readonly taxCode: string;
+      readonly applicant: SealedApplicant;
       readonly amountCents: number;
-      readonly annualRateBps: number;
+      readonly annualRate: AnnualRate;
       readonly termMonths: number;
       readonly rateLockExpiresAt: string;
     }
@@ -70,12 +79,12 @@ export const idempotencyKeyFor = (applicationId: string): string => applicationI
 function updateFacts(facts: SagaFacts, input: SagaInput): SagaFacts {
   switch (input.type) {
     case 'InterestRateLocked':
-      return { ...facts, rateLock: { annualRateBps: input.annualRateBps, expiresAt: input.expiresAt }, annualRateBps: input.annualRateBps };
+      return { ...facts, rateLock: { annualRate: input.annualRate, expiresAt: input.expiresAt }, annualRate: input.annualRate };
     case 'InterestRateChanged':
       return {
         ...facts,
-        annualRateBps: input.annualRateBps,
-        ...(facts.rateLock ? { rateLock: { ...facts.rateLock, annualRateBps: input.annualRateBps } } : {}),
+        annualRate: input.annualRate,
+        ...(facts.rateLock ? { rateLock: { ...facts.rateLock, annualRate: input.annualRate } } : {}),
       };
     case 'InterestRateLockExpired': {
       if (facts.rateLock?.expiresAt !== input.expiresAt) return facts;
@@ -111,8 +120,8 @@ const stay = (state: SagaState): SagaStep => ({ state, actions: [] });
 export function reactToInput(state: SagaState, input: SagaInput, now: Date): SagaStep {
   if (state.status === 'unknown') {
     if (input.type !== 'MortgageApplicationSubmitted') return stay(state);
-    const { applicationId, taxCode, amountCents, termYears } = input;
-    return stay({ status: 'waiting', facts: { applicationId, taxCode, amountCents, termYears, credit: 'pending', documents: 'pending' } });
+    const { applicationId, applicant, amountCents, termYears } = input;
+    return stay({ status: 'waiting', facts: { applicationId, applicant, amountCents, termYears, credit: 'pending', documents: 'pending' } });
   }
   const facts = updateFacts(state.facts, input);
   switch (state.status) {
@@ -129,9 +138,9 @@ export function reactToInput(state: SagaState, input: SagaInput, now: Date): Sag
           {
             type: 'RequestFinalization',
             idempotencyKey,
-            taxCode: facts.taxCode,
+            applicant: facts.applicant,
             amountCents: facts.amountCents,
-            annualRateBps: facts.annualRateBps ?? lock.annualRateBps,
+            annualRate: facts.annualRate ?? lock.annualRate,
             termMonths: facts.termYears * 12,
             rateLockExpiresAt: lock.expiresAt,
           },

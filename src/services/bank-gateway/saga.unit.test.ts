@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import { annualRateFromUnits } from '../../domain/annual-rate.ts';
 import { idempotencyKeyFor, initialSagaState, reactToInput, type SagaAction, type SagaInput, type SagaState } from './saga.ts';
 
 const applicationId = '0b9d6c1e-3f4a-4c2b-9a77-1d2e3f4a5b6c';
@@ -8,8 +9,8 @@ const now = new Date('2026-11-23T10:00:00Z');
 const inAMonth = '2026-12-23T10:00:00.000Z';
 const yesterday = '2026-11-22T10:00:00.000Z';
 
-const submitted: SagaInput = { type: 'MortgageApplicationSubmitted', applicationId, taxCode: 'RSSMRA80A01H501U', amountCents: 20_000_000, termYears: 25 };
-const locked = (expiresAt = inAMonth, annualRateBps = 320): SagaInput => ({ type: 'InterestRateLocked', annualRateBps, expiresAt });
+const submitted: SagaInput = { type: 'MortgageApplicationSubmitted', applicationId, applicant: { $sealed: 'v1.subject.iv.ciphertext' }, amountCents: 20_000_000, termYears: 25 };
+const locked = (expiresAt = inAMonth, annualRate = '3.2'): SagaInput => ({ type: 'InterestRateLocked', annualRate, expiresAt });
 const creditApproved: SagaInput = { type: 'CreditScoreApproved' };
 const documentsValidated: SagaInput = { type: 'DocumentsValidated' };
 
@@ -37,9 +38,9 @@ describe('the finalization saga', () => {
         {
           type: 'RequestFinalization',
           idempotencyKey: idempotencyKeyFor(applicationId),
-          taxCode: 'RSSMRA80A01H501U',
+          applicant: { $sealed: 'v1.subject.iv.ciphertext' },
           amountCents: 20_000_000,
-          annualRateBps: 320,
+          annualRate: '3.2',
           termMonths: 300,
           rateLockExpiresAt: inAMonth,
         },
@@ -48,8 +49,8 @@ describe('the finalization saga', () => {
   });
 
   it('books at the rate an operator set after the lock', () => {
-    const { actions } = run([submitted, locked(), { type: 'InterestRateChanged', annualRateBps: 290 }, creditApproved, documentsValidated]);
-    assert.equal(actions[0]?.type === 'RequestFinalization' && actions[0].annualRateBps, 290);
+    const { actions } = run([submitted, locked(), { type: 'InterestRateChanged', annualRate: '2.875' }, creditApproved, documentsValidated]);
+    assert.equal(actions[0]?.type === 'RequestFinalization' && actions[0].annualRate, '2.875');
   });
 
   it('waits for a relock when the lock lapsed, whether or not the expiry was announced yet', () => {
@@ -118,7 +119,7 @@ describe('the finalization saga', () => {
       fc.constant<SagaInput>({ type: 'DocumentsRejected' }),
       fc.constantFrom(inAMonth, yesterday).map((expiresAt) => locked(expiresAt)),
       fc.constantFrom(inAMonth, yesterday).map((expiresAt): SagaInput => ({ type: 'InterestRateLockExpired', expiresAt })),
-      fc.integer({ min: 0, max: 2_000 }).map((annualRateBps): SagaInput => ({ type: 'InterestRateChanged', annualRateBps })),
+      fc.integer({ min: 0, max: 200_000 }).map((units): SagaInput => ({ type: 'InterestRateChanged', annualRate: annualRateFromUnits(units, 4) })),
       fc.constant<SagaInput>({ type: 'ApplicationWithdrawn', reason: 'r' }),
       fc.constant<SagaInput>({ type: 'ApplicationRejected', reason: 'r' }),
       fc.constant<SagaInput>({ type: 'ApplicationApproved' }),

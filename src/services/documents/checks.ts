@@ -1,4 +1,5 @@
 import { checkTaxCode } from '../../domain/codice-fiscale.ts';
+import { formatItalianEuros, parseItalianEuros } from '../../domain/money.ts';
 import type { DocumentKind } from './sample-pdfs.ts';
 
 /** What the application declared, which the documents must support. */
@@ -17,7 +18,7 @@ export type DocumentFinding = {
   /** Stable code: clients may switch on it. */
   readonly check: DocumentCheck;
   readonly passed: boolean;
-  /** What the document shows, normalized; null when nothing usable was found. */
+  /** What the document shows, normalized, in words that quote no personal data; null when nothing usable was found. */
   readonly found: string | null;
   readonly expected: string;
   readonly message: string;
@@ -29,32 +30,6 @@ export type DocumentsVerdict = { readonly valid: boolean; readonly findings: Doc
 export const MAX_LTV_PERCENT = 80;
 export const MAX_LTV_PERCENT_WITH_GUARANTEE = 100;
 export const NET_INCOME_TOLERANCE_PERCENT = 10;
-
-const ITALIAN_AMOUNT = /^(?:€|EUR)?\s*(\d{1,3}(?:\.\d{3})+|\d+)(?:,(\d{1,2}))?\s*(?:€|EUR)?$/i;
-
-/**
- * An amount written the Italian way ("2.500,00", "€ 2.500", "2500,5 EUR") -> integer cents;
- * null when the text is not exactly one such amount. A dot is always a thousands separator,
- * so "2.5" is rejected rather than guessed.
- */
-export function parseItalianEuros(text: string): number | null {
-  const match = ITALIAN_AMOUNT.exec(text.trim());
-  if (match === null) return null;
-  const [, whole = '', fraction = ''] = match;
-  // BigInt so that a huge amount is refused instead of silently losing cents.
-  const cents = BigInt(whole.replaceAll('.', '') + fraction.padEnd(2, '0'));
-  if (cents > BigInt(Number.MAX_SAFE_INTEGER)) return null;
-  return Number(cents);
-}
-
-/** 250000 -> "2.500,00 EUR" */
-export function formatItalianEuros(cents: number): string {
-  if (!Number.isSafeInteger(cents)) throw new RangeError(`not an amount in cents: ${cents}`);
-  const sign = cents < 0 ? '-' : '';
-  const digits = String(Math.abs(cents)).padStart(3, '0');
-  const whole = digits.slice(0, -2).replace(/\B(?=(\d{3})+$)/g, '.');
-  return `${sign}${whole},${digits.slice(-2)} EUR`;
-}
 
 /**
  * Every 16-character window of the text, with whitespace removed, that is a valid tax code,
@@ -70,23 +45,22 @@ function taxCodesIn(text: string): string[] {
   return codes;
 }
 
+/**
+ * The finding refers to the tax code, never quotes it: findings are stored in the documents'
+ * events in the clear, which outlive the applicant's erasure, and a card may carry someone
+ * else's code too.
+ */
 function checkTaxCodeOnIdCard(declaredTaxCode: string, text: string): DocumentFinding {
-  const expected = declaredTaxCode.replace(/\s+/g, '').toUpperCase();
-  const base = { kind: 'id_card', check: 'TAX_CODE_MATCHES', expected } as const;
+  const declared = declaredTaxCode.replace(/\s+/g, '').toUpperCase();
+  const base = { kind: 'id_card', check: 'TAX_CODE_MATCHES', expected: 'the tax code the applicant declared' } as const;
   const codes = taxCodesIn(text);
-  if (codes.includes(expected)) {
-    return { ...base, passed: true, found: expected, message: 'the ID card carries the declared tax code' };
+  if (codes.includes(declared)) {
+    return { ...base, passed: true, found: 'the declared tax code', message: 'the ID card carries the declared tax code' };
   }
-  const [shown] = codes;
-  if (shown === undefined) {
+  if (codes.length === 0) {
     return { ...base, passed: false, found: null, message: 'no valid tax code could be read on the ID card' };
   }
-  return {
-    ...base,
-    passed: false,
-    found: shown,
-    message: `the ID card carries tax code ${shown}, the application declares ${expected}`,
-  };
+  return { ...base, passed: false, found: 'another tax code', message: 'the ID card carries another tax code than the one the application declares' };
 }
 
 type LabelledAmount = { status: 'missing' } | { status: 'unparseable'; raw: string } | { status: 'found'; cents: number };

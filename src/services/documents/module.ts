@@ -9,9 +9,9 @@ import { DomainError, invalidInput } from '../../domain/errors.ts';
 import type { SqlClient, SqlQueryable } from '../../eventstore/sql-client.ts';
 import { eventsInTransaction } from '../../eventstore/store.ts';
 import { idsIn } from '../../privacy/data-subject.ts';
-import { sealBytes, sealedBytesSubject, unsealBytes } from '../../privacy/sealing.ts';
+import { sealBytes, sealedBytesSubject, sealedSubject, unsealBytes, type Sealed } from '../../privacy/sealing.ts';
+import type { PersonalDataVault } from '../../privacy/vault.ts';
 import type { SubjectKeys } from '../../privacy/subject-keys.ts';
-import { erasedText } from '../application/events.ts';
 import type { StoredEvent } from '../../eventstore/types.ts';
 import type { ConsumedEvent } from '../../messaging/consumer.ts';
 import { cancelJob, scheduleJob, type AfterCommit, type Job, type JobOutcome } from '../../messaging/jobs.ts';
@@ -29,10 +29,18 @@ const actor = 'system:documents';
 /** The declared facts the documents must support, and the names the sample documents print. */
 export type DocumentFacts = ApplicationFacts & { readonly firstName: string; readonly lastName: string; readonly region: string };
 
+/**
+ * What the service keeps of an application: its facts, and the applicant as the submission
+ * carried them, sealed with their key, so that their erasure leaves nothing readable here.
+ */
+type StoredFacts = Omit<DocumentFacts, 'taxCode' | 'firstName' | 'lastName'> & { readonly applicant: Sealed };
+
+type Applicant = PlatformEventOf<'MortgageApplicationSubmitted'>['data']['applicant'];
+
 type ValidationJob = { readonly cause: Cause };
 
 type DocumentsApplication = {
-  facts: DocumentFacts;
+  facts: StoredFacts;
   status: 'open' | 'validated' | 'closed';
   /** Who submitted the application: an applicant uploads to their own only. */
   owner: string | null;
@@ -46,15 +54,24 @@ async function findApplication(db: SqlQueryable, applicationId: string): Promise
 }
 
 
+/** The facts with the applicant opened, or undefined once their data is erased. */
+async function openFacts(vault: PersonalDataVault, facts: StoredFacts): Promise<DocumentFacts | undefined> {
+  const [applicant] = (await vault.open([facts.applicant])) as [Applicant | undefined];
+  if (!applicant) return undefined;
+  const { applicant: _sealed, ...rest } = facts;
+  return { ...rest, taxCode: applicant.taxCode, firstName: applicant.firstName, lastName: applicant.lastName };
+}
+
 /**
- * The documents are the applicant's personal data: each file is sealed with their key, so
- * that their erasure leaves any copy of it (a backup) unreadable, as it does their events.
+ * The documents are the applicant's personal data: each file is sealed with their key (the
+ * subject their sealed applicant names), so that their erasure leaves any copy of it (a
+ * backup) unreadable, as it does their events.
  */
 function applicantsKeys(db: SqlQueryable, keys: SubjectKeys): FileCipher {
   return {
     async seal(applicationId, bytes) {
       const application = await findApplication(db, applicationId);
-      const subjectId = application ? await keys.findSubject(application.facts.taxCode) : undefined;
+      const subjectId = application ? sealedSubject(application.facts.applicant) : undefined;
       const key = subjectId ? (await keys.keysOf([subjectId])).get(subjectId) : undefined;
       if (!subjectId || !key) throw new DomainError('rule', 'DOCUMENTS_CLOSED', 'this application takes no more documents: its applicant\'s data was erased');
       return sealBytes(key, subjectId, bytes);
@@ -105,24 +122,20 @@ export const documentsModule: ServiceModule = {
     async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {
       const event = { type: consumed.type, data: consumed.data } as PlatformEvent;
       if (event.type === 'PersonalDataErased') {
-        // The files go before the transaction commits: a crash in between delivers the
-        // event again, and deleting what is gone already is nothing.
-        const applications = idsIn(event.data.streams, 'application-');
-        for (const applicationId of applications) await files.removeAll(applicationId);
-        await tx.query(`UPDATE mutuo_documents_applications SET facts = facts || $2::jsonb WHERE application_id = ANY($1::uuid[])`, [
-          applications,
-          JSON.stringify({ taxCode: erasedText, firstName: erasedText, lastName: erasedText }),
-        ]);
+        // Sealed with the destroyed key, the files are unreadable already; they go all the
+        // same, so as not to keep what nobody can read. A crash before the commit delivers
+        // the event again, and deleting what is gone already is nothing.
+        for (const applicationId of idsIn(event.data.streams, 'application-')) await files.removeAll(applicationId);
         return;
       }
       const applicationId = consumed.partitionKey;
       switch (event.type) {
         case 'MortgageApplicationSubmitted': {
-          const { applicant, income, property, loan } = event.data;
-          const facts: DocumentFacts = {
-            taxCode: applicant.taxCode,
-            firstName: applicant.firstName,
-            lastName: applicant.lastName,
+          const { income, property, loan } = event.data;
+          const applicant = consumed.sealed?.applicant;
+          if (!applicant) throw new Error('the submission carries no sealed applicant: personal data is never kept in the clear');
+          const facts: StoredFacts = {
+            applicant,
             region: property.region,
             monthlyNetCents: income.monthlyNetCents,
             loanAmountCents: loan.amountCents,
@@ -152,12 +165,13 @@ export const documentsModule: ServiceModule = {
       const applicationId = job.key;
       const [application, history] = await Promise.all([findApplication(client, applicationId), eventsInTransaction(client).readStream(documentsStreamId(applicationId))]);
       const state = documentsState(history);
+      const facts = application ? await openFacts(personalData, application.facts) : undefined;
       const documents = documentKinds.flatMap((kind) => {
         const latest = state.latest.get(kind);
         return latest ? [{ kind, sha256: latest.sha256 }] : [];
       });
       // Not all three yet, this exact set was checked already, or uploads are closed: nothing to decide.
-      if (!application || application.status !== 'open' || documents.length < documentKinds.length || checkedSetKey(documents) === state.lastChecked) {
+      if (!application || !facts || application.status !== 'open' || documents.length < documentKinds.length || checkedSetKey(documents) === state.lastChecked) {
         await outcome.complete();
         return;
       }
@@ -173,7 +187,7 @@ export const documentsModule: ServiceModule = {
           }),
         ),
       ) as Record<DocumentKind, string>;
-      const verdict = checkDocuments(application.facts, texts);
+      const verdict = checkDocuments(facts, texts);
       const at = clock().toISOString();
       const findings = verdict.findings.map((finding) => ({ ...finding }));
       const rejections = state.rejections + 1;
@@ -219,6 +233,7 @@ export const documentsModule: ServiceModule = {
             clock,
             newId,
             afterCommit,
+            personalData,
           }),
       ],
       describe: `documents: stored in ${config.documents.directory}`,
@@ -234,6 +249,7 @@ type DocumentRoutesOptions = {
   readonly clock: () => Date;
   readonly newId: () => string;
   readonly afterCommit: AfterCommit;
+  readonly personalData: PersonalDataVault;
 };
 
 /** How long an upload right after a submission waits for the Document service to hear of the application. */
@@ -352,8 +368,9 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
     async (request, reply) => {
       const application = await knownApplication(request, applicationIdParam(request.params.id));
       const defect: SampleDefect = request.query.defect ?? 'none';
-      const { facts } = application;
-      const pdf = await samplePdf(request.params.kind, { ...facts, region: facts.region }, defect);
+      const facts = await openFacts(options.personalData, application.facts);
+      if (!facts) throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
+      const pdf = await samplePdf(request.params.kind, facts, defect);
       return reply
         .type('application/pdf')
         .header('content-disposition', `attachment; filename="${request.params.kind}${defect === 'none' ? '' : `-${defect}`}.pdf"`)

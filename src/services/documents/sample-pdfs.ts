@@ -2,7 +2,7 @@ import { PDFDocument, StandardFonts, rgb } from 'pdf-lib';
 import type { PDFFont, PDFPage } from 'pdf-lib';
 import { checkTaxCode, computeCheckCharacter } from '../../domain/codice-fiscale.ts';
 import { assertNever } from '../../domain/errors.ts';
-import { formatItalianEuros } from './checks.ts';
+import { formatItalianEuros } from '../../domain/money.ts';
 
 export type DocumentKind = 'id_card' | 'payslip' | 'appraisal';
 

@@ -4,11 +4,13 @@ import { checkOwner } from '../../api/access.ts';
 import { invalidInput } from '../../domain/errors.ts';
 import type { SqlClient, SqlQueryable } from '../../eventstore/sql-client.ts';
 import { eventsInTransaction } from '../../eventstore/store.ts';
-import { idsIn } from '../../privacy/data-subject.ts';
+import type { Sealed } from '../../privacy/sealing.ts';
+import type { PersonalDataVault } from '../../privacy/vault.ts';
+import type { SealedFields } from '../../eventstore/types.ts';
 import { erasedText } from '../application/events.ts';
 import type { ConsumedEvent } from '../../messaging/consumer.ts';
 import { scheduleJob, type Job, type JobOutcome } from '../../messaging/jobs.ts';
-import { platformEventCatalog, type PlatformEvent } from '../catalog.ts';
+import { platformEventCatalog, type PlatformEvent, type PlatformEventOf } from '../catalog.ts';
 import { causedBy, stampEvents, type Cause, type ServiceModule } from '../service.ts';
 import { applicationSubmitter } from '../application/ownership.ts';
 import { notificationStreamId } from './events.ts';
@@ -21,17 +23,21 @@ const emailQueue = 'notification.email';
 const channel = 'email';
 const actor = 'system:notification';
 
+/** What a message quotes of its event: a reason is free text about the person, kept sealed as the event carried it. */
+type QuotedFacts = Pick<EmailFacts, 'contractNumber' | 'reasons'> & { readonly reason?: Sealed | null };
+
 type EmailJob = {
   readonly applicationId: string;
   readonly template: TemplateName;
-  readonly facts: Pick<EmailFacts, 'contractNumber' | 'reason' | 'reasons'>;
+  readonly facts: QuotedFacts;
   readonly eventId: string;
   readonly eventType: string;
   readonly cause: Cause;
 };
 
-/** The message an event calls for, if any. */
-export function emailFor(event: PlatformEvent): { template: TemplateName; facts: EmailJob['facts'] } | undefined {
+/** The message an event calls for, if any, with the facts it quotes (a reason as the event's sealed form). */
+export function emailFor(event: PlatformEvent, sealed: SealedFields = {}): { template: TemplateName; facts: QuotedFacts } | undefined {
+  const reason = () => sealed.reason ?? null;
   switch (event.type) {
     case 'MortgageApplicationSubmitted':
       return { template: 'application-received', facts: {} };
@@ -43,15 +49,18 @@ export function emailFor(event: PlatformEvent): { template: TemplateName; facts:
     case 'ApplicationApproved':
       return { template: 'application-approved', facts: { contractNumber: event.data.contractNumber } };
     case 'ApplicationRejected':
-      return { template: 'application-rejected', facts: { reason: event.data.reason } };
+      return { template: 'application-rejected', facts: { reason: reason() } };
     case 'ApplicationWithdrawn':
-      return { template: 'application-withdrawn', facts: { reason: event.data.reason } };
+      return { template: 'application-withdrawn', facts: { reason: reason() } };
     default:
       return undefined;
   }
 }
 
-type Recipient = { first_name: string; last_name: string; email: string; amount_cents: string | number; term_years: number };
+/** Whom to write to: the applicant as the submission carried them, sealed, and the facts the messages quote. */
+type Recipient = { applicant: Sealed; amount_cents: string | number; term_years: number };
+
+type Applicant = PlatformEventOf<'MortgageApplicationSubmitted'>['data']['applicant'];
 
 /**
  * The Notification service: tells the applicant, by email, of each step that concerns
@@ -62,7 +71,7 @@ type Recipient = { first_name: string; last_name: string; email: string; amount_
  */
 export const notificationModule: ServiceModule = {
   name: 'notification',
-  async start({ config, client, clock, newId }) {
+  async start({ config, client, clock, newId, personalData }) {
     const sink: SmtpSink | undefined = config.notification.smtpUrl ? undefined : await startSmtpSink();
     const smtpUrl = config.notification.smtpUrl ?? sink!.url;
     const mailer = createMailer(smtpUrl, config.notification.from);
@@ -70,27 +79,18 @@ export const notificationModule: ServiceModule = {
 
     async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {
       const event = { type: consumed.type, data: consumed.data } as PlatformEvent;
-      if (event.type === 'PersonalDataErased') {
-        // Whom it wrote to and what it wrote them: the subjects quote the reference only,
-        // but go too, since a template may one day quote more.
-        const applications = idsIn(event.data.streams, 'application-');
-        await tx.query(
-          'UPDATE mutuo_notification_recipients SET first_name = $2, last_name = $2, email = $2 WHERE application_id = ANY($1::uuid[])',
-          [applications, erasedText],
-        );
-        await tx.query('UPDATE mutuo_notifications SET recipient = $2, subject = NULL WHERE application_id = ANY($1::uuid[])', [applications, erasedText]);
-        return;
-      }
       const applicationId = consumed.partitionKey;
       if (event.type === 'MortgageApplicationSubmitted') {
-        const { applicant, loan } = event.data;
+        // The applicant is kept as the event carried them, sealed: their erasure leaves this row unreadable, with nothing to scrub.
+        const applicant = consumed.sealed?.applicant;
+        if (!applicant) throw new Error('the submission carries no sealed applicant: personal data is never kept in the clear');
         await tx.query(
-          `INSERT INTO mutuo_notification_recipients (application_id, first_name, last_name, email, amount_cents, term_years)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (application_id) DO NOTHING`,
-          [applicationId, applicant.firstName, applicant.lastName, applicant.email, loan.amountCents, loan.termYears],
+          `INSERT INTO mutuo_notification_recipients (application_id, applicant, amount_cents, term_years)
+           VALUES ($1, $2::jsonb, $3, $4) ON CONFLICT (application_id) DO NOTHING`,
+          [applicationId, JSON.stringify(applicant), event.data.loan.amountCents, event.data.loan.termYears],
         );
       }
-      const email = emailFor(event);
+      const email = emailFor(event, consumed.sealed);
       if (!email) return;
       const payload: EmailJob = { applicationId, ...email, eventId: consumed.eventId, eventType: consumed.type, cause: causedBy(consumed) };
       await scheduleJob(tx, { queue: emailQueue, key: `${consumed.eventId}:${channel}`, payload, dueAt: clock() });
@@ -98,10 +98,13 @@ export const notificationModule: ServiceModule = {
 
     async function send(job: Job<EmailJob>, outcome: JobOutcome) {
       const { applicationId, template, facts, eventId, eventType, cause } = job.payload;
-      const [recipient] = await client.query<Recipient>('SELECT * FROM mutuo_notification_recipients WHERE application_id = $1', [applicationId]);
+      const [recipient] = await client.query<Recipient>('SELECT applicant, amount_cents, term_years FROM mutuo_notification_recipients WHERE application_id = $1', [
+        applicationId,
+      ]);
       if (!recipient) throw new Error(`no recipient known for application ${applicationId} yet`);
+      const [applicant, reason] = (await personalData.open([recipient.applicant, facts.reason ?? undefined])) as [Applicant | undefined, string | undefined];
       // The person was erased before this went out: there is no one left to write to.
-      if (recipient.email === erasedText) return outcome.complete();
+      if (!applicant) return outcome.complete();
       if (!(await ledger.claim(eventId, channel))) {
         const [sent] = await client.query('SELECT 1 FROM mutuo_notifications WHERE event_id = $1 AND channel = $2', [eventId, channel]);
         if (sent) return outcome.complete();
@@ -109,16 +112,18 @@ export const notificationModule: ServiceModule = {
         throw new Error(`the ${channel} about event ${eventId} is being sent by another worker`);
       }
       const message = renderEmail(template, {
-        firstName: recipient.first_name,
-        lastName: recipient.last_name,
+        firstName: applicant.firstName,
+        lastName: applicant.lastName,
         applicationId,
         amountCents: Number(recipient.amount_cents),
         termYears: recipient.term_years,
-        ...facts,
+        ...(facts.contractNumber !== undefined ? { contractNumber: facts.contractNumber } : {}),
+        ...(facts.reasons !== undefined ? { reasons: facts.reasons } : {}),
+        reason: reason ?? null,
       });
       const messageId = emailMessageId(eventId);
       try {
-        await mailer.send({ to: recipient.email, subject: message.subject, text: message.text, messageId });
+        await mailer.send({ to: applicant.email, subject: message.subject, text: message.text, messageId });
       } catch (error) {
         await ledger.release(eventId, channel);
         throw error;
@@ -131,10 +136,11 @@ export const notificationModule: ServiceModule = {
         data: { applicationId, channel, template, answersEventId: eventId, answersEventType: eventType, messageId, sentAt: now.toISOString() },
       };
       await outcome.complete(async (tx) => {
+        // Not the address: the list shows the recipient's, opened from the sealed applicant, while it may be read.
         await tx.query(
-          `INSERT INTO mutuo_notifications (application_id, event_id, event_type, channel, template, recipient, subject, message_id, sent_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id, channel) DO NOTHING`,
-          [applicationId, eventId, eventType, channel, template, recipient.email, message.subject, messageId, now.toISOString()],
+          `INSERT INTO mutuo_notifications (application_id, event_id, event_type, channel, template, subject, message_id, sent_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id, channel) DO NOTHING`,
+          [applicationId, eventId, eventType, channel, template, message.subject, messageId, now.toISOString()],
         );
         await eventsInTransaction(tx).append(notificationStreamId(applicationId), stampEvents([sentEvent], cause, actor, now, newId), 'any');
       });
@@ -152,14 +158,13 @@ export const notificationModule: ServiceModule = {
             'ApplicationApproved',
             'ApplicationRejected',
             'ApplicationWithdrawn',
-            'PersonalDataErased',
           ],
           decoder: platformEventCatalog,
           handle,
         },
       ],
       jobs: [{ queue: emailQueue, handle: send, concurrency: 8 }],
-      routes: [(app) => app.register(notificationRoutes, { client })],
+      routes: [(app) => app.register(notificationRoutes, { client, personalData })],
       describe: `notification: email through ${sink ? `the built-in SMTP server at ${sink.url}` : config.notification.smtpUrl}, de-duplicated in ${config.redisUrl ? 'Redis' : 'the database'}`,
       close: async () => {
         mailer.close();
@@ -177,13 +182,13 @@ type NotificationRow = {
   event_type: string;
   channel: string;
   template: string;
-  recipient: string;
+  applicant: Sealed | null;
   subject: string | null;
   message_id: string | null;
   sent_at: Date | string;
 };
 
-export const notificationRoutes: FastifyPluginAsyncTypebox<{ client: SqlClient }> = async (app, { client }) => {
+export const notificationRoutes: FastifyPluginAsyncTypebox<{ client: SqlClient; personalData: PersonalDataVault }> = async (app, { client, personalData }) => {
   app.get(
     '/api/notifications',
     {
@@ -204,18 +209,20 @@ export const notificationRoutes: FastifyPluginAsyncTypebox<{ client: SqlClient }
         checkOwner(request, (await applicationSubmitter(client, applicationId.toLowerCase())) ?? undefined);
       }
       const rows = await client.query<NotificationRow>(
-        `SELECT id::text AS id, application_id::text AS application_id, event_id::text AS event_id, event_type, channel, template,
-                recipient, subject, message_id, sent_at
-           FROM mutuo_notifications WHERE ($1::uuid IS NULL OR application_id = $1::uuid) ORDER BY id DESC LIMIT $2`,
+        `SELECT n.id::text AS id, n.application_id::text AS application_id, n.event_id::text AS event_id, n.event_type, n.channel, n.template,
+                r.applicant, n.subject, n.message_id, n.sent_at
+           FROM mutuo_notifications n LEFT JOIN mutuo_notification_recipients r ON r.application_id = n.application_id
+          WHERE ($1::uuid IS NULL OR n.application_id = $1::uuid) ORDER BY n.id DESC LIMIT $2`,
         [applicationId ?? null, limit],
       );
+      const applicants = (await personalData.open(rows.map((row) => row.applicant ?? undefined))) as (Applicant | undefined)[];
       return {
-        items: rows.map((row) => ({
+        items: rows.map((row, i) => ({
           id: Number(row.id),
           applicationId: row.application_id,
           channel: row.channel,
           template: row.template,
-          recipient: row.recipient,
+          recipient: applicants[i]?.email ?? erasedText,
           subject: row.subject,
           messageId: row.message_id,
           answersEventId: row.event_id,

@@ -83,13 +83,12 @@ export function renderEmail(template: TemplateName, facts: EmailFacts): Rendered
         `Your contract number is ${contractNumber}. Please quote it in any correspondence with us.`,
       ]);
     }
-    case 'application-rejected': {
-      const reason = required(template, 'reason', facts.reason ?? undefined);
+    case 'application-rejected':
+      // A reason recorded before reasons were sealed is not copied into a message's job: the record has it.
       return email('The outcome of your mortgage application', [
         'we regret to inform you that we are unable to grant the mortgage you applied for.',
-        `Reason: ${reason}`,
+        facts.reason ? `Reason: ${facts.reason}` : 'The reason is recorded with your application; you may ask us for it.',
       ]);
-    }
     case 'application-withdrawn':
       return email('Your mortgage application has been withdrawn', [
         facts.reason

@@ -81,7 +81,12 @@ describe('renderEmail', () => {
   it('refuses to render without the facts a template needs', () => {
     assert.throws(() => renderEmail('application-received', { ...applicant, termYears: 25 }), /amountCents/);
     assert.throws(() => renderEmail('application-approved', applicant), /contractNumber/);
-    assert.throws(() => renderEmail('application-rejected', { ...applicant, reason: null }), /reason/);
+  });
+
+  it('points to the record for a rejection whose reason it was not given', () => {
+    const { text } = renderEmail('application-rejected', { ...applicant, reason: null });
+    assert.ok(text.includes('The reason is recorded with your application'));
+    assert.ok(!text.includes('Reason:'));
   });
 });
 

@@ -1,5 +1,7 @@
 import { defaultRateTable, loanToValueBps, publishedRateFor } from '../../domain/rates.ts';
 import type { SqlQueryable } from '../../eventstore/sql-client.ts';
+import { purposeKey } from '../../privacy/digests.ts';
+import type { Sealed } from '../../privacy/sealing.ts';
 import { eventsInTransaction } from '../../eventstore/store.ts';
 import type { ConsumedEvent } from '../../messaging/consumer.ts';
 import { cancelJob, scheduleJob, type Job, type JobOutcome } from '../../messaging/jobs.ts';
@@ -13,23 +15,28 @@ import { creditInputsHash, decideCredit, defaultCreditPolicy, type CreditInputs,
 const checkQueue = 'scoring.credit-check';
 const actor = 'system:scoring';
 
-type CreditCheckJob = { readonly query: BureauQuery; readonly inputs: CreditInputs; readonly cause: Cause };
+/**
+ * A credit check to make: the facts of the application, and the applicant as the
+ * submission carried them, sealed (the job's payload is stored, and must not outlive their
+ * erasure in the clear); opened when the check runs.
+ */
+type CreditCheckJob = { readonly applicant: Sealed; readonly inputs: Omit<CreditInputs, 'taxCode'>; readonly cause: Cause };
+
+type Applicant = PlatformEventOf<'MortgageApplicationSubmitted'>['data']['applicant'];
 
 /** The facts a credit check reads from a submission; the rate is the one published for this loan. */
-export function creditCheckOf(event: PlatformEventOf<'MortgageApplicationSubmitted'>['data']): CreditCheckJob['inputs'] & { query: BureauQuery } {
-  const { applicant, income, property, loan } = event;
+export function creditCheckOf(event: PlatformEventOf<'MortgageApplicationSubmitted'>['data']): CreditCheckJob['inputs'] {
+  const { income, property, loan } = event;
   const ltvBps = loanToValueBps(loan.amountCents, property.valueCents);
-  const annualRateBps = publishedRateFor(defaultRateTable, { rateType: loan.rateType, termYears: loan.termYears, ltvBps }) ?? 0;
+  const annualRate = publishedRateFor(defaultRateTable, { rateType: loan.rateType, termYears: loan.termYears, ltvBps }) ?? '0';
   return {
-    query: { taxCode: applicant.taxCode, firstName: applicant.firstName, lastName: applicant.lastName },
     applicationId: event.applicationId,
-    taxCode: applicant.taxCode,
     monthlyNetCents: income.monthlyNetCents,
     monthlyDebtsCents: income.monthlyDebtsCents,
     employment: income.employment,
     loanAmountCents: loan.amountCents,
     termYears: loan.termYears,
-    annualRateBps,
+    annualRate,
     propertyValueCents: property.valueCents,
     publicGuarantee: loan.publicGuarantee,
   };
@@ -43,8 +50,9 @@ export function creditCheckOf(event: PlatformEventOf<'MortgageApplicationSubmitt
  */
 export const scoringModule: ServiceModule = {
   name: 'scoring',
-  async start({ config, clock, newId }) {
+  async start({ config, clock, newId, personalData }) {
     const { scoring } = config;
+    const inputsHashKey = purposeKey(config.privacy.subjectDigestSecret, 'credit-inputs');
     const simulators: BureauSimulator[] = [];
     const endpoint = async (kind: 'crif' | 'experian', url: string | undefined) => {
       if (url) return { kind, url };
@@ -62,8 +70,9 @@ export const scoringModule: ServiceModule = {
       const applicationId = consumed.partitionKey;
       const cause = causedBy(consumed);
       if (event.type === 'MortgageApplicationSubmitted') {
-        const { query, ...inputs } = creditCheckOf(event.data);
-        const payload: CreditCheckJob = { query, inputs, cause };
+        const applicant = consumed.sealed?.applicant;
+        if (!applicant) throw new Error('the submission carries no sealed applicant: personal data is never kept in the clear');
+        const payload: CreditCheckJob = { applicant, inputs: creditCheckOf(event.data), cause };
         await scheduleJob(tx, { queue: checkQueue, key: applicationId, payload, dueAt: clock() });
         return;
       }
@@ -85,7 +94,13 @@ export const scoringModule: ServiceModule = {
     }
 
     async function check(job: Job<CreditCheckJob>, outcome: JobOutcome) {
-      const { query, inputs, cause } = job.payload;
+      const { cause } = job.payload;
+      const [applicant] = (await personalData.open([job.payload.applicant])) as [Applicant | undefined];
+      // Erased meanwhile: nobody is left to check (an erasure waits for the application to close).
+      if (!applicant) return outcome.complete();
+      const inputs: CreditInputs = { ...job.payload.inputs, taxCode: applicant.taxCode };
+      const query: BureauQuery = { taxCode: applicant.taxCode, firstName: applicant.firstName, lastName: applicant.lastName };
+      const inputsHash = creditInputsHash(inputs, inputsHashKey);
       const decisionEvents: PlatformEvent[] = [];
       try {
         const report = await bureaus.report(query);
@@ -99,7 +114,7 @@ export const scoringModule: ServiceModule = {
           score: report.score,
           band: report.band,
           policyVersion: policy.modelVersion,
-          inputsHash: decision.inputsHash,
+          inputsHash,
           debtToIncomeBps: decision.dtiBps,
           loanToValueBps: decision.ltvBps,
           installmentCents: decision.installmentCents,
@@ -128,7 +143,7 @@ export const scoringModule: ServiceModule = {
             score: null,
             band: null,
             policyVersion: policy.modelVersion,
-            inputsHash: creditInputsHash(inputs),
+            inputsHash,
             debtToIncomeBps: null,
             loanToValueBps: null,
             installmentCents: null,

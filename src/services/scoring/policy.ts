@@ -1,5 +1,6 @@
-import { createHash } from 'node:crypto';
-import { monthlyInstallmentCents } from '../../domain/installment.ts';
+import { createHmac } from 'node:crypto';
+import { installmentCents } from '../../domain/amortization.ts';
+import type { AnnualRate } from '../../domain/annual-rate.ts';
 import { loanToValueBps } from '../../domain/rates.ts';
 import type { employmentKinds } from '../application/events.ts';
 
@@ -33,7 +34,7 @@ export type CreditInputs = {
   readonly loanAmountCents: number;
   readonly termYears: number;
   /** The published rate the new instalment is computed with. */
-  readonly annualRateBps: number;
+  readonly annualRate: AnnualRate;
   readonly propertyValueCents: number;
   /** A public guarantee (e.g. Fondo Garanzia Prima Casa) lifts the loan-to-value cap. */
   readonly publicGuarantee: boolean;
@@ -49,7 +50,8 @@ export type CreditPolicy = {
 };
 
 export const defaultCreditPolicy: CreditPolicy = {
-  modelVersion: 'mutuo-credit-policy-1',
+  // 2: the same rules, with the rate among the hashed inputs as a decimal percentage (annualRate) instead of basis points.
+  modelVersion: 'mutuo-credit-policy-2',
   maxDtiBps: 3500,
   maxLtvBps: 8000,
   maxGuaranteedLtvBps: 10000,
@@ -71,7 +73,6 @@ export type CreditDecision = {
   readonly dtiBps: number;
   readonly ltvBps: number;
   readonly installmentCents: number;
-  readonly inputsHash: string;
 };
 
 function ceilDiv(numerator: bigint, denominator: bigint): bigint {
@@ -104,8 +105,8 @@ export function decideCredit(inputs: CreditInputs, report: BureauReport, policy:
     throw new RangeError(`monthlyDebtsCents must be a non-negative integer, got ${inputs.monthlyDebtsCents}`);
   }
 
-  const installmentCents = monthlyInstallmentCents(inputs.loanAmountCents, inputs.annualRateBps, inputs.termYears);
-  const dtiBps = debtToIncomeBps(installmentCents + inputs.monthlyDebtsCents, inputs.monthlyNetCents);
+  const installment = installmentCents({ principalCents: inputs.loanAmountCents, annualRate: inputs.annualRate, periods: 12 * inputs.termYears });
+  const dtiBps = debtToIncomeBps(installment + inputs.monthlyDebtsCents, inputs.monthlyNetCents);
   const ltvBps = loanToValueBps(inputs.loanAmountCents, inputs.propertyValueCents);
   const ltvCapBps = inputs.publicGuarantee ? policy.maxGuaranteedLtvBps : policy.maxLtvBps;
 
@@ -129,8 +130,7 @@ export function decideCredit(inputs: CreditInputs, report: BureauReport, policy:
     reasons,
     dtiBps,
     ltvBps,
-    installmentCents,
-    inputsHash: creditInputsHash(inputs),
+    installmentCents: installment,
   };
 }
 
@@ -146,7 +146,12 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** sha256 (hex) of the canonical JSON of the inputs: proves later which facts a decision was made on. */
-export function creditInputsHash(inputs: CreditInputs): string {
-  return createHash('sha256').update(canonicalJson(inputs)).digest('hex');
+/**
+ * HMAC-SHA256 (hex) of the canonical JSON of the inputs, under `key`: proves later, to whoever
+ * holds the key, which facts a decision was made on. Keyed, because the inputs hold the tax
+ * code: a plain hash would let anyone confirm a guessed tax code against the stored event,
+ * long after the person's erasure.
+ */
+export function creditInputsHash(inputs: CreditInputs, key: string): string {
+  return createHmac('sha256', key).update(canonicalJson(inputs)).digest('hex');
 }

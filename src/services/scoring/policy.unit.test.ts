@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { annualRateFromUnits } from '../../domain/annual-rate.ts';
 import {
   canonicalJson,
   creditInputsHash,
@@ -24,7 +26,7 @@ const baseInputs: CreditInputs = {
   employment: 'permanent',
   loanAmountCents: 20_000_000,
   termYears: 25,
-  annualRateBps: 250,
+  annualRate: '2.5',
   propertyValueCents: 30_000_000,
   publicGuarantee: false,
 };
@@ -52,7 +54,14 @@ describe('decideCredit', () => {
     assert.equal(decision.installmentCents, 89_723);
     assert.equal(decision.dtiBps, 3135); // (897.23 + 200) / 3500 = 31.349 % rounded up
     assert.equal(decision.ltvBps, 6667); // 200,000 / 300,000 = 66.67 % rounded up
-    assert.equal(decision.inputsHash, creditInputsHash(baseInputs));
+  });
+
+  it('given a rate with three decimals, then the installment and the debt-to-income are computed at exactly that rate', () => {
+    const decision = given({ annualRate: '3.875' }).decide();
+    assert.equal(decision.installmentCents, 104_192); // 1041.9188 €, between 1041.37 € at 3.87 % and 1042.47 € at 3.88 %
+    assert.equal(decision.dtiBps, 3549); // (1041.92 + 200) / 3500 = 35.483 % rounded up
+    assert.deepEqual(codes(decision), ['DEBT_TO_INCOME']);
+    assert.notEqual(creditInputsHash({ ...baseInputs, annualRate: '3.875' }, 'key'), creditInputsHash({ ...baseInputs, annualRate: '3.87' }, 'key'));
   });
 
   it('given band D or E, then it is rejected on score', () => {
@@ -126,7 +135,7 @@ const inputsArb: fc.Arbitrary<CreditInputs> = fc.record({
   employment: fc.constantFrom('permanent', 'fixed-term', 'self-employed', 'retired', 'other'),
   loanAmountCents: fc.integer({ min: 1_000_000, max: 100_000_000 }),
   termYears: fc.integer({ min: 5, max: 40 }),
-  annualRateBps: fc.integer({ min: 0, max: 800 }),
+  annualRate: fc.integer({ min: 0, max: 80_000 }).map((units) => annualRateFromUnits(units, 4)),
   propertyValueCents: fc.integer({ min: 1_000_000, max: 150_000_000 }),
   publicGuarantee: fc.boolean(),
 });
@@ -197,8 +206,22 @@ describe('decideCredit properties', () => {
 });
 
 describe('creditInputsHash', () => {
-  it('is a sha256 hex digest', () => {
-    assert.match(creditInputsHash(baseInputs), /^[0-9a-f]{64}$/);
+  const key = 'a key of this test, as the platform derives one from its secret';
+
+  it('is an HMAC-SHA256 hex digest', () => {
+    assert.match(creditInputsHash(baseInputs, key), /^[0-9a-f]{64}$/);
+  });
+
+  it('cannot be recomputed without the key: a guessed tax code is not confirmed by a plain hash of the inputs', () => {
+    fc.assert(
+      fc.property(inputsArb, fc.string({ minLength: 1 }), (inputs, otherKey) => {
+        fc.pre(otherKey !== key);
+        const stored = creditInputsHash(inputs, key);
+        assert.notEqual(createHash('sha256').update(canonicalJson(inputs)).digest('hex'), stored);
+        assert.notEqual(creditInputsHash(inputs, otherKey), stored);
+        assert.equal(creditInputsHash({ ...inputs }, key), stored);
+      }),
+    );
   });
 
   it('serialises with sorted keys at every level', () => {
@@ -212,7 +235,7 @@ describe('creditInputsHash', () => {
           .map(([key, value]) => ({ key, value, seed: seeds.next().value as number }))
           .sort((a, b) => a.seed - b.seed);
         const reordered = Object.fromEntries(shuffled.map(({ key, value }) => [key, value])) as CreditInputs;
-        assert.equal(creditInputsHash(reordered), creditInputsHash(inputs));
+        assert.equal(creditInputsHash(reordered, key), creditInputsHash(inputs, key));
       }),
     );
   });
@@ -220,8 +243,8 @@ describe('creditInputsHash', () => {
   it('changes when any input changes', () => {
     fc.assert(
       fc.property(inputsArb, fc.integer({ min: 1, max: 1_000 }), (inputs, delta) => {
-        assert.notEqual(creditInputsHash({ ...inputs, loanAmountCents: inputs.loanAmountCents + delta }), creditInputsHash(inputs));
-        assert.notEqual(creditInputsHash({ ...inputs, publicGuarantee: !inputs.publicGuarantee }), creditInputsHash(inputs));
+        assert.notEqual(creditInputsHash({ ...inputs, loanAmountCents: inputs.loanAmountCents + delta }, key), creditInputsHash(inputs, key));
+        assert.notEqual(creditInputsHash({ ...inputs, publicGuarantee: !inputs.publicGuarantee }, key), creditInputsHash(inputs, key));
       }),
     );
   });
