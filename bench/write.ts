@@ -15,6 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
+import { loadConfig } from '../src/config.ts';
 import { computeCheckCharacter } from '../src/domain/codice-fiscale.ts';
 import { defaultRateTable } from '../src/domain/rates.ts';
 import { migrate } from '../src/eventstore/migrate.ts';
@@ -37,6 +38,8 @@ const writeConcurrency = Number(process.env.DATABASE_WRITE_CONCURRENCY ?? 4);
 const submission = JSON.parse(await readFile(new URL('../test/fixtures/submission.json', import.meta.url), 'utf8'));
 
 const monthLetters = 'ABCDEHLMPRST';
+/** The letters a place code starts with: Italian municipalities (A–M) and foreign countries (Z). */
+const placeLetters = 'ABCDEFGHIJKLMZ';
 let applicants = 0;
 /**
  * A new person for each submission, as a lender sees them: each has a data subject and
@@ -47,7 +50,7 @@ function nextApplicant(): { firstName: string; lastName: string; taxCode: string
   const year = String(50 + (n % 50)).padStart(2, '0');
   const month = monthLetters[Math.floor(n / 50) % 12]!;
   const day = String(1 + (Math.floor(n / 600) % 28)).padStart(2, '0');
-  const town = `${String.fromCharCode(65 + (Math.floor(n / 16_800) % 26))}${String(1 + (Math.floor(n / 436_800) % 999)).padStart(3, "0")}`;
+  const town = `${placeLetters[Math.floor(n / 16_800) % placeLetters.length]}${String(1 + (Math.floor(n / (16_800 * placeLetters.length)) % 999)).padStart(3, "0")}`;
   const first15 = `BNCGLI${year}${month}${day}${town}`;
   return { ...submission.applicant, taxCode: first15 + computeCheckCharacter(first15) };
 }
@@ -102,6 +105,7 @@ async function serviceSubmit(clients: number): Promise<Figure> {
     clock: () => new Date(),
     newId: randomUUID,
     rateTable: () => defaultRateTable,
+    limits: loadConfig(process.env).applications,
   });
   const context = { correlationId: 'bench', actor: 'bench' };
   try {

@@ -30,6 +30,10 @@ export type Config = {
     /** Years personal data is kept after the relationship ends; erasure is refused before. */
     readonly retentionYears: number;
   };
+  readonly applications: {
+    /** The smallest loan granted; an application for less is refused (400, loan.amount). */
+    readonly minLoanCents: number;
+  };
   readonly http: {
     readonly bodyLimitBytes: number;
     readonly publicRequestsPerMinute: number;
@@ -218,6 +222,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     privacy: {
       subjectDigestSecret: subjectDigestSecret(env, production),
       retentionYears: integer(env, 'MUTUO_RETENTION_YEARS', 10, 0, 100),
+    },
+    applications: {
+      // Italian banks grant mortgages from some 30 000 to 50 000 euros; below, a personal loan is the product.
+      minLoanCents: integer(env, 'MORTGAGE_MIN_LOAN_EUROS', 30_000, 1, 1_000_000_000) * 100,
     },
     http: {
       bodyLimitBytes: integer(env, 'HTTP_BODY_LIMIT_BYTES', 65_536, 1_024, 104_857_600),

@@ -24,6 +24,7 @@ const titles: Record<number, string> = {
   405: 'Method Not Allowed',
   409: 'Conflict',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
@@ -52,6 +53,14 @@ const codeByFastifyCode: Record<string, string> = {
   FST_INVALID_MULTIPART_CONTENT_TYPE: 'NOT_MULTIPART',
   FST_FILES_LIMIT: 'TOO_MANY_FILES',
   FST_PARTS_LIMIT: 'TOO_MANY_PARTS',
+  FST_ERR_BAD_URL: 'MALFORMED_URL',
+  FST_ERR_MAX_PARAM_LENGTH: 'PARAMETER_TOO_LONG',
+};
+
+/** Where Fastify's message repeats the request's path back, a message of ours instead. */
+const detailByFastifyCode: Record<string, string> = {
+  FST_ERR_BAD_URL: 'the path is not valid percent-encoded UTF-8',
+  FST_ERR_MAX_PARAM_LENGTH: 'a path parameter is longer than 100 characters',
 };
 
 type AjvError = { instancePath: string; message?: string; params: Record<string, unknown> };
@@ -91,19 +100,23 @@ export function toProblem(error: unknown): Problem {
   }
   const status = fastifyError.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    return problem(status, codeByFastifyCode[fastifyError.code] ?? 'BAD_REQUEST', fastifyError.message);
+    return problem(status, codeByFastifyCode[fastifyError.code] ?? 'BAD_REQUEST', detailByFastifyCode[fastifyError.code] ?? fastifyError.message);
   }
   return problem(500, 'INTERNAL', 'the request could not be completed; it has been logged');
+}
+
+/** A refusal is about this request only, and may name what it carried: no cache keeps it, on public routes too. */
+function sendBody(reply: FastifyReply, body: Problem): FastifyReply {
+  return reply.status(body.status).type('application/problem+json').header('cache-control', 'no-store').send(body);
 }
 
 export function sendProblem(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const body = toProblem(error);
   if (error instanceof RateLimitedError) reply.header('retry-after', error.retryAfterSeconds);
   if (body.status >= 500) request.log.error({ err: error, correlationId: request.id }, 'request failed');
-  return reply.status(body.status).type('application/problem+json').send(body);
+  return sendBody(reply, body);
 }
 
 export function notFoundProblem(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const body = problem(404, 'ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`);
-  return reply.status(404).type('application/problem+json').send(body);
+  return sendBody(reply, problem(404, 'ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`));
 }

@@ -3,12 +3,15 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import cors from '@fastify/cors';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type onRequestHookHandler } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchema, type onRequestHookHandler } from 'fastify';
 import helmet from 'helmet';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TokenVerifier } from '../security/identity.ts';
+import type { Permission } from '../security/permissions.ts';
+import { invalidInput } from '../domain/errors.ts';
 import { accessControl, isDocumentation, type RouteGuard } from './access.ts';
 import { notFoundProblem, sendProblem } from './problem.ts';
+import { hostileTextIn, refusedRequestText } from './text-input.ts';
 import { webPages } from './web.ts';
 
 /** Registers a feature's routes: `(app) => app.register(plugin, options)`. */
@@ -88,11 +91,29 @@ const apiHeaders = helmetHeaders({
   ...obsolete,
 });
 
+/**
+ * The headers of a JSON answer of a route that needs an identity: it may carry personal
+ * data, which no browser or proxy may keep a copy of. The public routes (the rate table,
+ * simulations) may be cached; an error answer of theirs is not (see sendProblem).
+ */
+const privateApiHeaders = { ...apiHeaders, 'cache-control': 'no-store' };
+
 /** The web pages, the redirect to them and the API's documentation are documents; every other route answers JSON. */
 const isDocument = (url: string) => url === '/' || url === '/app' || url.startsWith('/app/') || isDocumentation(url);
 
-/** The security headers a route answers with (or, for a request no route matches, its path). */
-const securityHeadersFor = (url: string) => (isDocument(url) ? documentHeaders : apiHeaders);
+/** The security headers a route answers with (or, for a request no route matches, its path): only a public one's may be cached. */
+const securityHeadersFor = (url: string, permission?: Permission) =>
+  isDocument(url) ? documentHeaders : permission === 'public' ? apiHeaders : privateApiHeaders;
+
+/** The headers of an answer to a request no route took: those of its path. */
+const withUnroutedHeaders = (request: FastifyRequest, reply: FastifyReply) =>
+  reply.headers(securityHeadersFor(request.url.split('?', 1)[0]!)).header('x-correlation-id', request.id);
+
+/** The headers a route's schema declares: they are text the route reads. */
+function declaredHeaders(schema: FastifySchema | undefined): string[] {
+  const headers = schema?.headers as { properties?: Record<string, unknown> } | undefined;
+  return Object.keys(headers?.properties ?? {});
+}
 
 export async function buildServer({ routes, checkReady, services = [], logger, verifyToken, http }: ServerDependencies): Promise<FastifyInstance> {
   const app = Fastify({
@@ -110,15 +131,31 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
       return typeof given === 'string' && correlationIdPattern.test(given) ? given : randomUUID();
     },
     ajv: { customOptions: { allErrors: true, coerceTypes: false, removeAdditional: false } },
+    // A path the router cannot read (bad percent-encoding, a parameter over 100 characters)
+    // is refused before any route's hook: it gets the answer of a request no route matches.
+    frameworkErrors: (error, request, reply) => sendProblem(error, request, withUnroutedHeaders(request, reply)),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler(sendProblem);
+  // Every text field of every route is held to one rule (src/api/text-input.ts): a JSON body
+  // as it is parsed, with Fastify's own parser (which refuses prototype poisoning) first; the
+  // path parameters, query string and declared headers in the hook below. The API takes JSON
+  // and, for uploads, multipart forms: a plain-text body is refused (415), not left unchecked.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    parseJson(request, body as string, (error: Error | null, parsed?: unknown) => {
+      const hostile = error ? [] : hostileTextIn(parsed, '');
+      done(error ?? (hostile.length > 0 ? invalidInput(hostile) : null), parsed);
+    });
+  });
   // One callback hook per route, not several async ones: it runs on every request, and each
   // promise and hook per request shows in the read path's figures. It sets the security
-  // headers and names the correlation id, then checks the caller's access (and the public
-  // routes' rate limit, by client address, each route counted apart). Made once per route,
-  // it knows the route's permission and limit without looking them up at each request. A
-  // request that matches no route gets its headers from the not-found handler.
+  // headers and names the correlation id, refuses hostile text in the path, query string and
+  // headers, then checks the caller's access (and the public routes' rate limit, by client
+  // address, each route counted apart). Made once per route, it knows the route's permission
+  // and limit without looking them up at each request. A request that matches no route gets
+  // its headers from the not-found handler.
   const publicLimit = http.publicRequestsPerMinute > 0 ? { max: http.publicRequestsPerMinute, windowMs: 60_000 } : undefined;
   const guardFor = accessControl(verifyToken, publicLimit);
   app.decorateRequest('identity', undefined);
@@ -126,20 +163,22 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
   app.addHook('onRoute', (route) => {
     // Made at the route's first request, not here: a plugin's own onRoute hooks (the web
     // pages name their permission in one) run after this one, on the same route options.
-    let guard: RouteGuard | undefined;
-    const headers = securityHeadersFor(route.url);
+    let made: { guard: RouteGuard; headers: Readonly<Record<string, string>>; textHeaders: readonly string[] } | undefined;
     const hook: onRequestHookHandler = (request, reply, done) => {
-      reply.headers(headers).header('x-correlation-id', request.id);
-      guard ??= guardFor({ url: route.url, permission: route.config?.permission });
-      guard(request, reply, done);
+      made ??= {
+        guard: guardFor({ url: route.url, permission: route.config?.permission }),
+        headers: securityHeadersFor(route.url, route.config?.permission),
+        textHeaders: declaredHeaders(route.schema),
+      };
+      reply.headers(made.headers).header('x-correlation-id', request.id);
+      const refused = refusedRequestText(request, made.textHeaders);
+      if (refused) return done(refused);
+      made.guard(request, reply, done);
     };
     const others = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
     route.onRequest = [hook, ...others];
   });
-  app.setNotFoundHandler((request, reply) => {
-    reply.headers(securityHeadersFor(request.url.split('?', 1)[0]!)).header('x-correlation-id', request.id);
-    return notFoundProblem(request, reply);
-  });
+  app.setNotFoundHandler((request, reply) => notFoundProblem(request, withUnroutedHeaders(request, reply)));
   if (http.corsOrigins.length > 0) {
     await app.register(cors, { origin: [...http.corsOrigins], methods: ['GET', 'POST', 'PUT'], allowedHeaders: ['authorization', 'content-type', 'if-match', 'x-min-position', 'x-correlation-id', 'last-event-id'], exposedHeaders: ['etag', 'location', 'x-correlation-id', 'x-read-model-behind'] });
   }
@@ -160,7 +199,7 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
       await checkReady();
       return { status: 'ok', services };
     } catch {
-      return reply.status(503).send({ status: 'unavailable', services });
+      return reply.status(503).header('cache-control', 'no-store').send({ status: 'unavailable', services });
     }
   });
 

@@ -4,6 +4,7 @@ export type TaxCodeErrorReason =
   | 'DAY_OUT_OF_RANGE'
   | 'DATE_DOES_NOT_EXIST'
   | 'PLACE_CODE_000'
+  | 'PLACE_CODE_UNKNOWN'
   | 'CHECK_CHAR_MISMATCH';
 
 export type TaxCodeCheck =
@@ -33,6 +34,9 @@ export const OMOCODIA_POSITIONS: readonly number[] = [6, 7, 9, 10, 12, 13, 14];
 
 /** Month letters, indexed by month - 1. */
 export const MONTH_LETTERS = 'ABCDEHLMPRST';
+
+/** A place code names an Italian municipality (A001–M999) or a foreign country (Z…). */
+const PLACE_LETTERS = 'ABCDEFGHIJKLMZ';
 
 const CODE_PATTERN = /^[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$/;
 
@@ -114,6 +118,9 @@ export function checkTaxCode(input: string): TaxCodeCheck {
 
   const placeCode = decoded.slice(11, 15);
   if (placeCode.endsWith('000')) return fail('PLACE_CODE_000', 'tax code place code is invalid');
+  if (!PLACE_LETTERS.includes(placeCode[0] as string)) {
+    return fail('PLACE_CODE_UNKNOWN', 'tax code place code must start with A to M (an Italian municipality) or Z (a foreign country)');
+  }
 
   if (computeCheckCharacter(normalized.slice(0, 15)) !== normalized[15]) {
     return fail('CHECK_CHAR_MISMATCH', 'tax code check character is wrong');

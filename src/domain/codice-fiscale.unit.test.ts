@@ -43,6 +43,10 @@ type Generated = {
 };
 
 const letterArb = fc.constantFrom(...LETTERS.split(''));
+/** Place codes start with A–M (an Italian municipality) or Z (a foreign country); no other letter names a place. */
+const PLACE_LETTERS = 'ABCDEFGHIJKLMZ';
+const placeLetterArb = fc.constantFrom(...PLACE_LETTERS.split(''));
+const noPlaceLetterArb = fc.constantFrom(...LETTERS.split('').filter((letter) => !PLACE_LETTERS.includes(letter)));
 
 const validCodeArb: fc.Arbitrary<Generated> = fc
   .record({
@@ -51,7 +55,7 @@ const validCodeArb: fc.Arbitrary<Generated> = fc
     month: fc.integer({ min: 1, max: 12 }),
     dayFraction: fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
     sex: fc.constantFrom<'M' | 'F'>('M', 'F'),
-    placeLetter: letterArb,
+    placeLetter: placeLetterArb,
     placeNumber: fc.integer({ min: 1, max: 999 }),
   })
   .map(({ name, yy, month, dayFraction, sex, placeLetter, placeNumber }) => {
@@ -190,6 +194,18 @@ describe('checkTaxCode: properties', () => {
         const result = checkTaxCode(code.slice(0, 15) + letter);
         assert.ok(!result.valid);
         assert.equal(result.reason, 'CHECK_CHAR_MISMATCH');
+      }),
+    );
+  });
+
+  it('a place code starting with N to Y gives PLACE_CODE_UNKNOWN, omocodic or not', () => {
+    fc.assert(
+      fc.property(validCodeArb, fc.subarray([...OMOCODIA_POSITIONS]), noPlaceLetterArb, (g, positions, letter) => {
+        const moved = g.code.slice(0, 11) + letter + g.code.slice(12, 15);
+        const code = applyOmocodia(moved + computeCheckCharacter(moved), positions);
+        const result = checkTaxCode(code);
+        assert.ok(!result.valid, code);
+        assert.equal(result.reason, 'PLACE_CODE_UNKNOWN');
       }),
     );
   });

@@ -4,7 +4,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import fc from 'fast-check';
 import { openPlatform, type Platform } from '../cli/platform.ts';
 import { loadConfig } from '../config.ts';
 import type { Role } from './permissions.ts';
@@ -76,10 +75,6 @@ describe('access: every route × every role', () => {
     if (!tokens.has(user)) tokens.set(user, await injectedBearer(platform.server, user));
     return tokens.get(user)!;
   };
-  /** Events a request caused: they carry its correlation id (the flow runs on meanwhile, with ids of its own). */
-  const eventsCausedBy = async (correlationId: string) =>
-    (await platform.client.query<{ n: number }>(`SELECT count(*)::int AS n FROM mutuo_events WHERE metadata->>'correlationId' = $1`, [correlationId]))[0]!.n;
-
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'mutuo-access-'));
     platform = await openPlatform(loadConfig({ MUTUO_DATA_DIR: dataDir, PORT: '0', RATE_LIMIT_PUBLIC_PER_MINUTE: '0' }), false);
@@ -171,47 +166,6 @@ describe('access: every route × every role', () => {
       // The role's other tokens still hold.
       assert.equal((await call('GET /api/me', await as(userOf[role]))).statusCode, 200);
     }
-  });
-
-  it('answers every command route fed random JSON with a 4xx and nothing stored, never a 5xx', async () => {
-    const commands: { route: string; user: DemoUserId }[] = [
-      { route: 'POST /api/applications', user: 'giulia' },
-      { route: 'POST /api/applications/{id}/income-approval', user: 'ugo' },
-      { route: 'POST /api/applications/{id}/rate', user: 'olivia' },
-      { route: 'POST /api/applications/{id}/rate-lock', user: 'giulia' },
-      { route: 'PUT /api/applications/{id}/property', user: 'giulia' },
-      { route: 'POST /api/applications/{id}/withdrawal', user: 'giulia' },
-      { route: 'PUT /api/rates', user: 'olivia' },
-      { route: 'POST /api/simulations', user: 'giulia' },
-      { route: 'POST /api/applicants/{taxCode}/erasure', user: 'ada' },
-      { route: 'POST /api/applicants/{taxCode}/legal-hold', user: 'ada' },
-      { route: 'POST /api/applicants/{taxCode}/legal-hold/release', user: 'ada' },
-    ];
-    const valid = await submission();
-    // Random JSON, and near-misses of a valid submission (a field replaced by random JSON).
-    const body = fc.oneof(
-      fc.jsonValue(),
-      fc.record({ applicant: fc.jsonValue(), income: fc.jsonValue(), loan: fc.jsonValue() }, { requiredKeys: [] }),
-      fc.constantFrom(...Object.keys(valid)).chain((key) => fc.jsonValue().map((value) => ({ ...valid, [key]: value }))),
-    );
-    await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...commands), body, async ({ route, user }, payload) => {
-        const [method, path] = route.split(' ') as ['POST' | 'PUT', string];
-        const correlationId = `fuzz-${randomUUID()}`;
-        const response = await platform.server.inject({
-          method,
-          url: path.replace('{id}', giuliasApplication).replace('{taxCode}', giuliasTaxCode),
-          headers: { ...(await as(user)), 'content-type': 'application/json', 'x-correlation-id': correlationId },
-          payload: JSON.stringify(payload),
-        });
-        assert.ok(response.statusCode < 500, `${route} ${JSON.stringify(payload)}: ${response.statusCode} ${response.body}`);
-        if (response.statusCode >= 400) {
-          assert.match(String(response.headers['content-type']), /^application\/problem\+json/);
-          assert.equal(await eventsCausedBy(correlationId), 0, `${route} refused ${JSON.stringify(payload)} but stored something`);
-        }
-      }),
-      { numRuns: 300 },
-    );
   });
 
   it('answers injection attempts in the search parameters as ordinary text', async () => {

@@ -2,6 +2,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { euros } from './parts.tsx';
 import { ApiError, call, follow, type FieldError, type Session } from './api.ts';
 import { Simulator } from './Simulator.tsx';
+import { isEmailAddress } from './email-address.ts';
 import { checkTaxCode } from './tax-code.ts';
 import { ReadAs, readAmount, valueOf } from './typed-values.tsx';
 
@@ -87,8 +88,8 @@ function checkLocally(values: Record<Path, string>): FieldError[] {
   }
   const taxCode = checkTaxCode(values['applicant.taxCode']);
   if (values['applicant.taxCode'].trim() !== '' && !taxCode.valid) errors.push({ path: 'applicant.taxCode', message: taxCode.message });
-  if (values['applicant.email'].trim() !== '' && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(values['applicant.email'].trim())) {
-    errors.push({ path: 'applicant.email', message: 'must be an email address' });
+  if (values['applicant.email'].trim() !== '' && !isEmailAddress(values['applicant.email'].trim().toLowerCase())) {
+    errors.push({ path: 'applicant.email', message: 'must be one bare email address (name@example.com)' });
   }
   const term = Number(values['loan.termYears']);
   if (values['loan.termYears'] !== '' && (!Number.isInteger(term) || term < 5 || term > 40)) errors.push({ path: 'loan.termYears', message: 'must be 5 to 40 years' });

@@ -20,6 +20,8 @@ import type { ApplicationEvent } from './events.ts';
 const dayMs = 86_400_000;
 const startMs = Date.parse('2026-11-01T08:00:00.000Z');
 const numRuns = 300;
+/** A minimum loan the generated amounts fall on both sides of. */
+const limits = { minLoanCents: 1_000_000 };
 
 // ---- arbitraries: valid commands mixed with every kind of wrong input ----
 
@@ -184,7 +186,7 @@ function run(sequence: readonly Step[]): { decisions: Decision[]; accepted: Appl
     const before = state;
     let outcome: Decision['outcome'];
     try {
-      const events = applicationDecider.decide(command, state, { now, rateTable: defaultRateTable });
+      const events = applicationDecider.decide(command, state, { now, rateTable: defaultRateTable, limits });
       for (const event of events) state = applicationDecider.evolve(state, event);
       accepted.push(...events);
       outcome = { events };
@@ -230,7 +232,7 @@ describe('the application decider, over random command sequences', () => {
     fc.assert(
       fc.property(steps, (sequence) => {
         for (const decision of run(sequence).decisions) {
-          const context = { now: decision.now, rateTable: defaultRateTable };
+          const context = { now: decision.now, rateTable: defaultRateTable, limits };
           if ('error' in decision.outcome) {
             assert.ok(decision.outcome.error instanceof DomainError, `${JSON.stringify(decision.command)} threw ${String(decision.outcome.error)}`);
             assert.throws(() => applicationDecider.decide(decision.command, decision.before, context), decision.outcome.error);
@@ -284,6 +286,17 @@ describe('the application decider, over random command sequences', () => {
             BigInt(loan.amountCents) * 10_000n <= BigInt(capBps) * BigInt(property.valueCents),
             `${loan.amountCents} on ${property.valueCents} exceeds ${capBps} bps`,
           );
+        }
+      }),
+      { numRuns },
+    );
+  });
+
+  it('(f) while processing, the loan is at least the configured minimum', () => {
+    fc.assert(
+      fc.property(steps, (sequence) => {
+        for (const { after } of run(sequence).decisions) {
+          if (after.status === 'processing') assert.ok(after.file.loan.amountCents >= limits.minLoanCents, `a loan of ${after.file.loan.amountCents} cents was taken`);
         }
       }),
       { numRuns },

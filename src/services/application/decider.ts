@@ -1,5 +1,6 @@
 import { annualRateProblem, type AnnualRate } from '../../domain/annual-rate.ts';
 import { checkTaxCode } from '../../domain/codice-fiscale.ts';
+import { isEmailAddress } from '../../domain/email-address.ts';
 import type { Decider } from '../../domain/decider.ts';
 import { assertNever, DomainError, invalidInput, type FieldError } from '../../domain/errors.ts';
 import { loanToValueBps, publishedRateFor, type RateTable, type RateType } from '../../domain/rates.ts';
@@ -82,7 +83,13 @@ export type ApplicationState =
 
 export type ApplicationStatus = ApplicationState['status'];
 
-export type DecisionContext = { readonly now: Date; readonly rateTable: RateTable };
+/** What the bank's configuration sets for the applications it takes. */
+export type ApplicationLimits = {
+  /** The smallest loan granted: below it an application is refused as implausible. */
+  readonly minLoanCents: number;
+};
+
+export type DecisionContext = { readonly now: Date; readonly rateTable: RateTable; readonly limits: ApplicationLimits };
 
 // ---- limits ----
 
@@ -96,7 +103,6 @@ export const maxLockDays = 90;
 export const maxAmountCents = 100_000_000_000;
 /** The longest free text (a reason, a name) a command carries. */
 export const maxTextLength = 200;
-const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const phonePattern = /^\+?[0-9 ]{6,20}$/;
 const provincePattern = /^[A-Z]{2}$/;
 const isoDatePattern = /^\d{4}-\d{2}-\d{2}$/;
@@ -106,7 +112,7 @@ const dayMs = 86_400_000;
 
 function decide(command: ApplicationCommand, state: ApplicationState, context: DecisionContext): ApplicationEvent[] {
   const at = context.now.toISOString();
-  if (command.type === 'SubmitApplication') return submit(command, state, at);
+  if (command.type === 'SubmitApplication') return submit(command, state, at, context.limits);
   if (state.status === 'none') throw new DomainError('not_found', 'APPLICATION_NOT_FOUND', 'no such application');
 
   switch (command.type) {
@@ -196,7 +202,7 @@ function decide(command: ApplicationCommand, state: ApplicationState, context: D
   }
 }
 
-function submit(command: SubmitApplication, state: ApplicationState, at: string): ApplicationEvent[] {
+function submit(command: SubmitApplication, state: ApplicationState, at: string, limits: ApplicationLimits): ApplicationEvent[] {
   if (state.status !== 'none') {
     throw new DomainError('conflict', 'APPLICATION_EXISTS', `application ${command.applicationId} already exists`);
   }
@@ -205,7 +211,11 @@ function submit(command: SubmitApplication, state: ApplicationState, at: string)
   const income = validIncome(command.income, errors);
   const property = validProperty(command.property, 'property', errors);
   const loan = command.loan;
-  requirePositiveCents(loan.amountCents, 'loan.amount', errors);
+  if (Number.isSafeInteger(loan.amountCents) && loan.amountCents > 0 && loan.amountCents < limits.minLoanCents) {
+    errors.push({ path: 'loan.amount', message: `must be at least ${limits.minLoanCents / 100} euros, the smallest mortgage granted` });
+  } else {
+    requirePositiveCents(loan.amountCents, 'loan.amount', errors);
+  }
   if (!Number.isInteger(loan.termYears) || loan.termYears < minTermYears || loan.termYears > maxTermYears) {
     errors.push({ path: 'loan.termYears', message: `must be a whole number of years from ${minTermYears} to ${maxTermYears}` });
   }
@@ -274,8 +284,8 @@ function validApplicant(applicant: Applicant, errors: FieldError[]): Applicant |
   const taxCode = checkTaxCode(applicant.taxCode);
   if (!taxCode.valid) errors.push({ path: 'applicant.taxCode', message: taxCode.message });
   const email = applicant.email.trim().toLowerCase();
-  if (!emailPattern.test(email) || email.length > maxTextLength) {
-    errors.push({ path: 'applicant.email', message: 'must be an email address' });
+  if (!isEmailAddress(email)) {
+    errors.push({ path: 'applicant.email', message: 'must be one bare email address (name@example.com): no display name, quotes, spaces or second address' });
   }
   const phone = applicant.phone?.trim();
   if (phone !== undefined && !phonePattern.test(phone)) {

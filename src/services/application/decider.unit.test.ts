@@ -18,7 +18,9 @@ const submittedAt = new Date('2026-11-10T09:00:00.000Z');
 const dayMs = 86_400_000;
 const daysAfter = (date: Date, days: number): Date => new Date(date.getTime() + days * dayMs);
 
-const given = forDecider(applicationDecider, { now: submittedAt, rateTable: defaultRateTable });
+/** 30 000 euros, the configuration's default. */
+const limits = { minLoanCents: 3_000_000 };
+const given = forDecider(applicationDecider, { now: submittedAt, rateTable: defaultRateTable, limits });
 
 // ---- commands ----
 
@@ -174,6 +176,12 @@ describe('SubmitApplication', () => {
     ['applicant.lastName', { applicant: { lastName: 'x'.repeat(201) } }],
     ['applicant.email', { applicant: { email: 'giulia.bianchi-at-example.it' } }],
     ['applicant.email', { applicant: { email: 'giulia @example.it' } }],
+    ['applicant.email', { applicant: { email: 'x<attacker@evil.example>' } }],
+    ['applicant.email', { applicant: { email: 'Giulia <giulia.bianchi@example.it>' } }],
+    ['applicant.email', { applicant: { email: 'giulia.bianchi@example.it,attacker@evil.example' } }],
+    ['applicant.email', { applicant: { email: '"giulia"@example.it' } }],
+    ['applicant.email', { applicant: { email: 'giulia(home)@example.it' } }],
+    ['applicant.email', { applicant: { email: `${'g'.repeat(245)}@example.it` } }],
     ['applicant.birthDate', { applicant: { birthDate: '1990-03-16' } }],
     ['applicant.birthDate', { applicant: { birthDate: '1991-03-15' } }],
     ['applicant.birthDate', { applicant: { birthDate: '1990-02-30' } }],
@@ -193,6 +201,8 @@ describe('SubmitApplication', () => {
     ['loan.amount', { loan: { amountCents: 0 } }],
     ['loan.amount', { loan: { amountCents: -20_000_000 } }],
     ['loan.amount', { loan: { amountCents: 19_999_999.99 } }],
+    ['loan.amount', { loan: { amountCents: 20_000 } }],
+    ['loan.amount', { loan: { amountCents: 2_999_999 } }],
     ['loan.termYears', { loan: { termYears: 4 } }],
     ['loan.termYears', { loan: { termYears: 41 } }],
     ['loan.termYears', { loan: { termYears: 25.5 } }],
@@ -203,6 +213,13 @@ describe('SubmitApplication', () => {
       given([]).when(submitApplication(changes)).thenFails('invalid', 'INVALID_INPUT', [path]);
     });
   }
+
+  it('refuses a loan below the minimum the context sets, saying what it is', () => {
+    const error = given([]).when(submitApplication({ loan: { amountCents: 20_000 } })).thenFails('invalid', 'INVALID_INPUT', ['loan.amount']);
+    assert.match(error.errors[0]!.message, /at least 30000 euros/);
+    given([]).when(submitApplication({ loan: { amountCents: 20_000 } }), { limits: { minLoanCents: 20_000 } }).then([submittedEvent({ loan: { amountCents: 20_000 } })]);
+    given([]).when(submitApplication({ loan: { amountCents: 3_000_000 } })).then([submittedEvent({ loan: { amountCents: 3_000_000 } })]);
+  });
 
   it('accepts terms of 5 and 40 years', () => {
     for (const termYears of [5, 40]) {
@@ -586,7 +603,7 @@ describe('time', () => {
       .when(lockRate(), { now: lockedAgainAt })
       .then([rateLocked('3.45', lockedAgainAt, 30, daysAfter(lockedAgainAt, 30).toISOString())]);
     const now = new Date('2027-03-01T10:00:00.000Z');
-    const context = { now, rateTable: defaultRateTable };
+    const context = { now, rateTable: defaultRateTable, limits };
     const decideAll = (): (readonly ApplicationEvent[])[] => [
       applicationDecider.decide(submitApplication(), applicationDecider.initialState, context),
       ...[lockRate(), changeRate('2.5'), updateProperty(), approveIncome(340_000), withdraw(), approve(), reject()].map((command) =>
@@ -608,7 +625,7 @@ describe('time', () => {
 
   it('gives the same events for the same command, state and context', () => {
     const state = given([submitted]).when(lockRate()).then([lockedOnSubmission]);
-    const context = { now: daysAfter(submittedAt, 5), rateTable: defaultRateTable };
+    const context = { now: daysAfter(submittedAt, 5), rateTable: defaultRateTable, limits };
     const first = applicationDecider.decide(changeRate('3'), state, context);
     const second = applicationDecider.decide(changeRate('3'), state, context);
     assert.deepEqual(first, second);

@@ -51,7 +51,7 @@ export const applicationModule: ServiceModule = {
   async start({ config, client, store, clock, newId, personalData, afterCommit }) {
     // The rate table in force: read at start, then refreshed on each RateTablePublished (here or from another process).
     let rates = rateTableAfter(await store.readStream(rateTableStreamId)).table;
-    const applications = createApplicationService({ store, clock, newId, rateTable: () => rates, personalData });
+    const applications = createApplicationService({ store, clock, newId, rateTable: () => rates, limits: config.applications, personalData });
     const actor = 'system:application';
     const erasure = createErasureService({ client, personalData, clock, newId, retentionYears: config.privacy.retentionYears, afterCommit });
 

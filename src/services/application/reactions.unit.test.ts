@@ -8,7 +8,7 @@ import { applicationDecider, type SubmitApplication } from './decider.ts';
 import { reactionTo } from './module.ts';
 
 const applicationId = '3f0b8c1e-6d1a-4b8e-9f1e-2a7c5d4e8b10';
-const context = { now: new Date('2026-11-10T09:00:00.000Z'), rateTable: defaultRateTable };
+const context = { now: new Date('2026-11-10T09:00:00.000Z'), rateTable: defaultRateTable, limits: { minLoanCents: 3_000_000 } };
 const submit: SubmitApplication = {
   type: 'SubmitApplication',
   applicationId,

@@ -75,6 +75,7 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
         clock: () => new Date(),
         newId: randomUUID,
         rateTable: () => defaultRateTable,
+        limits: { minLoanCents: 3_000_000 },
       });
       identities = await testIdentities(database.client);
       app = await buildServer({

@@ -2,7 +2,7 @@ import { Type, type Static, type TProperties } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { actorOf } from '../../api/access.ts';
-import { applicationIdParam, ifMatchVersion } from '../../api/request-input.ts';
+import { applicationIdParam, ifMatchVersion, instantParam } from '../../api/request-input.ts';
 import type { Permission } from '../../security/permissions.ts';
 import { DomainError, invalidInput, type FieldError } from '../../domain/errors.ts';
 import { annualRateFromPercent, annualRateRule } from '../../domain/annual-rate.ts';
@@ -247,10 +247,7 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<{ applications: Applic
       if (version !== undefined && asOf !== undefined) {
         throw invalidInput([{ path: 'querystring.asOf', message: 'give either version or asOf, not both' }]);
       }
-      const asOfDate = asOf === undefined ? undefined : new Date(asOf);
-      if (asOfDate && Number.isNaN(asOfDate.getTime())) {
-        throw invalidInput([{ path: 'querystring.asOf', message: 'must be an ISO 8601 instant' }]);
-      }
+      const asOfDate = asOf === undefined ? undefined : instantParam(asOf, 'querystring.asOf');
       const at = await applications.stateAt(id, {
         ...(version !== undefined ? { version: Number(version) } : {}),
         ...(asOfDate ? { asOf: asOfDate } : {}),

@@ -11,7 +11,7 @@ import {
   type ReadStreamOptions,
   type StoredEvent,
 } from '../../eventstore/types.ts';
-import { applicationDecider, type ApplicationCommand, type ApplicationState, type SubmitApplication } from './decider.ts';
+import { applicationDecider, type ApplicationCommand, type ApplicationLimits, type ApplicationState, type SubmitApplication } from './decider.ts';
 import { applicationEventCatalog, applicationStreamId, type ApplicationEvent } from './events.ts';
 
 export type ApplicationServiceDependencies = {
@@ -22,6 +22,8 @@ export type ApplicationServiceDependencies = {
   readonly clock: () => Date;
   readonly newId: () => string;
   readonly rateTable: () => RateTable;
+  /** The configured limits of the applications taken. */
+  readonly limits: ApplicationLimits;
 };
 
 /** Who asks and in answer to what: it becomes every written event's metadata. */
@@ -49,7 +51,7 @@ const conflictRetries = 3;
 
 export type ApplicationService = ReturnType<typeof createApplicationService>;
 
-export function createApplicationService({ store, clock, newId, rateTable, personalData }: ApplicationServiceDependencies) {
+export function createApplicationService({ store, clock, newId, rateTable, limits, personalData }: ApplicationServiceDependencies) {
   function toNewEvents(events: readonly ApplicationEvent[], context: CommandContext, now: Date): NewEvent[] {
     const metadata = {
       correlationId: context.correlationId,
@@ -77,6 +79,7 @@ export function createApplicationService({ store, clock, newId, rateTable, perso
     const events = applicationDecider.decide({ type: 'SubmitApplication', applicationId, ...command }, applicationDecider.initialState, {
       now,
       rateTable: rateTable(),
+      limits,
     });
     const appended = await store.appendToStream(applicationStreamId(applicationId), toNewEvents(events, context, now), 'no_stream');
     return { applicationId, version: appended.nextVersion, position: appended.lastPosition };
@@ -96,7 +99,7 @@ export function createApplicationService({ store, clock, newId, rateTable, perso
         throw new WrongExpectedVersionError(applicationStreamId(applicationId), context.expectedVersion, version);
       }
       const now = clock();
-      const events = applicationDecider.decide(command, state, { now, rateTable: rateTable() });
+      const events = applicationDecider.decide(command, state, { now, rateTable: rateTable(), limits });
       try {
         const appended = await store.appendToStream(applicationStreamId(applicationId), toNewEvents(events, context, now), version);
         return { applicationId, version: appended.nextVersion, position: appended.lastPosition };
@@ -125,7 +128,7 @@ export function createApplicationService({ store, clock, newId, rateTable, perso
     const now = clock();
     let decided: readonly ApplicationEvent[];
     try {
-      decided = applicationDecider.decide(command, state, { now, rateTable: rateTable() });
+      decided = applicationDecider.decide(command, state, { now, rateTable: rateTable(), limits });
     } catch (error) {
       if (error instanceof DomainError && (error.kind === 'rule' || error.kind === 'not_found')) return { refused: error };
       throw error;

@@ -24,7 +24,7 @@ describe('application events stored at an older version, read at the latest', ()
   before(async () => {
     database = await openTestPglite();
     store = new SqlEventStore(database.client);
-    applications = createApplicationService({ store, clock: () => new Date(), newId: randomUUID, rateTable: () => defaultRateTable });
+    applications = createApplicationService({ store, clock: () => new Date(), newId: randomUUID, rateTable: () => defaultRateTable, limits: { minLoanCents: 3_000_000 } });
   });
   after(() => database.dispose());
 

@@ -4,6 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { actorOf, checkOwner } from '../../api/access.ts';
 import { applicationIdParam } from '../../api/request-input.ts';
+import { textField } from '../../api/text-input.ts';
 import { DomainError, invalidInput } from '../../domain/errors.ts';
 import type { SqlClient, SqlQueryable } from '../../eventstore/sql-client.ts';
 import { eventsInTransaction } from '../../eventstore/store.ts';
@@ -319,7 +320,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
           if (part.fieldname !== 'file') throw invalidInput([{ path: part.fieldname, message: 'unexpected file; send the PDF as "file"' }]);
           upload = { bytes: await part.toBuffer() };
         } else if (part.fieldname === 'kind') {
-          kind = String(part.value);
+          kind = textField('kind', part.value);
         }
       }
       const errors = [];

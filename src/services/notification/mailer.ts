@@ -1,6 +1,7 @@
 import { createTransport } from 'nodemailer';
 
 export type OutgoingMail = {
+  /** One bare address, used as it is. */
   readonly to: string;
   readonly subject: string;
   readonly text: string;
@@ -38,7 +39,9 @@ export function createMailer(smtpUrl: string, from = 'Mutuo <noreply@mutuo.examp
   });
   return {
     async send({ to, subject, text, messageId }) {
-      const info = await transport.sendMail({ from, to, subject, text, messageId });
+      // An address object, not a string: nodemailer parses a string as an address list, and
+      // would find a display name or a second recipient in stored data (`x<someone@else>`).
+      const info = await transport.sendMail({ from, to: { name: '', address: to }, subject, text, messageId });
       return { accepted: info.accepted.length > 0, response: info.response };
     },
     close: () => transport.close(),

@@ -58,6 +58,16 @@ describe('mailer through the SMTP sink', () => {
     for (const mail of got) assert.ok(!Number.isNaN(Date.parse(mail.receivedAt)));
   });
 
+  it('sends to the stored address as it is, never to a display name\'s address or a second one read in it', async () => {
+    for (const to of ['Giulia <attacker@evil.example>', 'x<attacker@evil.example>', 'giulia@example.com, attacker@evil.example']) {
+      const messageId = emailMessageId(randomUUID());
+      // The server may refuse such an address: what matters is who else it went to.
+      await mailer.send({ to, subject: 'Your application', text: 'Received.\n', messageId }).catch(() => undefined);
+      const recipients = sink.messages().filter((mail) => mail.messageId === messageId).flatMap((mail) => mail.to);
+      assert.ok(!recipients.includes('attacker@evil.example'), `${to} went to ${recipients.join(', ')}`);
+    }
+  });
+
   it('rejects a send with the server error', async () => {
     const small = await startSmtpSink({ maxMessageBytes: 1_000 });
     const smallMailer = createMailer(small.url);
