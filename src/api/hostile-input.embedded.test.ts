@@ -99,6 +99,10 @@ describe('hostile input at the HTTP edge', () => {
     }
     const abort = new AbortController();
     const response = await fetch(url, { method: call.method, headers, body, signal: abort.signal });
+    // A sign-out revokes the token it was sent with: its user takes a fresh one next time.
+    if (call.path === '/auth/logout' && response.ok) {
+      for (const [user, given] of tokens) if (given.authorization === headers.authorization) tokens.delete(user);
+    }
     const streaming = response.headers.get('content-type')?.startsWith('text/event-stream') ?? false;
     const text = streaming ? '' : await response.text();
     abort.abort();
