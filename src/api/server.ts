@@ -11,7 +11,7 @@ import type { Permission } from '../security/permissions.ts';
 import { invalidInput } from '../domain/errors.ts';
 import { accessControl, isDocumentation, type RouteGuard } from './access.ts';
 import { notFoundProblem, sendProblem } from './problem.ts';
-import { hostileTextIn, refusedRequestText } from './text-input.ts';
+import { hostileTextInJson, refusedRequestText } from './text-input.ts';
 import { webPages } from './web.ts';
 
 /** Registers a feature's routes: `(app) => app.register(plugin, options)`. */
@@ -145,7 +145,7 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
   app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     parseJson(request, body as string, (error: Error | null, parsed?: unknown) => {
-      const hostile = error ? [] : hostileTextIn(parsed, '');
+      const hostile = error ? [] : hostileTextInJson(body as string, parsed);
       done(error ?? (hostile.length > 0 ? invalidInput(hostile) : null), parsed);
     });
   });

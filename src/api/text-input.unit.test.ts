@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { DomainError } from '../domain/errors.ts';
-import { freeTextFields, hostileTextIn, textField } from './text-input.ts';
+import { freeTextFields, hostileTextIn, hostileTextInJson, textField } from './text-input.ts';
 
 /** Every character the rule refuses in a one-line field. */
 const refused = [
@@ -70,5 +70,26 @@ describe('the text rule', () => {
   it('holds a multipart text field to the same rule', () => {
     assert.equal(textField('kind', 'payslip'), 'payslip');
     assert.throws(() => textField('kind', 'payslip\u0000'), (error: unknown) => error instanceof DomainError && error.errors[0]?.path === 'kind');
+  });
+
+  it('finds in a JSON body, by its text first, exactly what the walk of its value finds', () => {
+    // Strings of any code units, the refused ones among them, however JSON.stringify escapes them.
+    const text = fc.string({
+      unit: fc.oneof(
+        fc.constantFrom(...refused, '\\', '"', '/', 'è', '€', '\u2028'),
+        fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+        fc.integer({ min: 0, max: 0xffff }).map((code) => String.fromCharCode(code)),
+      ),
+    });
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.dictionary(text, text), (value, strings) => {
+        for (const body of [value, strings, { note: Object.values(strings).join('\n'), nested: [strings] }]) {
+          const json = JSON.stringify(body);
+          assert.deepEqual(hostileTextInJson(json, JSON.parse(json)), hostileTextIn(JSON.parse(json), ''), json);
+        }
+      }),
+      { numRuns: 500 },
+    );
+    assert.deepEqual(hostileTextInJson('{"amount":200000,"termYears":25,"note":"a\\\\n"}', { amount: 200000, termYears: 25, note: 'a\\n' }), []);
   });
 });

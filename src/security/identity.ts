@@ -34,8 +34,8 @@ export type TokenVerifierOptions = {
   readonly rolesClaim: string;
   /** Verified tokens kept, so that a client's every request does not pay for a signature check. */
   readonly cacheSize?: number;
-  /** Whether a token has been revoked (logged out): asked on every request, so it must answer from memory. */
-  readonly isRevoked?: (token: RevocableToken) => boolean;
+  /** Whether a token has been revoked (logged out): asked on every request, so it answers from memory but now and then. */
+  readonly isRevoked?: (token: RevocableToken) => boolean | Promise<boolean>;
   readonly clock?: () => number;
 };
 
@@ -79,9 +79,15 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const clock = options.clock ?? Date.now;
   const isRevoked = options.isRevoked ?? (() => false);
   const verified = new Map<string, Identity>();
-  const unlessRevoked = (identity: Identity) => {
-    if (isRevoked(identity.token)) throw new AuthenticationError('the token has been revoked (signed out)');
-    return identity;
+  const refuse = () => new AuthenticationError('the token has been revoked (signed out)');
+  const unlessRevoked = (identity: Identity): Identity | Promise<Identity> => {
+    const revoked = isRevoked(identity.token);
+    if (revoked === false) return identity;
+    if (revoked === true) throw refuse();
+    return revoked.then((yes) => {
+      if (yes) throw refuse();
+      return identity;
+    });
   };
 
   async function verifySignature(token: string): Promise<Identity> {

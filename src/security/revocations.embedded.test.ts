@@ -29,6 +29,37 @@ describe('revoked tokens', () => {
     assert.equal((await openTokenRevocations(database.client, { clock })).isRevoked(token), true);
   });
 
+  it('reads the other processes\' revocations when tokens are checked: not while idle, from memory within the bound, shared past it', async () => {
+    let reads = 0;
+    const counting = {
+      ...database.client,
+      query: <Row>(text: string, params?: readonly unknown[]) => {
+        if (text.includes('FROM mutuo_revoked_tokens WHERE seq')) reads++;
+        return database.client.query<Row>(text, params);
+      },
+    };
+    const here = await openTokenRevocations(database.client, { clock });
+    const elsewhere = await openTokenRevocations(counting, { clock, refreshMs: 1_000 });
+    const token = { id: `jti:${nowMs}`, expiresAtMs: nowMs + 3_600_000 };
+    const opened = reads;
+    nowMs += 60_000;
+    assert.equal(reads, opened, 'an idle process reads nothing');
+    await here.revoke(token);
+    // Past the bound: the check waits for one read, which every check meanwhile shares.
+    const checks = [elsewhere.isRevoked(token), elsewhere.isRevoked(token), elsewhere.isRevoked({ id: 'jti:other', expiresAtMs: token.expiresAtMs })];
+    assert.ok(checks.every((check) => check instanceof Promise));
+    assert.deepEqual(await Promise.all(checks), [true, true, false]);
+    assert.equal(reads, opened + 1);
+    // Within half the bound: from memory, no read.
+    nowMs += 400;
+    assert.equal(elsewhere.isRevoked(token), true);
+    assert.equal(reads, opened + 1);
+    // Past half of it: from memory still, while a read starts for the next checks.
+    nowMs += 200;
+    assert.equal(elsewhere.isRevoked(token), true);
+    assert.equal(reads, opened + 2);
+  });
+
   it('prunes the revocations of tokens that have expired', async () => {
     const revocations = await openTokenRevocations(database.client, { clock });
     const shortLived = { id: 'jti:short', expiresAtMs: nowMs + 60_000 };

@@ -4,8 +4,12 @@ import type { SqlClient } from '../eventstore/sql-client.ts';
 export type RevocableToken = { readonly id: string; readonly expiresAtMs: number };
 
 export type TokenRevocations = {
-  /** A lookup in memory: every request's token is checked. */
-  readonly isRevoked: (token: RevocableToken) => boolean;
+  /**
+   * Every request's token is checked: from memory while what this process knows of the
+   * others' revocations is fresh (see TokenRevocationsOptions.refreshMs), else once the one
+   * read every caller shares has landed.
+   */
+  readonly isRevoked: (token: RevocableToken) => boolean | Promise<boolean>;
   /** Revokes a token in every process: in this one at once, in the others at their next refresh. */
   readonly revoke: (token: RevocableToken) => Promise<void>;
   /** Reads what the other processes revoked since the last look. */
@@ -16,7 +20,10 @@ export type TokenRevocations = {
 };
 
 export type TokenRevocationsOptions = {
-  /** How often to read the other processes' revocations; undefined where no other process shares the database (PGlite). */
+  /**
+   * How old what this process knows of the other processes' revocations may be when a token
+   * is checked; undefined where no other process shares the database (PGlite).
+   */
   readonly refreshMs?: number;
   readonly clock?: () => number;
   readonly onError?: (error: unknown) => void;
@@ -34,8 +41,6 @@ export async function openTokenRevocations(db: SqlClient, options: TokenRevocati
   const clock = options.clock ?? Date.now;
   const revoked = new Map<string, number>();
   let seen = '0';
-  let closed = false;
-  let timer: NodeJS.Timeout | undefined;
 
   const forgetExpired = () => {
     const now = clock();
@@ -59,20 +64,36 @@ export async function openTokenRevocations(db: SqlClient, options: TokenRevocati
   await prune();
   await refresh();
   const { refreshMs } = options;
-  const schedule = () => {
-    timer = setTimeout(() => {
-      refresh()
-        .catch((error: unknown) => options.onError?.(error))
-        .finally(() => {
-          if (!closed) schedule();
-        });
-    }, refreshMs);
-    timer.unref();
-  };
-  if (refreshMs !== undefined) schedule();
+  let refreshedAt = clock();
+  let refreshing: Promise<void> | undefined;
+
+  /**
+   * Read when tokens are checked, not on a timer: a process that checks none (idle, or serving
+   * public routes only) reads nothing. Past half the bound a check starts the read and goes on
+   * from memory; past the bound it waits for the read, shared by every check meanwhile. A read
+   * that fails is reported, and the checks go on with what memory holds.
+   */
+  function fresh(): Promise<void> | undefined {
+    if (refreshMs === undefined) return undefined;
+    const age = clock() - refreshedAt;
+    if (age > refreshMs / 2 && refreshing === undefined) {
+      const started = clock();
+      refreshing = refresh()
+        .then(
+          () => void (refreshedAt = started),
+          (error: unknown) => options.onError?.(error),
+        )
+        .finally(() => (refreshing = undefined));
+    }
+    return age > refreshMs ? refreshing : undefined;
+  }
 
   return {
-    isRevoked: (token) => revoked.size > 0 && revoked.has(token.id),
+    isRevoked: (token) => {
+      const waiting = fresh();
+      if (waiting === undefined) return revoked.size > 0 && revoked.has(token.id);
+      return waiting.then(() => revoked.has(token.id));
+    },
     async revoke(token) {
       await db.transaction(async (tx) => {
         await tx.query(`SELECT pg_advisory_xact_lock(hashtext('mutuo.token-revocations'))`);
@@ -83,11 +104,12 @@ export async function openTokenRevocations(db: SqlClient, options: TokenRevocati
       revoked.set(token.id, token.expiresAtMs);
       forgetExpired();
     },
-    refresh,
-    prune,
-    close: () => {
-      closed = true;
-      clearTimeout(timer);
+    refresh: async () => {
+      const started = clock();
+      await refresh();
+      refreshedAt = started;
     },
+    prune,
+    close: () => undefined,
   };
 }
