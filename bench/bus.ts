@@ -22,19 +22,20 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Connection, type Channel } from 'rabbitmq-client';
-import { migrate } from '../src/eventstore/migrate.ts';
-import { createPgliteClient } from '../src/eventstore/pglite.ts';
-import { createPostgresClient } from '../src/eventstore/postgres.ts';
-import type { SqlClient } from '../src/eventstore/sql-client.ts';
-import { SqlEventStore } from '../src/eventstore/store.ts';
-import { sampleEvent } from '../src/eventstore/testing.ts';
-import type { Bus } from '../src/messaging/bus.ts';
-import { createConsumer, type EventDecoder } from '../src/messaging/consumer.ts';
-import { createInProcessBus } from '../src/messaging/in-process-bus.ts';
-import { messageHeaders, partitionCount, toEventMessage } from '../src/messaging/message.ts';
-import { brokerDeadLetterExchange, brokerDeadLetterQueue, createRabbitMqBus, eventsExchange } from '../src/messaging/rabbitmq-bus.ts';
-import { startOutboxRelay } from '../src/messaging/relay.ts';
-import { deleteConsumerTopology } from '../src/messaging/testing.ts';
+import { migrate } from '../src/platform/sql/migrate.ts';
+import { createPgliteClient } from '../src/platform/sql/pglite.ts';
+import { createPostgresClient } from '../src/platform/sql/postgres.ts';
+import type { SqlClient } from '../src/platform/sql/sql-client.ts';
+import { SqlEventStore } from '../src/platform/eventstore/store.ts';
+import { sampleEvent } from '../src/platform/sql/testing.ts';
+import type { Bus } from '../src/platform/messaging/bus.ts';
+import { createConsumer, type EventDecoder } from '../src/platform/messaging/consumer.ts';
+import { createInProcessBus } from '../src/platform/messaging/in-process-bus.ts';
+import { messageHeaders, partitionCount, toEventMessage } from '../src/platform/messaging/message.ts';
+import { brokerDeadLetterExchange, brokerDeadLetterQueue, createRabbitMqBus, eventsExchange } from '../src/platform/messaging/rabbitmq-bus.ts';
+import { startOutboxRelay } from '../src/platform/messaging/relay.ts';
+import { deleteConsumerTopology } from '../src/platform/messaging/testing.ts';
+import { migrationFolders } from '../src/app/migrations.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -401,7 +402,7 @@ try {
   onCleanup(`delete the topology of consumer ${consumerName}`, () => deleteConsumerTopology(consumerName, amqpUrl));
   const client = createPostgresClient({ connectionString: databaseUrl, schema, maxConnections: 20 });
   onCleanup('close the PostgreSQL pool', () => client.close());
-  await migrate(client);
+  await migrate(client, migrationFolders);
   const bus = await createRabbitMqBus({ url: amqpUrl, onError: reportError('bus') });
   onCleanup('close the RabbitMQ bus', () => bus.close());
   const mutuo = await openMutuo(client, bus, 4);
@@ -419,7 +420,7 @@ try {
     onCleanup(`remove ${folder}`, () => rm(folder, { recursive: true, force: true }));
     const embedded = await createPgliteClient(folder);
     onCleanup('close PGlite', () => embedded.close());
-    await migrate(embedded);
+    await migrate(embedded, migrationFolders);
     const inProcess = createInProcessBus();
     onCleanup('close the in-process bus', () => inProcess.close());
     // As the composition root does: PGlite has one connection, a second write would only queue.

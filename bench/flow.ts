@@ -21,15 +21,15 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Fastify from 'fastify';
-import { openPlatform } from '../src/cli/platform.ts';
-import { loadConfig } from '../src/config.ts';
-import { createPgliteClient } from '../src/eventstore/pglite.ts';
-import type { SqlClient } from '../src/eventstore/sql-client.ts';
-import { openTestPostgres } from '../src/eventstore/testing.ts';
-import { openVirtualHost } from '../src/messaging/testing.ts';
+import { openPlatform } from '../src/app/platform.ts';
+import { loadConfig } from '../src/app/config.ts';
+import { createPgliteClient } from '../src/platform/sql/pglite.ts';
+import type { SqlClient } from '../src/platform/sql/sql-client.ts';
+import { openTestPostgres } from '../src/platform/sql/testing.ts';
+import { openVirtualHost } from '../src/platform/messaging/testing.ts';
 import { devBearer, type AuthHeaders } from '../src/security/testing.ts';
-import { platformEventCatalog } from '../src/services/catalog.ts';
-import { documentKinds } from '../src/services/documents/sample-pdfs.ts';
+import { platformEventCatalog } from '../src/app/catalog.ts';
+import { documentKinds } from '../src/features/documents/sample-pdfs.ts';
 
 const { values: args } = parseArgs({
   options: {

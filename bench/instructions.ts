@@ -26,7 +26,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { openTestPostgres } from '../src/eventstore/testing.ts';
+import { openTestPostgres } from '../src/platform/sql/testing.ts';
 
 const { values: args } = parseArgs({
   options: {

@@ -15,17 +15,18 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import pg from 'pg';
-import { loadConfig } from '../src/config.ts';
+import { loadConfig } from '../src/app/config.ts';
 import { computeCheckCharacter } from '../src/domain/codice-fiscale.ts';
 import { defaultRateTable } from '../src/domain/rates.ts';
-import { migrate } from '../src/eventstore/migrate.ts';
-import { createPostgresClient } from '../src/eventstore/postgres.ts';
-import { SqlEventStore } from '../src/eventstore/store.ts';
+import { migrate } from '../src/platform/sql/migrate.ts';
+import { createPostgresClient } from '../src/platform/sql/postgres.ts';
+import { SqlEventStore } from '../src/platform/eventstore/store.ts';
 import { sqlSubjectKeys } from '../src/privacy/subject-keys.ts';
 import { createPersonalDataVault } from '../src/privacy/vault.ts';
-import { platformEventHistory } from '../src/services/catalog.ts';
-import { createApplicationService } from '../src/services/application/service.ts';
+import { platformEventHistory } from '../src/app/catalog.ts';
+import { createApplicationService } from '../src/features/application/service.ts';
 import { devBearer } from '../src/security/testing.ts';
+import { migrationFolders } from '../src/app/migrations.ts';
 
 const { values: args } = parseArgs({
   options: { seconds: { type: 'string', default: '5' }, clients: { type: 'string', default: '1,8,32' } },
@@ -142,7 +143,7 @@ async function httpSubmit(url: string, clients: number): Promise<Figure> {
 async function startServer(): Promise<{ url: string; stop: () => Promise<void> }> {
   const serverDatabaseUrl = new URL(databaseUrl);
   serverDatabaseUrl.searchParams.set('options', `-c search_path=${schema}`);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'application'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/app/cli/main.ts', 'application'], {
     cwd: new URL('../', import.meta.url),
     env: { ...process.env, PORT: '0', DATABASE_URL: serverDatabaseUrl.toString(), DATABASE_POOL_SIZE: '32', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -174,7 +175,7 @@ await admin.connect();
 await admin.query(`CREATE SCHEMA ${schema}`);
 await admin.query(`CREATE TABLE ${schema}.bench_raw (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, data jsonb NOT NULL)`);
 const migrator = createPostgresClient({ connectionString: databaseUrl, schema, maxConnections: 1 });
-await migrate(migrator);
+await migrate(migrator, migrationFolders);
 await migrator.close();
 
 const rows: string[] = [];

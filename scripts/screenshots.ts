@@ -12,10 +12,10 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
-import { openPlatform } from '../src/cli/platform.ts';
-import { loadConfig } from '../src/config.ts';
+import { openPlatform } from '../src/app/platform.ts';
+import { loadConfig } from '../src/app/config.ts';
 import { injectedBearer, type DemoUserId } from '../src/security/testing.ts';
-import { otherValidTaxCode } from '../src/services/documents/sample-pdfs.ts';
+import { otherValidTaxCode } from '../src/features/documents/sample-pdfs.ts';
 
 const output = new URL('../docs/screenshots/', import.meta.url);
 const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

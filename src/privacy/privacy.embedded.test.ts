@@ -1,4 +1,4 @@
-import { openTestPglite } from '../eventstore/testing.ts';
+import { openTestPglite } from '../platform/sql/testing.ts';
 import { describePrivacyContract } from './privacy.contract.ts';
 
 describePrivacyContract('PGlite', openTestPglite);

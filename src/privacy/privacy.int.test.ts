@@ -1,4 +1,4 @@
-import { openTestPostgres } from '../eventstore/testing.ts';
+import { openTestPostgres } from '../platform/sql/testing.ts';
 import { describePrivacyContract } from './privacy.contract.ts';
 
 describePrivacyContract('PostgreSQL', openTestPostgres);

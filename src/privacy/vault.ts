@@ -1,7 +1,7 @@
-import type { EventDefinition } from '../eventstore/event-definition.ts';
-import type { SqlQueryable } from '../eventstore/sql-client.ts';
-import type { SubjectRow, SubjectsToWrite } from '../eventstore/store.ts';
-import type { NewEvent, SealedFields } from '../eventstore/types.ts';
+import type { EventDefinition } from '../platform/eventstore/event-definition.ts';
+import type { SqlQueryable } from '../platform/sql/sql-client.ts';
+import type { SubjectRow, SubjectsToWrite } from '../platform/eventstore/store.ts';
+import type { NewEvent, SealedFields } from '../platform/eventstore/types.ts';
 import { isSealed, sealedSubject, sealValue, unsealValue, type Sealed } from './sealing.ts';
 import type { SealingRequest, Subject, SubjectKeys } from './subject-keys.ts';
 

@@ -1,9 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { createRemoteJWKSet } from 'jose';
-import type { Config } from '../config.ts';
+import type { Config } from '../app/config.ts';
 import { DomainError } from '../domain/errors.ts';
-import type { SqlClient } from '../eventstore/sql-client.ts';
+import type { SqlClient } from '../platform/sql/sql-client.ts';
 import { demoSubject, demoUsers, devAudience, devIssuer, openDevIdentityProvider, type DevIdentityProvider } from './dev-identity.ts';
 import { createTokenVerifier, type TokenVerifier } from './identity.ts';
 import { openTokenRevocations, type TokenRevocations } from './revocations.ts';

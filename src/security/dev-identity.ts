@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK, type JWTVerifyGetKey } from 'jose';
-import type { SqlClient } from '../eventstore/sql-client.ts';
+import type { SqlClient } from '../platform/sql/sql-client.ts';
 import type { Role } from './permissions.ts';
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { openTestPglite, type TestDatabase } from '../eventstore/testing.ts';
+import { openTestPglite, type TestDatabase } from '../platform/sql/testing.ts';
 import { openTokenRevocations } from './revocations.ts';
 
 describe('revoked tokens', () => {

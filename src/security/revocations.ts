@@ -1,4 +1,4 @@
-import type { SqlClient } from '../eventstore/sql-client.ts';
+import type { SqlClient } from '../platform/sql/sql-client.ts';
 
 /** What a revocation names: a token, by its id (see Identity.token), until it expires. */
 export type RevocableToken = { readonly id: string; readonly expiresAtMs: number };

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import type { HttpLimits } from '../api/server.ts';
-import { loadConfig } from '../config.ts';
-import type { SqlClient } from '../eventstore/sql-client.ts';
+import type { HttpLimits } from '../platform/http/server.ts';
+import { loadConfig } from '../app/config.ts';
+import type { SqlClient } from '../platform/sql/sql-client.ts';
 import { openAuthentication } from './authentication.ts';
 import type { TokenVerifier } from './identity.ts';
 

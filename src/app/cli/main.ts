@@ -1,0 +1,121 @@
+import { ConfigError, loadConfig } from '../config.ts';
+import { createLogger } from '../../platform/logger.ts';
+import { runMainframeFromEnvironment } from '../../features/bank-gateway/mainframe-simulator.ts';
+import { startBureauSimulator } from '../../features/scoring/bureau-simulator.ts';
+import { serviceNames, type ServiceName } from '../../platform/service.ts';
+import { deadLetterCommand, UsageError } from './dlq.ts';
+import type { PlatformTarget } from './platform-client.ts';
+import { openPlatform } from '../platform.ts';
+import { projectionsCommand } from './projections.ts';
+
+const usage = `usage: mutuo <command>
+
+commands:
+  start                 run the whole platform in one process (every service, the HTTP API)
+  application           run one service alone: the Application service (commands, queries),
+  scoring                 the Scoring service (credit bureaus), the Document service (uploads),
+  documents               the Bank Gateway (the finalization saga, the mainframe) or the
+  bank-gateway            Notification service (email); each on DATABASE_URL and AMQP_URL
+  notification
+  projector             keep the read models up to date (one writes at a time, others stand by)
+  query                 serve the read side: views, search, dashboard, rates, simulations, live
+  mainframe             the simulated legacy mainframe: fixed-width records over TCP (MAINFRAME_PORT)
+  bureau crif|experian  a simulated credit bureau over HTTP (BUREAU_PORT)
+  dlq                   list, show, redrive or discard dead letters (mutuo dlq for details)
+  projections           list the read models, rebuild one, list, redrive or discard their
+                          parked events (mutuo projections help for details)
+
+configuration comes from environment variables; see the README.`;
+
+/** After the requests' grace, how long the services have to finish their messages and jobs in hand. */
+const WORK_IN_HAND_MS = 2_000;
+
+/** On SIGINT or SIGTERM, closes; whatever still hangs after `deadlineMs` (a job's call to an outside system, say), the process exits then. */
+function onSignal(close: () => Promise<void>, log: (line: string) => void, deadlineMs = 5_000): void {
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    log(`${signal}: finishing the work in hand and closing`);
+    setTimeout(() => {
+      log(`still closing after ${deadlineMs} ms: exiting`);
+      process.exit(1);
+    }, deadlineMs).unref();
+    await close();
+    process.exit(0);
+  };
+  process.on('SIGINT', (signal) => void shutdown(signal));
+  process.on('SIGTERM', (signal) => void shutdown(signal));
+}
+
+async function run(services?: readonly ServiceName[]): Promise<void> {
+  const config = loadConfig(process.env);
+  const logger = createLogger(config.logLevel);
+  const platform = await openPlatform(config, logger, services ? { services } : {});
+  const url = await platform.server.listen({ port: config.port, host: config.host });
+  logger.info(`Mutuo (${platform.services.join(', ')}) is running on ${platform.database} and ${platform.bus}: ${url} (API docs at ${url}/docs)`);
+  for (const line of platform.descriptions) logger.info(line);
+  logger.info(platform.metricsUrl ? `metrics: ${platform.metricsUrl}, to anyone who reaches it` : `metrics: ${url}/metrics, for admins and monitoring systems (set METRICS_PORT to serve them apart)`);
+  onSignal(platform.close, (line) => logger.info(line), config.http.shutdownGraceMs + WORK_IN_HAND_MS);
+}
+
+async function mainframe(): Promise<void> {
+  const simulator = await runMainframeFromEnvironment(process.env);
+  console.log(`simulated mainframe listening on tcp://${simulator.host}:${simulator.port}`);
+  onSignal(simulator.close, console.log);
+}
+
+async function bureau(): Promise<void> {
+  const kind = process.argv[3];
+  if (kind !== 'crif' && kind !== 'experian') throw new UsageError('usage: mutuo bureau crif|experian   (BUREAU_PORT, BUREAU_LATENCY_MS, BUREAU_ERROR_RATE)');
+  const config = loadConfig(process.env);
+  const port = Number(process.env.BUREAU_PORT ?? (kind === 'crif' ? 7081 : 7082));
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError(`BUREAU_PORT must be a port number, got "${process.env.BUREAU_PORT}"`);
+  const simulator = await startBureauSimulator({
+    kind,
+    host: config.host,
+    port,
+    latencyMs: config.scoring.simulatedLatencyMs,
+    errorRate: config.scoring.simulatedErrorRate,
+  });
+  console.log(`simulated ${kind} bureau listening on ${simulator.url}`);
+  onSignal(simulator.close, console.log);
+}
+
+/** Where the operations commands find the running platform, and the admin token they call it with. */
+const platformTarget = (): PlatformTarget => ({
+  baseUrl: process.env.MUTUO_URL || `http://127.0.0.1:${process.env.PORT || 3000}`,
+  ...(process.env.MUTUO_TOKEN ? { token: process.env.MUTUO_TOKEN } : {}),
+});
+
+async function dlq(): Promise<void> {
+  console.log(await deadLetterCommand(process.argv.slice(3), platformTarget()));
+}
+
+async function projections(): Promise<void> {
+  const interactive = process.stdout.isTTY === true;
+  console.log(await projectionsCommand(process.argv.slice(3), platformTarget(), (text) => process.stdout.write(text), { interactive }));
+}
+
+const commands: Record<string, () => Promise<void>> = {
+  start: () => run(),
+  mainframe,
+  bureau,
+  dlq,
+  projections,
+  ...Object.fromEntries(serviceNames.map((name) => [name, () => run([name])])),
+};
+
+const command = commands[process.argv[2] ?? ''];
+if (!command) {
+  console.error(usage);
+  process.exit(2);
+}
+command().catch((error: unknown) => {
+  if (error instanceof UsageError) {
+    console.error(error.message);
+    process.exit(2);
+  }
+  console.error(error instanceof ConfigError ? `configuration: ${error.message}` : error instanceof Error ? error.message : error);
+  process.exit(1);
+});

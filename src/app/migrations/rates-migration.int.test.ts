@@ -1,0 +1,4 @@
+import { describeRatesMigration } from './rates-migration.contract.ts';
+import { openTestPostgres } from '../../platform/sql/testing.ts';
+
+describeRatesMigration('PostgreSQL', () => openTestPostgres());

@@ -1,0 +1,253 @@
+import { mkdir } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { metricsRoutes, startMetricsServer, type MetricsServer } from '../platform/http/metrics.ts';
+import { buildServer } from '../platform/http/server.ts';
+import { authenticationRoutes, openAuthentication, type Authentication } from '../security/authentication.ts';
+import { checkOutsideSystems, type Config } from './config.ts';
+import { migrate } from '../platform/sql/migrate.ts';
+import { createPostgresClient } from '../platform/sql/postgres.ts';
+import type { SqlClient } from '../platform/sql/sql-client.ts';
+import { SqlEventStore } from '../platform/eventstore/store.ts';
+import { registerEventSchemas } from '../platform/eventstore/schema-registry.ts';
+import type { Bus, Subscription } from '../platform/messaging/bus.ts';
+import { createConsumer, type ConsumerDefinition } from '../platform/messaging/consumer.ts';
+import { deadLetterRoutes } from '../platform/messaging/dead-letter-routes.ts';
+import { createDeadLetters } from '../platform/messaging/dead-letters.ts';
+import { createInProcessBus } from '../platform/messaging/in-process-bus.ts';
+import { queuesScheduledIn, startJobWorker, type AfterCommit, type JobWorker } from '../platform/messaging/jobs.ts';
+import { createRabbitMqBus } from '../platform/messaging/rabbitmq-bus.ts';
+import { startOutboxRelay, type OutboxRelay } from '../platform/messaging/relay.ts';
+import { sqlSubjectKeys } from '../privacy/subject-keys.ts';
+import { createPersonalDataVault } from '../privacy/vault.ts';
+import { platformEventHistory } from './catalog.ts';
+import { memoryViewCache, redisViewCache, type ViewCache } from '../features/application/customer-view.ts';
+import { serviceModules } from './services.ts';
+import { serviceNames, type ServiceContext, type ServiceName, type ServiceParts } from '../platform/service.ts';
+import { migrationFolders } from './migrations.ts';
+
+export type Platform = {
+  readonly server: FastifyInstance;
+  /** Where the metrics are served when METRICS_PORT is set; otherwise they are on the server, at /metrics. */
+  readonly metricsUrl: string | undefined;
+  readonly database: string;
+  readonly bus: string;
+  readonly services: readonly ServiceName[];
+  /** One line per service about its outside systems. */
+  readonly descriptions: readonly string[];
+  readonly client: SqlClient;
+  readonly relay: OutboxRelay;
+  /**
+   * Every follower, job worker and consumer looks for work now. Whoever moves the clock
+   * given in PlatformOptions calls it: jobs may have fallen due that no commit woke anyone for.
+   */
+  readonly wake: () => void;
+  readonly close: () => Promise<void>;
+};
+
+/**
+ * How long the relay, the projector, the job workers and the consumers' look for dead-letter
+ * requests wait on an embedded database when nothing woke them. Only this process can write
+ * to it, and each of its commits (and each dead-letter request) wakes whoever has work from
+ * it, so a look is only a safety net; each costs a query, and idle looks took about 9 % of
+ * a core from the read path on a slow machine (23 queries a second at 1 s and 500 ms).
+ */
+const EMBEDDED_IDLE_POLL_MS = 10_000;
+
+export type PlatformOptions = {
+  /** The services this process runs (default: all of them). */
+  readonly services?: readonly ServiceName[];
+  /** More consumers, beside the services' own (tests). */
+  readonly consumers?: readonly ConsumerDefinition[];
+  readonly clock?: () => Date;
+};
+
+/**
+ * The composition root: builds every adapter once from the configuration, starts the
+ * chosen services and wires them to the store, the bus and one HTTP server. Every
+ * process runs the outbox relay; relays share one lease, so one of them publishes
+ * the events of every service at a time.
+ */
+export async function openPlatform(config: Config, logger: FastifyBaseLogger | false, options: PlatformOptions = {}): Promise<Platform> {
+  const reportError = (what: string) => (error: unknown) => {
+    if (logger) logger.warn({ err: error }, what);
+  };
+  const services = options.services ?? serviceNames;
+  checkOutsideSystems(config, services);
+  const clock = options.clock ?? (() => new Date());
+  let client: SqlClient;
+  let database: string;
+  // PGlite has one connection: a second write in flight would only wait in its queue.
+  let writeConcurrency = 1;
+  if (config.databaseUrl) {
+    client = createPostgresClient({ connectionString: config.databaseUrl, maxConnections: config.databasePoolSize });
+    database = 'PostgreSQL';
+    writeConcurrency = Math.min(config.databaseWriteConcurrency, config.databasePoolSize);
+  } else {
+    const folder = join(config.dataDir, 'pglite');
+    await mkdir(folder, { recursive: true });
+    // Loaded only here: a process on PostgreSQL should not carry PostgreSQL-in-WASM in its memory.
+    const { createPgliteClient } = await import('../platform/sql/pglite.ts');
+    client = await createPgliteClient(folder);
+    database = `PGlite in ${folder}`;
+  }
+  let bus: Bus;
+  try {
+    await migrate(client, migrationFolders);
+    await registerEventSchemas(client, platformEventHistory);
+    bus = config.amqpUrl
+      ? await createRabbitMqBus({ url: config.amqpUrl, onError: reportError('RabbitMQ') })
+      : createInProcessBus();
+  } catch (error) {
+    await client.close();
+    throw error;
+  }
+  let authentication: Authentication;
+  try {
+    authentication = await openAuthentication(config.auth, client, { sharedDatabase: config.databaseUrl !== undefined, onError: reportError('reading the revoked tokens') });
+  } catch (error) {
+    await bus.close();
+    await client.close();
+    throw error;
+  }
+  // Personal data is sealed in the events and on the bus: the store seals what it appends
+  // and reveals what it reads; the relay publishes the stored (sealed) form, and each
+  // consumer reveals what it receives.
+  const personalData = createPersonalDataVault({
+    keys: sqlSubjectKeys(client, { digestSecret: config.privacy.subjectDigestSecret }),
+    definitions: platformEventHistory,
+  });
+  const store = new SqlEventStore(client, { maxConcurrentWrites: writeConcurrency, personalData });
+  const sealedEvents = new SqlEventStore(client);
+  // PGlite belongs to this process alone: every commit is one of ours and wakes the
+  // followers, whose looks are then only a safety net (they cost a query each, and idle
+  // polling would take a share of the one process's CPU from the read path).
+  const idlePollMs = config.databaseUrl ? undefined : EMBEDDED_IDLE_POLL_MS;
+  const relay = startOutboxRelay({ client, store: sealedEvents, bus, onError: reportError('the outbox relay is waiting to publish'), ...(idlePollMs ? { idleMs: idlePollMs } : {}) });
+  const workers: JobWorker[] = [];
+  const started: ServiceParts[] = [];
+  // New events: the relay publishes them, and the read side of this process follows them.
+  const eventsCommitted = () => {
+    relay.wake();
+    for (const parts of started) parts.wake?.();
+  };
+  // Work committed by a consumer or a job may be events to publish or jobs now due.
+  const afterCommit: AfterCommit = (committed) => {
+    eventsCommitted();
+    const queues = committed ? queuesScheduledIn(committed) : undefined;
+    for (const worker of workers) if (!queues || queues.has(worker.queue)) worker.wake();
+  };
+  // A command's append schedules no job.
+  store.onAppend(eventsCommitted);
+
+  // The customer view's hot copy: Redis when configured; else memory, but only where the
+  // projector runs, because nothing would keep another process's memory up to date.
+  const readsHere = services.includes('projector') || services.includes('query');
+  let viewCache: ViewCache | undefined;
+  try {
+    viewCache = config.redisUrl && readsHere ? await redisViewCache(config.redisUrl) : services.includes('projector') ? memoryViewCache() : undefined;
+  } catch (error) {
+    authentication.close();
+    await relay.stop();
+    await bus.close();
+    await store.close();
+    throw error;
+  }
+  const readSide = { viewCache, maxWaitMs: config.readWaitMs };
+  const context: ServiceContext = { config, client, store, clock, newId: randomUUID, logger, afterCommit, idlePollMs, personalData, readSide };
+  const subscriptions: (Subscription & { readonly checkRequests: () => void })[] = [];
+  const stopAll = async () => {
+    await Promise.all(subscriptions.map((subscription) => subscription.close()));
+    await Promise.all(workers.map((worker) => worker.stop()));
+    await relay.stop();
+    await bus.close();
+    for (const parts of started) await parts.close?.();
+    await viewCache?.close();
+    authentication.close();
+    await store.close();
+  };
+  let server: FastifyInstance;
+  let metricsServer: MetricsServer | undefined;
+  try {
+    for (const name of services) {
+      const module = serviceModules[name];
+      if (!module) throw new Error(`the ${name} service is not available yet`);
+      started.push(await module.start(context));
+    }
+    const consumers = [...started.flatMap((parts) => parts.consumers ?? []), ...(options.consumers ?? [])];
+    for (const definition of consumers) {
+      const consumer = createConsumer(definition, {
+        client,
+        reveal: (events, db) => personalData.within(db).reveal(events),
+        maxAttempts: config.consumerMaxAttempts,
+        onError: reportError(`consumer ${definition.name}`),
+        afterCommit,
+        ...(idlePollMs ? { requestPollMs: idlePollMs } : {}),
+      });
+      subscriptions.push(await consumer.start(bus));
+    }
+    for (const job of started.flatMap((parts) => parts.jobs ?? [])) {
+      workers.push(
+        startJobWorker({
+          client,
+          queue: job.queue,
+          handle: job.handle,
+          clock,
+          afterCommit,
+          ...(idlePollMs ? { maxIdleMs: idlePollMs } : {}),
+          ...(job.concurrency !== undefined ? { concurrency: job.concurrency } : {}),
+          ...(job.leaseMs !== undefined ? { leaseMs: job.leaseMs } : {}),
+          onError: reportError(`job ${job.queue}`),
+        }),
+      );
+    }
+    const deadLetters = createDeadLetters(client, { onRequest: () => subscriptions.forEach((subscription) => subscription.checkRequests()) });
+    server = await buildServer({
+      routes: [
+        ...started.flatMap((parts) => parts.routes ?? []),
+        (app) => app.register(deadLetterRoutes, { deadLetters }),
+        (app) => app.register(authenticationRoutes, authentication),
+        ...(config.metrics ? [] : [metricsRoutes]),
+      ],
+      checkReady: async () => {
+        await client.query('SELECT 1');
+      },
+      services,
+      logger,
+      verifyToken: authentication.verifyToken,
+      http: config.http,
+    });
+    metricsServer = config.metrics ? await startMetricsServer(config.metrics) : undefined;
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+  return {
+    server,
+    metricsUrl: metricsServer?.url,
+    database,
+    bus: config.amqpUrl ? 'RabbitMQ' : 'the in-process bus',
+    services,
+    descriptions: [authentication.describe, ...started.flatMap((parts) => (parts.describe ? [parts.describe] : []))],
+    client,
+    relay,
+    wake: () => {
+      afterCommit();
+      for (const subscription of subscriptions) subscription.checkRequests();
+    },
+    close: async () => {
+      // Stop taking requests (the live streams are ended first, see the query routes' preClose),
+      // cut the connections of those still in hand after the grace, finish the messages and
+      // jobs in hand, then let go of the store.
+      const cut = setTimeout(() => server.server.closeAllConnections(), config.http.shutdownGraceMs);
+      try {
+        await server.close();
+      } finally {
+        clearTimeout(cut);
+      }
+      await metricsServer?.close();
+      await stopAll();
+    },
+  };
+}

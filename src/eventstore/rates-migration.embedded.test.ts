@@ -1,4 +1,0 @@
-import { describeRatesMigration } from './rates-migration.contract.ts';
-import { openTestPglite } from './testing.ts';
-
-describeRatesMigration('PGlite', openTestPglite);

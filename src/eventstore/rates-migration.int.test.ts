@@ -1,4 +1,0 @@
-import { describeRatesMigration } from './rates-migration.contract.ts';
-import { openTestPostgres } from './testing.ts';
-
-describeRatesMigration('PostgreSQL', () => openTestPostgres());

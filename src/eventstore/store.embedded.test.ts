@@ -1,4 +1,0 @@
-import { describeEventStoreConformance } from './conformance.ts';
-import { openTestPglite } from './testing.ts';
-
-describeEventStoreConformance('PGlite', openTestPglite);

@@ -1,0 +1,4 @@
+import { openTestPglite } from '../../platform/sql/testing.ts';
+import { describeApplicationApi } from './routes.contract.ts';
+
+describeApplicationApi('PGlite', openTestPglite);

@@ -1,0 +1,4 @@
+import { openTestPostgres } from '../../platform/sql/testing.ts';
+import { describeApplicationApi } from './routes.contract.ts';
+
+describeApplicationApi('PostgreSQL', openTestPostgres);

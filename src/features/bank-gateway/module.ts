@@ -1,0 +1,205 @@
+import type { SqlQueryable } from '../../platform/sql/sql-client.ts';
+import { eventsInTransaction } from '../../platform/eventstore/store.ts';
+import type { SealedFields } from '../../platform/eventstore/types.ts';
+import type { ConsumedEvent } from '../../platform/messaging/consumer.ts';
+import { scheduleJob, type Job, type JobOutcome } from '../../platform/messaging/jobs.ts';
+import { platformEventCatalog, type PlatformEvent } from '../../app/catalog.ts';
+import { causedBy, stampEvents, type Cause, type ServiceModule } from '../../platform/service.ts';
+import { finalizationStreamId } from './events.ts';
+import {
+  createMainframeClient,
+  mainframeAddress,
+  MainframeTimeoutError,
+  MainframeUnavailableError,
+  type BookingReply,
+  type MainframeClient,
+} from './mainframe-client.ts';
+import { ProtocolError } from './mainframe-protocol.ts';
+import { startMainframeSimulator } from './mainframe-simulator.ts';
+import { initialSagaState, reactToInput, type SagaAction, type SagaInput, type SagaState } from './saga.ts';
+
+const bookQueue = 'bank-gateway.book';
+const cancelQueue = 'bank-gateway.cancel';
+const actor = 'system:bank-gateway';
+
+type BookingJob = { readonly request: Extract<SagaAction, { type: 'RequestFinalization' }>; readonly cause: Cause };
+type CancellationJob = { readonly action: Extract<SagaAction, { type: 'CancelBooking' }>; readonly cause: Cause };
+
+export const gatewayEventTypes = [
+  'MortgageApplicationSubmitted',
+  'InterestRateLocked',
+  'InterestRateChanged',
+  'InterestRateLockExpired',
+  'CreditScoreApproved',
+  'CreditScoreRejected',
+  'DocumentsValidated',
+  'DocumentsRejected',
+  'ApplicationWithdrawn',
+  'ApplicationRejected',
+  'ApplicationApproved',
+] as const;
+
+/**
+ * What an event of another service tells the saga: of the person, only their sealed form
+ * (`sealed`, as the event carried it); of a withdrawal or a rejection, the fact, not its free
+ * text, which stays sealed in the application's own event.
+ */
+export function sagaInputOf(event: PlatformEvent, sealed: SealedFields = {}): SagaInput | undefined {
+  switch (event.type) {
+    case 'MortgageApplicationSubmitted': {
+      const applicant = sealed.applicant;
+      if (!applicant) throw new Error('the submission carries no sealed applicant: personal data is never kept in the clear');
+      return {
+        type: event.type,
+        applicationId: event.data.applicationId,
+        applicant,
+        amountCents: event.data.loan.amountCents,
+        termYears: event.data.loan.termYears,
+      };
+    }
+    case 'InterestRateLocked':
+      return { type: event.type, annualRate: event.data.annualRate, expiresAt: event.data.expiresAt };
+    case 'InterestRateChanged':
+      return { type: event.type, annualRate: event.data.annualRate };
+    case 'InterestRateLockExpired':
+      return { type: event.type, expiresAt: event.data.expiresAt };
+    case 'ApplicationWithdrawn':
+      return { type: event.type, reason: 'the application was withdrawn' };
+    case 'ApplicationRejected':
+      return { type: event.type, reason: 'the application was rejected' };
+    case 'CreditScoreApproved':
+    case 'CreditScoreRejected':
+    case 'DocumentsValidated':
+    case 'DocumentsRejected':
+    case 'ApplicationApproved':
+      return { type: event.type };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The Bank Gateway: the saga that books the mortgage on the legacy mainframe once
+ * credit, documents and the rate lock are in. Its state is a row per application; the
+ * mainframe calls are jobs, so they run outside any transaction, survive a restart and
+ * are retried with the same idempotency key. It writes only `finalization-<id>` streams.
+ */
+export const bankGatewayModule: ServiceModule = {
+  name: 'bank-gateway',
+  async start({ config, clock, newId, personalData }) {
+    const { gateway } = config;
+    const simulator = gateway.mainframeUrl
+      ? undefined
+      : await startMainframeSimulator({
+          latencyMs: gateway.simulatedLatencyMs,
+          timeoutRate: gateway.simulatedTimeoutRate,
+          refusalRate: gateway.simulatedRefusalRate,
+        });
+    const address = gateway.mainframeUrl ? mainframeAddress(gateway.mainframeUrl) : { host: simulator!.host, port: simulator!.port };
+    const mainframe: MainframeClient = createMainframeClient({ ...address, timeoutMs: gateway.mainframeTimeoutMs });
+
+    /** Feeds one input to an application's saga under its row lock; stores the new state and starts its actions. */
+    async function advance(tx: SqlQueryable, applicationId: string, input: SagaInput, cause: Cause, outcome: PlatformEvent[] = []) {
+      const [row] = await tx.query<{ state: SagaState }>('SELECT state FROM mutuo_gateway_sagas WHERE application_id = $1 FOR UPDATE', [
+        applicationId,
+      ]);
+      const now = clock();
+      const step = reactToInput(row?.state ?? initialSagaState, input, now);
+      if (step.state.status === 'unknown') return;
+      await tx.query(
+        `INSERT INTO mutuo_gateway_sagas (application_id, status, state, updated_at) VALUES ($1, $2, $3::jsonb, $4)
+         ON CONFLICT (application_id) DO UPDATE SET status = EXCLUDED.status, state = EXCLUDED.state, updated_at = EXCLUDED.updated_at`,
+        [applicationId, step.state.status, JSON.stringify(step.state), now.toISOString()],
+      );
+      const events = [...outcome];
+      for (const action of step.actions) {
+        if (action.type === 'RequestFinalization') {
+          const { idempotencyKey, amountCents, annualRate, termMonths, rateLockExpiresAt } = action;
+          events.push({
+            type: 'MortgageFinalizationRequested',
+            data: { applicationId, idempotencyKey, amountCents, annualRate, termMonths, rateLockExpiresAt, requestedAt: now.toISOString() },
+          });
+          const payload: BookingJob = { request: action, cause };
+          await scheduleJob(tx, { queue: bookQueue, key: applicationId, payload, dueAt: now });
+        } else {
+          const payload: CancellationJob = { action, cause };
+          await scheduleJob(tx, { queue: cancelQueue, key: applicationId, payload, dueAt: now });
+        }
+      }
+      // The saga's row lock orders every writer of this stream, so `any` cannot interleave.
+      if (events.length > 0) await eventsInTransaction(tx).append(finalizationStreamId(applicationId), stampEvents(events, cause, actor, now, newId), 'any');
+    }
+
+    async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {
+      const event = { type: consumed.type, data: consumed.data } as PlatformEvent;
+      const input = sagaInputOf(event, consumed.sealed);
+      if (input) await advance(tx, consumed.partitionKey, input, causedBy(consumed));
+    }
+
+    /** Up to MAINFRAME_ATTEMPTS calls, each bounded by MAINFRAME_TIMEOUT_MS; the same key makes a retry harmless. */
+    async function book(job: Job<BookingJob>, outcome: JobOutcome) {
+      const { request, cause } = job.payload;
+      // The mainframe books under the applicant's tax code: opened now, never kept in the clear.
+      const [applicant] = (await personalData.open([request.applicant])) as [{ taxCode: string } | undefined];
+      if (!applicant) throw new Error(`the applicant of application ${job.key} was erased before the booking: nothing can be booked`);
+      const { applicant: _sealed, ...booking } = request;
+      let reply: BookingReply | undefined;
+      let lastFailure = '';
+      let attempts = 0;
+      while (!reply && attempts < gateway.mainframeAttempts) {
+        attempts++;
+        try {
+          reply = await mainframe.book({ ...booking, taxCode: applicant.taxCode, requestedAt: clock() });
+        } catch (error) {
+          if (!(error instanceof MainframeTimeoutError || error instanceof MainframeUnavailableError || error instanceof ProtocolError)) throw error;
+          lastFailure = error instanceof MainframeTimeoutError ? 'TIMEOUT' : 'UNAVAILABLE';
+        }
+      }
+      const at = clock().toISOString();
+      const applicationId = job.key;
+      const { idempotencyKey } = request;
+      if (reply?.outcome === 'booked') {
+        const finalized: PlatformEvent = {
+          type: 'MortgageFinalized',
+          data: { applicationId, idempotencyKey, contractNumber: reply.contractNumber, attempts, finalizedAt: at },
+        };
+        await outcome.complete((tx) => advance(tx, applicationId, { type: 'BookingSucceeded', contractNumber: reply.contractNumber }, cause, [finalized]));
+        return;
+      }
+      const code = reply?.code ?? lastFailure;
+      const reason = reply
+        ? reply.reason
+        : `the mainframe ${lastFailure === 'TIMEOUT' ? 'did not answer in time' : 'could not be reached'} after ${attempts} attempts`;
+      const failed: PlatformEvent = { type: 'MortgageFinalizationFailed', data: { applicationId, idempotencyKey, code, reason, attempts, failedAt: at } };
+      await outcome.complete((tx) => advance(tx, applicationId, { type: 'BookingFailed', code }, cause, [failed]));
+    }
+
+    /** A cancellation must happen: it is retried, with backoff, until the mainframe confirms it. */
+    async function cancel(job: Job<CancellationJob>, outcome: JobOutcome) {
+      const { action, cause } = job.payload;
+      const reply = await mainframe.cancel(action.idempotencyKey, action.contractNumber);
+      if (reply.outcome === 'refused') throw new Error(`the mainframe refused to cancel ${action.contractNumber}: ${reply.code} ${reply.reason}`);
+      const cancelled: PlatformEvent = {
+        type: 'MortgageBookingCancelled',
+        data: { applicationId: job.key, contractNumber: action.contractNumber, reason: action.reason, cancelledAt: clock().toISOString() },
+      };
+      await outcome.complete((tx) => advance(tx, job.key, { type: 'BookingCancelled' }, cause, [cancelled]));
+    }
+
+    return {
+      consumers: [{ name: 'bank-gateway', eventTypes: gatewayEventTypes, decoder: platformEventCatalog, handle }],
+      jobs: [
+        // A booking call can take attempts × timeout: the lease covers it with room to spare.
+        { queue: bookQueue, handle: book, concurrency: 16, leaseMs: Math.max(60_000, 2 * gateway.mainframeAttempts * gateway.mainframeTimeoutMs) },
+        { queue: cancelQueue, handle: cancel, concurrency: 4 },
+      ],
+      describe: simulator
+        ? `bank gateway: simulated mainframe on tcp://${simulator.host}:${simulator.port}`
+        : `bank gateway: mainframe at ${gateway.mainframeUrl}`,
+      close: async () => {
+        await mainframe.close();
+        await simulator?.close();
+      },
+    };
+  },
+};

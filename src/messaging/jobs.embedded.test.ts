@@ -1,4 +1,0 @@
-import { openTestPglite } from '../eventstore/testing.ts';
-import { describeJobs } from './jobs.contract.ts';
-
-describeJobs('PGlite', openTestPglite);

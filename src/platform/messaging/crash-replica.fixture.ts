@@ -1,0 +1,34 @@
+/**
+ * A consumer replica for the tests, run as its own process: it handles one message,
+ * commits, prints the event id and kills itself before the broker gets the ack.
+ * Environment: DATABASE_URL (schema-scoped), AMQP_URL, CONSUMER.
+ */
+import { createPostgresClient } from '../sql/postgres.ts';
+import { createConsumer } from './consumer.ts';
+import { testDecoder } from './messaging.contract.ts';
+import { createRabbitMqBus } from './rabbitmq-bus.ts';
+
+const client = createPostgresClient({ connectionString: process.env.DATABASE_URL!, maxConnections: 2 });
+const consumer = createConsumer(
+  {
+    name: process.env.CONSUMER!,
+    eventTypes: ['TestHappened'],
+    decoder: testDecoder,
+    handle: async (event, tx) => {
+      await tx.query(`INSERT INTO replica_handled (event_id, replica) VALUES ($1, 'doomed')`, [event.eventId]);
+    },
+  },
+  { client },
+);
+const bus = await createRabbitMqBus({ url: process.env.AMQP_URL! });
+await bus.subscribe({
+  consumer: consumer.name,
+  eventTypes: ['TestHappened'],
+  deliver: async (message) => {
+    await consumer.deliver(message);
+    // Committed, not yet acknowledged: the worst moment to die.
+    process.stdout.write(`committed ${(message.body as { eventId: string }).eventId}\n`);
+    process.kill(process.pid, 'SIGKILL');
+  },
+});
+process.stdout.write('ready\n');

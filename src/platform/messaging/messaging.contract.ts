@@ -1,0 +1,274 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { SqlQueryable } from '../sql/sql-client.ts';
+import { SqlEventStore } from '../eventstore/store.ts';
+import { sampleEvent, type TestDatabase } from '../sql/testing.ts';
+import type { Bus, Subscription } from './bus.ts';
+import { createConsumer, type ConsumedEvent, type EventDecoder, type EventHandler } from './consumer.ts';
+import { createDeadLetters } from './dead-letters.ts';
+import { partitionKeyOf, toEventMessage } from './message.ts';
+import { startOutboxRelay, type OutboxRelay } from './relay.ts';
+
+export type MessagingFixture = {
+  readonly database: TestDatabase;
+  readonly bus: Bus;
+  /** Removes what a consumer left behind on the bus (queues, bindings). */
+  readonly forgetConsumer: (name: string) => Promise<void>;
+  readonly dispose: () => Promise<void>;
+};
+
+/** The events these tests publish: `TestHappened` v1 `{ n: integer }`. */
+export const testDecoder: EventDecoder = {
+  decode(type, schemaVersion, data) {
+    if (type !== 'TestHappened') throw Object.assign(new Error(`unknown type ${type}`), { reason: 'UNKNOWN_TYPE' });
+    if (schemaVersion !== 1) throw Object.assign(new Error(`unknown version ${schemaVersion}`), { reason: 'UNKNOWN_VERSION' });
+    const n = (data as { n?: unknown } | null)?.n;
+    if (typeof n !== 'number' || !Number.isInteger(n)) throw Object.assign(new Error('/n must be an integer'), { reason: 'INVALID' });
+    return { type, schemaVersion, data };
+  },
+};
+
+export async function waitUntil(condition: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The messaging contract, written once and run against each bus with its database. */
+export function describeMessaging(adapter: string, open: () => Promise<MessagingFixture>): void {
+  describe(`messaging: ${adapter}`, () => {
+    let fixture: MessagingFixture;
+    let store: SqlEventStore;
+    let relay: OutboxRelay;
+    const consumers: string[] = [];
+
+    before(async () => {
+      fixture = await open();
+      store = new SqlEventStore(fixture.database.client);
+      await fixture.database.client.exec(`CREATE TABLE test_handled (
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, consumer text NOT NULL,
+        partition_key text NOT NULL, event_id uuid NOT NULL, stream_version integer NOT NULL, n integer NOT NULL)`);
+      relay = startOutboxRelay({ client: fixture.database.client, store, bus: fixture.bus, idleMs: 10 });
+    });
+    after(async () => {
+      await relay.stop();
+      for (const name of consumers) await fixture.forgetConsumer(name);
+      await fixture.dispose();
+    });
+
+    const record = async (consumer: string, event: ConsumedEvent, tx: SqlQueryable) => {
+      await tx.query('INSERT INTO test_handled (consumer, partition_key, event_id, stream_version, n) VALUES ($1, $2, $3, $4, $5)', [
+        consumer,
+        event.partitionKey,
+        event.eventId,
+        event.streamVersion,
+        (event.data as { n: number }).n,
+      ]);
+    };
+
+    async function startConsumer(handle?: EventHandler): Promise<{ name: string; subscription: Subscription; consumer: ReturnType<typeof createConsumer> }> {
+      const name = `test-${randomUUID().slice(0, 8)}`;
+      consumers.push(name);
+      const consumer = createConsumer(
+        { name, eventTypes: ['TestHappened'], decoder: testDecoder, handle: handle ?? ((event, tx) => record(name, event, tx)) },
+        { client: fixture.database.client, maxAttempts: 3, firstRetryDelayMs: 5, requestPollMs: 20 },
+      );
+      return { name, consumer, subscription: await consumer.start(fixture.bus) };
+    }
+
+    async function handled(consumer: string) {
+      return fixture.database.client.query<{ partition_key: string; event_id: string; stream_version: number; n: number }>(
+        'SELECT partition_key, event_id::text AS event_id, stream_version, n FROM test_handled WHERE consumer = $1 ORDER BY seq',
+        [consumer],
+      );
+    }
+
+    async function appendTo(applicationId: string, count: number, startN = 1) {
+      let last = 0;
+      for (let i = 0; i < count; i++) {
+        last = (await store.appendToStream(`application-${applicationId}`, [sampleEvent('TestHappened', { n: startN + i })], 'any')).lastPosition;
+      }
+      return last;
+    }
+
+    it('delivers every committed event once, each application in version order', async () => {
+      const { name, subscription } = await startConsumer();
+      const applications = Array.from({ length: 20 }, () => randomUUID());
+      const positions = await Promise.all(applications.map((id) => appendTo(id, 5)));
+      await relay.published(Math.max(...positions));
+      await waitUntil(async () => (await handled(name)).length >= 100, 'all 100 events are handled');
+      const rows = await handled(name);
+      assert.equal(rows.length, 100);
+      assert.equal(new Set(rows.map((r) => r.event_id)).size, 100);
+      for (const id of applications) {
+        assert.deepEqual(rows.filter((r) => r.partition_key === id).map((r) => r.stream_version), [1, 2, 3, 4, 5], id);
+      }
+      await subscription.close();
+    });
+
+    it('lets one of two relays publish at a time, and the other take over when it stops', async () => {
+      const { name, subscription } = await startConsumer();
+      const publishedBy = new Map<string, number>();
+      const counting = (label: string): Bus => ({
+        ...fixture.bus,
+        publish: async (messages) => {
+          publishedBy.set(label, (publishedBy.get(label) ?? 0) + messages.length);
+          await fixture.bus.publish(messages);
+        },
+      });
+      const relayName = `relay-${randomUUID().slice(0, 8)}`;
+      const start = (label: string) =>
+        startOutboxRelay({ client: fixture.database.client, store, bus: counting(label), name: relayName, idleMs: 10, leaseMs: 600 });
+      // Both start from the beginning of the store: give them a checkpoint at today's head.
+      const head = await appendTo(randomUUID(), 1);
+      await fixture.database.client.query(
+        `INSERT INTO mutuo_relay (name, holder, lease_until, position) VALUES ($1, 'nobody', now(), $2)`,
+        [relayName, head],
+      );
+      const first = start('first');
+      const second = start('second');
+      const firstBatch = await Promise.all(Array.from({ length: 5 }, () => appendTo(randomUUID(), 2)));
+      await Promise.race([first.published(Math.max(...firstBatch)), second.published(Math.max(...firstBatch))]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const total = [...publishedBy.values()].reduce((sum, n) => sum + n, 0);
+      assert.equal(publishedBy.size, 1, `only one relay published: ${JSON.stringify([...publishedBy])}`);
+      assert.equal(total, 10);
+
+      const [holder, standby] = publishedBy.has('first') ? [first, second] : [second, first];
+      await holder.stop();
+      const later = await appendTo(randomUUID(), 3);
+      await standby.published(later);
+      assert.equal(publishedBy.size, 2, 'the standby took over');
+      assert.equal([...publishedBy.values()].reduce((sum, n) => sum + n, 0), 13, 'nothing was published twice');
+      await standby.stop();
+      await waitUntil(async () => (await handled(name)).length >= 13 + 1, 'the consumer handled every event');
+      await subscription.close();
+    });
+
+    it('gives a redelivered event no second effect', async () => {
+      const { name, subscription } = await startConsumer();
+      const id = randomUUID();
+      const last = await appendTo(id, 3);
+      await relay.published(last);
+      await waitUntil(async () => (await handled(name)).length >= 3, 'the first delivery is handled');
+      const events = await store.readStream(`application-${id}`);
+      await fixture.bus.publish(events.map(toEventMessage));
+      await fixture.bus.publish(events.map(toEventMessage));
+      const marker = await appendTo(randomUUID(), 1);
+      await relay.published(marker);
+      await waitUntil(async () => (await handled(name)).length >= 4, 'a later event is handled');
+      assert.deepEqual((await handled(name)).filter((r) => r.partition_key === id).map((r) => r.n), [1, 2, 3]);
+      await subscription.close();
+    });
+
+    it('retries a failing handler with backoff until it succeeds', async () => {
+      const failures = new Map<string, number>();
+      let name = '';
+      const { name: consumerName, subscription } = await startConsumer(async (event, tx) => {
+        const seen = failures.get(event.eventId) ?? 0;
+        if (seen < 2) {
+          failures.set(event.eventId, seen + 1);
+          throw new Error('the credit bureau is slow today');
+        }
+        await record(name, event, tx);
+      });
+      name = consumerName;
+      const last = await appendTo(randomUUID(), 2);
+      await relay.published(last);
+      await waitUntil(async () => (await handled(name)).length >= 2, 'both events are handled');
+      assert.deepEqual((await handled(name)).map((r) => r.n), [1, 2]);
+      assert.deepEqual(await createDeadLetters(fixture.database.client).list({ consumer: name }), []);
+      await subscription.close();
+    });
+
+    it('dead-letters a message that keeps failing, parks its application behind it, and releases it in order on redrive', async () => {
+      const poisoned = randomUUID();
+      let healed = false;
+      let name = '';
+      const { name: consumerName, subscription } = await startConsumer(async (event, tx) => {
+        if (!healed && event.partitionKey === poisoned && (event.data as { n: number }).n === 2) throw new Error('cannot score this one');
+        await record(name, event, tx);
+      });
+      name = consumerName;
+      const deadLetters = createDeadLetters(fixture.database.client);
+      const healthy = randomUUID();
+      await appendTo(poisoned, 4);
+      const last = await appendTo(healthy, 3);
+      await relay.published(last);
+      await waitUntil(async () => (await handled(name)).filter((r) => r.partition_key === healthy).length >= 3, 'the other application flows');
+      await waitUntil(async () => (await deadLetters.list({ consumer: name })).some((d) => d.parked === 2), 'the later events are parked');
+
+      const [dead] = await deadLetters.list({ consumer: name });
+      assert.ok(dead);
+      assert.deepEqual([dead.reason, dead.attempts, dead.status, dead.partitionKey, dead.parked], ['HANDLER_FAILED', 3, 'dead', poisoned, 2]);
+      assert.match(dead.error, /cannot score this one/);
+      const detail = await deadLetters.get(dead.id);
+      assert.equal((detail.message as { body: { eventId: string } }).body.eventId, dead.eventId);
+      assert.deepEqual((await handled(name)).filter((r) => r.partition_key === poisoned).map((r) => r.n), [1]);
+
+      // Still parked while dead: a new event of that application waits too.
+      await relay.published(await appendTo(poisoned, 1, 5));
+      await waitUntil(async () => (await deadLetters.get(dead.id)).parked === 3, 'the new event is parked too');
+
+      healed = true;
+      await deadLetters.requestRedrive(dead.id);
+      await waitUntil(async () => (await handled(name)).filter((r) => r.partition_key === poisoned).length >= 5, 'the redrive releases the rest');
+      assert.deepEqual((await handled(name)).filter((r) => r.partition_key === poisoned).map((r) => r.n), [1, 2, 3, 4, 5]);
+      const resolved = await deadLetters.get(dead.id);
+      assert.deepEqual([resolved.status, resolved.parked], ['redriven', 0]);
+      await assert.rejects(deadLetters.requestRedrive(dead.id), /already redriven/);
+
+      // Flowing again: the next event is handled directly.
+      await relay.published(await appendTo(poisoned, 1, 6));
+      await waitUntil(async () => (await handled(name)).filter((r) => r.partition_key === poisoned).length >= 6, 'the application flows again');
+      await subscription.close();
+    });
+
+    it('releases the parked events when a dead letter is discarded', async () => {
+      const poisoned = randomUUID();
+      let name = '';
+      const { name: consumerName, subscription } = await startConsumer(async (event, tx) => {
+        if ((event.data as { n: number }).n === 1) throw new Error('never');
+        await record(name, event, tx);
+      });
+      name = consumerName;
+      const deadLetters = createDeadLetters(fixture.database.client);
+      await relay.published(await appendTo(poisoned, 3));
+      await waitUntil(async () => (await deadLetters.list({ consumer: name })).some((d) => d.parked === 2), 'two events are parked');
+      const [dead] = await deadLetters.list({ consumer: name, status: 'open' });
+      await deadLetters.requestDiscard(dead!.id);
+      await waitUntil(async () => (await handled(name)).length >= 2, 'the parked events are handled');
+      assert.deepEqual((await handled(name)).map((r) => r.n), [2, 3]);
+      assert.equal((await deadLetters.get(dead!.id)).status, 'discarded');
+      await subscription.close();
+    });
+
+    it('dead-letters what it cannot read at once, with the reason, and parks nothing for it', async () => {
+      const { name, consumer, subscription } = await startConsumer();
+      const event = toEventMessage({
+        ...sampleEvent('TestHappened', { n: 1 }),
+        position: 1,
+        streamId: `application-${randomUUID()}`,
+        streamVersion: 1,
+        schemaVersion: 1,
+        recordedAt: new Date(),
+      });
+      const cases: [unknown, boolean, string][] = [
+        ['{"not json', false, 'MALFORMED'],
+        [{ hello: 'world' }, true, 'MALFORMED'],
+        [{ ...event, type: 'SomethingElse' }, true, 'UNKNOWN_TYPE'],
+        [{ ...event, schemaVersion: 9 }, true, 'INVALID'],
+        [{ ...event, data: { n: 'one' } }, true, 'INVALID'],
+      ];
+      for (const [body, bodyIsJson] of cases) await consumer.deliver({ messageId: undefined, headers: {}, body, bodyIsJson });
+      const dead = await createDeadLetters(fixture.database.client).list({ consumer: name });
+      assert.deepEqual(dead.map((d) => d.reason).reverse(), cases.map(([, , reason]) => reason));
+      assert.ok(dead.every((d) => d.attempts === 1 && d.partitionKey === null));
+      assert.equal(partitionKeyOf(event.streamId), event.partitionKey);
+      await subscription.close();
+    });
+  });
+}

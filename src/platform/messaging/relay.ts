@@ -1,0 +1,135 @@
+import { randomUUID } from 'node:crypto';
+import type { SqlClient } from '../sql/sql-client.ts';
+import type { EventStore } from '../eventstore/types.ts';
+import type { Bus } from './bus.ts';
+import { toEventMessage } from './message.ts';
+import { createSleeper } from '../runtime/sleeper.ts';
+
+export type OutboxRelayOptions = {
+  readonly client: SqlClient;
+  readonly store: EventStore;
+  readonly bus: Bus;
+  /** Relays of one name share a checkpoint and take turns through the lease. */
+  readonly name?: string;
+  readonly batchSize?: number;
+  readonly leaseMs?: number;
+  /** How often to look for events appended by other processes when nothing wakes the relay. */
+  readonly idleMs?: number;
+  readonly onError?: (error: unknown) => void;
+};
+
+export type OutboxRelay = {
+  /** Look for new events now (the store calls it after each append in this process). */
+  readonly wake: () => void;
+  /** Resolves once every event up to this position has been published. */
+  readonly published: (position: number) => Promise<void>;
+  readonly stop: () => Promise<void>;
+};
+
+/**
+ * Publishes the event store's events to the bus in position order, at least once.
+ *
+ * The events are the outbox: they are written by the command's own transaction, so
+ * nothing can be committed and not published. The relay reads them with the gap-safe
+ * readAll, publishes a batch, waits for the bus to confirm it, and only then moves its
+ * checkpoint; a crash in between publishes the batch again, which consumers' inboxes
+ * absorb. One relay of a name publishes at a time: it holds a lease row and renews it
+ * with every checkpoint, and a relay that lost its lease cannot move the checkpoint.
+ */
+export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
+  const { client, store, bus } = options;
+  const name = options.name ?? 'outbox';
+  const holder = randomUUID();
+  const batchSize = options.batchSize ?? 500;
+  const leaseMs = options.leaseMs ?? 10_000;
+  const idleMs = options.idleMs ?? 100;
+
+  let stopped = false;
+  let publishedPosition = -1;
+  const waiters = new Set<{ position: number; resolve: () => void }>();
+  const { sleep: pause, wake } = createSleeper();
+
+  function reached(position: number) {
+    publishedPosition = position;
+    for (const waiter of waiters) {
+      if (waiter.position <= position) {
+        waiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
+  }
+
+  /** Takes or renews the lease; the checkpoint when held, undefined when another relay has it. */
+  async function holdLease(): Promise<number | undefined> {
+    const rows = await client.query<{ position: string }>(
+      `INSERT INTO mutuo_relay AS r (name, holder, lease_until) VALUES ($1, $2, now() + $3 * interval '1 millisecond')
+       ON CONFLICT (name) DO UPDATE SET holder = $2, lease_until = now() + $3 * interval '1 millisecond'
+        WHERE r.holder = $2 OR r.lease_until < now()
+       RETURNING r.position`,
+      [name, holder, leaseMs],
+    );
+    return rows[0] ? Number(rows[0].position) : undefined;
+  }
+
+  async function advance(position: number): Promise<boolean> {
+    const rows = await client.query(
+      `UPDATE mutuo_relay SET position = $3, lease_until = now() + $4 * interval '1 millisecond'
+        WHERE name = $1 AND holder = $2 RETURNING name`,
+      [name, holder, position, leaseMs],
+    );
+    return rows.length === 1;
+  }
+
+  async function run(): Promise<void> {
+    let backoffMs = 100;
+    while (!stopped) {
+      try {
+        const checkpoint = await holdLease();
+        if (checkpoint === undefined) {
+          await pause(leaseMs / 2);
+          continue;
+        }
+        let position = checkpoint;
+        reached(position);
+        let leaseRenewedAt = Date.now();
+        while (!stopped) {
+          const events = await store.readAll(position, batchSize);
+          if (events.length === 0) {
+            if (Date.now() - leaseRenewedAt > leaseMs / 3) {
+              if (!(await advance(position))) break;
+              leaseRenewedAt = Date.now();
+            }
+            await pause(idleMs);
+            continue;
+          }
+          await bus.publish(events.map(toEventMessage));
+          const last = events.at(-1)!.position;
+          if (!(await advance(last))) break;
+          leaseRenewedAt = Date.now();
+          position = last;
+          reached(position);
+          backoffMs = 100;
+        }
+      } catch (error) {
+        // The broker or the database is away: try again, more slowly each time.
+        options.onError?.(error);
+        await pause(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 5_000);
+      }
+    }
+  }
+
+  const running = run();
+  return {
+    wake,
+    published: (position) =>
+      position <= publishedPosition ? Promise.resolve() : new Promise((resolve) => waiters.add({ position, resolve })),
+    stop: async () => {
+      stopped = true;
+      wake();
+      await running;
+      // Let another relay take over at once instead of waiting for the lease to lapse.
+      await client.query(`UPDATE mutuo_relay SET lease_until = now() WHERE name = $1 AND holder = $2`, [name, holder]).catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { ServerRoutes } from './http/server.ts';
+import type { Config } from '../app/config.ts';
+import type { SqlClient } from './sql/sql-client.ts';
+import type { EventStore, NewEvent } from './eventstore/types.ts';
+import type { ConsumedEvent, ConsumerDefinition } from './messaging/consumer.ts';
+import type { AfterCommit, JobHandler } from './messaging/jobs.ts';
+import type { PersonalDataVault } from '../privacy/vault.ts';
+import type { ViewCache } from '../features/application/customer-view.ts';
+import { platformEventCatalog, type PlatformEvent } from '../app/catalog.ts';
+
+export const serviceNames = ['application', 'scoring', 'documents', 'bank-gateway', 'notification', 'projector', 'query'] as const;
+export type ServiceName = (typeof serviceNames)[number];
+
+/** Why events are written: the correlation id of the whole flow and the event that caused them. */
+export type Cause = { readonly correlationId: string; readonly causationId: string | null };
+
+export const causedBy = (event: ConsumedEvent): Cause => ({ correlationId: event.metadata.correlationId, causationId: event.eventId });
+
+/** What the composition root hands every service. */
+export type ServiceContext = {
+  readonly config: Config;
+  readonly client: SqlClient;
+  readonly store: EventStore;
+  readonly clock: () => Date;
+  readonly newId: () => string;
+  readonly logger: FastifyBaseLogger | false;
+  /** Call after committing events or jobs outside the store (the store wakes the relay itself). */
+  readonly afterCommit: AfterCommit;
+  /**
+   * How long a follower of the event log (the relay, the projector) waits between looks
+   * when nothing woke it. Commits in this process wake them at once; the look is for
+   * other processes' commits, so where no other process can write (PGlite) it is long.
+   */
+  readonly idlePollMs: number | undefined;
+  /** Seals and reveals personal data (the store already does, for what goes through it). */
+  readonly personalData: PersonalDataVault;
+  readonly readSide: {
+    /** The customer view's hot copy, shared by the projector and the query API of this process. */
+    readonly viewCache: ViewCache | undefined;
+    /** How long a query waits for X-Min-Position. */
+    readonly maxWaitMs: number;
+  };
+};
+
+export type JobDefinition = {
+  readonly queue: string;
+  /** Each queue's handler reads its own payload type (a handler of any payload fits `never`). */
+  readonly handle: JobHandler<never>;
+  readonly concurrency?: number;
+  readonly leaseMs?: number;
+};
+
+/** A running service: what it consumes, the work it does in the background, its routes and adapters. */
+export type ServiceParts = {
+  readonly consumers?: readonly ConsumerDefinition[];
+  readonly jobs?: readonly JobDefinition[];
+  readonly routes?: readonly ServerRoutes[];
+  /** Adapters to close after the consumers and jobs stopped (simulators, connections). */
+  readonly close?: () => Promise<void>;
+  /** One line for the start-up log: where its outside systems are. */
+  readonly describe?: string;
+  /** Called after every commit in this process: there may be new events to follow. */
+  readonly wake?: () => void;
+};
+
+export type ServiceModule = {
+  readonly name: ServiceName;
+  readonly start: (context: ServiceContext) => Promise<ServiceParts>;
+};
+
+/**
+ * Stamps a service's decided events for the store: ids, the latest schema version and
+ * the metadata of their cause. An event that fails its own schema is a bug here, so
+ * it throws before anything is written.
+ */
+export function stampEvents(
+  events: readonly PlatformEvent[] | readonly { readonly type: string; readonly data: unknown }[],
+  cause: Cause,
+  actor: string,
+  now: Date,
+  newId: () => string,
+): NewEvent[] {
+  const metadata = { correlationId: cause.correlationId, causationId: cause.causationId, actor, occurredAt: now.toISOString() };
+  return events.map((event) => {
+    platformEventCatalog.check(event.type, event.data);
+    return { eventId: newId(), type: event.type, schemaVersion: platformEventCatalog.latestVersion(event.type), data: event.data, metadata };
+  });
+}

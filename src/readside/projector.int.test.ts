@@ -1,4 +1,0 @@
-import { openTestPostgres } from '../eventstore/testing.ts';
-import { describeProjectorContract } from './projector.contract.ts';
-
-describeProjectorContract('PostgreSQL', () => openTestPostgres(4), { poisonRuns: 10, killsConnections: true });

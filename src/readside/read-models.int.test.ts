@@ -1,4 +1,0 @@
-import { openTestPostgres } from '../eventstore/testing.ts';
-import { describeReadModelsContract } from './read-models.contract.ts';
-
-describeReadModelsContract('PostgreSQL', () => openTestPostgres(4), { splitRuns: 10 });

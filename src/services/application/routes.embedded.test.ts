@@ -1,4 +1,0 @@
-import { openTestPglite } from '../../eventstore/testing.ts';
-import { describeApplicationApi } from './routes.contract.ts';
-
-describeApplicationApi('PGlite', openTestPglite);
