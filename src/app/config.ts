@@ -1,3 +1,10 @@
+import type { ApplicationConfig } from '../features/application/config.ts';
+import type { GatewayConfig } from '../features/bank-gateway/config.ts';
+import type { DocumentsConfig } from '../features/documents/config.ts';
+import type { NotificationConfig } from '../features/notification/config.ts';
+import type { ScoringConfig } from '../features/scoring/config.ts';
+import type { AuthConfig } from '../security/authentication.ts';
+
 /** Every setting comes from the environment, read once by the composition root. */
 export type Config = {
   readonly port: number;
@@ -15,25 +22,12 @@ export type Config = {
   readonly projectionLeaseMs: number;
   readonly logLevel: string;
   readonly production: boolean;
-  readonly auth: {
-    /** The identity provider's keys; unset: the development provider signs tokens for demo users (refused in production). */
-    readonly jwksUrl: string | undefined;
-    readonly issuer: string | undefined;
-    readonly audience: string;
-    readonly rolesClaim: string;
-    /** How often a process on PostgreSQL reads the tokens other processes revoked (no other process shares PGlite). */
-    readonly revocationRefreshMs: number;
-  };
+  readonly auth: AuthConfig;
   readonly privacy: {
-    /** Keys the digests by which tax codes are looked up without being stored. */
+    /** Keys the digests by which tax codes are looked up without being stored, the search's digests and the credit inputs hash. */
     readonly subjectDigestSecret: string;
-    /** Years personal data is kept after the relationship ends; erasure is refused before. */
-    readonly retentionYears: number;
   };
-  readonly applications: {
-    /** The smallest loan granted; an application for less is refused (400, loan.amount). */
-    readonly minLoanCents: number;
-  };
+  readonly applications: ApplicationConfig;
   readonly http: {
     readonly bodyLimitBytes: number;
     readonly publicRequestsPerMinute: number;
@@ -46,50 +40,22 @@ export type Config = {
   };
   /** Unset: /metrics on the API port, for the readMetrics permission; set: there only, to anyone who reaches it. */
   readonly metrics: { readonly port: number; readonly host: string } | undefined;
-  readonly scoring: {
-    /** Unset: a simulated bureau runs in this process. */
-    readonly crifUrl: string | undefined;
-    readonly experianUrl: string | undefined;
-    readonly bureauTimeoutMs: number;
-    readonly bureauAttempts: number;
-    /** After this long without an answer from either bureau, the credit check is rejected. */
-    readonly deadlineMs: number;
-    readonly maxDebtToIncomePercent: number;
-    readonly simulatedLatencyMs: number;
-    readonly simulatedErrorRate: number;
+  readonly scoring: ScoringConfig;
+  readonly documents: DocumentsConfig;
+  readonly gateway: GatewayConfig;
+  /** The simulated systems of the bank, each run as a command of its own (mutuo mainframe, mutuo bureau). */
+  readonly simulators: {
+    readonly mainframePort: number;
+    readonly mainframeHost: string;
+    /** Unset: 7081 for the CRIF-like bureau, 7082 for the Experian-like one. */
+    readonly bureauPort: number | undefined;
   };
-  readonly documents: {
-    readonly directory: string;
-    readonly maxBytes: number;
-    readonly maxRejections: number;
-    /** Uploads one application takes in all, whatever their kind; more answer 422. */
-    readonly maxUploadsPerApplication: number;
-    /** What reading one PDF may cost; a document over any of them is refused with a finding that names it. */
-    readonly reading: {
-      readonly timeoutMs: number;
-      /** The resident memory of the process that reads the documents. */
-      readonly memoryMb: number;
-      readonly maxPages: number;
-      /** The bytes its compressed streams unpack to, all of them together. */
-      readonly maxInflatedBytes: number;
-      /** Checks run at once, each reading its documents in a process of its own. */
-      readonly concurrency: number;
-    };
+  /** Where the operations commands (mutuo dlq, mutuo projections) find the running platform, and the token they send. */
+  readonly operations: {
+    readonly platformUrl: string;
+    readonly token: string | undefined;
   };
-  readonly gateway: {
-    /** tcp://host:port; unset: a simulated mainframe runs in this process. */
-    readonly mainframeUrl: string | undefined;
-    readonly mainframeTimeoutMs: number;
-    readonly mainframeAttempts: number;
-    readonly simulatedLatencyMs: number;
-    readonly simulatedTimeoutRate: number;
-    readonly simulatedRefusalRate: number;
-  };
-  readonly notification: {
-    /** Unset: an SMTP server in this process receives the mail. */
-    readonly smtpUrl: string | undefined;
-    readonly from: string;
-  };
+  readonly notification: NotificationConfig;
 };
 
 export class ConfigError extends Error {}
@@ -201,6 +167,7 @@ export function checkOutsideSystems(config: Config, services: readonly string[])
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
   const dataDir = env.MUTUO_DATA_DIR || './.mutuo-data';
   const production = env.NODE_ENV === 'production';
   const host = env.HOST || '127.0.0.1';
@@ -212,7 +179,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 20, 1, 1_000),
     databaseWriteConcurrency: integer(env, 'DATABASE_WRITE_CONCURRENCY', 4, 1, 1_000),
     amqpUrl: env.AMQP_URL || undefined,
-    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisUrl,
     consumerMaxAttempts: integer(env, 'MUTUO_CONSUMER_MAX_ATTEMPTS', 5, 1, 100),
     readWaitMs: integer(env, 'READ_WAIT_MS', 2_000, 0, 60_000),
     projectionLeaseMs: integer(env, 'MUTUO_PROJECTION_LEASE_MS', 10_000, 500, 600_000),
@@ -221,11 +188,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     auth: authConfig(env, production),
     privacy: {
       subjectDigestSecret: subjectDigestSecret(env, production),
-      retentionYears: integer(env, 'MUTUO_RETENTION_YEARS', 10, 0, 100),
     },
     applications: {
       // Italian banks grant mortgages from some 30 000 to 50 000 euros; below, a personal loan is the product.
       minLoanCents: integer(env, 'MORTGAGE_MIN_LOAN_EUROS', 30_000, 1, 1_000_000_000) * 100,
+      retentionYears: integer(env, 'MUTUO_RETENTION_YEARS', 10, 0, 100),
     },
     http: {
       bodyLimitBytes: integer(env, 'HTTP_BODY_LIMIT_BYTES', 65_536, 1_024, 104_857_600),
@@ -247,6 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       simulatedErrorRate: fraction(env, 'BUREAU_ERROR_RATE'),
     },
     documents: {
+      sandbox: !production,
       directory: env.DOCUMENTS_DIR || `${dataDir}/documents`,
       maxBytes: integer(env, 'DOCUMENTS_MAX_BYTES', 10 * 1_048_576, 1_024, 1_073_741_824),
       maxRejections: integer(env, 'DOCUMENTS_MAX_REJECTIONS', 3, 1, 100),
@@ -267,7 +235,17 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       simulatedTimeoutRate: fraction(env, 'MAINFRAME_TIMEOUT_RATE'),
       simulatedRefusalRate: fraction(env, 'MAINFRAME_REFUSAL_RATE'),
     },
+    simulators: {
+      mainframePort: integer(env, 'MAINFRAME_PORT', 7070, 0, 65_535),
+      mainframeHost: env.MAINFRAME_HOST || '127.0.0.1',
+      bureauPort: env.BUREAU_PORT ? integer(env, 'BUREAU_PORT', 0, 0, 65_535) : undefined,
+    },
+    operations: {
+      platformUrl: env.MUTUO_URL || `http://127.0.0.1:${env.PORT || 3000}`,
+      token: env.MUTUO_TOKEN || undefined,
+    },
     notification: {
+      redisUrl,
       smtpUrl: url(env, 'SMTP_URL', ['smtp:', 'smtps:']),
       from: env.MAIL_FROM || 'Mutuo <noreply@mutuo.example>',
     },

@@ -48,4 +48,24 @@ describe('configuration', () => {
     assert.deepEqual(loadConfig({ METRICS_PORT: '9464', HOST: '0.0.0.0', METRICS_HOST: '10.0.0.5' }).metrics, { port: 9464, host: '10.0.0.5' });
     assert.throws(() => loadConfig({ METRICS_PORT: 'ninety' }), /METRICS_PORT/);
   });
+
+  it('reads the simulators\' settings, and names the variable that is wrong', () => {
+    assert.deepEqual(loadConfig({ MAINFRAME_PORT: '0', MAINFRAME_HOST: '127.0.0.2', BUREAU_PORT: '9090' }).simulators, { mainframePort: 0, mainframeHost: '127.0.0.2', bureauPort: 9090 });
+    assert.deepEqual(loadConfig({}).simulators, { mainframePort: 7070, mainframeHost: '127.0.0.1', bureauPort: undefined });
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ MAINFRAME_PORT: '70000' }, /MAINFRAME_PORT must be a whole number from 0 to 65535, got "70000"/],
+      [{ MAINFRAME_PORT: 'abc' }, /MAINFRAME_PORT/],
+      [{ BUREAU_PORT: '-1' }, /BUREAU_PORT/],
+      [{ MAINFRAME_LATENCY_MS: '-5' }, /MAINFRAME_LATENCY_MS/],
+      [{ MAINFRAME_LATENCY_MS: '1.5' }, /MAINFRAME_LATENCY_MS/],
+      [{ MAINFRAME_TIMEOUT_RATE: '1.5' }, /MAINFRAME_TIMEOUT_RATE must be a number from 0 to 1, got "1.5"/],
+      [{ MAINFRAME_REFUSAL_RATE: 'often' }, /MAINFRAME_REFUSAL_RATE/],
+    ];
+    for (const [env, message] of cases) assert.throws(() => loadConfig(env), (error: unknown) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
+  });
+
+  it('finds the running platform for the operations commands at MUTUO_URL, else on this machine\'s PORT', () => {
+    assert.deepEqual(loadConfig({ MUTUO_URL: 'http://mutuo.internal:8080', MUTUO_TOKEN: 'a-token' }).operations, { platformUrl: 'http://mutuo.internal:8080', token: 'a-token' });
+    assert.deepEqual(loadConfig({ PORT: '3100' }).operations, { platformUrl: 'http://127.0.0.1:3100', token: undefined });
+  });
 });

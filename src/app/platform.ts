@@ -23,9 +23,11 @@ import { sqlSubjectKeys } from '../privacy/subject-keys.ts';
 import { createPersonalDataVault } from '../privacy/vault.ts';
 import { platformEventHistory } from './catalog.ts';
 import { memoryViewCache, redisViewCache, type ViewCache } from '../features/application/customer-view.ts';
-import { serviceModules } from './services.ts';
-import { serviceNames, type ServiceContext, type ServiceName, type ServiceParts } from '../platform/service.ts';
+import { serviceNames, services as serviceStarts, type ServiceName } from './services.ts';
+import type { AppContext } from './context.ts';
+import type { ServiceParts } from '../platform/service.ts';
 import { migrationFolders } from './migrations.ts';
+import { accessTable } from '../security/permissions.ts';
 
 export type Platform = {
   readonly server: FastifyInstance;
@@ -154,8 +156,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     await store.close();
     throw error;
   }
-  const readSide = { viewCache, maxWaitMs: config.readWaitMs };
-  const context: ServiceContext = { config, client, store, clock, newId: randomUUID, logger, afterCommit, idlePollMs, personalData, readSide };
+  const context: AppContext = { config, client, store, clock, newId: randomUUID, logger, afterCommit, idlePollMs, personalData, viewCache };
   const subscriptions: (Subscription & { readonly checkRequests: () => void })[] = [];
   const stopAll = async () => {
     await Promise.all(subscriptions.map((subscription) => subscription.close()));
@@ -171,9 +172,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
   let metricsServer: MetricsServer | undefined;
   try {
     for (const name of services) {
-      const module = serviceModules[name];
-      if (!module) throw new Error(`the ${name} service is not available yet`);
-      started.push(await module.start(context));
+      started.push(await serviceStarts[name](context));
     }
     const consumers = [...started.flatMap((parts) => parts.consumers ?? []), ...(options.consumers ?? [])];
     for (const definition of consumers) {
@@ -216,6 +215,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
       services,
       logger,
       verifyToken: authentication.verifyToken,
+      access: accessTable,
       http: config.http,
     });
     metricsServer = config.metrics ? await startMetricsServer(config.metrics) : undefined;

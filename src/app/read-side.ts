@@ -3,13 +3,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Gauge, register } from 'prom-client';
 import { DomainError } from '../domain/errors.ts';
 import type { ServiceModule } from '../platform/service.ts';
+import type { ReadSideNeeds } from './context.ts';
+import { rateQueryRoutes, ratesProjection } from '../features/rates/index.ts';
 import { watchCheckpoints } from '../platform/projections/checkpoints.ts';
 import { customerViewProjection } from '../features/application/customer-view.ts';
 import { dashboardProjection } from '../features/application/dashboard.ts';
 import { startLiveFeed } from '../features/application/live.ts';
 import { describeFailure, RebuildRunningError, startProjector, WrittenElsewhereError, type Projector } from '../platform/projections/projector.ts';
 import { queryRoutes } from '../features/application/query-routes.ts';
-import { ratesProjection } from '../features/rates/read-model.ts';
 import { readModelRoutes } from '../features/application/read-model-routes.ts';
 import { searchKeys, searchProjection } from '../features/application/search.ts';
 
@@ -18,16 +19,16 @@ import { searchKeys, searchProjection } from '../features/application/search.ts'
  * processes may run it; one writes each projection at a time (the lease), the others
  * stand by. It answers for its projections: their lag, and their rebuilds.
  */
-export const projectorModule: ServiceModule = {
+export const projectorModule: ServiceModule<ReadSideNeeds> = {
   name: 'projector',
-  async start({ config, client, store, logger, readSide, idlePollMs, personalData }) {
+  async start({ config, client, store, logger, viewCache, idlePollMs, personalData }) {
     const projector = startProjector({
       client,
       store,
       leaseMs: config.projectionLeaseMs,
       ...(idlePollMs ? { idleMs: idlePollMs } : {}),
       projections: [
-        customerViewProjection(readSide.viewCache, personalData),
+        customerViewProjection(viewCache, personalData),
         searchProjection(searchKeys(config.privacy.subjectDigestSecret)),
         dashboardProjection,
         ratesProjection,
@@ -48,7 +49,7 @@ export const projectorModule: ServiceModule = {
     return {
       routes: [(app) => app.register(projectionRoutes, { projector })],
       wake: projector.wake,
-      describe: `projector: read models in the database${readSide.viewCache ? `, the customer view's hot copy in ${readSide.viewCache.kind}` : ''}`,
+      describe: `projector: read models in the database${viewCache ? `, the customer view's hot copy in ${viewCache.kind}` : ''}`,
       close: async () => {
         await projector.stop();
         for (const name of gauges) register.removeSingleMetric(name);
@@ -61,15 +62,15 @@ export const projectorModule: ServiceModule = {
  * The query API: the read models, read-your-writes, live updates, rates and
  * simulations. It writes nothing, so any number of processes can serve it.
  */
-export const queryModule: ServiceModule = {
+export const queryModule: ServiceModule<ReadSideNeeds> = {
   name: 'query',
-  async start({ config, client, store, readSide, personalData }) {
+  async start({ config, client, store, viewCache, personalData }) {
     const checkpoints = watchCheckpoints(client);
     const live = startLiveFeed(store, client, { perCaller: config.http.liveStreamsPerCaller, perProcess: config.http.liveStreamsPerProcess });
     const search = { keys: searchKeys(config.privacy.subjectDigestSecret), personalData };
-    const options = { db: client, checkpoints, viewCache: readSide.viewCache, live, maxWaitMs: readSide.maxWaitMs, personalData, search };
+    const options = { db: client, checkpoints, viewCache, live, maxWaitMs: config.readWaitMs, personalData, search };
     return {
-      routes: [(app) => app.register(queryRoutes, options), (app) => app.register(readModelRoutes, options)],
+      routes: [(app) => app.register(queryRoutes, options), (app) => app.register(readModelRoutes, options), (app) => app.register(rateQueryRoutes, options)],
       wake: live.wake,
       close: async () => {
         checkpoints.close();

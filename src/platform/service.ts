@@ -1,25 +1,18 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { ServerRoutes } from './http/server.ts';
-import type { Config } from '../app/config.ts';
-import type { SqlClient } from './sql/sql-client.ts';
+import type { EventCatalog } from './eventstore/event-catalog.ts';
 import type { EventStore, NewEvent } from './eventstore/types.ts';
+import type { ServerRoutes } from './http/server.ts';
 import type { ConsumedEvent, ConsumerDefinition } from './messaging/consumer.ts';
 import type { AfterCommit, JobHandler } from './messaging/jobs.ts';
-import type { PersonalDataVault } from '../privacy/vault.ts';
-import type { ViewCache } from '../features/application/customer-view.ts';
-import { platformEventCatalog, type PlatformEvent } from '../app/catalog.ts';
-
-export const serviceNames = ['application', 'scoring', 'documents', 'bank-gateway', 'notification', 'projector', 'query'] as const;
-export type ServiceName = (typeof serviceNames)[number];
+import type { SqlClient } from './sql/sql-client.ts';
 
 /** Why events are written: the correlation id of the whole flow and the event that caused them. */
 export type Cause = { readonly correlationId: string; readonly causationId: string | null };
 
 export const causedBy = (event: ConsumedEvent): Cause => ({ correlationId: event.metadata.correlationId, causationId: event.eventId });
 
-/** What the composition root hands every service. */
+/** What the composition root hands every service, beside what each needs of its own (its settings, its collaborators). */
 export type ServiceContext = {
-  readonly config: Config;
   readonly client: SqlClient;
   readonly store: EventStore;
   readonly clock: () => Date;
@@ -33,14 +26,6 @@ export type ServiceContext = {
    * other processes' commits, so where no other process can write (PGlite) it is long.
    */
   readonly idlePollMs: number | undefined;
-  /** Seals and reveals personal data (the store already does, for what goes through it). */
-  readonly personalData: PersonalDataVault;
-  readonly readSide: {
-    /** The customer view's hot copy, shared by the projector and the query API of this process. */
-    readonly viewCache: ViewCache | undefined;
-    /** How long a query waits for X-Min-Position. */
-    readonly maxWaitMs: number;
-  };
 };
 
 export type JobDefinition = {
@@ -64,18 +49,20 @@ export type ServiceParts = {
   readonly wake?: () => void;
 };
 
-export type ServiceModule = {
-  readonly name: ServiceName;
-  readonly start: (context: ServiceContext) => Promise<ServiceParts>;
+/** A service of the platform: started with the platform's context and what it needs of its own (`Needs`). */
+export type ServiceModule<Needs = object> = {
+  readonly name: string;
+  readonly start: (context: ServiceContext & Needs) => Promise<ServiceParts>;
 };
 
 /**
- * Stamps a service's decided events for the store: ids, the latest schema version and
- * the metadata of their cause. An event that fails its own schema is a bug here, so
+ * Stamps a service's decided events for the store: ids, the latest schema version (in
+ * `catalog`, the service's own events) and the metadata of their cause. An event that fails its own schema is a bug here, so
  * it throws before anything is written.
  */
 export function stampEvents(
-  events: readonly PlatformEvent[] | readonly { readonly type: string; readonly data: unknown }[],
+  catalog: Pick<EventCatalog, 'check' | 'latestVersion'>,
+  events: readonly { readonly type: string; readonly data: unknown }[],
   cause: Cause,
   actor: string,
   now: Date,
@@ -83,7 +70,7 @@ export function stampEvents(
 ): NewEvent[] {
   const metadata = { correlationId: cause.correlationId, causationId: cause.causationId, actor, occurredAt: now.toISOString() };
   return events.map((event) => {
-    platformEventCatalog.check(event.type, event.data);
-    return { eventId: newId(), type: event.type, schemaVersion: platformEventCatalog.latestVersion(event.type), data: event.data, metadata };
+    catalog.check(event.type, event.data);
+    return { eventId: newId(), type: event.type, schemaVersion: catalog.latestVersion(event.type), data: event.data, metadata };
   });
 }

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { SealedValueError } from '../platform/eventstore/personal-data.ts';
 
 /**
  * A value encrypted with its data subject's key, as it sits in a stored event:
@@ -7,7 +8,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 export type Sealed = { readonly $sealed: string };
 
 /** A sealed value that cannot be opened: tampered with, moved to another subject, malformed, or the key is not its subject's. */
-export class SealError extends Error {
+export class SealError extends SealedValueError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'SealError';

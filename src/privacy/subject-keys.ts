@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { SqlClient, SqlQueryable } from '../platform/sql/sql-client.ts';
-import type { SubjectRow } from '../platform/eventstore/store.ts';
+import type { SubjectRow } from '../platform/eventstore/personal-data.ts';
 import { sealingKeyBytes } from './sealing.ts';
 
 /** Where data subjects' keys are held: this SQL table, or an external KMS implementing the same port. */

@@ -1,39 +1,22 @@
 import type { EventDefinition } from '../platform/eventstore/event-definition.ts';
 import type { SqlQueryable } from '../platform/sql/sql-client.ts';
-import type { SubjectRow, SubjectsToWrite } from '../platform/eventstore/store.ts';
-import type { NewEvent, SealedFields } from '../platform/eventstore/types.ts';
+import type { PersonalDataPort, SealRequest, SubjectRow, SubjectsToWrite } from '../platform/eventstore/personal-data.ts';
+import type { NewEvent } from '../platform/eventstore/types.ts';
 import { isSealed, sealedSubject, sealValue, unsealValue, type Sealed } from './sealing.ts';
 import type { SealingRequest, Subject, SubjectKeys } from './subject-keys.ts';
 
-export type SealRequest = { readonly streamId: string; readonly events: readonly NewEvent[] };
 
 
-export type PersonalDataVault = {
-  /** seal of several appends at once, each answered in its order (see sealAppends in createPersonalDataVault). */
-  sealAppends(appends: readonly SealRequest[]): Promise<NewEvent[][]>;
-  /** Seals and writes the appends, finding or making their subjects in the statement `write` runs (see sealInStatement in createPersonalDataVault); only for keys.inDatabase. */
-  sealInStatement<R>(
-    appends: readonly SealRequest[],
-    write: (sealed: SealRequest[], subjects: SubjectsToWrite) => Promise<{ results: (R | undefined)[]; subjects: SubjectRow[] }>,
-  ): Promise<(R | undefined)[]>;
-  /** Seals the personal fields of each event whose definition (latest version of its type in `definitions`) declares `personal`; records the stream for the subject. Other events pass through unchanged (same object). */
-  seal(streamId: string, events: readonly NewEvent[]): Promise<NewEvent[]>;
-  /**
-   * Reveals sealed top-level fields of any event's data (one keysOf query for the whole
-   * list); where the key is gone, the field reads as the definition's `erased` value for it
-   * (found by type and schemaVersion; if no definition declares it, `null`). A revealed event
-   * keeps its sealed fields as they were stored in `sealed`: whoever copies personal data out
-   * of an event (a read model, a service's table, a job) keeps that sealed form, never the
-   * clear one, so that the subject's erasure makes the copy unreadable too. Events without
-   * sealed fields are returned as they are (same object). Never mutates its input.
-   */
-  reveal<E extends { readonly type: string; readonly schemaVersion: number; readonly data: unknown }>(events: readonly E[]): Promise<(E & { readonly sealed?: SealedFields })[]>;
+/**
+ * Seals personal data on its way into the event store and reveals it on its way out: the
+ * store's PersonalDataPort (see there for what each method does), and what the platform's
+ * services need besides.
+ */
+export type PersonalDataVault = Omit<PersonalDataPort, 'within'> & {
   /** Opens sealed values kept out of events (one keysOf query for the list): each value, or undefined where its subject was erased (or none was given). */
   open(values: readonly (Sealed | undefined)[]): Promise<unknown[]>;
   /** The subject a stored event's sealed fields belong to, if any (read from the sealed value, no I/O). */
   subjectOf(data: unknown): string | undefined;
-  /** Whether any of these events has personal data to seal: the others can be written without waiting for keys. */
-  hasPersonalData(events: readonly { readonly type: string }[]): boolean;
   readonly keys: SubjectKeys;
   /** The same vault with its keys read and written in the caller's transaction (see SubjectKeys.within). */
   within(db: SqlQueryable): PersonalDataVault;
@@ -234,6 +217,7 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
 
   const vaultWith = (keys: SubjectKeys): PersonalDataVault => ({
     keys,
+    sealsInStatement: keys.inDatabase !== undefined,
     within: (db) => vaultWith(keys.within(db)),
 
     hasPersonalData: (events) => events.some((event) => latestByType.get(event.type)?.personal !== undefined),

@@ -1,11 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { createRemoteJWKSet } from 'jose';
-import type { Config } from '../app/config.ts';
 import { DomainError } from '../domain/errors.ts';
 import type { SqlClient } from '../platform/sql/sql-client.ts';
 import { demoSubject, demoUsers, devAudience, devIssuer, openDevIdentityProvider, type DevIdentityProvider } from './dev-identity.ts';
-import { createTokenVerifier, type TokenVerifier } from './identity.ts';
+import type { TokenVerifier } from '../platform/http/identity.ts';
+import { createTokenVerifier } from './identity.ts';
 import { openTokenRevocations, type TokenRevocations } from './revocations.ts';
 
 export type Authentication = {
@@ -16,6 +16,17 @@ export type Authentication = {
   readonly revocations: TokenRevocations;
   readonly describe: string;
   readonly close: () => void;
+};
+
+/** Where tokens come from, and how long a sign-out may take to reach every process. */
+export type AuthConfig = {
+  /** The identity provider's keys; unset: the development provider signs tokens for demo users (refused in production). */
+  readonly jwksUrl: string | undefined;
+  readonly issuer: string | undefined;
+  readonly audience: string;
+  readonly rolesClaim: string;
+  /** How old what a process on PostgreSQL knows of the tokens other processes revoked may be (no other process shares PGlite). */
+  readonly revocationRefreshMs: number;
 };
 
 export type AuthenticationOptions = {
@@ -29,7 +40,7 @@ export type AuthenticationOptions = {
  * refetched when a token names an unknown key), or, in development, from the built-in
  * provider whose key every process of the database shares; either way, not revoked.
  */
-export async function openAuthentication(config: Config['auth'], db: SqlClient, options: AuthenticationOptions = {}): Promise<Authentication> {
+export async function openAuthentication(config: AuthConfig, db: SqlClient, options: AuthenticationOptions = {}): Promise<Authentication> {
   // Tokens live in real time, whatever clock the platform's business rules are given (tests move that one).
   const revocations = await openTokenRevocations(db, {
     ...(options.sharedDatabase ? { refreshMs: config.revocationRefreshMs } : {}),

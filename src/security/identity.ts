@@ -1,30 +1,6 @@
 import { errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { AuthenticationError, type Identity, type TokenRef, type TokenVerifier } from '../platform/http/identity.ts';
 import { roles, type Role } from './permissions.ts';
-import type { RevocableToken } from './revocations.ts';
-
-/** The caller, as a verified bearer token says. */
-export type Identity = {
-  /** The token's `sub`: what every event this caller causes records as its actor. */
-  readonly subject: string;
-  readonly roles: ReadonlySet<Role>;
-  readonly name?: string;
-  /** The token itself, as a revocation (a logout) names it. */
-  readonly token: RevocableToken;
-};
-
-/** A token that does not prove an identity: missing, malformed, expired, or not signed by the configured issuer. */
-export class AuthenticationError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'AuthenticationError';
-  }
-}
-
-/**
- * Verifies a token into an identity. A token verified before (and not expired) answers
- * at once, without a promise: most requests carry a token their client sent already.
- */
-export type TokenVerifier = (token: string) => Identity | Promise<Identity>;
 
 export type TokenVerifierOptions = {
   readonly keys: JWTVerifyGetKey;
@@ -35,7 +11,7 @@ export type TokenVerifierOptions = {
   /** Verified tokens kept, so that a client's every request does not pay for a signature check. */
   readonly cacheSize?: number;
   /** Whether a token has been revoked (logged out): asked on every request, so it answers from memory but now and then. */
-  readonly isRevoked?: (token: RevocableToken) => boolean | Promise<boolean>;
+  readonly isRevoked?: (token: TokenRef) => boolean | Promise<boolean>;
   readonly clock?: () => number;
 };
 
@@ -118,12 +94,4 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     }
     return verifySignature(token);
   };
-}
-
-/** The token of an `Authorization: Bearer <token>` header; undefined without one. */
-export function bearerToken(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  const match = /^Bearer +([A-Za-z0-9._~+/=-]+)$/i.exec(header.trim());
-  if (!match) throw new AuthenticationError('the Authorization header is not "Bearer <token>"');
-  return match[1];
 }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { AuthenticationError, bearerToken, createTokenVerifier } from './identity.ts';
+import { AuthenticationError, bearerToken } from '../platform/http/identity.ts';
+import { createTokenVerifier } from './identity.ts';
 
 const issuer = 'https://id.bank.example';
 const audience = 'mutuo';

@@ -1,3 +1,5 @@
+import type { Access as HttpAccess, AccessTable } from '../platform/http/identity.ts';
+
 /**
  * Who may do what: the one table every route's access is looked up in. A route names
  * its permission (`config: { permission: 'readApplication' }`); the access hook turns
@@ -8,15 +10,8 @@
 export const roles = ['applicant', 'operator', 'underwriter', 'executive', 'admin', 'monitoring'] as const;
 export type Role = (typeof roles)[number];
 
-export type Access = {
-  /** Roles allowed, whatever application the request is about. */
-  readonly roles: readonly Role[];
-  /**
-   * Applicants are allowed too, on their own applications only: the handler answers
-   * 404 for anyone else's, exactly as for one that does not exist.
-   */
-  readonly ownApplication?: true;
-};
+/** Who a permission lets in: the HTTP layer's Access, with the roles that exist. */
+export type Access = HttpAccess & { readonly roles: readonly Role[] };
 
 /** `public`: no identity needed (comparators and portals call these anonymously; they are rate-limited). */
 export const permissions = {
@@ -46,9 +41,5 @@ export const permissions = {
 
 export type Permission = keyof typeof permissions;
 
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** What a caller needs to reach this route (see permissions); a route without one is refused to everyone. */
-    permission?: Permission;
-  }
-}
+/** The table as the server looks a route's permission up in it: a name it lacks lets no one in. */
+export const accessTable: AccessTable = (permission) => (Object.hasOwn(permissions, permission) ? permissions[permission as Permission] : undefined);

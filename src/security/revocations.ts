@@ -1,7 +1,9 @@
 import type { SqlClient } from '../platform/sql/sql-client.ts';
 
+import type { TokenRef } from '../platform/http/identity.ts';
+
 /** What a revocation names: a token, by its id (see Identity.token), until it expires. */
-export type RevocableToken = { readonly id: string; readonly expiresAtMs: number };
+export type RevocableToken = TokenRef;
 
 export type TokenRevocations = {
   /**

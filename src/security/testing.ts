@@ -3,7 +3,7 @@ import type { HttpLimits } from '../platform/http/server.ts';
 import { loadConfig } from '../app/config.ts';
 import type { SqlClient } from '../platform/sql/sql-client.ts';
 import { openAuthentication } from './authentication.ts';
-import type { TokenVerifier } from './identity.ts';
+import type { TokenVerifier } from '../platform/http/identity.ts';
 
 export type DemoUserId = 'giulia' | 'marco' | 'olivia' | 'ugo' | 'elena' | 'ada' | 'prometheus';
 

@@ -10,6 +10,7 @@ import { authenticationRoutes, openAuthentication } from '../../src/security/aut
 import { testHttpLimits } from '../../src/security/testing.ts';
 import { deadLetterCommand, UsageError } from '../../src/app/cli/dlq.ts';
 import type { PlatformTarget } from '../../src/app/cli/platform-client.ts';
+import { accessTable } from '../../src/security/permissions.ts';
 
 describe('mutuo dlq', () => {
   let database: TestDatabase;
@@ -31,6 +32,7 @@ describe('mutuo dlq', () => {
       checkReady: async () => undefined,
       logger: false,
       verifyToken: authentication.verifyToken,
+      access: accessTable,
       http: testHttpLimits,
     });
     url = await app.listen({ port: 0, host: '127.0.0.1' });

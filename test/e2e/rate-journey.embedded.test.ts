@@ -86,7 +86,7 @@ describe('a rate of any allowed precision, end to end', () => {
         // The Bank Gateway's saga, fed the rate events as its consumer is, books at `changed`.
         const inputs: SagaInput[] = [
           { type: 'MortgageApplicationSubmitted', applicationId, applicant: { $sealed: 'v1.subject.iv.ciphertext' }, amountCents: 20_000_000, termYears: 25 },
-          ...rateEvents.map((event) => sagaInputOf(event)!),
+          ...rateEvents.map((event) => sagaInputOf(event as Parameters<typeof sagaInputOf>[0])!),
           { type: 'CreditScoreApproved' },
           { type: 'DocumentsValidated' },
         ];

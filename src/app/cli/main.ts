@@ -1,8 +1,8 @@
 import { ConfigError, loadConfig } from '../config.ts';
 import { createLogger } from '../../platform/logger.ts';
-import { runMainframeFromEnvironment } from '../../features/bank-gateway/mainframe-simulator.ts';
+import { startMainframeSimulator } from '../../features/bank-gateway/mainframe-simulator.ts';
 import { startBureauSimulator } from '../../features/scoring/bureau-simulator.ts';
-import { serviceNames, type ServiceName } from '../../platform/service.ts';
+import { serviceNames, type ServiceName } from '../services.ts';
 import { deadLetterCommand, UsageError } from './dlq.ts';
 import type { PlatformTarget } from './platform-client.ts';
 import { openPlatform } from '../platform.ts';
@@ -60,7 +60,14 @@ async function run(services?: readonly ServiceName[]): Promise<void> {
 }
 
 async function mainframe(): Promise<void> {
-  const simulator = await runMainframeFromEnvironment(process.env);
+  const config = loadConfig(process.env);
+  const simulator = await startMainframeSimulator({
+    port: config.simulators.mainframePort,
+    host: config.simulators.mainframeHost,
+    latencyMs: config.gateway.simulatedLatencyMs,
+    timeoutRate: config.gateway.simulatedTimeoutRate,
+    refusalRate: config.gateway.simulatedRefusalRate,
+  });
   console.log(`simulated mainframe listening on tcp://${simulator.host}:${simulator.port}`);
   onSignal(simulator.close, console.log);
 }
@@ -69,8 +76,7 @@ async function bureau(): Promise<void> {
   const kind = process.argv[3];
   if (kind !== 'crif' && kind !== 'experian') throw new UsageError('usage: mutuo bureau crif|experian   (BUREAU_PORT, BUREAU_LATENCY_MS, BUREAU_ERROR_RATE)');
   const config = loadConfig(process.env);
-  const port = Number(process.env.BUREAU_PORT ?? (kind === 'crif' ? 7081 : 7082));
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ConfigError(`BUREAU_PORT must be a port number, got "${process.env.BUREAU_PORT}"`);
+  const port = config.simulators.bureauPort ?? (kind === 'crif' ? 7081 : 7082);
   const simulator = await startBureauSimulator({
     kind,
     host: config.host,
@@ -83,10 +89,10 @@ async function bureau(): Promise<void> {
 }
 
 /** Where the operations commands find the running platform, and the admin token they call it with. */
-const platformTarget = (): PlatformTarget => ({
-  baseUrl: process.env.MUTUO_URL || `http://127.0.0.1:${process.env.PORT || 3000}`,
-  ...(process.env.MUTUO_TOKEN ? { token: process.env.MUTUO_TOKEN } : {}),
-});
+function platformTarget(): PlatformTarget {
+  const { operations } = loadConfig(process.env);
+  return { baseUrl: operations.platformUrl, ...(operations.token ? { token: operations.token } : {}) };
+}
 
 async function dlq(): Promise<void> {
   console.log(await deadLetterCommand(process.argv.slice(3), platformTarget()));

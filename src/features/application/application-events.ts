@@ -1,5 +1,5 @@
 import type { StoredEvent } from '../../platform/eventstore/types.ts';
-import { dataSubjectEventCatalog, idsIn, PersonalDataErased } from '../data-subjects/data-subject.ts';
+import { dataSubjectEventCatalog, idsIn, PersonalDataErased } from '../data-subjects/index.ts';
 import { applicationEventCatalog, applicationEventDefinitions, type ApplicationEvent } from './events.ts';
 
 /** The types of the application's own events: what the application read models follow. */

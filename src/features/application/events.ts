@@ -2,9 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { annualRateFromBasisPoints, annualRatePattern } from '../../domain/annual-rate.ts';
 import { createEventCatalog } from '../../platform/eventstore/event-catalog.ts';
 import { defineEvent, type EventOf } from '../../platform/eventstore/event-definition.ts';
-
-/** What a personal field reads as once its subject's key is destroyed (GDPR erasure). */
-export const erasedText = '[erased]';
+import { erasedText } from '../../privacy/erased.ts';
 
 /** The applicant of an erased person's application, in the events and in every read model. */
 export const erasedApplicant = { firstName: erasedText, lastName: erasedText, taxCode: erasedText, email: erasedText } as const;

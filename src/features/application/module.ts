@@ -1,14 +1,25 @@
 import type { ConsumedEvent } from '../../platform/messaging/consumer.ts';
 import { cancelJob, scheduleJob } from '../../platform/messaging/jobs.ts';
-import { platformEventCatalog, type PlatformEvent } from '../../app/catalog.ts';
 import { causedBy, type Cause, type ServiceModule } from '../../platform/service.ts';
 import { maxTextLength, type ApplicationCommand, type SubmitApplication } from './decider.ts';
-import { rateTableStreamId } from '../rates/events.ts';
-import { rateTableAfter } from '../rates/rate-table.ts';
-import { rateRoutes } from '../rates/routes.ts';
-import { createErasureService, erasureRoutes, shredKeysQueue } from '../data-subjects/erasure.ts';
+import { rateRoutes, rateTableAfter, rateTableStreamId } from '../rates/index.ts';
+import { createErasureService, erasureRoutes, shredKeysQueue } from '../data-subjects/index.ts';
 import { applicationRoutes } from './routes.ts';
 import { createApplicationService } from './service.ts';
+import { createEventCatalog } from '../../platform/eventstore/event-catalog.ts';
+import type { LatestEventOf } from '../../platform/eventstore/event-definition.ts';
+import { applicationEventHistory } from './events.ts';
+import { scoringEventHistory } from '../scoring/index.ts';
+import { documentsEventHistory } from '../documents/index.ts';
+import { gatewayEventHistory } from '../bank-gateway/index.ts';
+import { rateEventHistory } from '../rates/index.ts';
+import type { PersonalDataVault } from '../../privacy/vault.ts';
+import type { ApplicationConfig } from './config.ts';
+
+/** What the Application service reads: its own events and those of the services it listens to, at their latest versions. */
+const knownHistory = [...applicationEventHistory, ...scoringEventHistory, ...documentsEventHistory, ...gatewayEventHistory, ...rateEventHistory] as const;
+const known = createEventCatalog(knownHistory);
+type Known = LatestEventOf<typeof knownHistory>;
 
 const rateLockExpiryQueue = 'application.rate-lock-expiry';
 
@@ -25,7 +36,7 @@ function reason(text: string): string {
 }
 
 /** The command an outcome of another service means for the application, if any. */
-export function reactionTo(event: PlatformEvent): Exclude<ApplicationCommand, SubmitApplication> | undefined {
+export function reactionTo(event: Known): Exclude<ApplicationCommand, SubmitApplication> | undefined {
   switch (event.type) {
     case 'CreditScoreRejected':
       return { type: 'RejectApplication', reason: reason(`credit check: ${event.data.reasons.map((r) => r.message).join('; ')}`) };
@@ -46,17 +57,20 @@ export function reactionTo(event: PlatformEvent): Exclude<ApplicationCommand, Su
  * outcomes of scoring, documents and the bank, and the rate lock's deadline. It writes
  * only `application-<id>` streams.
  */
-export const applicationModule: ServiceModule = {
+/** What the Application service needs beside the platform: its settings and the vault (erasure, sealing in a reaction's transaction). */
+export type ApplicationNeeds = { readonly config: ApplicationConfig; readonly personalData: PersonalDataVault };
+
+export const applicationModule: ServiceModule<ApplicationNeeds> = {
   name: 'application',
   async start({ config, client, store, clock, newId, personalData, afterCommit }) {
     // The rate table in force: read at start, then refreshed on each RateTablePublished (here or from another process).
     let rates = rateTableAfter(await store.readStream(rateTableStreamId)).table;
-    const applications = createApplicationService({ store, clock, newId, rateTable: () => rates, limits: config.applications, personalData });
+    const applications = createApplicationService({ store, clock, newId, rateTable: () => rates, limits: config, personalData });
     const actor = 'system:application';
-    const erasure = createErasureService({ client, personalData, clock, newId, retentionYears: config.privacy.retentionYears, afterCommit });
+    const erasure = createErasureService({ client, personalData, clock, newId, retentionYears: config.retentionYears, afterCommit });
 
     async function handle(consumed: ConsumedEvent, tx: Parameters<typeof applications.executeInTransaction>[0]) {
-      const event = { type: consumed.type, data: consumed.data } as PlatformEvent;
+      const event = { type: consumed.type, data: consumed.data } as Known;
       const applicationId = consumed.partitionKey;
       const cause = causedBy(consumed);
       switch (event.type) {
@@ -89,7 +103,7 @@ export const applicationModule: ServiceModule = {
         (app) => app.register(erasureRoutes, { erasure }),
         (app) => app.register(rateRoutes, { store, clock, newId, published: (table) => (rates = table) }),
       ],
-      consumers: [{ name: 'application', eventTypes: [...reactions, ...ownEvents, 'RateTablePublished'], decoder: platformEventCatalog, handle }],
+      consumers: [{ name: 'application', eventTypes: [...reactions, ...ownEvents, 'RateTablePublished'], decoder: known, handle }],
       jobs: [
         {
           queue: shredKeysQueue,

@@ -1,25 +1,21 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { checkOwner } from '../../platform/http/access.ts';
 import { applicationIdParam } from '../../platform/http/request-input.ts';
 import { applicationSubmitter } from './ownership.ts';
-import { DomainError, invalidInput } from '../../domain/errors.ts';
+import { DomainError } from '../../domain/errors.ts';
 import type { SqlQueryable } from '../../platform/sql/sql-client.ts';
-import type { Checkpoints } from '../../platform/projections/checkpoints.ts';
+import { awaitPosition, type ReadYourWrites } from '../../platform/http/read-your-writes.ts';
 import { storedView, type ViewCache } from './customer-view.ts';
 import type { LiveFeed } from './live.ts';
 import type { ApplicationSearch } from './search.ts';
 import type { PersonalDataVault } from '../../privacy/vault.ts';
 
-export type QueryRoutesOptions = {
+export type QueryRoutesOptions = ReadYourWrites & {
   readonly db: SqlQueryable;
-  readonly checkpoints: Checkpoints;
   /** The hot copy of the customer view; none when no process keeps one this process can trust. */
   readonly viewCache: ViewCache | undefined;
   readonly live: LiveFeed;
-  /** How long a query waits for its read model to reach X-Min-Position. */
-  readonly maxWaitMs: number;
   /** Opens the personal data the read models keep sealed. */
   readonly personalData: Pick<PersonalDataVault, 'open'>;
   readonly search: ApplicationSearch;
@@ -28,29 +24,6 @@ export type QueryRoutesOptions = {
 const positionPattern = /^\d{1,18}$/;
 
 const applicationId = applicationIdParam;
-
-/** The position a query must see, from X-Min-Position or ?minPosition=; undefined when none is asked. */
-export function minPositionOf(request: FastifyRequest): number | undefined {
-  const header = request.headers['x-min-position'];
-  const query = (request.query as Record<string, unknown> | undefined)?.minPosition;
-  const given = typeof header === 'string' ? header : typeof query === 'string' ? query : undefined;
-  if (given === undefined) return undefined;
-  if (!positionPattern.test(given)) throw invalidInput([{ path: typeof header === 'string' ? 'X-Min-Position' : 'minPosition', message: 'must be a position: a whole number' }]);
-  return Number(given);
-}
-
-/**
- * Read-your-writes: waits, at most `maxWaitMs`, until the read model holds `position`.
- * Past the bound the query answers with what the read model has and says so in
- * `X-Read-Model-Behind: true`.
- */
-export async function awaitPosition(options: QueryRoutesOptions, projection: string, request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
-  const position = minPositionOf(request);
-  if (position === undefined) return false;
-  const reached = await options.checkpoints.waitFor(projection, position, options.maxWaitMs);
-  if (!reached) reply.header('x-read-model-behind', 'true');
-  return true;
-}
 
 const IdParams = Type.Object({ id: Type.String() });
 const MinPosition = Type.Object({ minPosition: Type.Optional(Type.String({ description: 'wait until the read model holds this position' })) });

@@ -3,9 +3,11 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { replay } from '../../domain/decider.ts';
 import { defaultRateTable } from '../../domain/rates.ts';
-import type { PlatformEvent } from '../../app/catalog.ts';
 import { applicationDecider, type SubmitApplication } from './decider.ts';
 import { reactionTo } from './module.ts';
+
+/** An outcome of another service, as the Application service reads it. */
+type Outcome = Parameters<typeof reactionTo>[0];
 
 const applicationId = '3f0b8c1e-6d1a-4b8e-9f1e-2a7c5d4e8b10';
 const context = { now: new Date('2026-11-10T09:00:00.000Z'), rateTable: defaultRateTable, limits: { minLoanCents: 3_000_000 } };
@@ -32,7 +34,7 @@ describe("the application's reactions to the other services", () => {
   it('turns any final document rejection into a rejection the application accepts, whatever the length of the findings', () => {
     fc.assert(
       fc.property(anyReasons, (reasons) => {
-        const event = { type: 'DocumentsRejected', data: { reasons, final: true } } as unknown as PlatformEvent;
+        const event = { type: 'DocumentsRejected', data: { reasons, final: true } } as unknown as Outcome;
         const command = reactionTo(event);
         assert.ok(command?.type === 'RejectApplication');
         assert.ok(command.reason.startsWith('documents: '));
@@ -45,8 +47,8 @@ describe("the application's reactions to the other services", () => {
   it('turns any credit refusal and any failed booking into an accepted rejection', () => {
     fc.assert(
       fc.property(anyReasons, (texts) => {
-        const credit = { type: 'CreditScoreRejected', data: { reasons: texts.map((message) => ({ code: 'X', message })) } } as unknown as PlatformEvent;
-        const booking = { type: 'MortgageFinalizationFailed', data: { reason: texts.join(' ') } } as unknown as PlatformEvent;
+        const credit = { type: 'CreditScoreRejected', data: { reasons: texts.map((message) => ({ code: 'X', message })) } } as unknown as Outcome;
+        const booking = { type: 'MortgageFinalizationFailed', data: { reason: texts.join(' ') } } as unknown as Outcome;
         for (const event of [credit, booking]) {
           const command = reactionTo(event);
           assert.ok(command?.type === 'RejectApplication');
@@ -57,6 +59,6 @@ describe("the application's reactions to the other services", () => {
   });
 
   it('waits for corrected documents after a rejection that is not final', () => {
-    assert.equal(reactionTo({ type: 'DocumentsRejected', data: { reasons: ['the payslip is unreadable'], final: false } } as unknown as PlatformEvent), undefined);
+    assert.equal(reactionTo({ type: 'DocumentsRejected', data: { reasons: ['the payslip is unreadable'], final: false } } as unknown as Outcome), undefined);
   });
 });

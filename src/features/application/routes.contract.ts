@@ -20,6 +20,7 @@ import { queryRoutes } from './query-routes.ts';
 import { testHttpLimits, testIdentities, type DemoUserId, type TestIdentities } from '../../security/testing.ts';
 import { applicationRoutes } from './routes.ts';
 import { createApplicationService } from './service.ts';
+import { accessTable } from '../../security/permissions.ts';
 
 export const validSubmission = {
   applicant: { firstName: 'Giulia', lastName: 'Bianchi', taxCode: 'BNCGLI90C55F205Z', email: 'giulia@example.com', birthDate: '1990-03-15' },
@@ -96,6 +97,7 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
         checkReady: async () => undefined,
         logger: false,
         verifyToken: identities.verifyToken,
+        access: accessTable,
         http: testHttpLimits,
       });
     });

@@ -4,7 +4,7 @@ import { centsToEuros } from '../../domain/money.ts';
 import { canonicalRegion } from '../../domain/regions.ts';
 import type { SqlQueryable } from '../../platform/sql/sql-client.ts';
 import type { StoredEvent } from '../../platform/eventstore/types.ts';
-import { erasedText } from './events.ts';
+import { erasedText } from '../../privacy/erased.ts';
 import { purposeKey } from '../../privacy/digests.ts';
 import type { Sealed } from '../../privacy/sealing.ts';
 import type { PersonalDataVault } from '../../privacy/vault.ts';

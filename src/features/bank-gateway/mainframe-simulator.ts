@@ -1,6 +1,5 @@
 import { randomInt } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
-import { ConfigError } from '../../app/config.ts';
 import type { AnnualRate } from '../../domain/annual-rate.ts';
 import { assertNever } from '../../domain/errors.ts';
 import {
@@ -222,34 +221,5 @@ export async function startMainframeSimulator(options: MainframeSimulatorOptions
           }),
       });
     });
-  });
-}
-
-function integerVariable(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value > max) {
-    throw new ConfigError(`${name} must be a whole number from 0 to ${max}, got "${raw}"`);
-  }
-  return value;
-}
-
-function rateVariable(env: Readonly<Record<string, string | undefined>>, name: string): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return 0;
-  const value = Number(raw);
-  if (raw.trim() === '' || !(value >= 0 && value <= 1)) throw new ConfigError(`${name} must be a number from 0 to 1, got "${raw}"`);
-  return value;
-}
-
-/** `mutuo mainframe`: the simulator configured by MAINFRAME_* variables. */
-export async function runMainframeFromEnvironment(env: Readonly<Record<string, string | undefined>>): Promise<MainframeSimulator> {
-  return startMainframeSimulator({
-    port: integerVariable(env, 'MAINFRAME_PORT', 7070, 65_535),
-    host: env.MAINFRAME_HOST || '127.0.0.1',
-    latencyMs: integerVariable(env, 'MAINFRAME_LATENCY_MS', 0, 600_000),
-    timeoutRate: rateVariable(env, 'MAINFRAME_TIMEOUT_RATE'),
-    refusalRate: rateVariable(env, 'MAINFRAME_REFUSAL_RATE'),
   });
 }

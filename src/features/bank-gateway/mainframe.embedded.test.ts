@@ -2,7 +2,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { connect, createServer, type Socket } from 'node:net';
-import { ConfigError } from '../../app/config.ts';
 import {
   createMainframeClient,
   mainframeAddress,
@@ -12,7 +11,7 @@ import {
   type MainframeClient,
 } from './mainframe-client.ts';
 import { createRecordSplitter, decodeReply, encodeRequest, RECORD_LENGTH, type MainframeReply } from './mainframe-protocol.ts';
-import { runMainframeFromEnvironment, startMainframeSimulator, type MainframeSimulator } from './mainframe-simulator.ts';
+import { startMainframeSimulator, type MainframeSimulator } from './mainframe-simulator.ts';
 
 const newKey = () => randomUUID().replaceAll('-', '');
 
@@ -307,34 +306,6 @@ describe('mainframeAddress', () => {
   it('rejects anything else', () => {
     for (const url of ['127.0.0.1:7070', 'http://127.0.0.1:7070', 'tcp://127.0.0.1', 'tcp://127.0.0.1:0', 'tcp://h:7070/x', 'tcp://u@h:7070', '']) {
       assert.throws(() => mainframeAddress(url), /a mainframe address looks like tcp:\/\/host:port/, url);
-    }
-  });
-});
-
-describe('runMainframeFromEnvironment', () => {
-  it('starts from MAINFRAME_* variables', async () => {
-    const simulator = await runMainframeFromEnvironment({ MAINFRAME_PORT: '0', MAINFRAME_REFUSAL_RATE: '1', MAINFRAME_LATENCY_MS: '1' });
-    const client = createMainframeClient({ host: simulator.host, port: simulator.port, timeoutMs: 1_000 });
-    try {
-      assert.equal(simulator.host, '127.0.0.1');
-      assert.equal((await client.book(booking(1_000_000))).outcome, 'refused');
-    } finally {
-      await client.close();
-      await simulator.close();
-    }
-  });
-
-  it('names the variable that is wrong', async () => {
-    const cases: Array<[Record<string, string>, RegExp]> = [
-      [{ MAINFRAME_PORT: '70000' }, /MAINFRAME_PORT must be a whole number from 0 to 65535, got "70000"/],
-      [{ MAINFRAME_PORT: 'abc' }, /MAINFRAME_PORT/],
-      [{ MAINFRAME_LATENCY_MS: '-5' }, /MAINFRAME_LATENCY_MS/],
-      [{ MAINFRAME_LATENCY_MS: '1.5' }, /MAINFRAME_LATENCY_MS/],
-      [{ MAINFRAME_TIMEOUT_RATE: '1.5' }, /MAINFRAME_TIMEOUT_RATE must be a number from 0 to 1, got "1.5"/],
-      [{ MAINFRAME_REFUSAL_RATE: 'often' }, /MAINFRAME_REFUSAL_RATE/],
-    ];
-    for (const [env, message] of cases) {
-      await assert.rejects(runMainframeFromEnvironment(env), (error: unknown) => error instanceof ConfigError && message.test(error.message));
     }
   });
 });

@@ -3,7 +3,6 @@ import { eventsInTransaction } from '../../platform/eventstore/store.ts';
 import type { SealedFields } from '../../platform/eventstore/types.ts';
 import type { ConsumedEvent } from '../../platform/messaging/consumer.ts';
 import { scheduleJob, type Job, type JobOutcome } from '../../platform/messaging/jobs.ts';
-import { platformEventCatalog, type PlatformEvent } from '../../app/catalog.ts';
 import { causedBy, stampEvents, type Cause, type ServiceModule } from '../../platform/service.ts';
 import { finalizationStreamId } from './events.ts';
 import {
@@ -17,6 +16,19 @@ import {
 import { ProtocolError } from './mainframe-protocol.ts';
 import { startMainframeSimulator } from './mainframe-simulator.ts';
 import { initialSagaState, reactToInput, type SagaAction, type SagaInput, type SagaState } from './saga.ts';
+import { createEventCatalog } from '../../platform/eventstore/event-catalog.ts';
+import type { LatestEventOf } from '../../platform/eventstore/event-definition.ts';
+import { applicationEventHistory } from '../application/index.ts';
+import { scoringEventHistory } from '../scoring/index.ts';
+import { documentsEventHistory } from '../documents/index.ts';
+import { gatewayEventHistory } from './events.ts';
+import type { PersonalDataVault } from '../../privacy/vault.ts';
+import type { GatewayConfig } from './config.ts';
+
+/** What the Bank Gateway reads: its own events and those of the services it listens to, at their latest versions. */
+const knownHistory = [...applicationEventHistory, ...scoringEventHistory, ...documentsEventHistory, ...gatewayEventHistory] as const;
+const known = createEventCatalog(knownHistory);
+type Known = LatestEventOf<typeof knownHistory>;
 
 const bookQueue = 'bank-gateway.book';
 const cancelQueue = 'bank-gateway.cancel';
@@ -44,7 +56,7 @@ export const gatewayEventTypes = [
  * (`sealed`, as the event carried it); of a withdrawal or a rejection, the fact, not its free
  * text, which stays sealed in the application's own event.
  */
-export function sagaInputOf(event: PlatformEvent, sealed: SealedFields = {}): SagaInput | undefined {
+export function sagaInputOf(event: Known, sealed: SealedFields = {}): SagaInput | undefined {
   switch (event.type) {
     case 'MortgageApplicationSubmitted': {
       const applicant = sealed.applicant;
@@ -84,10 +96,12 @@ export function sagaInputOf(event: PlatformEvent, sealed: SealedFields = {}): Sa
  * mainframe calls are jobs, so they run outside any transaction, survive a restart and
  * are retried with the same idempotency key. It writes only `finalization-<id>` streams.
  */
-export const bankGatewayModule: ServiceModule = {
+/** What the Bank Gateway needs beside the platform: its settings and the vault that opens the applicant for the booking. */
+export type GatewayNeeds = { readonly config: GatewayConfig; readonly personalData: PersonalDataVault };
+
+export const bankGatewayModule: ServiceModule<GatewayNeeds> = {
   name: 'bank-gateway',
-  async start({ config, clock, newId, personalData }) {
-    const { gateway } = config;
+  async start({ config: gateway, clock, newId, personalData }) {
     const simulator = gateway.mainframeUrl
       ? undefined
       : await startMainframeSimulator({
@@ -99,7 +113,7 @@ export const bankGatewayModule: ServiceModule = {
     const mainframe: MainframeClient = createMainframeClient({ ...address, timeoutMs: gateway.mainframeTimeoutMs });
 
     /** Feeds one input to an application's saga under its row lock; stores the new state and starts its actions. */
-    async function advance(tx: SqlQueryable, applicationId: string, input: SagaInput, cause: Cause, outcome: PlatformEvent[] = []) {
+    async function advance(tx: SqlQueryable, applicationId: string, input: SagaInput, cause: Cause, outcome: Known[] = []) {
       const [row] = await tx.query<{ state: SagaState }>('SELECT state FROM mutuo_gateway_sagas WHERE application_id = $1 FOR UPDATE', [
         applicationId,
       ]);
@@ -127,11 +141,11 @@ export const bankGatewayModule: ServiceModule = {
         }
       }
       // The saga's row lock orders every writer of this stream, so `any` cannot interleave.
-      if (events.length > 0) await eventsInTransaction(tx).append(finalizationStreamId(applicationId), stampEvents(events, cause, actor, now, newId), 'any');
+      if (events.length > 0) await eventsInTransaction(tx).append(finalizationStreamId(applicationId), stampEvents(known, events, cause, actor, now, newId), 'any');
     }
 
     async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {
-      const event = { type: consumed.type, data: consumed.data } as PlatformEvent;
+      const event = { type: consumed.type, data: consumed.data } as Known;
       const input = sagaInputOf(event, consumed.sealed);
       if (input) await advance(tx, consumed.partitionKey, input, causedBy(consumed));
     }
@@ -159,7 +173,7 @@ export const bankGatewayModule: ServiceModule = {
       const applicationId = job.key;
       const { idempotencyKey } = request;
       if (reply?.outcome === 'booked') {
-        const finalized: PlatformEvent = {
+        const finalized: Known = {
           type: 'MortgageFinalized',
           data: { applicationId, idempotencyKey, contractNumber: reply.contractNumber, attempts, finalizedAt: at },
         };
@@ -170,7 +184,7 @@ export const bankGatewayModule: ServiceModule = {
       const reason = reply
         ? reply.reason
         : `the mainframe ${lastFailure === 'TIMEOUT' ? 'did not answer in time' : 'could not be reached'} after ${attempts} attempts`;
-      const failed: PlatformEvent = { type: 'MortgageFinalizationFailed', data: { applicationId, idempotencyKey, code, reason, attempts, failedAt: at } };
+      const failed: Known = { type: 'MortgageFinalizationFailed', data: { applicationId, idempotencyKey, code, reason, attempts, failedAt: at } };
       await outcome.complete((tx) => advance(tx, applicationId, { type: 'BookingFailed', code }, cause, [failed]));
     }
 
@@ -179,7 +193,7 @@ export const bankGatewayModule: ServiceModule = {
       const { action, cause } = job.payload;
       const reply = await mainframe.cancel(action.idempotencyKey, action.contractNumber);
       if (reply.outcome === 'refused') throw new Error(`the mainframe refused to cancel ${action.contractNumber}: ${reply.code} ${reply.reason}`);
-      const cancelled: PlatformEvent = {
+      const cancelled: Known = {
         type: 'MortgageBookingCancelled',
         data: { applicationId: job.key, contractNumber: action.contractNumber, reason: action.reason, cancelledAt: clock().toISOString() },
       };
@@ -187,7 +201,7 @@ export const bankGatewayModule: ServiceModule = {
     }
 
     return {
-      consumers: [{ name: 'bank-gateway', eventTypes: gatewayEventTypes, decoder: platformEventCatalog, handle }],
+      consumers: [{ name: 'bank-gateway', eventTypes: gatewayEventTypes, decoder: known, handle }],
       jobs: [
         // A booking call can take attempts × timeout: the lease covers it with room to spare.
         { queue: bookQueue, handle: book, concurrency: 16, leaseMs: Math.max(60_000, 2 * gateway.mainframeAttempts * gateway.mainframeTimeoutMs) },

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { Decider } from '../../domain/decider.ts';
 import { assertNever, DomainError, invalidInput, type FieldError } from '../../domain/errors.ts';
 import { createEventCatalog } from '../../platform/eventstore/event-catalog.ts';
+import { erasedText } from '../../privacy/erased.ts';
 import { defineEvent, type EventOf } from '../../platform/eventstore/event-definition.ts';
 
 // A data subject's own stream holds nothing of them in the clear, so that it outlives their
@@ -10,7 +11,7 @@ import { defineEvent, type EventOf } from '../../platform/eventstore/event-defin
 // read as erased with the rest.
 
 const Instant = Type.String({ format: 'date-time' });
-const erasedReason = { personal: { ofStream: true, erased: { reason: '[erased]' } } } as const;
+const erasedReason = { personal: { ofStream: true, erased: { reason: erasedText } } } as const;
 
 /** Litigation, a supervisory authority's request, a fraud inquiry: the data must be kept, whatever else says. */
 export const LegalHoldPlaced = defineEvent('LegalHoldPlaced', 1, Type.Object({ reason: Type.String(), placedAt: Instant }), erasedReason);

@@ -22,8 +22,7 @@ import {
 import type { SubjectStream } from '../../privacy/subject-keys.ts';
 import type { PersonalDataVault } from '../../privacy/vault.ts';
 import { stampEvents } from '../../platform/service.ts';
-import { applicationDecider } from '../application/decider.ts';
-import { toApplicationEvent } from '../application/service.ts';
+import { applicationDecider, toApplicationEvent } from '../application/index.ts';
 
 /** The job that forgets destroyed keys on disk (SubjectKeys.shredDestroyed), one for every erasure since it last ran. */
 export const shredKeysQueue = 'privacy.shred-keys';
@@ -134,7 +133,7 @@ export function createErasureService({ client, personalData, clock, newId, reten
   /** Decides the command and appends its events to the subject's stream, in the subject's transaction. */
   async function decideAndAppend(subject: Subject, command: DataSubjectCommand, request: Request, now: Date) {
     const decided = dataSubjectDecider.decide(command, subject.state, { now, retentionYears, subjectId: subject.subjectId });
-    const stamped = stampEvents(decided, { correlationId: request.correlationId, causationId: null }, request.actor, now, newId);
+    const stamped = stampEvents(dataSubjectEventCatalog, decided, { correlationId: request.correlationId, causationId: null }, request.actor, now, newId);
     // Through the vault: a hold's reason is sealed with the person's key.
     const appended = await eventsInTransaction(subject.tx, personalData).append(dataSubjectStreamId(subject.subjectId), stamped, subject.version || 'no_stream');
     return { decided, appended };

@@ -8,15 +8,14 @@ import { textField } from '../../platform/http/text-input.ts';
 import { DomainError, invalidInput } from '../../domain/errors.ts';
 import type { SqlClient, SqlQueryable } from '../../platform/sql/sql-client.ts';
 import { eventsInTransaction } from '../../platform/eventstore/store.ts';
-import { idsIn } from '../data-subjects/data-subject.ts';
+import { idsIn } from '../data-subjects/index.ts';
 import { sealBytes, sealedBytesSubject, sealedSubject, unsealBytes, type Sealed } from '../../privacy/sealing.ts';
 import type { PersonalDataVault } from '../../privacy/vault.ts';
 import type { SubjectKeys } from '../../privacy/subject-keys.ts';
-import { applicationSubmitter } from '../application/ownership.ts';
+import { applicationSubmitter } from '../application/index.ts';
 import type { StoredEvent } from '../../platform/eventstore/types.ts';
 import type { ConsumedEvent } from '../../platform/messaging/consumer.ts';
 import { cancelJob, scheduleJob, type AfterCommit, type Job, type JobOutcome } from '../../platform/messaging/jobs.ts';
-import { platformEventCatalog, type PlatformEvent, type PlatformEventOf } from '../../app/catalog.ts';
 import { stampEvents, type Cause, type ServiceModule } from '../../platform/service.ts';
 import { checkDocuments, type ApplicationFacts, type OverBudget } from './checks.ts';
 import { documentsStreamId } from './events.ts';
@@ -24,6 +23,18 @@ import { createDocumentFileStore, type DocumentFileStore, type FileCipher } from
 import { openPdfReader, type PdfReading } from './pdf-reader.ts';
 import { isPdf } from './pdf-text.ts';
 import { documentKinds, samplePdf, sampleDefects, type DocumentKind, type SampleDefect } from './sample-pdfs.ts';
+import { createEventCatalog } from '../../platform/eventstore/event-catalog.ts';
+import type { LatestEventOf } from '../../platform/eventstore/event-definition.ts';
+import { applicationEventHistory } from '../application/index.ts';
+import { dataSubjectEventHistory } from '../data-subjects/index.ts';
+import { documentsEventHistory } from './events.ts';
+import type { DocumentsConfig } from './config.ts';
+
+/** What the Document service reads: its own events and those of the services it listens to, at their latest versions. */
+const knownHistory = [...applicationEventHistory, ...dataSubjectEventHistory, ...documentsEventHistory] as const;
+const known = createEventCatalog(knownHistory);
+type Known = LatestEventOf<typeof knownHistory>;
+type KnownOf<T extends Known['type']> = Extract<Known, { type: T }>;
 
 const validateQueue = 'documents.validate';
 const actor = 'system:documents';
@@ -37,7 +48,7 @@ export type DocumentFacts = ApplicationFacts & { readonly firstName: string; rea
  */
 type StoredFacts = Omit<DocumentFacts, 'taxCode' | 'firstName' | 'lastName'> & { readonly applicant: Sealed };
 
-type Applicant = PlatformEventOf<'MortgageApplicationSubmitted'>['data']['applicant'];
+type Applicant = KnownOf<'MortgageApplicationSubmitted'>['data']['applicant'];
 
 type ValidationJob = { readonly cause: Cause };
 
@@ -93,11 +104,11 @@ function applicantsKeys(db: SqlQueryable, keys: SubjectKeys): FileCipher {
 
 /** The latest upload of each kind, and the documents events in order. */
 function documentsState(history: readonly StoredEvent[]) {
-  const events = history.map((stored) => platformEventCatalog.decode(stored.type, stored.schemaVersion, stored.data) as PlatformEvent);
+  const events = history.map((stored) => known.decode(stored.type, stored.schemaVersion, stored.data) as Known);
   const latest = new Map<DocumentKind, { sha256: string; fileName: string; sizeBytes: number; uploadedAt: string }>();
   let rejections = 0;
   let lastChecked: string | undefined;
-  let verdict: PlatformEventOf<'DocumentsValidated' | 'DocumentsRejected'> | undefined;
+  let verdict: KnownOf<'DocumentsValidated' | 'DocumentsRejected'> | undefined;
   for (const event of events) {
     if (event.type === 'DocumentUploaded') latest.set(event.data.kind, event.data);
     if (event.type === 'DocumentsRejected') rejections++;
@@ -117,14 +128,17 @@ const checkedSetKey = (documents: readonly { kind: string; sha256: string }[]) =
  * disk, and once one of each kind is in, reads their text and checks them against the
  * declared facts (a job, off the request path). It writes only `documents-<id>` streams.
  */
-export const documentsModule: ServiceModule = {
+/** What the Document service needs beside the platform: its settings and the vault whose keys seal the files. */
+export type DocumentsNeeds = { readonly config: DocumentsConfig; readonly personalData: PersonalDataVault };
+
+export const documentsModule: ServiceModule<DocumentsNeeds> = {
   name: 'documents',
   async start({ config, client, clock, newId, afterCommit, personalData }) {
-    const files = createDocumentFileStore(config.documents.directory, applicantsKeys(client, personalData.keys));
-    const { maxRejections, reading } = config.documents;
+    const files = createDocumentFileStore(config.directory, applicantsKeys(client, personalData.keys));
+    const { maxRejections, reading } = config;
 
     async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {
-      const event = { type: consumed.type, data: consumed.data } as PlatformEvent;
+      const event = { type: consumed.type, data: consumed.data } as Known;
       if (event.type === 'PersonalDataErased') {
         // Sealed with the destroyed key, the files are unreadable already; they go all the
         // same, so as not to keep what nobody can read. A crash before the commit delivers
@@ -192,7 +206,7 @@ export const documentsModule: ServiceModule = {
       const findings = verdict.findings.map((finding) => ({ ...finding }));
       const rejections = state.rejections + 1;
       const final = rejections >= maxRejections;
-      const decided: PlatformEvent = verdict.valid
+      const decided: Known = verdict.valid
         ? { type: 'DocumentsValidated', data: { applicationId, documents, findings, validatedAt: at } }
         : {
             type: 'DocumentsRejected',
@@ -207,7 +221,7 @@ export const documentsModule: ServiceModule = {
             },
           };
       await outcome.complete(async (tx) => {
-        await eventsInTransaction(tx).append(documentsStreamId(applicationId), stampEvents([decided], job.payload.cause, actor, clock(), newId), history.length);
+        await eventsInTransaction(tx).append(documentsStreamId(applicationId), stampEvents(known, [decided], job.payload.cause, actor, clock(), newId), history.length);
         const status = verdict.valid ? 'validated' : final ? 'closed' : 'open';
         await tx.query('UPDATE mutuo_documents_applications SET status = $2 WHERE application_id = $1', [applicationId, status]);
       });
@@ -218,7 +232,7 @@ export const documentsModule: ServiceModule = {
         {
           name: 'documents',
           eventTypes: ['MortgageApplicationSubmitted', 'PropertyDetailsUpdated', 'ApplicationApproved', 'ApplicationRejected', 'ApplicationWithdrawn', 'PersonalDataErased'],
-          decoder: platformEventCatalog,
+          decoder: known,
           handle,
         },
       ],
@@ -236,16 +250,16 @@ export const documentsModule: ServiceModule = {
           app.register(documentRoutes, {
             client,
             files,
-            maxBytes: config.documents.maxBytes,
-            maxUploads: config.documents.maxUploadsPerApplication,
-            sandbox: !config.production,
+            maxBytes: config.maxBytes,
+            maxUploads: config.maxUploadsPerApplication,
+            sandbox: config.sandbox,
             clock,
             newId,
             afterCommit,
             personalData,
           }),
       ],
-      describe: `documents: stored in ${config.documents.directory}`,
+      describe: `documents: stored in ${config.directory}`,
     };
   },
 };
@@ -342,7 +356,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
       const cause: Cause = { correlationId: request.id, causationId: null };
       // Not the name the client gave the file: free text, it may name the person, and the
       // event outlives their erasure in the clear.
-      const uploaded: PlatformEvent = {
+      const uploaded: Known = {
         type: 'DocumentUploaded',
         data: { applicationId, kind: kind as DocumentKind, sha256: stored.sha256, sizeBytes: stored.sizeBytes, fileName: `${kind}.pdf`, uploadedAt: now.toISOString() },
       };
@@ -352,7 +366,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
         // Again under the application's row lock: uploads arriving at once, in any process, are counted one after another.
         await tx.query('SELECT 1 FROM mutuo_documents_applications WHERE application_id = $1 FOR UPDATE', [applicationId]);
         await checkUploadsLeft(tx, applicationId);
-        const appended = await eventsInTransaction(tx).append(documentsStreamId(applicationId), stampEvents([uploaded], cause, actorOf(request), now, newId), 'any');
+        const appended = await eventsInTransaction(tx).append(documentsStreamId(applicationId), stampEvents(known, [uploaded], cause, actorOf(request), now, newId), 'any');
         const payload: ValidationJob = { cause };
         await scheduleJob(tx, { queue: validateQueue, key: applicationId, payload, dueAt: now });
         return appended;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
 import { openTestPostgres } from '../../platform/sql/testing.ts';
 import { createRedisLedger, createSqlLedger } from './ledger.ts';
-import { describeLedgerConformance } from './ledger-conformance.ts';
+import { describeLedgerConformance } from './ledger.contract.ts';
 
 const testRedisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 

@@ -7,17 +7,28 @@ import { eventsInTransaction } from '../../platform/eventstore/store.ts';
 import type { Sealed } from '../../privacy/sealing.ts';
 import type { PersonalDataVault } from '../../privacy/vault.ts';
 import type { SealedFields } from '../../platform/eventstore/types.ts';
-import { erasedText } from '../application/events.ts';
+import { erasedText } from '../../privacy/erased.ts';
 import type { ConsumedEvent } from '../../platform/messaging/consumer.ts';
 import { scheduleJob, type Job, type JobOutcome } from '../../platform/messaging/jobs.ts';
-import { platformEventCatalog, type PlatformEvent, type PlatformEventOf } from '../../app/catalog.ts';
 import { causedBy, stampEvents, type Cause, type ServiceModule } from '../../platform/service.ts';
-import { applicationSubmitter } from '../application/ownership.ts';
+import { applicationSubmitter } from '../application/index.ts';
 import { notificationStreamId } from './events.ts';
 import { createRedisLedger, createSqlLedger, type NotificationLedger } from './ledger.ts';
 import { createMailer, emailMessageId } from './mailer.ts';
 import { startSmtpSink, type SmtpSink } from './smtp-sink.ts';
 import { renderEmail, type EmailFacts, type TemplateName } from './templates.ts';
+import { createEventCatalog } from '../../platform/eventstore/event-catalog.ts';
+import type { LatestEventOf } from '../../platform/eventstore/event-definition.ts';
+import { applicationEventHistory } from '../application/index.ts';
+import { documentsEventHistory } from '../documents/index.ts';
+import { notificationEventHistory } from './events.ts';
+import type { NotificationConfig } from './config.ts';
+
+/** What the Notification service reads: its own events and those of the services it listens to, at their latest versions. */
+const knownHistory = [...applicationEventHistory, ...documentsEventHistory, ...notificationEventHistory] as const;
+const known = createEventCatalog(knownHistory);
+type Known = LatestEventOf<typeof knownHistory>;
+type KnownOf<T extends Known['type']> = Extract<Known, { type: T }>;
 
 const emailQueue = 'notification.email';
 const channel = 'email';
@@ -36,7 +47,7 @@ type EmailJob = {
 };
 
 /** The message an event calls for, if any, with the facts it quotes (a reason as the event's sealed form). */
-export function emailFor(event: PlatformEvent, sealed: SealedFields = {}): { template: TemplateName; facts: QuotedFacts } | undefined {
+export function emailFor(event: Known, sealed: SealedFields = {}): { template: TemplateName; facts: QuotedFacts } | undefined {
   const reason = () => sealed.reason ?? null;
   switch (event.type) {
     case 'MortgageApplicationSubmitted':
@@ -60,7 +71,7 @@ export function emailFor(event: PlatformEvent, sealed: SealedFields = {}): { tem
 /** Whom to write to: the applicant as the submission carried them, sealed, and the facts the messages quote. */
 type Recipient = { applicant: Sealed; amount_cents: string | number; term_years: number };
 
-type Applicant = PlatformEventOf<'MortgageApplicationSubmitted'>['data']['applicant'];
+type Applicant = KnownOf<'MortgageApplicationSubmitted'>['data']['applicant'];
 
 /**
  * The Notification service: tells the applicant, by email, of each step that concerns
@@ -69,16 +80,19 @@ type Applicant = PlatformEventOf<'MortgageApplicationSubmitted'>['data']['applic
  * retried after a crash or a timeout send nothing twice. It writes only
  * `notification-<id>` streams.
  */
-export const notificationModule: ServiceModule = {
+/** What the Notification service needs beside the platform: its settings and the vault that opens the recipient. */
+export type NotificationNeeds = { readonly config: NotificationConfig; readonly personalData: PersonalDataVault };
+
+export const notificationModule: ServiceModule<NotificationNeeds> = {
   name: 'notification',
   async start({ config, client, clock, newId, personalData }) {
-    const sink: SmtpSink | undefined = config.notification.smtpUrl ? undefined : await startSmtpSink();
-    const smtpUrl = config.notification.smtpUrl ?? sink!.url;
-    const mailer = createMailer(smtpUrl, config.notification.from);
+    const sink: SmtpSink | undefined = config.smtpUrl ? undefined : await startSmtpSink();
+    const smtpUrl = config.smtpUrl ?? sink!.url;
+    const mailer = createMailer(smtpUrl, config.from);
     const ledger: NotificationLedger = config.redisUrl ? await createRedisLedger(config.redisUrl) : createSqlLedger(client);
 
     async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {
-      const event = { type: consumed.type, data: consumed.data } as PlatformEvent;
+      const event = { type: consumed.type, data: consumed.data } as Known;
       const applicationId = consumed.partitionKey;
       if (event.type === 'MortgageApplicationSubmitted') {
         // The applicant is kept as the event carried them, sealed: their erasure leaves this row unreadable, with nothing to scrub.
@@ -131,7 +145,7 @@ export const notificationModule: ServiceModule = {
       // A crash here, after the server took the mail and before this commit, sends it again once the claim
       // lapses, with the same Message-ID: the one window where a second copy can go out.
       const now = clock();
-      const sentEvent: PlatformEvent = {
+      const sentEvent: Known = {
         type: 'NotificationSent',
         data: { applicationId, channel, template, answersEventId: eventId, answersEventType: eventType, messageId, sentAt: now.toISOString() },
       };
@@ -142,7 +156,7 @@ export const notificationModule: ServiceModule = {
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id, channel) DO NOTHING`,
           [applicationId, eventId, eventType, channel, template, message.subject, messageId, now.toISOString()],
         );
-        await eventsInTransaction(tx).append(notificationStreamId(applicationId), stampEvents([sentEvent], cause, actor, now, newId), 'any');
+        await eventsInTransaction(tx).append(notificationStreamId(applicationId), stampEvents(known, [sentEvent], cause, actor, now, newId), 'any');
       });
       await ledger.markSent(eventId, channel);
     }
@@ -159,13 +173,13 @@ export const notificationModule: ServiceModule = {
             'ApplicationRejected',
             'ApplicationWithdrawn',
           ],
-          decoder: platformEventCatalog,
+          decoder: known,
           handle,
         },
       ],
       jobs: [{ queue: emailQueue, handle: send, concurrency: 8 }],
       routes: [(app) => app.register(notificationRoutes, { client, personalData })],
-      describe: `notification: email through ${sink ? `the built-in SMTP server at ${sink.url}` : config.notification.smtpUrl}, de-duplicated in ${config.redisUrl ? 'Redis' : 'the database'}`,
+      describe: `notification: email through ${sink ? `the built-in SMTP server at ${sink.url}` : config.smtpUrl}, de-duplicated in ${config.redisUrl ? 'Redis' : 'the database'}`,
       close: async () => {
         mailer.close();
         await ledger.close();

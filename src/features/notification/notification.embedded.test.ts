@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { openTestPglite, type TestDatabase } from '../../platform/sql/testing.ts';
 import { createSqlLedger } from './ledger.ts';
-import { describeLedgerConformance } from './ledger-conformance.ts';
+import { describeLedgerConformance } from './ledger.contract.ts';
 import { createMailer, emailMessageId, type Mailer } from './mailer.ts';
 import { decodeEncodedWords, splitMessage, startSmtpSink, type SmtpSink } from './smtp-sink.ts';
 import { renderEmail } from './templates.ts';

@@ -5,7 +5,7 @@ import { ifMatchVersion } from '../../platform/http/request-input.ts';
 import type { RateTable } from '../../domain/rates.ts';
 import type { EventStore } from '../../platform/eventstore/types.ts';
 import { stampEvents } from '../../platform/service.ts';
-import { rateTableStreamId } from './events.ts';
+import { rateEventCatalog, rateTableStreamId } from './events.ts';
 import { parseRateTable, rateTableView } from './rate-table.ts';
 
 export type RateRoutesOptions = {
@@ -36,7 +36,7 @@ export const rateRoutes: FastifyPluginAsyncTypebox<RateRoutesOptions> = async (a
       // Version 0 is the default table, before any was published. A conflict answers 409 with the current version.
       const result = await store.appendToStream(
         rateTableStreamId,
-        stampEvents([event], { correlationId: request.id, causationId: null }, actorOf(request), now, newId),
+        stampEvents(rateEventCatalog, [event], { correlationId: request.id, causationId: null }, actorOf(request), now, newId),
         version === undefined ? 'any' : version === 0 ? 'no_stream' : version,
       );
       const table = { publishedAt: event.data.publishedAt, bands };

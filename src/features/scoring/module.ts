@@ -5,12 +5,23 @@ import type { Sealed } from '../../privacy/sealing.ts';
 import { eventsInTransaction } from '../../platform/eventstore/store.ts';
 import type { ConsumedEvent } from '../../platform/messaging/consumer.ts';
 import { cancelJob, scheduleJob, type Job, type JobOutcome } from '../../platform/messaging/jobs.ts';
-import { platformEventCatalog, type PlatformEvent, type PlatformEventOf } from '../../app/catalog.ts';
 import { causedBy, stampEvents, type Cause, type ServiceModule } from '../../platform/service.ts';
 import { BureauUnavailableError, createBureauClient, type BureauQuery } from './bureau-client.ts';
 import { startBureauSimulator, type BureauSimulator } from './bureau-simulator.ts';
 import { creditCheckStreamId } from './events.ts';
 import { creditInputsHash, decideCredit, defaultCreditPolicy, type CreditInputs, type CreditPolicy } from './policy.ts';
+import { createEventCatalog } from '../../platform/eventstore/event-catalog.ts';
+import type { LatestEventOf } from '../../platform/eventstore/event-definition.ts';
+import { applicationEventHistory } from '../application/index.ts';
+import { scoringEventHistory } from './events.ts';
+import type { PersonalDataVault } from '../../privacy/vault.ts';
+import type { ScoringConfig } from './config.ts';
+
+/** What the Scoring service reads: its own events and those of the services it listens to, at their latest versions. */
+const knownHistory = [...applicationEventHistory, ...scoringEventHistory] as const;
+const known = createEventCatalog(knownHistory);
+type Known = LatestEventOf<typeof knownHistory>;
+type KnownOf<T extends Known['type']> = Extract<Known, { type: T }>;
 
 const checkQueue = 'scoring.credit-check';
 const actor = 'system:scoring';
@@ -22,10 +33,10 @@ const actor = 'system:scoring';
  */
 type CreditCheckJob = { readonly applicant: Sealed; readonly inputs: Omit<CreditInputs, 'taxCode'>; readonly cause: Cause };
 
-type Applicant = PlatformEventOf<'MortgageApplicationSubmitted'>['data']['applicant'];
+type Applicant = KnownOf<'MortgageApplicationSubmitted'>['data']['applicant'];
 
 /** The facts a credit check reads from a submission; the rate is the one published for this loan. */
-export function creditCheckOf(event: PlatformEventOf<'MortgageApplicationSubmitted'>['data']): CreditCheckJob['inputs'] {
+export function creditCheckOf(event: KnownOf<'MortgageApplicationSubmitted'>['data']): CreditCheckJob['inputs'] {
   const { income, property, loan } = event;
   const ltvBps = loanToValueBps(loan.amountCents, property.valueCents);
   const annualRate = publishedRateFor(defaultRateTable, { rateType: loan.rateType, termYears: loan.termYears, ltvBps }) ?? '0';
@@ -48,11 +59,13 @@ export function creditCheckOf(event: PlatformEventOf<'MortgageApplicationSubmitt
  * credit hold; when the application closes without a mortgage, the hold's release.
  * It writes only `credit-check-<id>` streams.
  */
-export const scoringModule: ServiceModule = {
+/** What the Scoring service needs beside the platform: its settings, the secret its inputs hash is keyed with, and the vault that opens the applicant. */
+export type ScoringNeeds = { readonly config: ScoringConfig; readonly digestSecret: string; readonly personalData: PersonalDataVault };
+
+export const scoringModule: ServiceModule<ScoringNeeds> = {
   name: 'scoring',
-  async start({ config, clock, newId, personalData }) {
-    const { scoring } = config;
-    const inputsHashKey = purposeKey(config.privacy.subjectDigestSecret, 'credit-inputs');
+  async start({ config: scoring, digestSecret, clock, newId, personalData }) {
+    const inputsHashKey = purposeKey(digestSecret, 'credit-inputs');
     const simulators: BureauSimulator[] = [];
     const endpoint = async (kind: 'crif' | 'experian', url: string | undefined) => {
       if (url) return { kind, url };
@@ -66,7 +79,7 @@ export const scoringModule: ServiceModule = {
     const policy: CreditPolicy = { ...defaultCreditPolicy, maxDtiBps: scoring.maxDebtToIncomePercent * 100 };
 
     async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {
-      const event = { type: consumed.type, data: consumed.data } as PlatformEvent;
+      const event = { type: consumed.type, data: consumed.data } as Known;
       const applicationId = consumed.partitionKey;
       const cause = causedBy(consumed);
       if (event.type === 'MortgageApplicationSubmitted') {
@@ -83,14 +96,14 @@ export const scoringModule: ServiceModule = {
       const history = await events.readStream(stream);
       const placed = history.find((stored) => stored.type === 'CreditHoldPlaced');
       if (!placed || history.some((stored) => stored.type === 'CreditHoldReleased')) return;
-      const hold = platformEventCatalog.decode(placed.type, placed.schemaVersion, placed.data) as PlatformEventOf<'CreditHoldPlaced'>;
+      const hold = known.decode(placed.type, placed.schemaVersion, placed.data) as KnownOf<'CreditHoldPlaced'>;
       const reason = event.type === 'ApplicationWithdrawn' ? 'the application was withdrawn' : 'the application was rejected';
       const now = clock();
-      const released: PlatformEvent = {
+      const released: Known = {
         type: 'CreditHoldReleased',
         data: { applicationId, holdId: hold.data.holdId, amountCents: hold.data.amountCents, reason, releasedAt: now.toISOString() },
       };
-      await events.append(stream, stampEvents([released], cause, actor, now, newId), history.length);
+      await events.append(stream, stampEvents(known, [released], cause, actor, now, newId), history.length);
     }
 
     async function check(job: Job<CreditCheckJob>, outcome: JobOutcome) {
@@ -101,7 +114,7 @@ export const scoringModule: ServiceModule = {
       const inputs: CreditInputs = { ...job.payload.inputs, taxCode: applicant.taxCode };
       const query: BureauQuery = { taxCode: applicant.taxCode, firstName: applicant.firstName, lastName: applicant.lastName };
       const inputsHash = creditInputsHash(inputs, inputsHashKey);
-      const decisionEvents: PlatformEvent[] = [];
+      const decisionEvents: Known[] = [];
       try {
         const report = await bureaus.report(query);
         const decision = decideCredit(inputs, report, policy);
@@ -154,7 +167,7 @@ export const scoringModule: ServiceModule = {
       }
       const now = clock();
       await outcome.complete(async (tx) => {
-        await eventsInTransaction(tx).append(creditCheckStreamId(job.key), stampEvents(decisionEvents, cause, actor, now, newId), 'no_stream');
+        await eventsInTransaction(tx).append(creditCheckStreamId(job.key), stampEvents(known, decisionEvents, cause, actor, now, newId), 'no_stream');
       });
     }
 
@@ -163,7 +176,7 @@ export const scoringModule: ServiceModule = {
         {
           name: 'scoring',
           eventTypes: ['MortgageApplicationSubmitted', 'ApplicationRejected', 'ApplicationWithdrawn'],
-          decoder: platformEventCatalog,
+          decoder: known,
           handle,
         },
       ],

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { installmentCents } from '../../domain/amortization.ts';
 import type { AnnualRate } from '../../domain/annual-rate.ts';
 import { loanToValueBps } from '../../domain/rates.ts';
-import type { employmentKinds } from '../application/events.ts';
+import type { employmentKinds } from '../application/index.ts';
 
 /** Risk bands shared by every bureau once normalised: A is the best, E the worst. */
 export const riskBands = ['A', 'B', 'C', 'D', 'E'] as const;

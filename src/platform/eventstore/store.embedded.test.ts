@@ -1,4 +1,4 @@
-import { describeEventStoreConformance } from './conformance.ts';
+import { describeEventStoreConformance } from './store.contract.ts';
 import { openTestPglite } from '../sql/testing.ts';
 
 describeEventStoreConformance('PGlite', openTestPglite);

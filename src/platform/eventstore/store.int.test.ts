@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { assertStrictlyIncreasing, describeEventStoreConformance, readEverything } from './conformance.ts';
+import { assertStrictlyIncreasing, describeEventStoreConformance, readEverything } from './store.contract.ts';
 import { eventsInTransaction, insertEvents, SqlEventStore } from './store.ts';
 import { openTestPostgres, sampleEvent, type TestDatabase } from '../sql/testing.ts';
 import type { StoredEvent } from './types.ts';

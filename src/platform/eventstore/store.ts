@@ -1,4 +1,4 @@
-import type { PersonalDataVault } from '../../privacy/vault.ts';
+import type { PersonalDataPort, SubjectRow, SubjectsToWrite } from './personal-data.ts';
 import { isSqlError, type SqlClient, type SqlQueryable } from '../sql/sql-client.ts';
 import {
   DuplicateEventIdError,
@@ -92,18 +92,6 @@ const sealedAppendSql = (subjectsCte: string) => `
   SELECT stream_id, position, stream_version, NULL::text AS subject_id, NULL::text AS tax_code_digest, NULL::bytea AS data_key FROM inserted
   UNION ALL
   SELECT NULL, NULL, NULL, subject_id::text, tax_code_digest, data_key FROM subjects`;
-
-/** A stored subject as the keys' CTE answers it. */
-export type SubjectRow = { readonly subject_id: string; readonly tax_code_digest: string; readonly data_key: unknown };
-
-/** What a batch of sealed appends needs written with it (see sealedAppendSql). */
-export type SubjectsToWrite = {
-  /** Per append, the subjects its events are sealed for. */
-  readonly requires: readonly (readonly string[])[];
-  /** The CTE that finds or makes them, reading its parameter as `$2`. */
-  readonly cte: string;
-  readonly param: unknown;
-};
 
 export type AppendRequest = {
   readonly streamId: string;
@@ -208,7 +196,7 @@ export async function selectStream(db: SqlQueryable, streamId: string, options: 
  * moved on throws WrongExpectedVersionError, which rolls the transaction back. With a
  * vault, personal data is sealed on the way in and revealed on the way out.
  */
-export function eventsInTransaction(db: SqlQueryable, vault?: PersonalDataVault) {
+export function eventsInTransaction(db: SqlQueryable, vault?: PersonalDataPort) {
   let appended = 0;
   // Its keys read in this transaction: PGlite's one connection is busy with it until it ends.
   const personalData = vault?.within(db);
@@ -257,7 +245,7 @@ export type SqlEventStoreOptions = {
    * Seals personal data with its subject's key before it is written, and reveals it (or
    * its erased form) when read. Without one, data is stored and read as it is given.
    */
-  readonly personalData?: PersonalDataVault;
+  readonly personalData?: PersonalDataPort;
 };
 
 const maxBatchAppends = 256;
@@ -270,7 +258,7 @@ export class SqlEventStore implements EventStore {
   private readonly streamsBeingWritten = new Set<string>();
   private writing = 0;
   private readonly maxConcurrentWrites: number;
-  private readonly personalData: PersonalDataVault | undefined;
+  private readonly personalData: PersonalDataPort | undefined;
 
   constructor(
     private readonly client: SqlClient,
@@ -372,7 +360,7 @@ export class SqlEventStore implements EventStore {
     const expected = new Map(batch.map((pending) => [pending.streamId, pending.expectedVersion]));
     const request = (sealed: readonly { readonly streamId: string; readonly events: readonly NewEvent[] }[]) =>
       sealed.map(({ streamId, events }) => ({ streamId, events, expectedVersion: expected.get(streamId)! }));
-    if (vault.keys.inDatabase) return vault.sealInStatement(batch, (sealed, subjects) => insertAppendsWith(this.client, request(sealed), 0, subjects));
+    if (vault.sealsInStatement) return vault.sealInStatement(batch, (sealed, subjects) => insertAppendsWith(this.client, request(sealed), 0, subjects));
     return this.client.transaction(async (tx) => {
       const sealed = await vault.within(tx).sealAppends(batch);
       return insertAppends(tx, batch.map((pending, i) => ({ streamId: pending.streamId, events: sealed[i]!, expectedVersion: pending.expectedVersion })), 0);

@@ -1,7 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError } from '../../domain/errors.ts';
-import { AuthenticationError, bearerToken, type Identity, type TokenVerifier } from '../../security/identity.ts';
-import { permissions, type Access, type Permission } from '../../security/permissions.ts';
+import { AuthenticationError, bearerToken, type AccessTable, type Identity, type TokenVerifier } from './identity.ts';
 import { rateLimiter, RateLimitedError, type RateLimit, type RateLimiter } from './rate-limit.ts';
 
 declare module 'fastify' {
@@ -19,10 +18,6 @@ declare module 'fastify' {
 /** OpenAPI's own pages are public: they describe the API, they serve no data. */
 export const isDocumentation = (url: string) => url === '/docs' || url.startsWith('/docs/');
 
-function accessOf(permission: Permission | undefined): 'public' | Access | undefined {
-  return permission === undefined ? undefined : permissions[permission];
-}
-
 /** Done with a request's access check: `error` answers it instead of the route. */
 type Done = (error?: Error) => void;
 
@@ -30,7 +25,7 @@ type Done = (error?: Error) => void;
 export type RouteGuard = (request: FastifyRequest, reply: FastifyReply, done: Done) => void;
 
 /** What a route's guard is made from. */
-export type GuardedRoute = { readonly url: string; readonly permission: Permission | undefined };
+export type GuardedRoute = { readonly url: string; readonly permission: string | undefined };
 
 function unauthenticated(request: FastifyRequest, reply: FastifyReply, message: string): DomainError {
   const given = request.headers.authorization !== undefined;
@@ -48,9 +43,9 @@ function unauthenticated(request: FastifyRequest, reply: FastifyReply, message: 
  * request (request.routeOptions builds a new object at each read). The guard calls `done`
  * at once when the token was verified before (no promise on the common path).
  */
-export function accessControl(verify: TokenVerifier, publicLimit: RateLimit | undefined): (route: GuardedRoute) => RouteGuard {
+export function accessControl(verify: TokenVerifier, accessOf: AccessTable, publicLimit: RateLimit | undefined): (route: GuardedRoute) => RouteGuard {
   return ({ url, permission }) => {
-    const access = accessOf(permission);
+    const access = permission === undefined ? undefined : accessOf(permission);
     const open = isDocumentation(url) || access === 'public';
     const limit: RateLimiter | undefined = open && publicLimit ? rateLimiter(publicLimit) : undefined;
 

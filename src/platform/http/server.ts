@@ -6,8 +6,7 @@ import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchema, type onRequestHookHandler } from 'fastify';
 import helmet from 'helmet';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { TokenVerifier } from '../../security/identity.ts';
-import type { Permission } from '../../security/permissions.ts';
+import type { AccessTable, TokenVerifier } from './identity.ts';
 import { invalidInput } from '../../domain/errors.ts';
 import { accessControl, isDocumentation, type RouteGuard } from './access.ts';
 import { notFoundProblem, sendProblem } from './problem.ts';
@@ -26,6 +25,8 @@ export type ServerDependencies = {
   readonly services?: readonly string[];
   readonly logger: FastifyBaseLogger | false;
   readonly verifyToken: TokenVerifier;
+  /** Who may call a route, by the permission it names. */
+  readonly access: AccessTable;
   readonly http: HttpLimits;
 };
 
@@ -102,8 +103,7 @@ const privateApiHeaders = { ...apiHeaders, 'cache-control': 'no-store' };
 const isDocument = (url: string) => url === '/' || url === '/app' || url.startsWith('/app/') || isDocumentation(url);
 
 /** The security headers a route answers with (or, for a request no route matches, its path): only a public one's may be cached. */
-const securityHeadersFor = (url: string, permission?: Permission) =>
-  isDocument(url) ? documentHeaders : permission === 'public' ? apiHeaders : privateApiHeaders;
+const securityHeadersFor = (url: string, isPublic = false) => (isDocument(url) ? documentHeaders : isPublic ? apiHeaders : privateApiHeaders);
 
 /** The headers of an answer to a request no route took: those of its path. */
 const withUnroutedHeaders = (request: FastifyRequest, reply: FastifyReply) =>
@@ -115,7 +115,7 @@ function declaredHeaders(schema: FastifySchema | undefined): string[] {
   return Object.keys(headers?.properties ?? {});
 }
 
-export async function buildServer({ routes, checkReady, services = [], logger, verifyToken, http }: ServerDependencies): Promise<FastifyInstance> {
+export async function buildServer({ routes, checkReady, services = [], logger, verifyToken, access, http }: ServerDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     // The process's logger is every request's logger, not the server's: given a server
     // logger, Fastify times every response and listens for its end, only to log the line per
@@ -157,7 +157,7 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
   // and limit without looking them up at each request. A request that matches no route gets
   // its headers from the not-found handler.
   const publicLimit = http.publicRequestsPerMinute > 0 ? { max: http.publicRequestsPerMinute, windowMs: 60_000 } : undefined;
-  const guardFor = accessControl(verifyToken, publicLimit);
+  const guardFor = accessControl(verifyToken, access, publicLimit);
   app.decorateRequest('identity', undefined);
   app.decorateRequest('ownerScope', undefined);
   app.addHook('onRoute', (route) => {
@@ -167,7 +167,7 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
     const hook: onRequestHookHandler = (request, reply, done) => {
       made ??= {
         guard: guardFor({ url: route.url, permission: route.config?.permission }),
-        headers: securityHeadersFor(route.url, route.config?.permission),
+        headers: securityHeadersFor(route.url, route.config?.permission !== undefined && access(route.config.permission) === 'public'),
         textHeaders: declaredHeaders(route.schema),
       };
       reply.headers(made.headers).header('x-correlation-id', request.id);

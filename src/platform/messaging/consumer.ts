@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { errorMessage, type SqlClient, type SqlQueryable } from '../sql/sql-client.ts';
 import type { SealedFields } from '../eventstore/types.ts';
-import { SealError } from '../../privacy/sealing.ts';
+import { SealedValueError } from '../eventstore/personal-data.ts';
 import type { Bus, Subscription } from './bus.ts';
 import type { AfterCommit } from './jobs.ts';
 import type { EventMessage, IncomingMessage } from './message.ts';
@@ -124,7 +124,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
       try {
         ({ data, sealed } = (await options.reveal([envelope], db))[0]!);
       } catch (error) {
-        if (error instanceof SealError) return { ok: false, reason: 'INVALID', error: error.message };
+        if (error instanceof SealedValueError) return { ok: false, reason: 'INVALID', error: error.message };
         throw error;
       }
     }

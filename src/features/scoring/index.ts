@@ -1,0 +1,2 @@
+/** The scoring feature's door: its events, the published language other features read. */
+export * from './events.ts';
