@@ -10,7 +10,7 @@
 // The layers' rules hold for production code: a test beside the code may take a feature as
 // its subject or build the whole platform through app/ (a platform's contract run on the
 // application's read models, the route x role matrix). Cycles are refused in tests too.
-// test/lint/dependency-rules.unit.test.ts runs this file against small trees, one
+// test/lint/dependency-rules.test.ts (npm run lint:rules-self-test) runs this file against small trees, one
 // violation of each rule, so that a rule that stops firing fails the tests.
 
 // The platform's modules, lowest first: a module may import those before it, never one
