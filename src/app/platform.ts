@@ -201,7 +201,9 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
         }),
       );
     }
-    const deadLetters = createDeadLetters(client, { onRequest: () => subscriptions.forEach((subscription) => subscription.checkRequests()) });
+    const deadLetters = createDeadLetters(client, { onRequest: () => {
+        for (const subscription of subscriptions) subscription.checkRequests();
+      }, });
     server = await buildServer({
       routes: [
         ...started.flatMap((parts) => parts.routes ?? []),

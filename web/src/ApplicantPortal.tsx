@@ -1,10 +1,10 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { euros } from './parts.tsx';
 import { ApiError, call, follow, type FieldError, type Session } from './api.ts';
 import { Simulator } from './Simulator.tsx';
 import { isEmailAddress } from './email-address.ts';
 import { checkTaxCode } from './tax-code.ts';
-import { ReadAs, readAmount, valueOf } from './typed-values.tsx';
+import { ReadAs, readAmount, numberOf } from './typed-values.tsx';
 
 export type CustomerView = {
   applicationId: string;
@@ -127,9 +127,9 @@ function SubmissionForm({ session, onSubmitted }: { session: Session; onSubmitte
           taxCode: values['applicant.taxCode'],
           email: values['applicant.email'],
         },
-        income: { monthlyNet: valueOf(readAmount(values['income.monthlyNet'])), employment: 'permanent' },
-        property: { value: valueOf(readAmount(values['property.value'])), region: values['property.region'] },
-        loan: { amount: valueOf(readAmount(values['loan.amount'])), termYears: Number(values['loan.termYears']), rateType: 'fixed' },
+        income: { monthlyNet: numberOf(readAmount(values['income.monthlyNet'])), employment: 'permanent' },
+        property: { value: numberOf(readAmount(values['property.value'])), region: values['property.region'] },
+        loan: { amount: numberOf(readAmount(values['loan.amount'])), termYears: Number(values['loan.termYears']), rateType: 'fixed' },
       });
       onSubmitted(body.applicationId, body.position);
     } catch (error) {
@@ -188,10 +188,13 @@ function ApplicationPage({ session, applicationId, minPosition }: { session: Ses
   const [changes, setChanges] = useState<Change[]>([]);
   const [error, setError] = useState<string>();
 
-  const load = (position?: number) =>
-    call<CustomerView>(session, 'GET', `/api/applications/${applicationId}`, undefined, position ? { 'x-min-position': String(position) } : {})
-      .then(({ body }) => setView(body))
-      .catch((failure: Error) => setError(failure.message));
+  const load = useCallback(
+    (position?: number) =>
+      call<CustomerView>(session, 'GET', `/api/applications/${applicationId}`, undefined, position ? { 'x-min-position': String(position) } : {})
+        .then(({ body }) => setView(body))
+        .catch((failure: Error) => setError(failure.message)),
+    [session, applicationId],
+  );
 
   useEffect(() => {
     void load(minPosition);
@@ -201,7 +204,7 @@ function ApplicationPage({ session, applicationId, minPosition }: { session: Ses
       setChanges((known) => (known.some((seen) => seen.position === change.position) ? known : [...known, change]));
       void load(change.position);
     });
-  }, [applicationId]);
+  }, [session, applicationId, minPosition, load]);
 
   if (error) return <p className="error">{error}</p>;
   if (!view) return <p>Loading…</p>;

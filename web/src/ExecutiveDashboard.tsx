@@ -26,7 +26,7 @@ export function ExecutiveDashboard({ session }: { session: Session }) {
     call<Dashboard>(session, 'GET', '/api/dashboard')
       .then(({ body }) => setDashboard(body))
       .catch((failure: Error) => setError(failure.message));
-  }, []);
+  }, [session]);
 
   const byMonth = useMemo(() => {
     const months = new Map<string, Figures>();

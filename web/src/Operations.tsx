@@ -1,4 +1,4 @@
-import { useEffect, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { Head, Notice } from './parts.tsx';
 import { call, type Session } from './api.ts';
 
@@ -20,7 +20,7 @@ export function Operations({ session }: { session: Session }) {
   const [inspected, setInspected] = useState<DeadLetterDetail>();
   const [message, setMessage] = useState<string>();
 
-  const refresh = async () => {
+  const refresh = useCallback(async () => {
     const [dead, status, ready] = await Promise.all([
       call<DeadLetter[]>(session, 'GET', '/api/dead-letters?status=open'),
       call<{ items: Projection[] }>(session, 'GET', '/api/projections'),
@@ -35,12 +35,12 @@ export function Operations({ session }: { session: Session }) {
     setProjections(status.body.items);
     setParked(lists.flatMap((list) => list.body.items));
     setHealth(ready);
-  };
+  }, [session]);
   useEffect(() => {
     void refresh().catch((failure: Error) => setMessage(failure.message));
     const timer = setInterval(() => void refresh().catch(() => undefined), 2_000);
     return () => clearInterval(timer);
-  }, []);
+  }, [refresh]);
 
   const act = (id: number, action: 'redrive' | 'discard') =>
     call(session, 'POST', `/api/dead-letters/${id}/${action}`)

@@ -1,7 +1,7 @@
-import { useEffect, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { euros, Head, Notice } from './parts.tsx';
 import { ApiError, call, type Session } from './api.ts';
-import { ReadAs, readAmount, readRate, valueOf, type Reading } from './typed-values.tsx';
+import { ReadAs, readAmount, readRate, numberOf, type Reading } from './typed-values.tsx';
 
 type SearchItem = { applicationId: string; firstName: string; lastName: string; taxCode: string; status: string; region: string; amount: number; submittedAt: string };
 type SearchResult = { items: SearchItem[]; total: number };
@@ -30,12 +30,12 @@ export function OperatorBackOffice({ session }: { session: Session }) {
         .catch(() => setResult({ items: [], total: 0 }));
     }, 150);
     return () => clearTimeout(timer);
-  }, [query]);
+  }, [session, query]);
 
   return (
     <div className="backoffice">
       <section className="card">
-        <input className="search" placeholder="Surname or tax code" value={query} onChange={(event) => setQuery(event.target.value)} data-testid="search" autoFocus />
+        <input className="search" placeholder="Surname or tax code" value={query} onChange={(event) => setQuery(event.target.value)} data-testid="search" />
         {result ? (
           <table className="results">
             <Head columns={['Applicant', 'Tax code', 'Status', 'Region', 'Amount', 'Submitted']} />
@@ -68,14 +68,14 @@ function OperatorApplication({ session, applicationId }: { session: Session; app
   const [state, setState] = useState<StateView>();
   const [message, setMessage] = useState<string>();
 
-  const refresh = async () => {
+  const refresh = useCallback(async () => {
     const { body } = await call<AuditEvent[]>(session, 'GET', `/api/applications/${applicationId}/events`);
     setEvents(body);
     return body;
-  };
+  }, [session, applicationId]);
   useEffect(() => {
     void refresh().then((loaded) => setAt(loaded.at(-1)?.version));
-  }, [applicationId]);
+  }, [refresh]);
   // At an event (the slider, or a row of the audit trail) or at an instant (the date field).
   const [asOf, setAsOf] = useState<string>();
   useEffect(() => {
@@ -87,7 +87,7 @@ function OperatorApplication({ session, applicationId }: { session: Session; app
     }
     if (at === undefined) return;
     void call<StateView>(session, 'GET', `/api/applications/${applicationId}/state?version=${at}`).then(({ body }) => setState(body));
-  }, [at, asOf, applicationId]);
+  }, [session, at, asOf, applicationId]);
   const travelTo = (version: number) => {
     setAsOf(undefined);
     setAt(version);
@@ -226,7 +226,7 @@ function Commands(props: CommandFormProps) {
         title="Approve the income"
         path="income-approval"
         fields={[{ name: 'verifiedMonthlyNet', placeholder: 'Verified net monthly income (€)', read: readAmount }]}
-        body={(values) => ({ verifiedMonthlyNet: valueOf(readAmount(values.verifiedMonthlyNet ?? '')) })}
+        body={(values) => ({ verifiedMonthlyNet: numberOf(readAmount(values.verifiedMonthlyNet ?? '')) })}
         done="Income approved."
         testId="approve-income"
       />
@@ -238,7 +238,7 @@ function Commands(props: CommandFormProps) {
           { name: 'annualRate', placeholder: 'Rate (%)', read: readRate },
           { name: 'reason', placeholder: 'Why' },
         ]}
-        body={(values) => ({ annualRate: valueOf(readRate(values.annualRate ?? '')), reason: values.reason ?? '' })}
+        body={(values) => ({ annualRate: numberOf(readRate(values.annualRate ?? '')), reason: values.reason ?? '' })}
         done="Rate changed."
         testId="change-rate"
       />

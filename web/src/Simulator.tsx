@@ -2,7 +2,7 @@ import { useMemo, useState, type FormEvent } from 'react';
 import { euros } from './parts.tsx';
 import { ApiError, call, type FieldError } from './api.ts';
 import { Chart } from './Chart.tsx';
-import { ReadAs, readAmount, readRate, valueOf, type Reading } from './typed-values.tsx';
+import { ReadAs, readAmount, readRate, numberOf, type Reading } from './typed-values.tsx';
 
 type Row = { period: number; installment: number; interest: number; principal: number; balance: number };
 type Simulation = { annualRate: number; installment: number; totalInterest: number; totalCost: number; aprc: number; schedule: Row[] };
@@ -20,7 +20,7 @@ const readers: Readonly<Record<Exclude<keyof Values, 'termYears'>, (text: string
 };
 
 /** The number a field's text reads as; an empty one is 0. */
-const numberIn = (text: string, read: (text: string) => Reading): number => (text.trim() === '' ? 0 : valueOf(read(text)));
+const numberIn = (text: string, read: (text: string) => Reading): number => (text.trim() === '' ? 0 : numberOf(read(text)));
 
 /**
  * The mortgage simulator: the public simulation API (no token needed), the published rate

@@ -3,8 +3,8 @@ export function Head({ columns }: { columns: readonly string[] }) {
   return (
     <thead>
       <tr>
-        {columns.map((column, i) => (
-          <th key={i}>{column}</th>
+        {columns.map((column) => (
+          <th key={column}>{column}</th>
         ))}
       </tr>
     </thead>

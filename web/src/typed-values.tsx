@@ -20,7 +20,7 @@ export function readRate(text: string): Reading {
 }
 
 /** The number a reading gives; NaN for none, which the server refuses naming the field. */
-export const valueOf = (reading: Reading): number => ('value' in reading ? reading.value : Number.NaN);
+export const numberOf = (reading: Reading): number => ('value' in reading ? reading.value : Number.NaN);
 
 /** Beside a field, as it is typed: "= 200.000,00 €", or why the text is not a value. Nothing while it is empty. */
 export function ReadAs({ text, reading, testId }: { text: string; reading: Reading; testId: string }) {

@@ -146,8 +146,8 @@ export const dashboardProjection: Projection = {
             processingMs: null,
             version,
           };
+          // Before its submission, an application has nothing counted to change.
         } else if (!after) {
-          continue;
         } else if (event.type === 'PropertyDetailsUpdated') {
           // Counted where the property is now: a move takes its counts to the other region.
           after = { ...after, region: event.data.property.region, version };

@@ -26,7 +26,7 @@ export type Applicant = { firstName: string; lastName: string; region: string; a
 
 /** A well-formed tax code made of the names, so each applicant has their own. */
 function taxCodeOf(firstName: string, lastName: string, n: number): string {
-  const letters = (text: string) => (lastNameKey(text).toUpperCase().replace(/[^A-Z]/g, '') + 'XXX').slice(0, 3);
+  const letters = (text: string) => (`${lastNameKey(text).toUpperCase().replace(/[^A-Z]/g, '')}XXX`).slice(0, 3);
   const first15 = `${letters(lastName)}${letters(firstName)}${String(60 + (n % 40)).padStart(2, '0')}A${String(1 + (n % 28)).padStart(2, '0')}H501`;
   return first15 + computeCheckCharacter(first15);
 }
@@ -159,8 +159,7 @@ export function describeReadModelsContract(adapter: string, openDatabase: () => 
     let client: SqlClient;
     let store: SqlEventStore;
     let vault: PersonalDataVault;
-    // Each projection's Applied type is its own: `any` lets them share the list, as in the projector.
-    let projections: readonly Projection<any>[];
+    let projections: readonly Projection[];
     let position = 0;
     /** The operator search, as the query API makes it. */
     const searchApplicationsFor = (query: SearchQuery) => searchApplications(client, { keys, personalData: vault }, query);

@@ -42,15 +42,10 @@ export function formatEuroCents(amountCents: number): string {
 
 export function renderEmail(template: TemplateName, facts: EmailFacts): RenderedEmail {
   const reference = facts.applicationId.slice(0, 8);
-  const email = (subject: string, paragraphs: readonly string[]): RenderedEmail => ({
-    subject: `${subject} (ref. ${reference})`,
-    text: [
-      `Dear ${facts.firstName} ${facts.lastName},`,
-      ...paragraphs,
-      `Application reference: ${facts.applicationId}`,
-      'Kind regards,\nMutuo Mortgage Services',
-    ].join('\n\n') + '\n',
-  });
+  const email = (subject: string, paragraphs: readonly string[]): RenderedEmail => {
+    const body = [`Dear ${facts.firstName} ${facts.lastName},`, ...paragraphs, `Application reference: ${facts.applicationId}`, 'Kind regards,\nMutuo Mortgage Services'];
+    return { subject: `${subject} (ref. ${reference})`, text: `${body.join('\n\n')}\n` };
+  };
 
   switch (template) {
     case 'application-received': {

@@ -18,9 +18,9 @@ const byType = (definitions: readonly EventDefinition[]): Map<string, EventDefin
 describe('the current event definitions', () => {
   for (const [type, versions] of byType(allDefinitions)) {
     it(`${type}: every version reads the one before it, by its schema or by its upcast`, () => {
-      versions.forEach((definition, i) => assert.equal(definition.schemaVersion, i + 1, `${type} versions run 1, 2, …`));
+      for (const [i, definition] of versions.entries()) assert.equal(definition.schemaVersion, i + 1, `${type} versions run 1, 2, …`);
       for (let i = 1; i < versions.length; i++) {
-        // An upcast's own tests read the previous version's values through it (for the rate events, services/rate-events.unit.test.ts).
+        // An upcast's own tests read the previous version's values through it (for the rate events, features/rates/rate-events.unit.test.ts).
         if (versions[i]!.upcast) continue;
         assert.deepEqual(breakingChanges(versions[i - 1]!.schema, versions[i]!.schema), [], `${type} v${i} → v${i + 1}`);
       }

@@ -107,7 +107,7 @@ export function describeProjectorContract(adapter: string, openDatabase: () => P
     });
 
     /** A projector, with what it reported: each event parked, each failure that paused it. */
-    function run(projections: readonly Projection<any>[], more: Partial<ProjectorOptions> = {}) {
+    function run(projections: readonly Projection[], more: Partial<ProjectorOptions> = {}) {
       const parked: Reported[] = [];
       const errors: unknown[] = [];
       const projector = startProjector({
@@ -157,8 +157,8 @@ export function describeProjectorContract(adapter: string, openDatabase: () => P
     const sorted = (ids: readonly string[]) => [...ids].sort();
 
     describe('an application of a schema version this build does not know', () => {
-      let customerView: Projection<any>;
-      let projections: Projection<any>[];
+      let customerView: Projection;
+      let projections: Projection[];
       before(() => {
         customerView = customerViewProjection(undefined, testVault(client));
         projections = [customerView, searchProjection(testSearchKeys), dashboardProjection];
@@ -500,13 +500,13 @@ export function describeProjectorContract(adapter: string, openDatabase: () => P
     });
     after(() => database.dispose());
 
-    let projections: readonly Projection<any>[];
+    let projections: readonly Projection[];
     before(() => {
       projections = [customerViewProjection(undefined, testVault(client)), searchProjection(testSearchKeys), dashboardProjection];
     });
 
     /** The read model, failing on the poisoned events as on a value the database refuses: after writing, so that the writes must be undone. */
-    const poisoned = (projection: Projection<any>, poison: ReadonlySet<string>): Projection<any> => ({
+    const poisoned = (projection: Projection, poison: ReadonlySet<string>): Projection => ({
       ...projection,
       async apply(tx, events, tables, rebuilding) {
         const applied = await projection.apply(tx, events, tables, rebuilding);

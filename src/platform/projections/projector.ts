@@ -31,7 +31,8 @@ export type Projection<Applied = unknown> = {
    * position is answered (a hot copy, live updates), with what each apply of it answered
    * (several, if the batch was applied in parts). Never during a rebuild.
    */
-  readonly afterCommit?: (applied: Applied) => Promise<void> | void;
+  // A method, so that a projection of any Applied is a Projection (of unknown): the list of them is one type.
+  afterCommit?(applied: Applied): Promise<void> | void;
   /**
    * Each of its rows holds what one stream's events made of it (never a total across
    * streams): a rebuild may then apply the events of different streams in concurrent
@@ -126,8 +127,7 @@ export type Projector = {
 export type ProjectorOptions = {
   readonly client: SqlClient;
   readonly store: EventStore;
-  // Each projection's Applied type is its own business: `any` lets differently typed ones share the list.
-  readonly projections: readonly Projection<any>[];
+  readonly projections: readonly Projection[];
   readonly batchSize?: number;
   readonly leaseMs?: number;
   /** How often to look for events appended by other processes when nothing wakes the projector. */
@@ -168,7 +168,7 @@ export function partsByStream(events: readonly StoredEvent[], count: number): St
  * transactions (by stream, where its rows are per stream), then `after` in one more:
  * the events that change other streams' rows, once those rows are written.
  */
-export function rebuildSplit(projection: Projection<any>, events: readonly StoredEvent[], count: number): { parts: StoredEvent[][]; after: StoredEvent[] } {
+export function rebuildSplit(projection: Projection, events: readonly StoredEvent[], count: number): { parts: StoredEvent[][]; after: StoredEvent[] } {
   if (!projection.rowsPerStream) return { parts: events.length > 0 ? [[...events]] : [], after: [] };
   const crossing = new Set(projection.crossStreamTypes ?? []);
   const after = crossing.size > 0 ? events.filter((event) => crossing.has(event.type)) : [];
