@@ -84,7 +84,7 @@ export default {
     ...platformOrderRules,
     {
       name: 'platform-files-on-top',
-      comment: 'The files beside the platform\'s modules (service.ts, logger.ts) sit above them: no module imports them.',
+      comment: "The files beside the platform's modules (service.ts, logger.ts) sit above them: no module imports them.",
       severity: 'error',
       from: production('platform/[^/]+/'),
       to: { path: '^src/platform/[^/]+\\.ts$' },

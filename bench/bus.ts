@@ -285,7 +285,14 @@ async function openMutuo(client: SqlClient, bus: Bus, maxConcurrentWrites: numbe
 function sampleMessage() {
   const event = sampleEvent(eventType, { n: events });
   // A position the size a real one has (transaction id × 65536).
-  const message = toEventMessage({ ...event, schemaVersion: 1, position: 1_000_000 * 65_536, streamId: `application-${randomUUID()}`, streamVersion: 20, recordedAt: new Date() });
+  const message = toEventMessage({
+    ...event,
+    schemaVersion: 1,
+    position: 1_000_000 * 65_536,
+    streamId: `application-${randomUUID()}`,
+    streamVersion: 20,
+    recordedAt: new Date(),
+  });
   return { message, headers: messageHeaders(message), bytes: Buffer.byteLength(JSON.stringify(message)) };
 }
 

@@ -89,7 +89,8 @@ async function complete(baseUrl: string, applicationId: string, pdfs: Pdfs): Pro
     form.append('file', new Blob([pdfs.get(kind)!], { type: 'application/pdf' }), `${kind}.pdf`);
     let response = await fetch(`${baseUrl}/api/applications/${applicationId}/documents`, { method: 'POST', body: form, headers });
     // Over a broker the Document service may not have heard of a submission this fresh: it answers 404, and a client tries again.
-    for (let attempt = 1; response.status === 404 && attempt < 15; attempt++) response = await fetch(`${baseUrl}/api/applications/${applicationId}/documents`, { method: 'POST', body: form, headers });
+    for (let attempt = 1; response.status === 404 && attempt < 15; attempt++)
+      response = await fetch(`${baseUrl}/api/applications/${applicationId}/documents`, { method: 'POST', body: form, headers });
     await expect(response, 202, 'an upload');
   }
   const locked = await fetch(`${baseUrl}/api/applications/${applicationId}/rate-lock`, {
@@ -118,7 +119,13 @@ type Setup = {
   readonly dispose: () => Promise<void>;
 };
 
-type FlowResult = { readonly flow: Figure & { readonly requests: Figure }; readonly alone: Figure & { readonly requests: Figure }; readonly eventsPerApplication: number; readonly commitsPerApplication: number; readonly pdfs: Pdfs };
+type FlowResult = {
+  readonly flow: Figure & { readonly requests: Figure };
+  readonly alone: Figure & { readonly requests: Figure };
+  readonly eventsPerApplication: number;
+  readonly commitsPerApplication: number;
+  readonly pdfs: Pdfs;
+};
 
 /** The whole platform in this process, driven over HTTP. */
 async function measureFlow(setup: Setup): Promise<FlowResult> {
@@ -142,7 +149,11 @@ async function measureFlow(setup: Setup): Promise<FlowResult> {
     const first = await submit(baseUrl);
     const pdfs = new Map<string, Uint8Array>();
     for (const kind of documentKinds) {
-      const response = await expect(await fetch(`${baseUrl}/api/sandbox/applications/${first}/documents/${kind}`, { headers: await applicant(baseUrl) }), 200, 'a sample PDF');
+      const response = await expect(
+        await fetch(`${baseUrl}/api/sandbox/applications/${first}/documents/${kind}`, { headers: await applicant(baseUrl) }),
+        200,
+        'a sample PDF',
+      );
       pdfs.set(kind, new Uint8Array(await response.arrayBuffer()));
     }
     await complete(baseUrl, first, pdfs);
@@ -150,13 +161,17 @@ async function measureFlow(setup: Setup): Promise<FlowResult> {
     const pass = async (count: number, at = concurrency) => {
       const startedAt = new Map<string, number>();
       const requestsMs: number[] = [];
-      await crowd(count, async () => {
-        const at = performance.now();
-        const id = await submit(baseUrl);
-        startedAt.set(id, at);
-        await complete(baseUrl, id, pdfs);
-        requestsMs.push(performance.now() - at);
-      }, at);
+      await crowd(
+        count,
+        async () => {
+          const at = performance.now();
+          const id = await submit(baseUrl);
+          startedAt.set(id, at);
+          await complete(baseUrl, id, pdfs);
+          requestsMs.push(performance.now() - at);
+        },
+        at,
+      );
       let decided = -1;
       let progressedAt = performance.now();
       for (;;) {
@@ -185,10 +200,10 @@ async function measureFlow(setup: Setup): Promise<FlowResult> {
     const [eventsBefore, commitsBefore] = [await count(), await commits()];
     const flow = await pass(applications);
     await sleep(1_000);
-    const eventsPerApplication = (await count() - eventsBefore) / applications;
+    const eventsPerApplication = ((await count()) - eventsBefore) / applications;
     // pg_stat_database is updated when a backend reports, at most every half second or so.
     await sleep(1_000);
-    const commitsPerApplication = (await commits() - commitsBefore) / applications;
+    const commitsPerApplication = ((await commits()) - commitsBefore) / applications;
     // Latency alone: one applicant at a time, nothing queued behind anything.
     const alone = await pass(alonePasses, 1);
     return { flow, alone, eventsPerApplication, commitsPerApplication, pdfs };
@@ -204,7 +219,10 @@ async function measureFlow(setup: Setup): Promise<FlowResult> {
 async function measureCeiling(database: SqlClient, rowsPerApplication: number, pdfs: Pdfs): Promise<Figure> {
   await database.exec('CREATE TABLE bench_ceiling (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, stream_id text NOT NULL, data jsonb NOT NULL)');
   const requests = 2 + documentKinds.length;
-  const shares = Array.from({ length: requests }, (_, i) => Math.floor(((i + 1) * rowsPerApplication) / requests) - Math.floor((i * rowsPerApplication) / requests));
+  const shares = Array.from(
+    { length: requests },
+    (_, i) => Math.floor(((i + 1) * rowsPerApplication) / requests) - Math.floor((i * rowsPerApplication) / requests),
+  );
   const insert = async (streamId: string, rows: number) => {
     for (let i = 0; i < rows; i++) await database.query('INSERT INTO bench_ceiling (stream_id, data) VALUES ($1, $2::jsonb)', [streamId, submission]);
   };
@@ -280,7 +298,9 @@ const latency: string[] = [];
 console.log(
   `Node ${process.version} on ${process.platform}/${process.arch}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
 );
-console.log(`${applications} applications (after ${warmUp} to warm up), ${concurrency} applicants at a time; PostgreSQL at ${databaseUrl.replace(/\/\/[^@]*@/, '//')}`);
+console.log(
+  `${applications} applications (after ${warmUp} to warm up), ${concurrency} applicants at a time; PostgreSQL at ${databaseUrl.replace(/\/\/[^@]*@/, '//')}`,
+);
 const setups = [...(args['no-pglite'] ? [] : [embeddedSetup]), ...(args['no-rabbitmq'] ? [] : [brokerSetup])];
 for (const open of setups) {
   const setup = await open();
@@ -294,7 +314,9 @@ for (const open of setups) {
     throughput.push(
       `| ${setup.label} | ${fixed(flow.perSecond, 1)} | ${fixed(ceiling.perSecond, 1)} | ${fixed((100 * flow.perSecond) / ceiling.perSecond)} % | ${fixed(flow.p50Ms)} | ${fixed(flow.p99Ms)} | ${fixed(ceiling.p50Ms)} | ${fixed(ceiling.p99Ms)} | ${fixed(eventsPerApplication, 1)} | ${commits} |`,
     );
-    latency.push(`| ${setup.label} | ${fixed(alone.p50Ms)} | ${fixed(alone.p99Ms)} | ${fixed(alone.requests.p50Ms)} | ${fixed(alone.p50Ms - alone.requests.p50Ms)} |`);
+    latency.push(
+      `| ${setup.label} | ${fixed(alone.p50Ms)} | ${fixed(alone.p99Ms)} | ${fixed(alone.requests.p50Ms)} | ${fixed(alone.p50Ms - alone.requests.p50Ms)} |`,
+    );
   } finally {
     await setup.dispose();
   }
@@ -302,7 +324,9 @@ for (const open of setups) {
 console.log('');
 console.log(`Saturated: ${applications} applications, ${concurrency} applicants at a time`);
 console.log('');
-console.log('| setup | applications/s | ceiling applications/s | flow / ceiling | p50 ms | p99 ms | ceiling p50 ms | ceiling p99 ms | events/application | commits/application |');
+console.log(
+  '| setup | applications/s | ceiling applications/s | flow / ceiling | p50 ms | p99 ms | ceiling p50 ms | ceiling p99 ms | events/application | commits/application |',
+);
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const row of throughput) console.log(row);
 console.log('');

@@ -52,7 +52,13 @@ try {
 
 const repositoryRoot = new URL('../', import.meta.url);
 /** The simulation bench:read asks for. */
-const simulationBody = JSON.stringify({ amount: 200_000, termYears: 25, annualRate: 3.2, propertyValue: 300_000, fees: { upfront: 1_500, perInstallment: 2, annual: 30 } });
+const simulationBody = JSON.stringify({
+  amount: 200_000,
+  termYears: 25,
+  annualRate: 3.2,
+  propertyValue: 300_000,
+  fees: { upfront: 1_500, perInstallment: 2, annual: 30 },
+});
 
 /** The ceiling, with HEADERS (JSON) set in an onRequest hook, or HOOK=empty for a hook that does nothing. */
 const ceilingScript = `
@@ -70,11 +76,15 @@ type Counted = { readonly pid: number; readonly url: string; readonly stop: () =
 
 /** `command` under callgrind with counting off until asked; resolves once `ready` names its address. */
 async function underCallgrind(command: readonly string[], env: Record<string, string>, outDir: string, ready: RegExp): Promise<Counted> {
-  const child: ChildProcess = spawn('valgrind', ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${outDir}/callgrind.%p`, process.execPath, ...command], {
-    cwd: repositoryRoot,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    'valgrind',
+    ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${outDir}/callgrind.%p`, process.execPath, ...command],
+    {
+      cwd: repositoryRoot,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const exited = once(child, 'exit');
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -151,7 +161,14 @@ try {
   stops.push(() => rm(dataDir, { recursive: true, force: true }));
   const mutuo = await underCallgrind(
     ['bin/mutuo.js', 'query'],
-    { PORT: '0', MUTUO_DATA_DIR: dataDir, DATABASE_URL: database.connectionString!, REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', AMQP_URL: '', RATE_LIMIT_PUBLIC_PER_MINUTE: '100000000' },
+    {
+      PORT: '0',
+      MUTUO_DATA_DIR: dataDir,
+      DATABASE_URL: database.connectionString!,
+      REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      AMQP_URL: '',
+      RATE_LIMIT_PUBLIC_PER_MINUTE: '100000000',
+    },
     outDir,
     /API docs at (http:\/\/[\d.]+:\d+)/,
   );
@@ -187,10 +204,14 @@ const lowest = (values: readonly number[]) => sorted(values)[0]!;
 const median = (values: readonly number[]) => sorted(values)[Math.floor((values.length - 1) / 2)]!;
 const thousands = (value: number) => Math.round(value).toLocaleString('en-US');
 const bare = lowest(results[0]!.perRequest);
-console.log(`\nInstructions per POST /api/simulations (callgrind), ${rounds} rounds of ${thousands(requests)} requests after ${thousands(warmup)} uncounted, ${connections} connections; node ${process.version}`);
+console.log(
+  `\nInstructions per POST /api/simulations (callgrind), ${rounds} rounds of ${thousands(requests)} requests after ${thousands(warmup)} uncounted, ${connections} connections; node ${process.version}`,
+);
 console.log('| server | lowest round | median round | lowest, bare = 100 | bare ÷ this |');
 console.log('|---|---:|---:|---:|---:|');
 for (const { label, perRequest } of results) {
   const steady = lowest(perRequest);
-  console.log(`| ${label} | ${thousands(steady)} | ${thousands(median(perRequest))} | ${((100 * steady) / bare).toFixed(1)} | ${((100 * bare) / steady).toFixed(1)} % |`);
+  console.log(
+    `| ${label} | ${thousands(steady)} | ${thousands(median(perRequest))} | ${((100 * steady) / bare).toFixed(1)} | ${((100 * bare) / steady).toFixed(1)} % |`,
+  );
 }

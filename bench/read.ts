@@ -198,7 +198,12 @@ async function cpuSeconds(pid: number): Promise<number> {
 }
 
 /** A child that names its address once it listens (as `ready` finds it); stopped with the scope. */
-async function startChild(command: readonly string[], env: Record<string, string>, cleanup: Cleanup, ready = /listening on (http:\/\/[\d.]+:\d+)/): Promise<string> {
+async function startChild(
+  command: readonly string[],
+  env: Record<string, string>,
+  cleanup: Cleanup,
+  ready = /listening on (http:\/\/[\d.]+:\d+)/,
+): Promise<string> {
   const child: ChildProcess = spawn(process.execPath, command, {
     cwd: repositoryRoot,
     env: { ...process.env, ...env },
@@ -300,7 +305,11 @@ async function hammer(baseUrl: string, load: Load): Promise<Figure> {
 
 const ofBare = (mutuo: Figure, bare: Figure) => (100 * mutuo.perSecond) / bare.perSecond;
 
-const median = (values: readonly number[]) => percentile([...values].sort((a, b) => a - b), 50);
+const median = (values: readonly number[]) =>
+  percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 
 /** A figure side by side with its ceiling: each field the median of its rounds, and each round's share of bare. */
 type SideBySide = { readonly mutuo: Figure; readonly bare: Figure; readonly shares: readonly number[] };
@@ -394,7 +403,11 @@ async function readViews(queryUrl: string, ids: readonly string[]): Promise<Reco
   const views: Record<string, View> = {};
   await crowd(ids.length, async (i) => {
     const id = ids[i]!;
-    const response = await expectStatus(await fetch(`${queryUrl}/api/applications/${id}`, { headers: await bearer(queryUrl, 'giulia') }), 200, `the view of ${id}`);
+    const response = await expectStatus(
+      await fetch(`${queryUrl}/api/applications/${id}`, { headers: await bearer(queryUrl, 'giulia') }),
+      200,
+      `the view of ${id}`,
+    );
     views[id] = { version: Number(response.headers.get('etag')?.replaceAll('"', '')), body: await response.text() };
   });
   return views;
@@ -437,7 +450,14 @@ async function distributedSetup(cleanup: Cleanup): Promise<Endpoints> {
     startService('projector', env, cleanup),
     startService('query', env, cleanup, true),
   ]);
-  return { label: 'separate processes, PostgreSQL + Redis', writeUrl: writeUrl!, projectorUrl: projectorUrl!, queryUrl: queryUrl!, databaseUrl: database.connectionString!, submitted };
+  return {
+    label: 'separate processes, PostgreSQL + Redis',
+    writeUrl: writeUrl!,
+    projectorUrl: projectorUrl!,
+    queryUrl: queryUrl!,
+    databaseUrl: database.connectionString!,
+    submitted,
+  };
 }
 
 /** `mutuo start` on PGlite: every service in one process, the customer view's hot copy in its memory. */
@@ -488,7 +508,13 @@ async function measureReadSide(open: (cleanup: Cleanup) => Promise<Endpoints>): 
       const parsed = parseSimulationRequest(JSON.parse(simulationBody));
       if (!parsed.ok) throw new Error(`the simulation body is refused: ${JSON.stringify(parsed.errors)}`);
       const simulation = JSON.stringify(simulate(parsed.value, defaultRateTable));
-      const answered = await (await expectStatus(await fetch(`${endpoints.queryUrl}/api/simulations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: simulationBody }), 200, 'a simulation')).text();
+      const answered = await (
+        await expectStatus(
+          await fetch(`${endpoints.queryUrl}/api/simulations`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: simulationBody }),
+          200,
+          'a simulation',
+        )
+      ).text();
       if (answered !== simulation) throw new Error(`the query API simulates ${answered}, the ceiling would answer ${simulation}`);
       const dataDir = await mkdtemp(join(tmpdir(), 'mutuo-bench-ceiling-'));
       cleanup.add(() => rm(dataDir, { recursive: true, force: true }));
@@ -628,8 +654,46 @@ async function measureLag(endpoints: Endpoints, databaseUrl: string): Promise<La
 
 /** Applicants to cycle through, each with a tax code that passes the application's own check. */
 function applicantPool(size = 64) {
-  const firstNames = ['Giulia', 'Marco', 'Francesca', 'Luca', 'Chiara', 'Alessandro', 'Sara', 'Matteo', 'Elena', 'Davide', 'Martina', 'Andrea', 'Valentina', 'Simone', 'Federica', 'Lorenzo'];
-  const lastNames = ['Rossi', 'Bianchi', 'Romano', 'Colombo', 'Ricci', 'Marino', 'Greco', 'Bruno', 'Gallo', 'Conti', 'De Luca', 'Costa', 'Giordano', 'Mancini', 'Rizzo', 'Lombardi', "D'Amico", 'Esposito', 'Ferrari', 'Russo'];
+  const firstNames = [
+    'Giulia',
+    'Marco',
+    'Francesca',
+    'Luca',
+    'Chiara',
+    'Alessandro',
+    'Sara',
+    'Matteo',
+    'Elena',
+    'Davide',
+    'Martina',
+    'Andrea',
+    'Valentina',
+    'Simone',
+    'Federica',
+    'Lorenzo',
+  ];
+  const lastNames = [
+    'Rossi',
+    'Bianchi',
+    'Romano',
+    'Colombo',
+    'Ricci',
+    'Marino',
+    'Greco',
+    'Bruno',
+    'Gallo',
+    'Conti',
+    'De Luca',
+    'Costa',
+    'Giordano',
+    'Mancini',
+    'Rizzo',
+    'Lombardi',
+    "D'Amico",
+    'Esposito',
+    'Ferrari',
+    'Russo',
+  ];
   // Consonants, then vowels, then X: the three letters a surname or a name gives the code.
   const letters = (name: string) => {
     const upper = name.toUpperCase().replace(/[^A-Z]/g, '');
@@ -717,7 +781,19 @@ async function seedEvents(client: SqlClient, total: number): Promise<number> {
   const started = performance.now();
   for (let first = 1; first <= apps; first += chunk) {
     const last = Math.min(apps, first + chunk - 1);
-    await client.query(seedSql, [first, last, base.toISOString(), pool.firstNames.length, spread, total, pool.firstNames, pool.lastNames, pool.taxCodes, pool.emails, [...italianRegions]]);
+    await client.query(seedSql, [
+      first,
+      last,
+      base.toISOString(),
+      pool.firstNames.length,
+      spread,
+      total,
+      pool.firstNames,
+      pool.lastNames,
+      pool.taxCodes,
+      pool.emails,
+      [...italianRegions],
+    ]);
     process.stdout.write(`${thousands(Math.min(total, last * 3))} `);
   }
   const [row] = await client.query<{ n: string; head: string; bound: string }>(
@@ -737,8 +813,10 @@ async function checkSeeded(client: SqlClient): Promise<void> {
   const store = new SqlEventStore(client);
   const first = await store.readStream((await store.readAll(0, 1))[0]!.streamId);
   let state = applicationDecider.initialState;
-  for (const stored of first) state = applicationDecider.evolve(state, applicationEventCatalog.decode(stored.type, stored.schemaVersion, stored.data) as ApplicationEvent);
-  if (first.length !== 3 || (state.status !== 'approved' && state.status !== 'rejected')) throw new Error(`the first seeded application reads as ${state.status}`);
+  for (const stored of first)
+    state = applicationDecider.evolve(state, applicationEventCatalog.decode(stored.type, stored.schemaVersion, stored.data) as ApplicationEvent);
+  if (first.length !== 3 || (state.status !== 'approved' && state.status !== 'rejected'))
+    throw new Error(`the first seeded application reads as ${state.status}`);
 }
 
 type RebuildFigure = { readonly projection: string; readonly events: number; readonly seconds: number; readonly perSecond: number };
@@ -757,10 +835,17 @@ async function measureRebuilds(): Promise<RebuildFigure[]> {
     await client.query(`INSERT INTO mutuo_relay (name, holder, lease_until, position) VALUES ('outbox', 'bench', now(), $1)`, [head]);
     const dataDir = await mkdtemp(join(tmpdir(), 'mutuo-bench-read-'));
     cleanup.add(() => rm(dataDir, { recursive: true, force: true }));
-    const projectorUrl = await startService('projector', { MUTUO_DATA_DIR: dataDir, DATABASE_URL: database.connectionString!, REDIS_URL: '', AMQP_URL: '', ...benchRateLimit }, cleanup, true);
+    const projectorUrl = await startService(
+      'projector',
+      { MUTUO_DATA_DIR: dataDir, DATABASE_URL: database.connectionString!, REDIS_URL: '', AMQP_URL: '', ...benchRateLimit },
+      cleanup,
+      true,
+    );
     // A rebuild is refused until this process holds the projection's lease.
     for (let held = 0; held < projectionNames.length; await sleep(100)) {
-      const [row] = await client.query<{ n: string }>('SELECT count(*)::text AS n FROM mutuo_projections WHERE name = ANY($1) AND holder IS NOT NULL', [projectionNames]);
+      const [row] = await client.query<{ n: string }>('SELECT count(*)::text AS n FROM mutuo_projections WHERE name = ANY($1) AND holder IS NOT NULL', [
+        projectionNames,
+      ]);
       held = Number(row!.n);
     }
     console.log('rebuilding:');
@@ -789,7 +874,9 @@ async function rebuild(projectorUrl: string, name: string): Promise<RebuildFigur
     if (performance.now() - printed >= 2_000) {
       printed = performance.now();
       const eta = progress.etaSeconds === null ? '?' : fixed(progress.etaSeconds);
-      console.log(`  ${name}: ${progress.state}, ${thousands(progress.applied)} / ${thousands(progress.total)} events, ${thousands(progress.eventsPerSecond)}/s, ${eta} s to go`);
+      console.log(
+        `  ${name}: ${progress.state}, ${thousands(progress.applied)} / ${thousands(progress.total)} events, ${thousands(progress.eventsPerSecond)}/s, ${eta} s to go`,
+      );
     }
   }
 }
@@ -827,9 +914,13 @@ if (readFigures.some((figures) => figures.idlePercent !== undefined)) {
 if (readFigures.some((figures) => figures.views)) {
   console.log('');
   console.log(`1. Customer view: GET /api/applications/:id over ${thousands(applications)} applications in turn, ${connections} connections, ${seconds} s`);
-  console.log(`   (bare: Fastify in its own process answering the same bodies from a Map; target ≥ ${targets.viewsOfBare} % of bare and p99 ≤ ${targets.viewsP99Ms} ms)`);
+  console.log(
+    `   (bare: Fastify in its own process answering the same bodies from a Map; target ≥ ${targets.viewsOfBare} % of bare and p99 ≤ ${targets.viewsP99Ms} ms)`,
+  );
   console.log('');
-  console.log('| setup | req/s | p50 ms | p99 ms | bare req/s | bare p50 ms | bare p99 ms | of bare | rounds | CPU µs/req | bare CPU µs/req | body bytes | target met |');
+  console.log(
+    '| setup | req/s | p50 ms | p99 ms | bare req/s | bare p50 ms | bare p99 ms | of bare | rounds | CPU µs/req | bare CPU µs/req | body bytes | target met |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|');
   for (const { label, views } of readFigures) {
     if (!views) continue;
@@ -845,7 +936,9 @@ if (readFigures.some((figures) => figures.simulations)) {
   console.log(`2. Simulations: POST /api/simulations ${simulationBody}, ${connections} connections, ${seconds} s`);
   console.log(`   (bare: a Fastify POST route answering a fixed JSON of the same size; target ≥ ${targets.simulationsOfBare} % of bare)`);
   console.log('');
-  console.log('| setup | req/s | p50 ms | p99 ms | bare req/s | bare p50 ms | bare p99 ms | of bare | rounds | CPU µs/req | bare CPU µs/req | answer bytes | target met |');
+  console.log(
+    '| setup | req/s | p50 ms | p99 ms | bare req/s | bare p50 ms | bare p99 ms | of bare | rounds | CPU µs/req | bare CPU µs/req | answer bytes | target met |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|');
   for (const { label, simulations } of readFigures) {
     if (!simulations) continue;
@@ -857,7 +950,9 @@ if (readFigures.some((figures) => figures.simulations)) {
 }
 if (rebuildFigures.length > 0) {
   console.log('');
-  console.log(`3. Rebuild: each projection from position 0 over ${thousands(eventCount)} stored events on PostgreSQL, by \`mutuo projector\` as its own process`);
+  console.log(
+    `3. Rebuild: each projection from position 0 over ${thousands(eventCount)} stored events on PostgreSQL, by \`mutuo projector\` as its own process`,
+  );
   console.log(`   (events/s = events read / time from the rebuild's start to its swap; target for customer-view ≥ ${thousands(targets.rebuildPerSecond)}/s)`);
   console.log('');
   console.log('| projection | events | seconds | events/s | target met |');
@@ -870,10 +965,14 @@ if (rebuildFigures.length > 0) {
 const lagged = readFigures.filter((figures) => figures.lag);
 if (lagged.length > 0) {
   console.log('');
-  console.log(`4. Projection lag under load: an open-loop writer at ${rate} submissions/s for ${seconds} s; lag = the customer view's checkpoint (polled every ${pollMs} ms) reaching the answered position − the 201's arrival`);
+  console.log(
+    `4. Projection lag under load: an open-loop writer at ${rate} submissions/s for ${seconds} s; lag = the customer view's checkpoint (polled every ${pollMs} ms) reaching the answered position − the 201's arrival`,
+  );
   console.log(`   (target p99 ≤ ${targets.lagP99Ms} ms)`);
   console.log('');
-  console.log('| setup | asked/s | sent/s | answered/s | failed | writer kept the rate | command p50 ms | command p99 ms | lag p50 ms | lag p99 ms | lag max ms | never reached | target met |');
+  console.log(
+    '| setup | asked/s | sent/s | answered/s | failed | writer kept the rate | command p50 ms | command p99 ms | lag p50 ms | lag p99 ms | lag max ms | never reached | target met |',
+  );
   console.log('|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|');
   for (const { label, lag } of lagged) {
     if (!lag) continue;

@@ -51,7 +51,7 @@ function nextApplicant(): { firstName: string; lastName: string; taxCode: string
   const year = String(50 + (n % 50)).padStart(2, '0');
   const month = monthLetters[Math.floor(n / 50) % 12]!;
   const day = String(1 + (Math.floor(n / 600) % 28)).padStart(2, '0');
-  const town = `${placeLetters[Math.floor(n / 16_800) % placeLetters.length]}${String(1 + (Math.floor(n / (16_800 * placeLetters.length)) % 999)).padStart(3, "0")}`;
+  const town = `${placeLetters[Math.floor(n / 16_800) % placeLetters.length]}${String(1 + (Math.floor(n / (16_800 * placeLetters.length)) % 999)).padStart(3, '0')}`;
   const first15 = `BNCGLI${year}${month}${day}${town}`;
   return { ...submission.applicant, taxCode: first15 + computeCheckCharacter(first15) };
 }
@@ -100,7 +100,10 @@ async function rawInsert(clients: number): Promise<Figure> {
 async function serviceSubmit(clients: number): Promise<Figure> {
   const client = createPostgresClient({ connectionString: databaseUrl, schema, maxConnections: clients });
   // As the platform writes: the applicant sealed with their key.
-  const personalData = createPersonalDataVault({ keys: sqlSubjectKeys(client, { digestSecret: 'bench digest secret, 32 characters or more' }), definitions: platformEventHistory });
+  const personalData = createPersonalDataVault({
+    keys: sqlSubjectKeys(client, { digestSecret: 'bench digest secret, 32 characters or more' }),
+    definitions: platformEventHistory,
+  });
   const applications = createApplicationService({
     store: new SqlEventStore(client, { maxConcurrentWrites: writeConcurrency, personalData }),
     clock: () => new Date(),

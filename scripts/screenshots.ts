@@ -87,7 +87,8 @@ try {
     const context = await browser.newContext({ viewport: { width: 1200, height: 820 } });
     const page = await context.newPage();
     // The applicant's portal remembers the applications this browser submitted.
-    if (user === 'giulia') await context.addInitScript({ content: `localStorage.setItem('mutuo.applications.dev:giulia', ${JSON.stringify(JSON.stringify([giulias]))})` });
+    if (user === 'giulia')
+      await context.addInitScript({ content: `localStorage.setItem('mutuo.applications.dev:giulia', ${JSON.stringify(JSON.stringify([giulias]))})` });
     await page.goto(`${url}/`);
     if (user) {
       await page.getByTestId(`login-${user}`).click();

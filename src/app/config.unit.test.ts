@@ -20,7 +20,11 @@ describe('configuration', () => {
   it('refuses, in production, to run a service without the outside systems it calls, naming each missing one', () => {
     for (const variable of Object.keys(outsideSystems)) {
       const config = loadConfig({ ...production, ...outsideSystems, [variable]: '' });
-      assert.throws(() => checkOutsideSystems(config, allServices), (error: Error) => error instanceof ConfigError && error.message.includes(variable), variable);
+      assert.throws(
+        () => checkOutsideSystems(config, allServices),
+        (error: Error) => error instanceof ConfigError && error.message.includes(variable),
+        variable,
+      );
     }
     const none = loadConfig(production);
     assert.throws(() => checkOutsideSystems(none, ['scoring']), /BUREAU_CRIF_URL \(scoring\), BUREAU_EXPERIAN_URL \(scoring\) must be set/);
@@ -33,8 +37,9 @@ describe('configuration', () => {
     const none = loadConfig(production);
     checkOutsideSystems(none, ['projector']);
     checkOutsideSystems(none, ['query', 'application', 'documents']);
-    assert.throws(() => checkOutsideSystems(loadConfig({ ...production, SMTP_URL: outsideSystems.SMTP_URL }), ['notification', 'bank-gateway']), (error: Error) =>
-      /MAINFRAME_URL/.test(error.message) && !/SMTP_URL/.test(error.message),
+    assert.throws(
+      () => checkOutsideSystems(loadConfig({ ...production, SMTP_URL: outsideSystems.SMTP_URL }), ['notification', 'bank-gateway']),
+      (error: Error) => /MAINFRAME_URL/.test(error.message) && !/SMTP_URL/.test(error.message),
     );
   });
 
@@ -49,8 +54,12 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ METRICS_PORT: 'ninety' }), /METRICS_PORT/);
   });
 
-  it('reads the simulators\' settings, and names the variable that is wrong', () => {
-    assert.deepEqual(loadConfig({ MAINFRAME_PORT: '0', MAINFRAME_HOST: '127.0.0.2', BUREAU_PORT: '9090' }).simulators, { mainframePort: 0, mainframeHost: '127.0.0.2', bureauPort: 9090 });
+  it("reads the simulators' settings, and names the variable that is wrong", () => {
+    assert.deepEqual(loadConfig({ MAINFRAME_PORT: '0', MAINFRAME_HOST: '127.0.0.2', BUREAU_PORT: '9090' }).simulators, {
+      mainframePort: 0,
+      mainframeHost: '127.0.0.2',
+      bureauPort: 9090,
+    });
     assert.deepEqual(loadConfig({}).simulators, { mainframePort: 7070, mainframeHost: '127.0.0.1', bureauPort: undefined });
     const cases: Array<[Record<string, string>, RegExp]> = [
       [{ MAINFRAME_PORT: '70000' }, /MAINFRAME_PORT must be a whole number from 0 to 65535, got "70000"/],
@@ -61,11 +70,19 @@ describe('configuration', () => {
       [{ MAINFRAME_TIMEOUT_RATE: '1.5' }, /MAINFRAME_TIMEOUT_RATE must be a number from 0 to 1, got "1.5"/],
       [{ MAINFRAME_REFUSAL_RATE: 'often' }, /MAINFRAME_REFUSAL_RATE/],
     ];
-    for (const [env, message] of cases) assert.throws(() => loadConfig(env), (error: unknown) => error instanceof ConfigError && message.test(error.message), JSON.stringify(env));
+    for (const [env, message] of cases)
+      assert.throws(
+        () => loadConfig(env),
+        (error: unknown) => error instanceof ConfigError && message.test(error.message),
+        JSON.stringify(env),
+      );
   });
 
-  it('finds the running platform for the operations commands at MUTUO_URL, else on this machine\'s PORT', () => {
-    assert.deepEqual(loadConfig({ MUTUO_URL: 'http://mutuo.internal:8080', MUTUO_TOKEN: 'a-token' }).operations, { platformUrl: 'http://mutuo.internal:8080', token: 'a-token' });
+  it("finds the running platform for the operations commands at MUTUO_URL, else on this machine's PORT", () => {
+    assert.deepEqual(loadConfig({ MUTUO_URL: 'http://mutuo.internal:8080', MUTUO_TOKEN: 'a-token' }).operations, {
+      platformUrl: 'http://mutuo.internal:8080',
+      token: 'a-token',
+    });
     assert.deepEqual(loadConfig({ PORT: '3100' }).operations, { platformUrl: 'http://127.0.0.1:3100', token: undefined });
   });
 });

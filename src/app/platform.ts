@@ -98,16 +98,17 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
   try {
     await migrate(client, migrationFolders);
     await registerEventSchemas(client, platformEventHistory);
-    bus = config.amqpUrl
-      ? await createRabbitMqBus({ url: config.amqpUrl, onError: reportError('RabbitMQ') })
-      : createInProcessBus();
+    bus = config.amqpUrl ? await createRabbitMqBus({ url: config.amqpUrl, onError: reportError('RabbitMQ') }) : createInProcessBus();
   } catch (error) {
     await client.close();
     throw error;
   }
   let authentication: Authentication;
   try {
-    authentication = await openAuthentication(config.auth, client, { sharedDatabase: config.databaseUrl !== undefined, onError: reportError('reading the revoked tokens') });
+    authentication = await openAuthentication(config.auth, client, {
+      sharedDatabase: config.databaseUrl !== undefined,
+      onError: reportError('reading the revoked tokens'),
+    });
   } catch (error) {
     await bus.close();
     await client.close();
@@ -126,7 +127,13 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
   // followers, whose looks are then only a safety net (they cost a query each, and idle
   // polling would take a share of the one process's CPU from the read path).
   const idlePollMs = config.databaseUrl ? undefined : EMBEDDED_IDLE_POLL_MS;
-  const relay = startOutboxRelay({ client, store: sealedEvents, bus, onError: reportError('the outbox relay is waiting to publish'), ...(idlePollMs ? { idleMs: idlePollMs } : {}) });
+  const relay = startOutboxRelay({
+    client,
+    store: sealedEvents,
+    bus,
+    onError: reportError('the outbox relay is waiting to publish'),
+    ...(idlePollMs ? { idleMs: idlePollMs } : {}),
+  });
   const workers: JobWorker[] = [];
   const started: ServiceParts[] = [];
   // New events: the relay publishes them, and the read side of this process follows them.
@@ -201,9 +208,11 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
         }),
       );
     }
-    const deadLetters = createDeadLetters(client, { onRequest: () => {
+    const deadLetters = createDeadLetters(client, {
+      onRequest: () => {
         for (const subscription of subscriptions) subscription.checkRequests();
-      }, });
+      },
+    });
     server = await buildServer({
       routes: [
         ...started.flatMap((parts) => parts.routes ?? []),

@@ -111,7 +111,11 @@ function projectionGauges(projector: Projector) {
     gauge('mutuo_projection_position', 'The position of the last event in the read model', (s) => s.position),
     gauge('mutuo_projection_behind_events', 'Events appended and not yet in the read model', (s) => s.behindEvents),
     gauge('mutuo_projection_lag_seconds', 'How long the oldest event not yet in the read model has waited', (s) => s.lagMs / 1000),
-    gauge('mutuo_projection_parked_events', 'Events the read model could not apply, or held behind one of their stream that it could not', (s) => s.parkedEvents),
+    gauge(
+      'mutuo_projection_parked_events',
+      'Events the read model could not apply, or held behind one of their stream that it could not',
+      (s) => s.parkedEvents,
+    ),
   ];
 }
 
@@ -134,9 +138,13 @@ const projectionRoutes: FastifyPluginAsyncTypebox<{ projector: Projector }> = as
       throw error;
     }
   };
-  app.get('/api/projections', { ...allowed, schema: { summary: 'Each projection: its position, how far behind it is, its rebuild', tags: ['operations'] } }, async () => ({
-    items: await projector.status(),
-  }));
+  app.get(
+    '/api/projections',
+    { ...allowed, schema: { summary: 'Each projection: its position, how far behind it is, its rebuild', tags: ['operations'] } },
+    async () => ({
+      items: await projector.status(),
+    }),
+  );
 
   app.post(
     '/api/projections/:name/rebuild',
@@ -146,7 +154,13 @@ const projectionRoutes: FastifyPluginAsyncTypebox<{ projector: Projector }> = as
       known(name);
       const done = projector.rebuild(name);
       // Refusals (already running, written elsewhere) come at once; the rebuild itself goes on in the background.
-      const early = await Promise.race([done.then(() => undefined, (error: unknown) => error), new Promise((resolve) => setTimeout(resolve, 50, 'started'))]);
+      const early = await Promise.race([
+        done.then(
+          () => undefined,
+          (error: unknown) => error,
+        ),
+        new Promise((resolve) => setTimeout(resolve, 50, 'started')),
+      ]);
       if (early instanceof RebuildRunningError) throw new DomainError('conflict', 'REBUILD_RUNNING', early.message);
       if (early instanceof Error) throw new DomainError('rule', 'REBUILD_REFUSED', early.message);
       return reply.status(202).send(projector.progress(name));

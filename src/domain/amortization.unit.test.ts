@@ -73,10 +73,7 @@ describe('amortization vectors (test/fixtures/amortization.json)', () => {
       assert.ok(agreesWithDecimal(installmentExactCents(loan), vector.installmentExact), 'installmentExact');
       assert.ok(agreesWithDecimal(totalInterestExactCents(loan), vector.totalInterestExact), 'totalInterestExact');
       assert.equal(installmentCents(loan), cents(vector.installmentRounded));
-      assert.equal(
-        vector.n * installmentCents(loan) - loan.principalCents,
-        cents(vector.totalInterestIfEveryInstallmentIsRounded),
-      );
+      assert.equal(vector.n * installmentCents(loan) - loan.principalCents, cents(vector.totalInterestIfEveryInstallmentIsRounded));
 
       const schedule = frenchSchedule(loan);
       assert.equal(schedule.rows.length, vector.n);
@@ -300,7 +297,10 @@ describe('the fast paths agree with exact BigInt arithmetic', () => {
         const d = 10 ** (decimals + 2) * periodsPerYear;
         const key = `${d}/${decimals}`;
         if (!divisorsUpTo20Percent.has(key)) {
-          divisorsUpTo20Percent.set(key, Array.from({ length: 20 * 10 ** decimals }, (_, i) => i + 1).filter((units) => (d / 2) % units === 0));
+          divisorsUpTo20Percent.set(
+            key,
+            Array.from({ length: 20 * 10 ** decimals }, (_, i) => i + 1).filter((units) => (d / 2) % units === 0),
+          );
         }
         const units = divisorsUpTo20Percent.get(key)![pick % divisorsUpTo20Percent.get(key)!.length]!;
         return { loan: { principalCents: (d / 2 + k * d) / units, annualRate: annualRateFromUnits(units, decimals), periods, periodsPerYear }, k };

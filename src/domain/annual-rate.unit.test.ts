@@ -32,7 +32,7 @@ describe('annual rates', () => {
       }),
     );
     assert.equal(annualRateFromPercent(3.875), '3.875');
-    assert.equal(annualRateFromPercent(3.8750), '3.875');
+    assert.equal(annualRateFromPercent(3.875), '3.875');
     assert.equal(annualRateFromPercent(20), '20');
     assert.equal(annualRateFromPercent(0.0001), '0.0001');
     assert.equal(annualRateFromPercent(-0), '0');

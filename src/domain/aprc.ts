@@ -26,9 +26,7 @@ export type RecurringCashFlow = {
 /** One payment at a given time, one repeated at regular steps. */
 export function expandCashFlows(flows: readonly (CashFlow | RecurringCashFlow)[]): CashFlow[] {
   return flows.flatMap((flow) =>
-    'count' in flow
-      ? Array.from({ length: flow.count }, (_, i) => ({ amount: flow.amount, tYears: flow.firstTYears + i * flow.stepYears }))
-      : [flow],
+    'count' in flow ? Array.from({ length: flow.count }, (_, i) => ({ amount: flow.amount, tYears: flow.firstTYears + i * flow.stepYears })) : [flow],
   );
 }
 
@@ -240,8 +238,9 @@ function recurringPresentValue(flows: readonly (CashFlow | RecurringCashFlow)[])
 
 /** Whether the consumer receives money only at time 0: the present value then never decreases in the rate. */
 function isLoanShaped(flows: readonly (CashFlow | RecurringCashFlow)[]): boolean {
-  return flows.every((flow) =>
-    flow.amount <= 0 || ('count' in flow ? flow.count === 0 || (flow.firstTYears === 0 && (flow.count === 1 || flow.stepYears === 0)) : flow.tYears === 0),
+  return flows.every(
+    (flow) =>
+      flow.amount <= 0 || ('count' in flow ? flow.count === 0 || (flow.firstTYears === 0 && (flow.count === 1 || flow.stepYears === 0)) : flow.tYears === 0),
   );
 }
 

@@ -36,10 +36,7 @@ function fromJson(flow: JsonFlow): CashFlow | RecurringCashFlow {
 /** A monthly loan's flows in cents: the drawdown, then every installment of its cent-rounded schedule. */
 function loanFlows(principalCents: number, annualRate: AnnualRate, years: number, shiftCents = 0): CashFlow[] {
   const { rows } = frenchSchedule({ principalCents, annualRate, periods: 12 * years });
-  return [
-    { amount: principalCents, tYears: 0 },
-    ...rows.map((row) => ({ amount: -(row.installmentCents + shiftCents), tYears: row.period / 12 })),
-  ];
+  return [{ amount: principalCents, tYears: 0 }, ...rows.map((row) => ({ amount: -(row.installmentCents + shiftCents), tYears: row.period / 12 }))];
 }
 
 describe('APRC vectors (test/fixtures/aprc.json)', () => {
@@ -80,27 +77,80 @@ describe('expandCashFlows', () => {
 
 describe('aprcPercent', () => {
   it('is the rate itself for a single repayment after a whole year', () => {
-    assert.ok(Math.abs(aprcPercent([{ amount: 1000, tYears: 0 }, { amount: -1050, tYears: 1 }]) - 5) < 1e-10);
+    assert.ok(
+      Math.abs(
+        aprcPercent([
+          { amount: 1000, tYears: 0 },
+          { amount: -1050, tYears: 1 },
+        ]) - 5,
+      ) < 1e-10,
+    );
   });
 
   it('is 0 when exactly the amount lent is repaid, and negative when less is', () => {
-    assert.ok(Math.abs(aprcPercent([{ amount: 1000, tYears: 0 }, { amount: -1000, tYears: 2 }])) < 1e-12);
-    assert.ok(Math.abs(aprcPercent([{ amount: 1000, tYears: 0 }, { amount: -900, tYears: 1 }]) + 10) < 1e-10);
+    assert.ok(
+      Math.abs(
+        aprcPercent([
+          { amount: 1000, tYears: 0 },
+          { amount: -1000, tYears: 2 },
+        ]),
+      ) < 1e-12,
+    );
+    assert.ok(
+      Math.abs(
+        aprcPercent([
+          { amount: 1000, tYears: 0 },
+          { amount: -900, tYears: 1 },
+        ]) + 10,
+      ) < 1e-10,
+    );
   });
 
   it('finds rates far beyond any real loan', () => {
     // 1 lent, 100 repaid a month later: (1 + X)^(1/12) = 100.
-    const aprc = aprcPercent([{ amount: 1, tYears: 0 }, { amount: -100, tYears: 1 / 12 }]);
+    const aprc = aprcPercent([
+      { amount: 1, tYears: 0 },
+      { amount: -100, tYears: 1 / 12 },
+    ]);
     assert.ok(Math.abs(aprc / 100 + 1 - 100 ** 12) / 100 ** 12 < 1e-9);
   });
 
   it('refuses flows that have no rate', () => {
     assert.throws(() => aprcPercent([]), RangeError);
     assert.throws(() => aprcPercent([{ amount: 1000, tYears: 0 }]), RangeError); // nothing repaid
-    assert.throws(() => aprcPercent([{ amount: 1000, tYears: 0 }, { amount: 500, tYears: 1 }]), RangeError);
-    assert.throws(() => aprcPercent([{ amount: 100, tYears: 0 }, { amount: -200, tYears: 0 }, { amount: -1, tYears: 1 }]), RangeError);
-    assert.throws(() => aprcPercent([{ amount: Number.NaN, tYears: 0 }, { amount: -1, tYears: 1 }]), RangeError);
-    assert.throws(() => aprcPercent([{ amount: 1, tYears: -1 }, { amount: -1, tYears: 1 }]), RangeError);
+    assert.throws(
+      () =>
+        aprcPercent([
+          { amount: 1000, tYears: 0 },
+          { amount: 500, tYears: 1 },
+        ]),
+      RangeError,
+    );
+    assert.throws(
+      () =>
+        aprcPercent([
+          { amount: 100, tYears: 0 },
+          { amount: -200, tYears: 0 },
+          { amount: -1, tYears: 1 },
+        ]),
+      RangeError,
+    );
+    assert.throws(
+      () =>
+        aprcPercent([
+          { amount: Number.NaN, tYears: 0 },
+          { amount: -1, tYears: 1 },
+        ]),
+      RangeError,
+    );
+    assert.throws(
+      () =>
+        aprcPercent([
+          { amount: 1, tYears: -1 },
+          { amount: -1, tYears: 1 },
+        ]),
+      RangeError,
+    );
   });
 
   const loanArb = fc.record({
@@ -204,9 +254,44 @@ describe('recurringAprcPercent', () => {
 
   it('refuses what aprcPercent refuses', () => {
     assert.throws(() => recurringAprcPercent([]), RangeError);
-    assert.throws(() => recurringAprcPercent([{ amount: 1000, tYears: 0 }, { amount: -1, count: 0, firstTYears: 1, stepYears: 1 }], 5), RangeError);
-    assert.throws(() => recurringAprcPercent([{ amount: 100, tYears: 0 }, { amount: -200, tYears: 0 }, { amount: -1, tYears: 1 }], 5), RangeError);
-    assert.throws(() => recurringAprcPercent([{ amount: Number.NaN, tYears: 0 }, { amount: -1, tYears: 1 }]), RangeError);
-    assert.throws(() => recurringAprcPercent([{ amount: 1, tYears: -1 }, { amount: -1, tYears: 1 }]), RangeError);
+    assert.throws(
+      () =>
+        recurringAprcPercent(
+          [
+            { amount: 1000, tYears: 0 },
+            { amount: -1, count: 0, firstTYears: 1, stepYears: 1 },
+          ],
+          5,
+        ),
+      RangeError,
+    );
+    assert.throws(
+      () =>
+        recurringAprcPercent(
+          [
+            { amount: 100, tYears: 0 },
+            { amount: -200, tYears: 0 },
+            { amount: -1, tYears: 1 },
+          ],
+          5,
+        ),
+      RangeError,
+    );
+    assert.throws(
+      () =>
+        recurringAprcPercent([
+          { amount: Number.NaN, tYears: 0 },
+          { amount: -1, tYears: 1 },
+        ]),
+      RangeError,
+    );
+    assert.throws(
+      () =>
+        recurringAprcPercent([
+          { amount: 1, tYears: -1 },
+          { amount: -1, tYears: 1 },
+        ]),
+      RangeError,
+    );
   });
 });

@@ -2,13 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import {
-  checkTaxCode,
-  computeCheckCharacter,
-  MONTH_LETTERS,
-  OMOCODIA_LETTERS,
-  OMOCODIA_POSITIONS,
-} from './codice-fiscale.ts';
+import { checkTaxCode, computeCheckCharacter, MONTH_LETTERS, OMOCODIA_LETTERS, OMOCODIA_POSITIONS } from './codice-fiscale.ts';
 import type { TaxCodeErrorReason } from './codice-fiscale.ts';
 
 type Fixture = {
@@ -16,9 +10,7 @@ type Fixture = {
   invalid: { code: string; reason: TaxCodeErrorReason }[];
 };
 
-const fixture = JSON.parse(
-  readFileSync(new URL('../../test/fixtures/codice-fiscale.json', import.meta.url), 'utf8'),
-) as Fixture;
+const fixture = JSON.parse(readFileSync(new URL('../../test/fixtures/codice-fiscale.json', import.meta.url), 'utf8')) as Fixture;
 
 const LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
@@ -61,8 +53,7 @@ const validCodeArb: fc.Arbitrary<Generated> = fc
   .map(({ name, yy, month, dayFraction, sex, placeLetter, placeNumber }) => {
     const day = 1 + Math.floor(dayFraction * maxDay(month, yy));
     const placeCode = placeLetter + pad(placeNumber, 3);
-    const first15 =
-      name + pad(yy, 2) + MONTH_LETTERS[month - 1] + pad(sex === 'F' ? day + 40 : day, 2) + placeCode;
+    const first15 = name + pad(yy, 2) + MONTH_LETTERS[month - 1] + pad(sex === 'F' ? day + 40 : day, 2) + placeCode;
     return { code: first15 + computeCheckCharacter(first15), yy, month, day, sex, placeCode };
   });
 

@@ -48,6 +48,5 @@ export function publishedRateFor(
   table: RateTable,
   loan: { readonly rateType: RateType; readonly termYears: number; readonly ltvBps: number },
 ): AnnualRate | undefined {
-  return table.bands[loan.rateType].find((band) => loan.termYears <= band.maxTermYears && loan.ltvBps <= band.maxLtvBps)
-    ?.annualRate;
+  return table.bands[loan.rateType].find((band) => loan.termYears <= band.maxTermYears && loan.ltvBps <= band.maxLtvBps)?.annualRate;
 }

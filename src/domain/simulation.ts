@@ -65,9 +65,7 @@ const FEE_FIELDS = ['upfront', 'perInstallment', 'annual'] as const;
 // ---- rules on converted values: each answers what is wrong, or undefined ----
 
 function amountProblem(cents: number): string | undefined {
-  return Number.isSafeInteger(cents) && cents > 0 && cents <= MAX_AMOUNT_CENTS
-    ? undefined
-    : `must be more than 0 and at most ${MAX_AMOUNT_CENTS / 100} euros`;
+  return Number.isSafeInteger(cents) && cents > 0 && cents <= MAX_AMOUNT_CENTS ? undefined : `must be more than 0 and at most ${MAX_AMOUNT_CENTS / 100} euros`;
 }
 
 function termProblem(years: number): string | undefined {
@@ -82,9 +80,7 @@ function propertyValueProblem(cents: number): string | undefined {
 
 // Capped like the amount so that fee totals stay exact integers of cents.
 function feeProblem(cents: number): string | undefined {
-  return Number.isSafeInteger(cents) && cents >= 0 && cents <= MAX_AMOUNT_CENTS
-    ? undefined
-    : `must be from 0 to ${MAX_AMOUNT_CENTS / 100} euros`;
+  return Number.isSafeInteger(cents) && cents >= 0 && cents <= MAX_AMOUNT_CENTS ? undefined : `must be from 0 to ${MAX_AMOUNT_CENTS / 100} euros`;
 }
 
 const propertyValueRequired: FieldError = {
@@ -304,9 +300,7 @@ function publishedRate(input: SimulationInput, table: RateTable): AnnualRate {
   if (!table.bands.fixed.some((band) => input.termYears <= band.maxTermYears)) {
     throw invalidInput([{ path: 'termYears', message: `no fixed rate is published for a term of ${input.termYears} years` }]);
   }
-  throw invalidInput([
-    { path: 'propertyValue', message: `no fixed rate is published for a loan of ${(ltvBps / 100).toFixed(2)} % of the property value` },
-  ]);
+  throw invalidInput([{ path: 'propertyValue', message: `no fixed rate is published for a loan of ${(ltvBps / 100).toFixed(2)} % of the property value` }]);
 }
 
 /** Years in which installments fall: the term, unless a tiny loan's schedule ends early (see frenchSchedule). */

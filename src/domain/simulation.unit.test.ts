@@ -85,17 +85,35 @@ describe('simulate', () => {
       publishedAt: '2026-11-01T00:00:00.000Z',
       bands: { fixed: [{ maxTermYears: 20, maxLtvBps: 8_000, annualRate: '3' }], variable: [] },
     };
-    assert.deepEqual(thrownPaths(() => simulate(parsed({ amount: 100_000, termYears: 25, propertyValue: 200_000 }), table)), ['termYears']);
-    assert.deepEqual(thrownPaths(() => simulate(parsed({ amount: 190_000, termYears: 20, propertyValue: 200_000 }), table)), ['propertyValue']);
+    assert.deepEqual(
+      thrownPaths(() => simulate(parsed({ amount: 100_000, termYears: 25, propertyValue: 200_000 }), table)),
+      ['termYears'],
+    );
+    assert.deepEqual(
+      thrownPaths(() => simulate(parsed({ amount: 190_000, termYears: 20, propertyValue: 200_000 }), table)),
+      ['propertyValue'],
+    );
   });
 
   it('refuses an input built by hand that breaks a rule', () => {
     const fees = { upfrontCents: 0, perInstallmentCents: 0, annualCents: 0 };
     const valid: SimulationInput = { amountCents: 100_000, termYears: 10, annualRate: '3', fees, schedule: false };
-    assert.deepEqual(thrownPaths(() => simulate({ ...valid, termYears: 0 }, defaultRateTable)), ['termYears']);
-    assert.deepEqual(thrownPaths(() => simulate({ ...valid, annualRate: undefined }, defaultRateTable)), ['propertyValue']);
-    assert.deepEqual(thrownPaths(() => simulate({ ...valid, annualRate: '3.00001' }, defaultRateTable)), ['annualRate']);
-    assert.deepEqual(thrownPaths(() => simulate({ ...valid, fees: { ...fees, upfrontCents: 100_000 } }, defaultRateTable)), ['fees.upfront']);
+    assert.deepEqual(
+      thrownPaths(() => simulate({ ...valid, termYears: 0 }, defaultRateTable)),
+      ['termYears'],
+    );
+    assert.deepEqual(
+      thrownPaths(() => simulate({ ...valid, annualRate: undefined }, defaultRateTable)),
+      ['propertyValue'],
+    );
+    assert.deepEqual(
+      thrownPaths(() => simulate({ ...valid, annualRate: '3.00001' }, defaultRateTable)),
+      ['annualRate'],
+    );
+    assert.deepEqual(
+      thrownPaths(() => simulate({ ...valid, fees: { ...fees, upfrontCents: 100_000 } }, defaultRateTable)),
+      ['fees.upfront'],
+    );
   });
 
   it('handles a zero rate', () => {
@@ -116,16 +134,13 @@ describe('parseSimulationRequest', () => {
       fees: { upfrontCents: 0, perInstallmentCents: 0, annualCents: 0 },
       schedule: false,
     });
-    assert.deepEqual(
-      parsed({ amount: 100, termYears: 1, propertyValue: 100, fees: { upfront: 0.01, perInstallment: 1.5, annual: 0 }, schedule: true }),
-      {
-        amountCents: 10_000,
-        termYears: 1,
-        propertyValueCents: 10_000,
-        fees: { upfrontCents: 1, perInstallmentCents: 150, annualCents: 0 },
-        schedule: true,
-      },
-    );
+    assert.deepEqual(parsed({ amount: 100, termYears: 1, propertyValue: 100, fees: { upfront: 0.01, perInstallment: 1.5, annual: 0 }, schedule: true }), {
+      amountCents: 10_000,
+      termYears: 1,
+      propertyValueCents: 10_000,
+      fees: { upfrontCents: 1, perInstallmentCents: 150, annualCents: 0 },
+      schedule: true,
+    });
   });
 
   const valid = { amount: 200_000, termYears: 25, annualRate: 2.5 };
@@ -224,7 +239,10 @@ describe('simulate on any valid request', () => {
     .record({
       amountCents: fc.integer({ min: 1, max: 10_000_000_000 }),
       termYears: fc.integer({ min: 1, max: 40 }),
-      annualRate: fc.option(fc.integer({ min: 0, max: 200_000 }).map((units) => Number(annualRateFromUnits(units, 4))), { nil: undefined }),
+      annualRate: fc.option(
+        fc.integer({ min: 0, max: 200_000 }).map((units) => Number(annualRateFromUnits(units, 4))),
+        { nil: undefined },
+      ),
       extraValueCents: fc.option(fc.integer({ min: 0, max: 10_000_000_000 }), { nil: undefined }),
       upfrontShare: fc.double({ min: 0, max: 0.49, noNaN: true }),
       annualShare: fc.double({ min: 0, max: 0.49, noNaN: true }),
@@ -250,7 +268,10 @@ describe('simulate on any valid request', () => {
         const input = parsed(body);
         const result = simulate(input, defaultRateTable);
         const principalCents = result.schedule!.map((row) => eurosToCents(row.principal)!);
-        assert.equal(principalCents.reduce((total, cents) => total + cents, 0), input.amountCents);
+        assert.equal(
+          principalCents.reduce((total, cents) => total + cents, 0),
+          input.amountCents,
+        );
         assert.equal(result.schedule!.at(-1)!.balance, 0);
         assert.ok(Number.isFinite(result.aprc));
         assert.ok(result.totalCost >= result.totalInterest);
@@ -268,7 +289,13 @@ describe('hundredthsOf', () => {
       .tuple(fc.bigInt({ min: -(10n ** 17n), max: 10n ** 17n }), fc.integer({ min: 0, max: 4 }))
       .map(([digits, places]) => Number(`${digits}e-${places}`));
     fc.assert(fc.property(decimal, check), { numRuns: 20_000 });
-    fc.assert(fc.property(fc.integer({ min: -(2 ** 50), max: 2 ** 50 }).map((c) => c / 100), check), { numRuns: 20_000 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -(2 ** 50), max: 2 ** 50 }).map((c) => c / 100),
+        check,
+      ),
+      { numRuns: 20_000 },
+    );
     fc.assert(fc.property(fc.double(), check), { numRuns: 20_000 });
     const edges = [0, -0, 0.29, 1.005, 1000.005, 0.1 + 0.2, 1e-7, 1e21, 2 ** 43, 2 ** 43 - 0.01, 2 ** 46 + 0.01, 2 ** 53, 90_071_992_547_409.91];
     for (const x of edges) for (const signed of [x, -x]) check(signed);

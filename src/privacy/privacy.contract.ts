@@ -64,7 +64,8 @@ function loanApproved(): NewEvent {
 }
 
 const sameEvents = (stored: readonly StoredEvent[]) => stored.map(({ eventId, type, schemaVersion, data }) => ({ eventId, type, schemaVersion, data }));
-const asWritten = (events: readonly NewEvent[]) => events.map(({ eventId, type, schemaVersion, data }) => ({ eventId, type, schemaVersion: schemaVersion ?? 1, data }));
+const asWritten = (events: readonly NewEvent[]) =>
+  events.map(({ eventId, type, schemaVersion, data }) => ({ eventId, type, schemaVersion: schemaVersion ?? 1, data }));
 
 /** The subject keys and the personal data vault, written once and run on every adapter. */
 export function describePrivacyContract(adapter: string, openDatabase: () => Promise<TestDatabase>): void {
@@ -93,10 +94,9 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
       const subjects = await Promise.all(Array.from({ length: 10 }, () => keys.subjectFor(taxCode)));
       assert.equal(new Set(subjects.map((subject) => subject.subjectId)).size, 1);
       assert.equal(new Set(subjects.map((subject) => Buffer.from(subject.key).toString('hex'))).size, 1);
-      const [row] = await database.client.query<{ count: number }>(
-        'SELECT count(*)::integer AS count FROM mutuo_subject_keys WHERE subject_id = $1',
-        [subjects[0]!.subjectId],
-      );
+      const [row] = await database.client.query<{ count: number }>('SELECT count(*)::integer AS count FROM mutuo_subject_keys WHERE subject_id = $1', [
+        subjects[0]!.subjectId,
+      ]);
       assert.equal(row?.count, 1);
     });
 
@@ -113,17 +113,26 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
         for (const [taxCode, subject] of await ask(missing, streamId)) found.set(taxCode, subject);
         return found;
       };
-      const [a, b] = await Promise.all([settled([known, ...shared, fresh, shared[0]!.toLowerCase()], 'application-a'), settled([...shared].reverse(), 'application-b')]);
+      const [a, b] = await Promise.all([
+        settled([known, ...shared, fresh, shared[0]!.toLowerCase()], 'application-a'),
+        settled([...shared].reverse(), 'application-b'),
+      ]);
       assert.equal(a.get(known)!.subjectId, before.subjectId);
       assert.deepEqual(a.get(known)!.key, before.key);
       for (const taxCode of shared) {
         assert.equal(a.get(taxCode)!.subjectId, b.get(taxCode)!.subjectId, 'one subject per person, whoever made it');
         assert.deepEqual(a.get(taxCode)!.key, b.get(taxCode)!.key);
-        assert.deepEqual((await keys.streamsOf(a.get(taxCode)!.subjectId)).map((stream) => stream.streamId), ['application-a', 'application-b']);
+        assert.deepEqual(
+          (await keys.streamsOf(a.get(taxCode)!.subjectId)).map((stream) => stream.streamId),
+          ['application-a', 'application-b'],
+        );
       }
       assert.equal(a.get(shared[0]!.toLowerCase())!.subjectId, a.get(shared[0]!)!.subjectId, 'as given, in any case');
       assert.equal(new Set([...a.values()].map((subject) => subject.subjectId)).size, 7);
-      assert.deepEqual((await keys.streamsOf(a.get(fresh)!.subjectId)).map((stream) => stream.streamId), ['application-a']);
+      assert.deepEqual(
+        (await keys.streamsOf(a.get(fresh)!.subjectId)).map((stream) => stream.streamId),
+        ['application-a'],
+      );
       assert.equal((await keys.subjectsSealing([])).size, 0);
     });
 
@@ -148,7 +157,10 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
       const subject = (await asked).get(taxCode) ?? (await keys.subjectsSealing([{ taxCode, streamId: 'application-x' }])).get(taxCode)!;
       assert.notEqual(subject.subjectId, erased);
       assert.deepEqual(await keys.streamsOf(erased), []);
-      assert.deepEqual((await keys.streamsOf(subject.subjectId)).map((stream) => stream.streamId), ['application-x']);
+      assert.deepEqual(
+        (await keys.streamsOf(subject.subjectId)).map((stream) => stream.streamId),
+        ['application-x'],
+      );
       assert.deepEqual((await keys.keysOf([subject.subjectId])).get(subject.subjectId), subject.key);
     });
 
@@ -165,12 +177,11 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
     it('stores a digest of the tax code, never the tax code', async () => {
       const taxCode = newTaxCode();
       const { subjectId } = await keys.subjectFor(taxCode);
-      const [row] = await database.client.query<{ tax_code_digest: string }>(
-        'SELECT tax_code_digest FROM mutuo_subject_keys WHERE subject_id = $1',
-        [subjectId],
-      );
+      const [row] = await database.client.query<{ tax_code_digest: string }>('SELECT tax_code_digest FROM mutuo_subject_keys WHERE subject_id = $1', [
+        subjectId,
+      ]);
       assert.match(row!.tax_code_digest, /^[0-9a-f]{64}$/);
-      const everything = await database.client.query<{ text: string }>("SELECT row_to_json(k)::text AS text FROM mutuo_subject_keys k");
+      const everything = await database.client.query<{ text: string }>('SELECT row_to_json(k)::text AS text FROM mutuo_subject_keys k');
       for (const { text } of everything) assert.ok(!text.toUpperCase().includes(taxCode), 'no row holds the tax code');
       const otherSecret = sqlSubjectKeys(database.client, { digestSecret: 'another-secret' });
       assert.equal(await otherSecret.findSubject(taxCode), undefined, 'the digest depends on the secret');
@@ -196,7 +207,10 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
       assert.equal(await keys.recordStream(subjectId, 'application-a'), true);
       assert.equal(await keys.recordStream(subjectId, 'application-b'), true);
       const streams = await keys.streamsOf(subjectId);
-      assert.deepEqual(streams.map((stream) => stream.streamId), ['application-a', 'application-b']);
+      assert.deepEqual(
+        streams.map((stream) => stream.streamId),
+        ['application-a', 'application-b'],
+      );
       // The database's clock, which may differ from this process's by a little.
       for (const { recordedAt } of streams) assert.ok(Math.abs(recordedAt.getTime() - before) < 60_000);
       assert.deepEqual(await keys.streamsOf(randomUUID()), []);
@@ -216,7 +230,11 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
       assert.equal(destroyed, true);
       assert.equal((await keys.keysOf([subjectId])).get(subjectId), undefined);
       assert.equal(await keys.findSubject(taxCode), undefined);
-      assert.deepEqual((await keys.streamsOf(subjectId)).map((stream) => stream.streamId), ['application-x'], 'where the data was stays known');
+      assert.deepEqual(
+        (await keys.streamsOf(subjectId)).map((stream) => stream.streamId),
+        ['application-x'],
+        'where the data was stays known',
+      );
       assert.equal(await keys.recordStream(subjectId, 'application-y'), false, 'an erased subject takes no new stream');
       const [row] = await database.client.query<{ data_key: unknown; tax_code_digest: unknown; erased: boolean }>(
         'SELECT data_key, tax_code_digest, erased_at IS NOT NULL AS erased FROM mutuo_subject_keys WHERE subject_id = $1',
@@ -315,7 +333,10 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
       const [sealed] = await vault.seal(stream, [loanRequested(person)]);
       const subjectId = vault.subjectOf(sealed!.data);
       assert.equal(subjectId, await vault.keys.findSubject(person.taxCode));
-      assert.deepEqual((await vault.keys.streamsOf(subjectId!)).map((recorded) => recorded.streamId), [stream]);
+      assert.deepEqual(
+        (await vault.keys.streamsOf(subjectId!)).map((recorded) => recorded.streamId),
+        [stream],
+      );
       assert.equal(vault.subjectOf(loanApproved().data), undefined);
     });
 
@@ -410,7 +431,10 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
       const sealed = await countingVault.seal(newStream(), events);
       const revealed = await countingVault.reveal(sealed.map((event) => ({ ...event, schemaVersion: 1 })));
       assert.equal(lookups, 1);
-      assert.deepEqual(revealed.map((event) => event.data), events.map((event) => event.data));
+      assert.deepEqual(
+        revealed.map((event) => event.data),
+        events.map((event) => event.data),
+      );
       assert.equal((await countingVault.reveal([])).length, 0);
       assert.equal(lookups, 1, 'nothing sealed, nothing looked up');
     });
@@ -422,7 +446,7 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
       });
       const subjectOfStored = async (streamId: string) => vault.subjectOf((await store.readStream(streamId))[0]!.data);
 
-      it('seals on append and reveals on read, the person found or made in the append\'s statement', async () => {
+      it("seals on append and reveals on read, the person found or made in the append's statement", async () => {
         const person = newPerson();
         const first = newStream();
         const event = loanRequested(person);
@@ -432,10 +456,13 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
         for (const datum of Object.values(person)) assert.ok(!raw.includes(datum), `${datum} is stored sealed`);
         const subjectId = await subjectOfStored(first);
         assert.equal(subjectId, await vault.keys.findSubject(person.taxCode));
-        assert.deepEqual((await vault.keys.streamsOf(subjectId!)).map((stream) => stream.streamId), [first]);
+        assert.deepEqual(
+          (await vault.keys.streamsOf(subjectId!)).map((stream) => stream.streamId),
+          [first],
+        );
       });
 
-      it('seals a returning person\'s events for the key they hold, however many append at once', async () => {
+      it("seals a returning person's events for the key they hold, however many append at once", async () => {
         const person = newPerson();
         const streams = Array.from({ length: 12 }, () => newStream());
         const events = streams.map(() => loanRequested(person));
@@ -446,7 +473,10 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
         const subjects = new Set(await Promise.all([...streams, again].map(subjectOfStored)));
         assert.equal(subjects.size, 1, 'one person, one subject');
         for (const [i, streamId] of streams.entries()) assert.deepEqual((await sealing.readStream(streamId))[0]!.data, events[i]!.data);
-        assert.deepEqual((await sealing.readStream(again)).map((stored) => stored.data), [later.data, (await store.readStream(again))[1]!.data]);
+        assert.deepEqual(
+          (await sealing.readStream(again)).map((stored) => stored.data),
+          [later.data, (await store.readStream(again))[1]!.data],
+        );
         assert.deepEqual((await vault.keys.streamsOf([...subjects][0]!)).map((stream) => stream.streamId).sort(), [...streams, again].sort());
       });
 
@@ -464,7 +494,7 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
         assert.equal(((await sealing.readStream(before))[0]!.data as { applicant: { lastName: string } }).applicant.lastName, '(erased)');
       });
 
-      it('refuses an append at the wrong version and writes nothing for it, the person\'s key kept', async () => {
+      it("refuses an append at the wrong version and writes nothing for it, the person's key kept", async () => {
         const person = newPerson();
         const streamId = newStream();
         await sealing.appendToStream(streamId, [loanRequested(person)], 'no_stream');

@@ -169,10 +169,9 @@ export function sqlSubjectKeys(db: SqlQueryable, options: SqlSubjectKeysOptions)
     },
 
     async findSubject(taxCode) {
-      const [row] = await db.query<{ subject_id: string }>(
-        'SELECT subject_id FROM mutuo_subject_keys WHERE tax_code_digest = $1 AND erased_at IS NULL',
-        [digestOf(taxCode)],
-      );
+      const [row] = await db.query<{ subject_id: string }>('SELECT subject_id FROM mutuo_subject_keys WHERE tax_code_digest = $1 AND erased_at IS NULL', [
+        digestOf(taxCode),
+      ]);
       return row?.subject_id;
     },
 

@@ -5,8 +5,6 @@ import type { NewEvent } from '../platform/eventstore/types.ts';
 import { isSealed, sealedSubject, sealValue, unsealValue, type Sealed } from './sealing.ts';
 import type { SealingRequest, Subject, SubjectKeys } from './subject-keys.ts';
 
-
-
 /**
  * Seals personal data on its way into the event store and reveals it on its way out: the
  * store's PersonalDataPort (see there for what each method does), and what the platform's
@@ -129,7 +127,12 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
     const owned = appends.filter(({ events }) => events.some((event) => latestByType.get(event.type)?.personal?.ofStream));
     if (owned.length === 0) return [...appends];
     const streams = owned.map(({ streamId }) => streamId);
-    const named = new Map(streams.flatMap((streamId) => { const subjectId = subjectNamedBy(streamId); return subjectId ? [[streamId, subjectId] as const] : []; }));
+    const named = new Map(
+      streams.flatMap((streamId) => {
+        const subjectId = subjectNamedBy(streamId);
+        return subjectId ? [[streamId, subjectId] as const] : [];
+      }),
+    );
     const subjects = new Map<string, Subject | undefined>(await keys.subjectsOfStreams(streams.filter((streamId) => !named.has(streamId))));
     if (named.size > 0) {
       const namedKeys = await keys.keysOf([...named.values()]);
@@ -187,7 +190,7 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
     write: (sealed: SealRequest[], subjects: SubjectsToWrite) => Promise<{ results: (R | undefined)[]; subjects: SubjectRow[] }>,
   ): Promise<(R | undefined)[]> {
     const inDatabase = keys.inDatabase;
-    if (!inDatabase) throw new Error('these keys are not in the event store\'s database');
+    if (!inDatabase) throw new Error("these keys are not in the event store's database");
     const appends = await sealOwnedByStream(keys, given);
     const toSeal = planSealing(appends);
     const known = new Map<string, Subject>();
@@ -199,7 +202,9 @@ export function createPersonalDataVault(options: PersonalDataVaultOptions): Pers
       const requests = sealingRequests(mine, toSeal);
       const made = inDatabase.candidates(requests);
       const chosen = new Map(requests.map(({ taxCode }) => [taxCode, known.get(taxCode) ?? made.byTaxCode.get(taxCode)!]));
-      const requires = mine.map(({ events }) => [...new Set(events.flatMap((event) => (toSeal.has(event) ? [chosen.get(toSeal.get(event)!.taxCode)!.subjectId] : [])))]);
+      const requires = mine.map(({ events }) => [
+        ...new Set(events.flatMap((event) => (toSeal.has(event) ? [chosen.get(toSeal.get(event)!.taxCode)!.subjectId] : []))),
+      ]);
       const sealed = mine.map(({ streamId, events }) => ({ streamId, events: sealEvents(events, toSeal, chosen) }));
       const written = await write(sealed, { requires, cte: made.cte, param: made.param });
       const answered = inDatabase.answered([...chosen.keys()], written.subjects);

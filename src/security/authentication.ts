@@ -69,7 +69,10 @@ export async function openAuthentication(config: AuthConfig, db: SqlClient, opti
 const TokenRequest = Type.Object({ user: Type.String({ description: 'a demo user id, as GET /auth/dev/users lists them' }) }, { additionalProperties: false });
 
 /** Who am I and sign out, for every caller; and the development provider's routes where it runs. */
-export const authenticationRoutes: FastifyPluginAsyncTypebox<Pick<Authentication, 'devProvider' | 'revocations'>> = async (app, { devProvider, revocations }) => {
+export const authenticationRoutes: FastifyPluginAsyncTypebox<Pick<Authentication, 'devProvider' | 'revocations'>> = async (
+  app,
+  { devProvider, revocations },
+) => {
   app.get('/api/me', { schema: { summary: 'The caller, as their token says', tags: ['identity'] }, config: { permission: 'identify' } }, async (request) => {
     const identity = request.identity!;
     return { subject: identity.subject, roles: [...identity.roles], ...(identity.name !== undefined ? { name: identity.name } : {}) };
@@ -95,5 +98,9 @@ export const authenticationRoutes: FastifyPluginAsyncTypebox<Pick<Authentication
       return issued;
     },
   );
-  app.get('/auth/dev/jwks.json', { schema: { summary: 'Development only: the keys its tokens are signed with', tags: ['identity'] }, config: { permission: 'public' } }, async () => devProvider.jwks);
+  app.get(
+    '/auth/dev/jwks.json',
+    { schema: { summary: 'Development only: the keys its tokens are signed with', tags: ['identity'] }, config: { permission: 'public' } },
+    async () => devProvider.jwks,
+  );
 };

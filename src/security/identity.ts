@@ -77,7 +77,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
         requiredClaims: ['exp', 'sub'],
       }));
     } catch (error) {
-      if (error instanceof joseErrors.JOSEError) throw new AuthenticationError(error instanceof joseErrors.JWTExpired ? 'the token has expired' : 'the token is not valid');
+      if (error instanceof joseErrors.JOSEError)
+        throw new AuthenticationError(error instanceof joseErrors.JWTExpired ? 'the token has expired' : 'the token is not valid');
       throw error;
     }
     const identity = identityOf(payload, options.rolesClaim);

@@ -17,7 +17,10 @@ const stranger = await keyPair('stranger');
 const keys = createLocalJWKSet({ keys: [trusted.jwk] });
 const nowSeconds = 1_900_000_000;
 
-function token(claims: Record<string, unknown>, options: { key?: CryptoKey; kid?: string; iss?: string; aud?: string; exp?: number; sub?: string | null } = {}) {
+function token(
+  claims: Record<string, unknown>,
+  options: { key?: CryptoKey; kid?: string; iss?: string; aud?: string; exp?: number; sub?: string | null } = {},
+) {
   let jwt = new SignJWT(claims)
     .setProtectedHeader({ alg: 'ES256', kid: options.kid ?? 'trusted' })
     .setIssuer(options.iss ?? issuer)
@@ -68,7 +71,17 @@ describe('bearer tokens', () => {
   });
 
   it('names a token for its revocation by its jti, or else by its subject and issue time', async () => {
-    const withId = await verify(await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'trusted' }).setIssuer(issuer).setAudience(audience).setSubject('user-2').setJti('t-42').setIssuedAt(nowSeconds - 60).setExpirationTime(nowSeconds + 600).sign(trusted.privateKey));
+    const withId = await verify(
+      await new SignJWT({})
+        .setProtectedHeader({ alg: 'ES256', kid: 'trusted' })
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setSubject('user-2')
+        .setJti('t-42')
+        .setIssuedAt(nowSeconds - 60)
+        .setExpirationTime(nowSeconds + 600)
+        .sign(trusted.privateKey),
+    );
     assert.deepEqual(withId.token, { id: 'jti:t-42', expiresAtMs: (nowSeconds + 600) * 1000 });
     const withoutId = await verify(await token({}));
     assert.deepEqual(withoutId.token, { id: `sub:user-1:iat:${nowSeconds - 60}`, expiresAtMs: (nowSeconds + 600) * 1000 });
@@ -76,7 +89,14 @@ describe('bearer tokens', () => {
 
   it('refuses a revoked token, whether it was verified before or not', async () => {
     const revoked = new Set<string>();
-    const revoking = createTokenVerifier({ keys, issuer, audience, rolesClaim: 'realm_access.roles', clock: () => clockMs, isRevoked: (candidate) => revoked.has(candidate.id) });
+    const revoking = createTokenVerifier({
+      keys,
+      issuer,
+      audience,
+      rolesClaim: 'realm_access.roles',
+      clock: () => clockMs,
+      isRevoked: (candidate) => revoked.has(candidate.id),
+    });
     const remembered = await token({ jti: 'remembered', realm_access: { roles: ['operator'] } });
     const fresh = await token({ jti: 'fresh', realm_access: { roles: ['admin'] } });
     assert.equal((await revoking(remembered)).token.id, 'jti:remembered');

@@ -7,7 +7,8 @@ describe('revoked tokens', () => {
   let database: TestDatabase;
   let nowMs = Date.parse('2026-11-23T10:00:00Z');
   const clock = () => nowMs;
-  const stored = async () => (await database.client.query<{ token_id: string }>('SELECT token_id FROM mutuo_revoked_tokens ORDER BY seq')).map((row) => row.token_id);
+  const stored = async () =>
+    (await database.client.query<{ token_id: string }>('SELECT token_id FROM mutuo_revoked_tokens ORDER BY seq')).map((row) => row.token_id);
 
   before(async () => {
     database = await openTestPglite();
@@ -29,7 +30,7 @@ describe('revoked tokens', () => {
     assert.equal((await openTokenRevocations(database.client, { clock })).isRevoked(token), true);
   });
 
-  it('reads the other processes\' revocations when tokens are checked: not while idle, from memory within the bound, shared past it', async () => {
+  it("reads the other processes' revocations when tokens are checked: not while idle, from memory within the bound, shared past it", async () => {
     let reads = 0;
     const counting = {
       ...database.client,

@@ -50,7 +50,9 @@ export async function openTokenRevocations(db: SqlClient, options: TokenRevocati
   };
 
   async function refresh() {
-    const rows = await db.query<RevocationRow>('SELECT seq::text AS seq, token_id, expires_at FROM mutuo_revoked_tokens WHERE seq > $1::bigint ORDER BY seq', [seen]);
+    const rows = await db.query<RevocationRow>('SELECT seq::text AS seq, token_id, expires_at FROM mutuo_revoked_tokens WHERE seq > $1::bigint ORDER BY seq', [
+      seen,
+    ]);
     for (const row of rows) {
       revoked.set(row.token_id, new Date(row.expires_at).getTime());
       seen = row.seq;
@@ -99,7 +101,10 @@ export async function openTokenRevocations(db: SqlClient, options: TokenRevocati
     async revoke(token) {
       await db.transaction(async (tx) => {
         await tx.query(`SELECT pg_advisory_xact_lock(hashtext('mutuo.token-revocations'))`);
-        await tx.query('INSERT INTO mutuo_revoked_tokens (token_id, expires_at) VALUES ($1, $2) ON CONFLICT (token_id) DO NOTHING', [token.id, new Date(token.expiresAtMs)]);
+        await tx.query('INSERT INTO mutuo_revoked_tokens (token_id, expires_at) VALUES ($1, $2) ON CONFLICT (token_id) DO NOTHING', [
+          token.id,
+          new Date(token.expiresAtMs),
+        ]);
         // The table holds only revocations that still matter: each new one clears the expired ones.
         await tx.query('DELETE FROM mutuo_revoked_tokens WHERE expires_at <= $1', [new Date(clock())]);
       });

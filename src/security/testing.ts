@@ -38,7 +38,11 @@ export const testHttpLimits: HttpLimits = { bodyLimitBytes: 65_536, publicReques
 
 /** A bearer token from a running platform's development provider, for tests that call it over HTTP. */
 export async function devBearer(baseUrl: string, user: DemoUserId): Promise<AuthHeaders> {
-  const response = await fetch(`${baseUrl}/auth/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user }) });
+  const response = await fetch(`${baseUrl}/auth/dev/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ user }),
+  });
   if (response.status !== 200) throw new Error(`${baseUrl} issued no token for ${user}: ${response.status} ${await response.text()}`);
   const { accessToken } = (await response.json()) as { accessToken: string };
   return { authorization: `Bearer ${accessToken}` };

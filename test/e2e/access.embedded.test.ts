@@ -60,7 +60,14 @@ const matrix: Record<string, Expected> = {
   'POST /api/applicants/{taxCode}/legal-hold/release': { roles: ['admin'] },
 };
 
-const userOf: Record<Role, DemoUserId> = { applicant: 'marco', operator: 'olivia', underwriter: 'ugo', executive: 'elena', admin: 'ada', monitoring: 'prometheus' };
+const userOf: Record<Role, DemoUserId> = {
+  applicant: 'marco',
+  operator: 'olivia',
+  underwriter: 'ugo',
+  executive: 'elena',
+  admin: 'ada',
+  monitoring: 'prometheus',
+};
 
 describe('access: every route × every role', () => {
   let dataDir: string;
@@ -146,7 +153,11 @@ describe('access: every route × every role', () => {
         const scoped = role === 'applicant' && expected !== 'public' && expected.own && route.includes('{id}');
         if (scoped) {
           const none = await call(route.replace('{id}', '{none}'), await as('marco'));
-          assert.deepEqual([response.statusCode, JSON.parse(response.body).code], [none.statusCode, JSON.parse(none.body).code], `${route} told Marco that Giulia's application exists`);
+          assert.deepEqual(
+            [response.statusCode, JSON.parse(response.body).code],
+            [none.statusCode, JSON.parse(none.body).code],
+            `${route} told Marco that Giulia's application exists`,
+          );
         }
       }
     }

@@ -41,16 +41,19 @@ describe('the messaging backbone of the running platform, on PostgreSQL and Rabb
       seenOutside.push({ messageId: message.messageId, eventId: (message.body as { eventId: string }).eventId });
     });
     const config = loadConfig({ DATABASE_URL: database.connectionString, AMQP_URL: testAmqpUrl, PORT: '0' });
-    platform = await openPlatform(config, false, { services: ['application'], consumers: [
-      {
-        name: consumer,
-        eventTypes: ['MortgageApplicationSubmitted'],
-        decoder: applicationEventCatalog,
-        handle: async (event, tx) => {
-          await tx.query('INSERT INTO backbone_handled (event_id) VALUES ($1)', [event.eventId]);
+    platform = await openPlatform(config, false, {
+      services: ['application'],
+      consumers: [
+        {
+          name: consumer,
+          eventTypes: ['MortgageApplicationSubmitted'],
+          decoder: applicationEventCatalog,
+          handle: async (event, tx) => {
+            await tx.query('INSERT INTO backbone_handled (event_id) VALUES ($1)', [event.eventId]);
+          },
         },
-      },
-    ] });
+      ],
+    });
   });
   after(async () => {
     await platform.close();
@@ -64,7 +67,12 @@ describe('the messaging backbone of the running platform, on PostgreSQL and Rabb
   });
 
   const submit = async () => {
-    const response = await platform.server.inject({ method: 'POST', url: '/api/applications', payload: submission, headers: await injectedBearer(platform.server, 'giulia') });
+    const response = await platform.server.inject({
+      method: 'POST',
+      url: '/api/applications',
+      payload: submission,
+      headers: await injectedBearer(platform.server, 'giulia'),
+    });
     assert.equal(response.statusCode, 201, response.body);
     return response.json<{ applicationId: string; position: number }>();
   };
@@ -91,51 +99,68 @@ describe('the messaging backbone of the running platform, on PostgreSQL and Rabb
     assert.deepEqual(new Set(seenOutside.map((m) => m.eventId)), new Set(committed));
     assert.equal(seenOutside.length, 25, 'each event once');
     for (const message of seenOutside) assert.equal(message.messageId, message.eventId);
-    await waitUntil(
-      async () => (await database.client.query('SELECT 1 FROM backbone_handled')).length >= 25,
-      'the consumer handled them all',
-      60_000,
-    );
+    await waitUntil(async () => (await database.client.query('SELECT 1 FROM backbone_handled')).length >= 25, 'the consumer handled them all', 60_000);
   });
 
   it('dead-letters a poison message with its reason while new commands keep flowing', async () => {
     const publisher = outside.createPublisher({ confirm: true });
-    await publisher.send({ exchange: eventsExchange, routingKey: 'MortgageApplicationSubmitted', contentType: 'application/json' }, Buffer.from('{"this is": not json'));
+    await publisher.send(
+      { exchange: eventsExchange, routingKey: 'MortgageApplicationSubmitted', contentType: 'application/json' },
+      Buffer.from('{"this is": not json'),
+    );
     await publisher.close();
 
     const { applicationId } = await submit();
     await waitUntil(async () => {
-      const response = await platform.server.inject({ method: 'GET', url: `/api/dead-letters?consumer=${consumer}`, headers: await injectedBearer(platform.server, 'ada') });
+      const response = await platform.server.inject({
+        method: 'GET',
+        url: `/api/dead-letters?consumer=${consumer}`,
+        headers: await injectedBearer(platform.server, 'ada'),
+      });
       return response.json<unknown[]>().length > 0;
     }, 'the poison message is dead-lettered');
-    const [dead] = (await platform.server.inject({ method: 'GET', url: `/api/dead-letters?consumer=${consumer}`, headers: await injectedBearer(platform.server, 'ada') })).json<
-      { id: number; reason: string; error: string; status: string }[]
-    >();
+    const [dead] = (
+      await platform.server.inject({ method: 'GET', url: `/api/dead-letters?consumer=${consumer}`, headers: await injectedBearer(platform.server, 'ada') })
+    ).json<{ id: number; reason: string; error: string; status: string }[]>();
     assert.equal(dead!.reason, 'MALFORMED');
     assert.match(dead!.error, /not JSON/);
     assert.equal(dead!.status, 'dead');
-    const detail = (await platform.server.inject({ method: 'GET', url: `/api/dead-letters/${dead!.id}`, headers: await injectedBearer(platform.server, 'ada') })).json<{ message: { body: string } }>();
+    const detail = (
+      await platform.server.inject({ method: 'GET', url: `/api/dead-letters/${dead!.id}`, headers: await injectedBearer(platform.server, 'ada') })
+    ).json<{ message: { body: string } }>();
     assert.equal(detail.message.body, '{"this is": not json');
 
     // The application submitted after the poison reached the consumer.
-    const [event] = await database.client.query<{ event_id: string }>(
-      `SELECT event_id::text AS event_id FROM mutuo_events WHERE stream_id = $1`,
-      [`application-${applicationId}`],
-    );
+    const [event] = await database.client.query<{ event_id: string }>(`SELECT event_id::text AS event_id FROM mutuo_events WHERE stream_id = $1`, [
+      `application-${applicationId}`,
+    ]);
     await waitUntil(
       async () => (await database.client.query('SELECT 1 FROM backbone_handled WHERE event_id = $1', [event!.event_id])).length === 1,
       'the new application is handled',
     );
 
     // Redriving a message that still cannot be read leaves it dead, with one more attempt.
-    const redrive = await platform.server.inject({ method: 'POST', url: `/api/dead-letters/${dead!.id}/redrive`, headers: await injectedBearer(platform.server, 'ada') });
+    const redrive = await platform.server.inject({
+      method: 'POST',
+      url: `/api/dead-letters/${dead!.id}/redrive`,
+      headers: await injectedBearer(platform.server, 'ada'),
+    });
     assert.equal(redrive.statusCode, 202);
-    const discard = await platform.server.inject({ method: 'POST', url: `/api/dead-letters/${dead!.id}/discard`, headers: await injectedBearer(platform.server, 'ada') });
+    const discard = await platform.server.inject({
+      method: 'POST',
+      url: `/api/dead-letters/${dead!.id}/discard`,
+      headers: await injectedBearer(platform.server, 'ada'),
+    });
     assert.equal(discard.statusCode, 202);
     await waitUntil(async () => {
-      const current = (await platform.server.inject({ method: 'GET', url: `/api/dead-letters/${dead!.id}`, headers: await injectedBearer(platform.server, 'ada') })).json<{ status: string }>();
+      const current = (
+        await platform.server.inject({ method: 'GET', url: `/api/dead-letters/${dead!.id}`, headers: await injectedBearer(platform.server, 'ada') })
+      ).json<{ status: string }>();
       return current.status === 'discarded';
     }, 'the dead letter is discarded');
-    assert.equal((await platform.server.inject({ method: 'GET', url: '/api/dead-letters/999999999', headers: await injectedBearer(platform.server, 'ada') })).statusCode, 404);
+    assert.equal(
+      (await platform.server.inject({ method: 'GET', url: '/api/dead-letters/999999999', headers: await injectedBearer(platform.server, 'ada') })).statusCode,
+      404,
+    );
   });
 });

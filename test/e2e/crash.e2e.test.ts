@@ -9,9 +9,7 @@ import { devBearer } from '../../src/security/testing.ts';
 import { startMutuo } from './processes.ts';
 
 const repositoryRoot = new URL('../../', import.meta.url);
-const submission = JSON.parse(
-  await readFile(new URL('test/fixtures/submission.json', repositoryRoot), 'utf8'),
-) as Record<string, unknown>;
+const submission = JSON.parse(await readFile(new URL('test/fixtures/submission.json', repositoryRoot), 'utf8')) as Record<string, unknown>;
 
 /** Starts `mutuo start` as its own process, as a user would, on the embedded database of a data folder. */
 const startPlatform = (dataDir: string) => startMutuo(['start'], { MUTUO_DATA_DIR: dataDir, DATABASE_URL: '', AMQP_URL: '', REDIS_URL: '' });
@@ -59,7 +57,10 @@ describe('a crash of the embedded platform', () => {
         const response = await fetch(`${second.address}/api/applications/${id}/events`, { headers: operator });
         assert.equal(response.status, 200, `application ${id} was answered 201 before the crash`);
         const events = (await response.json()) as { type: string; version: number }[];
-        assert.deepEqual(events.map((e) => [e.type, e.version]), [['MortgageApplicationSubmitted', 1]]);
+        assert.deepEqual(
+          events.map((e) => [e.type, e.version]),
+          [['MortgageApplicationSubmitted', 1]],
+        );
       }
       // The development provider's key is in the database: the applicant's token still holds.
       const after = await fetch(`${second.address}/api/applications`, {

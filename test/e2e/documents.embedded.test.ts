@@ -51,7 +51,11 @@ async function openDocumentsPlatform(env: Record<string, string>) {
     sample,
     /** Giulia's new application, once the Document service knows of it. */
     async submit(): Promise<string> {
-      const submitted = await fetch(`${url}/api/applications`, { method: 'POST', body: submission, headers: { ...(await as('giulia')), 'content-type': 'application/json' } });
+      const submitted = await fetch(`${url}/api/applications`, {
+        method: 'POST',
+        body: submission,
+        headers: { ...(await as('giulia')), 'content-type': 'application/json' },
+      });
       assert.equal(submitted.status, 201);
       const { applicationId } = (await submitted.json()) as { applicationId: string };
       for (;;) {
@@ -192,13 +196,23 @@ describe('the Document service, with its default budgets', () => {
     const check = await documents.lastCheck(id);
     const grownBytes = peakRssBytes() - peakBefore;
     assert.ok(grownBytes < 100 * MiB, `the server's memory grew by ${Math.round(grownBytes / MiB)} MB while the document was checked`);
-    assertRejectedFor(check, 'payslip', 'UNPACKED_SIZE_WITHIN_LIMIT', 'the payslip unpacks to more than 100 MB: upload a simpler PDF, such as a scan at a lower resolution');
+    assertRejectedFor(
+      check,
+      'payslip',
+      'UNPACKED_SIZE_WITHIN_LIMIT',
+      'the payslip unpacks to more than 100 MB: upload a simpler PDF, such as a scan at a lower resolution',
+    );
   });
 
   it('refuses a PDF of 20,000 pages for its pages, without reading them', async () => {
     const id = await documents.submit();
     await documents.uploadWithPayslip(id, manyPagesPdf(20_000));
-    assertRejectedFor(await documents.lastCheck(id), 'payslip', 'PAGE_COUNT_WITHIN_LIMIT', 'the payslip has more than 100 pages: upload only the pages asked for');
+    assertRejectedFor(
+      await documents.lastCheck(id),
+      'payslip',
+      'PAGE_COUNT_WITHIN_LIMIT',
+      'the payslip has more than 100 pages: upload only the pages asked for',
+    );
   });
 });
 

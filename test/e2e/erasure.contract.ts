@@ -62,7 +62,9 @@ export async function databaseFiles(database: SqlQueryable, pgliteFolder: string
     const folder = dirname(full);
     const name = basename(full);
     // The main fork's segments (<oid>, <oid>.1, ...) and the other forks (<oid>_fsm, <oid>_vm, <oid>_init).
-    return readdirSync(folder).filter((file) => file === name || file.startsWith(`${name}.`) || file.startsWith(`${name}_`)).map((file) => join(folder, file));
+    return readdirSync(folder)
+      .filter((file) => file === name || file.startsWith(`${name}.`) || file.startsWith(`${name}_`))
+      .map((file) => join(folder, file));
   });
 }
 
@@ -191,7 +193,8 @@ export function describeErasure(name: string, open: () => Promise<ErasureFixture
       assert.ok(files.length > 10, `the database's files are there to look through: ${files.length}`);
       for (const file of files) {
         const bytes = readFileSync(file);
-        for (const needle of needles) if (bytes.includes(needle) || bytes.includes(Buffer.from(needle.toString('utf8').toLowerCase()))) traces.push(`${file}: ${needle.toString('utf8')}`);
+        for (const needle of needles)
+          if (bytes.includes(needle) || bytes.includes(Buffer.from(needle.toString('utf8').toLowerCase()))) traces.push(`${file}: ${needle.toString('utf8')}`);
       }
       for (const value of await fixture.redisValues()) {
         for (const needle of needles) if (value.toLowerCase().includes(needle.toString('utf8').toLowerCase())) traces.push(`Redis ${value.slice(0, 200)}`);
@@ -250,7 +253,10 @@ export function describeErasure(name: string, open: () => Promise<ErasureFixture
         return decided.length > 0 ? true : undefined;
       });
       // An operator's note and rate change that name her.
-      const note = await call('olivia', 'POST', `/api/applications/${applicationId}/income-approval`, { verifiedMonthlyNet: 3200, note: naming('payslip checked by phone with') });
+      const note = await call('olivia', 'POST', `/api/applications/${applicationId}/income-approval`, {
+        verifiedMonthlyNet: 3200,
+        note: naming('payslip checked by phone with'),
+      });
       assert.equal(note.status, 200, note.text);
       const rate = await call('olivia', 'POST', `/api/applications/${applicationId}/rate`, { annualRate: 2.95, reason: naming('loyal customer') });
       assert.equal(rate.status, 200, rate.text);
@@ -270,14 +276,19 @@ export function describeErasure(name: string, open: () => Promise<ErasureFixture
         return text.includes(person.taxCode) && text.includes(person.lastName) ? text : undefined;
       });
       assert.ok(said.includes(person.email), 'the audit trail and the notifications name her email');
-      assert.ok(said.includes(naming('payslip checked by phone with')), 'the audit trail shows the operator\'s note');
+      assert.ok(said.includes(naming('payslip checked by phone with')), "the audit trail shows the operator's note");
       // Every copy the read models and the services keep is sealed with her key, as her events are.
       assert.deepEqual(await tracesInDatabase(), []);
       const folder = join(fixture.documentsDirectory, applicationId);
       const files = readdirSync(folder);
       assert.equal(files.length, 3, 'her documents are on disk');
-      for (const file of files) assert.ok(readFileSync(join(folder, file)).subarray(0, 16).equals(Buffer.from('MUTUO-SEALED-v1\n')), `${file} is sealed with her key`);
-      const status = await call<{ relationship: { ongoing: boolean }; erasable: boolean; streams: string[] }>('ada', 'GET', `/api/applicants/${person.taxCode}/personal-data`);
+      for (const file of files)
+        assert.ok(readFileSync(join(folder, file)).subarray(0, 16).equals(Buffer.from('MUTUO-SEALED-v1\n')), `${file} is sealed with her key`);
+      const status = await call<{ relationship: { ongoing: boolean }; erasable: boolean; streams: string[] }>(
+        'ada',
+        'GET',
+        `/api/applicants/${person.taxCode}/personal-data`,
+      );
       assert.equal(status.status, 200, status.text);
       assert.deepEqual(status.body.relationship, { ongoing: true });
       assert.equal(status.body.erasable, false);
@@ -301,7 +312,7 @@ export function describeErasure(name: string, open: () => Promise<ErasureFixture
         const sent = await call<{ items: { template: string }[] }>('olivia', 'GET', `/api/notifications?applicationId=${applicationId}`);
         return sent.body.items?.some((item) => item.template === 'application-withdrawn') ? true : undefined;
       });
-      assert.deepEqual(await tracesInDatabase(), [], 'the withdrawal\'s reason is sealed too');
+      assert.deepEqual(await tracesInDatabase(), [], "the withdrawal's reason is sealed too");
     });
 
     it('keeps them under a legal hold, whatever the retention says, until it is released', async () => {
@@ -317,7 +328,7 @@ export function describeErasure(name: string, open: () => Promise<ErasureFixture
       assert.equal(released.status, 200, released.text);
       const status = await call<{ erasable: boolean; status: string }>('ada', 'GET', `/api/applicants/${person.taxCode}/personal-data`);
       assert.deepEqual([status.body.status, status.body.erasable], ['active', true]);
-      assert.deepEqual(await tracesInDatabase(), [], 'the hold\'s reason is sealed too');
+      assert.deepEqual(await tracesInDatabase(), [], "the hold's reason is sealed too");
     });
 
     it('erases: no API answer, table, database page, file, Redis value or log line holds anything of the person, their key is gone from disk, and the facts still replay', async () => {
@@ -344,7 +355,9 @@ export function describeErasure(name: string, open: () => Promise<ErasureFixture
       assert.deepEqual(await tracesOnDisk([...personal.map((datum) => Buffer.from(datum, 'utf8')), key]), []);
 
       // The facts: every event is still there, in order, with its non-personal data.
-      const eventsAfter = (await call<{ type: string; version: number; data: Record<string, unknown> }[]>('olivia', 'GET', `/api/applications/${applicationId}/events`)).body;
+      const eventsAfter = (
+        await call<{ type: string; version: number; data: Record<string, unknown> }[]>('olivia', 'GET', `/api/applications/${applicationId}/events`)
+      ).body;
       assert.deepEqual(
         eventsAfter.map((event) => [event.type, event.version]),
         (eventsBefore as typeof eventsAfter).map((event) => [event.type, event.version]),
@@ -352,8 +365,13 @@ export function describeErasure(name: string, open: () => Promise<ErasureFixture
       const submitted = eventsAfter[0]!.data as { applicant: Record<string, string>; loan: unknown; property: { region: string } };
       assert.deepEqual(submitted.applicant, { firstName: '[erased]', lastName: '[erased]', taxCode: '[erased]', email: '[erased]' });
       assert.deepEqual(submitted.loan, (eventsBefore as typeof eventsAfter)[0]!.data.loan);
-      const notes = eventsAfter.filter((event) => event.type === 'IncomeApproved' || event.type === 'InterestRateChanged' || event.type === 'ApplicationWithdrawn');
-      assert.deepEqual(notes.map((event) => event.data.note ?? event.data.reason), ['[erased]', '[erased]', '[erased]']);
+      const notes = eventsAfter.filter(
+        (event) => event.type === 'IncomeApproved' || event.type === 'InterestRateChanged' || event.type === 'ApplicationWithdrawn',
+      );
+      assert.deepEqual(
+        notes.map((event) => event.data.note ?? event.data.reason),
+        ['[erased]', '[erased]', '[erased]'],
+      );
       const state = await call<{ status: string; reason: string }>('olivia', 'GET', `/api/applications/${applicationId}/state`);
       assert.deepEqual([state.body.status, state.body.reason], ['withdrawn', '[erased]']);
 

@@ -20,7 +20,14 @@ async function startIdentityProvider(): Promise<{ url: string; issuer: string; s
   const address = server.address() as { port: number };
   const issuer = `http://127.0.0.1:${address.port}`;
   const signWith = (key: CryptoKey) => (claims: Record<string, unknown>) =>
-    new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'bank-1' }).setIssuer(issuer).setAudience('mortgages').setSubject('employee-7').setIssuedAt().setExpirationTime('10m').sign(key);
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', kid: 'bank-1' })
+      .setIssuer(issuer)
+      .setAudience('mortgages')
+      .setSubject('employee-7')
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .sign(key);
   return { url: `${issuer}/.well-known/jwks.json`, issuer, sign: signWith(privateKey), server };
 }
 
@@ -63,7 +70,13 @@ describe('identities from an outside provider (AUTH_JWKS_URL)', () => {
 
   it('refuses tokens it cannot verify, and offers no development provider', async () => {
     const { privateKey } = await generateKeyPair('RS256');
-    const forged = await new SignJWT({ groups: ['admin'] }).setProtectedHeader({ alg: 'RS256', kid: 'bank-1' }).setIssuer(provider.issuer).setAudience('mortgages').setSubject('intruder').setExpirationTime('10m').sign(privateKey);
+    const forged = await new SignJWT({ groups: ['admin'] })
+      .setProtectedHeader({ alg: 'RS256', kid: 'bank-1' })
+      .setIssuer(provider.issuer)
+      .setAudience('mortgages')
+      .setSubject('intruder')
+      .setExpirationTime('10m')
+      .sign(privateKey);
     const refused = await platform.server.inject({ method: 'GET', url: '/api/dead-letters', headers: { authorization: `Bearer ${forged}` } });
     assert.equal(refused.statusCode, 401);
     assert.equal((await platform.server.inject({ method: 'POST', url: '/auth/dev/token', payload: { user: 'ada' } })).statusCode, 404);

@@ -80,7 +80,9 @@ export function flowClient(fixture: Pick<FlowFixture, 'applicationUrl' | 'docume
 
   async function upload(applicationId: string, kind: string, defect = 'none'): Promise<number> {
     const headers = await authorized();
-    const sample = await untilKnown(() => fetch(`${fixture.documentsUrl}/api/sandbox/applications/${applicationId}/documents/${kind}?defect=${defect}`, { headers }));
+    const sample = await untilKnown(() =>
+      fetch(`${fixture.documentsUrl}/api/sandbox/applications/${applicationId}/documents/${kind}?defect=${defect}`, { headers }),
+    );
     assert.equal(sample.status, 200, await sample.clone().text());
     const pdf = await sample.arrayBuffer();
     const response = await untilKnown(() => {
@@ -168,7 +170,9 @@ export function flowClient(fixture: Pick<FlowFixture, 'applicationUrl' | 'docume
       `SELECT consumer, event_type, error FROM mutuo_dead_letters WHERE partition_key = $1 ORDER BY id`,
       [applicationId],
     );
-    const parked = await fixture.database.query<{ consumer: string }>(`SELECT consumer FROM mutuo_parked WHERE partition_key = $1 ORDER BY id`, [applicationId]);
+    const parked = await fixture.database.query<{ consumer: string }>(`SELECT consumer FROM mutuo_parked WHERE partition_key = $1 ORDER BY id`, [
+      applicationId,
+    ]);
     return [
       ...rows.map((row) => `${row.stream_id.slice(0, -applicationId.length - 1)}:${row.event_type}`),
       ...dead.map((row) => `dead letter of ${row.consumer}: ${row.event_type}: ${row.error}`),
@@ -193,10 +197,14 @@ export function flowClient(fixture: Pick<FlowFixture, 'applicationUrl' | 'docume
     const expected = JSON.stringify([...templates].sort());
     let seen: string[] = [];
     try {
-      await waitFor(`the emails ${expected}`, async () => {
-        seen = (await notifications(applicationId)).map((notification) => notification.template).sort();
-        return JSON.stringify(seen) === expected ? true : undefined;
-      }, 120_000);
+      await waitFor(
+        `the emails ${expected}`,
+        async () => {
+          seen = (await notifications(applicationId)).map((notification) => notification.template).sort();
+          return JSON.stringify(seen) === expected ? true : undefined;
+        },
+        120_000,
+      );
     } catch {
       assert.fail(`the emails about ${applicationId}: ${JSON.stringify(seen)}, expected ${expected}`);
     }
@@ -217,7 +225,22 @@ export function flowClient(fixture: Pick<FlowFixture, 'applicationUrl' | 'docume
       return types.filter((t) => t === type).length >= count ? types : undefined;
     });
 
-  return { submit, upload, uploadAll, lockRate, withdraw, application, waitFor, waitForTerminal, streamTypes, history, notifications, expectSent, finalNotifications, documentsChecked };
+  return {
+    submit,
+    upload,
+    uploadAll,
+    lockRate,
+    withdraw,
+    application,
+    waitFor,
+    waitForTerminal,
+    streamTypes,
+    history,
+    notifications,
+    expectSent,
+    finalNotifications,
+    documentsChecked,
+  };
 }
 
 const finalTemplates = new Set(['application-approved', 'application-rejected', 'application-withdrawn']);
@@ -271,7 +294,10 @@ export function describeFlow(setup: string, open: () => Promise<FlowFixture>, op
       assert.match(decided.reason ?? '', /credit check: .*risk band E/);
       assert.deepEqual(await flow.streamTypes(`credit-check-${id}`), ['CreditScoreRejected']);
       const sent = await flow.finalNotifications(id);
-      assert.deepEqual(sent.filter((n) => finalTemplates.has(n.template)).map((n) => n.template), ['application-rejected']);
+      assert.deepEqual(
+        sent.filter((n) => finalTemplates.has(n.template)).map((n) => n.template),
+        ['application-rejected'],
+      );
     });
 
     it('rejects an application once no bureau has answered by the scoring deadline, and tells the applicant', async () => {
@@ -285,7 +311,10 @@ export function describeFlow(setup: string, open: () => Promise<FlowFixture>, op
       );
       assert.deepEqual(row, { code: 'BUREAU_UNAVAILABLE', bureau: null });
       const sent = await flow.finalNotifications(id);
-      assert.deepEqual(sent.filter((n) => finalTemplates.has(n.template)).map((n) => n.template), ['application-rejected']);
+      assert.deepEqual(
+        sent.filter((n) => finalTemplates.has(n.template)).map((n) => n.template),
+        ['application-rejected'],
+      );
     });
 
     it('asks the other bureau when the first one is down', async () => {
@@ -324,7 +353,10 @@ export function describeFlow(setup: string, open: () => Promise<FlowFixture>, op
       assert.deepEqual(await flow.streamTypes(`credit-check-${id}`), ['CreditScoreApproved', 'CreditHoldPlaced', 'CreditHoldReleased']);
       assert.deepEqual(await flow.streamTypes(`finalization-${id}`), ['MortgageFinalizationRequested', 'MortgageFinalizationFailed']);
       const sent = await flow.finalNotifications(id);
-      assert.deepEqual(sent.filter((n) => finalTemplates.has(n.template)).map((n) => n.template), ['application-rejected']);
+      assert.deepEqual(
+        sent.filter((n) => finalTemplates.has(n.template)).map((n) => n.template),
+        ['application-rejected'],
+      );
     });
 
     it('books once when the first answer of the mainframe is lost and the call is retried', async () => {
@@ -352,14 +384,24 @@ export function describeFlow(setup: string, open: () => Promise<FlowFixture>, op
       assert.equal(await flow.lockRate(id), 422, 'a withdrawn application takes no rate lock');
       assert.deepEqual(await flow.streamTypes(`finalization-${id}`), []);
       const sent = await flow.finalNotifications(id);
-      assert.deepEqual(sent.filter((n) => finalTemplates.has(n.template)).map((n) => n.template), ['application-withdrawn']);
+      assert.deepEqual(
+        sent.filter((n) => finalTemplates.has(n.template)).map((n) => n.template),
+        ['application-withdrawn'],
+      );
     });
 
     it(`brings ${options.crowd} applications at once, with failures injected, each to one outcome, compensated and told once`, async () => {
       // Deterministic failures, chosen at random: each application's outcome is known in advance.
       const scenarios = ['approve', 'lowscore', 'documents', 'refusal', 'timeout', 'withdraw'] as const;
       const planned = Array.from({ length: options.crowd }, (_, i) => scenarios[(i * 7 + Math.floor(Math.random() * 6)) % scenarios.length]!);
-      const expected = { approve: 'approved', lowscore: 'rejected', documents: 'rejected', refusal: 'rejected', timeout: 'rejected', withdraw: 'withdrawn' } as const;
+      const expected = {
+        approve: 'approved',
+        lowscore: 'rejected',
+        documents: 'rejected',
+        refusal: 'rejected',
+        timeout: 'rejected',
+        withdraw: 'withdrawn',
+      } as const;
       const amountFor = { refusal: 200_000.52, timeout: 200_000.53 } as Partial<Record<(typeof scenarios)[number], number>>;
       const ids = await Promise.all(
         planned.map(async (scenario) => {
@@ -420,7 +462,8 @@ export function describeFlow(setup: string, open: () => Promise<FlowFixture>, op
           const settled = scenario === 'approve' ? holds === 1 : holds === released;
           return !pending && settled ? types : undefined;
         });
-        if (scenario !== 'approve') assert.ok(!credit.includes('CreditHoldPlaced') || credit.includes('CreditHoldReleased'), `${scenario} ${id} released its hold`);
+        if (scenario !== 'approve')
+          assert.ok(!credit.includes('CreditHoldPlaced') || credit.includes('CreditHoldReleased'), `${scenario} ${id} released its hold`);
         const sent = await flow.finalNotifications(id);
         assert.equal(sent.filter((n) => finalTemplates.has(n.template)).length, 1, `${scenario} ${id}: exactly one final notification`);
       }
@@ -432,8 +475,7 @@ export function describeFlow(setup: string, open: () => Promise<FlowFixture>, op
       assert.equal(await flow.lockRate(id), 200);
       assert.equal((await flow.waitForTerminal(id)).status, 'approved');
       await flow.finalNotifications(id);
-      const emailsPending = async () =>
-        (await fixture.database.query(`SELECT 1 FROM mutuo_jobs WHERE queue = 'notification.email' LIMIT 1`)).length > 0;
+      const emailsPending = async () => (await fixture.database.query(`SELECT 1 FROM mutuo_jobs WHERE queue = 'notification.email' LIMIT 1`)).length > 0;
       await flow.waitFor('every email to be sent', async () => ((await emailsPending()) ? undefined : true));
       const mailsBefore = fixture.mails().length;
       const handled = async () =>

@@ -40,7 +40,8 @@ describe('hardened HTTP', () => {
     assert.match(String(response.headers['strict-transport-security']), /max-age=\d+/);
     assert.equal(response.headers['x-frame-options'], 'DENY');
     // What only a document uses is not sent with JSON.
-    for (const documentOnly of ['referrer-policy', 'cross-origin-opener-policy', 'cross-origin-resource-policy']) assert.equal(response.headers[documentOnly], undefined, documentOnly);
+    for (const documentOnly of ['referrer-policy', 'cross-origin-opener-policy', 'cross-origin-resource-policy'])
+      assert.equal(response.headers[documentOnly], undefined, documentOnly);
     // The API's documentation is a page: its scripts and styles come from this origin.
     const documentation = await platform.server.inject({ method: 'GET', url: '/docs', remoteAddress: '203.0.113.60' });
     assert.match(String(documentation.headers['content-security-policy']), /default-src 'self'.*frame-ancestors 'none'/);
@@ -60,26 +61,38 @@ describe('hardened HTTP', () => {
 
   it('rate-limits the public routes by client, with a problem answer, and not the authenticated ones', async () => {
     const answers = [];
-    for (let i = 0; i < 7; i++) answers.push(await platform.server.inject({ method: 'POST', url: '/api/simulations', payload: simulation, remoteAddress: '198.51.100.7' }));
-    assert.deepEqual(answers.map((answer) => answer.statusCode), [200, 200, 200, 200, 200, 429, 429]);
+    for (let i = 0; i < 7; i++)
+      answers.push(await platform.server.inject({ method: 'POST', url: '/api/simulations', payload: simulation, remoteAddress: '198.51.100.7' }));
+    assert.deepEqual(
+      answers.map((answer) => answer.statusCode),
+      [200, 200, 200, 200, 200, 429, 429],
+    );
     assert.equal(answers[5]!.json<{ code: string }>().code, 'RATE_LIMITED');
     assert.match(String(answers[5]!.headers['content-type']), /^application\/problem\+json/);
     assert.ok(Number(answers[5]!.headers['retry-after']) > 0);
     // Another client is counted apart.
-    assert.equal((await platform.server.inject({ method: 'POST', url: '/api/simulations', payload: simulation, remoteAddress: '198.51.100.8' })).statusCode, 200);
+    assert.equal(
+      (await platform.server.inject({ method: 'POST', url: '/api/simulations', payload: simulation, remoteAddress: '198.51.100.8' })).statusCode,
+      200,
+    );
     const operator = await injectedBearer(platform.server, 'olivia');
     for (let i = 0; i < 8; i++) {
       assert.equal((await platform.server.inject({ method: 'GET', url: '/api/me', headers: operator, remoteAddress: '198.51.100.7' })).statusCode, 200);
     }
   });
 
-  it('serves the web pages to anyone, with the security headers, and counts them as public', { skip: !existsSync(webDirectory) && 'the pages are not built (npm run build:web)' }, async () => {
+  it('serves the web pages to anyone, with the security headers, and counts them as public', {
+    skip: !existsSync(webDirectory) && 'the pages are not built (npm run build:web)',
+  }, async () => {
     const root = await platform.server.inject({ method: 'GET', url: '/', remoteAddress: '203.0.113.50' });
     assert.equal(root.statusCode, 302);
     assert.equal(root.headers.location, '/app/');
     const answers = [];
     for (let i = 0; i < 6; i++) answers.push(await platform.server.inject({ method: 'GET', url: '/app/', remoteAddress: '203.0.113.51' }));
-    assert.deepEqual(answers.map((answer) => answer.statusCode), [200, 200, 200, 200, 200, 429]);
+    assert.deepEqual(
+      answers.map((answer) => answer.statusCode),
+      [200, 200, 200, 200, 200, 429],
+    );
     assert.match(String(answers[0]!.headers['content-type']), /^text\/html/);
     assert.match(String(answers[0]!.headers['content-security-policy']), /default-src 'self'/);
     assert.equal(answers[0]!.headers['referrer-policy'], 'no-referrer');

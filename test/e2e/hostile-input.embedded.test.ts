@@ -137,7 +137,10 @@ describe('hostile input at the HTTP edge', () => {
     assert.equal(answer.status, 400, `${what}: ${answer.status} ${answer.body}`);
     assert.match(String(answer.headers.get('content-type')), /^application\/problem\+json/, what);
     const problem = JSON.parse(answer.body) as Problem;
-    assert.ok(problem.errors?.some((error) => error.path === path), `${what}: expected an error naming ${path}, got ${answer.body}`);
+    assert.ok(
+      problem.errors?.some((error) => error.path === path),
+      `${what}: expected an error naming ${path}, got ${answer.body}`,
+    );
     assert.equal(await eventsCausedBy(correlationId), 0, `${what} was refused but stored something`);
     return problem;
   }
@@ -155,7 +158,11 @@ describe('hostile input at the HTTP edge', () => {
         body: operation.requestBody?.content['application/json']?.schema,
       })),
     );
-    return [...operations, { method: 'GET', path: '/health', parameters: [], body: undefined }, { method: 'GET', path: '/metrics', parameters: [], body: undefined }];
+    return [
+      ...operations,
+      { method: 'GET', path: '/health', parameters: [], body: undefined },
+      { method: 'GET', path: '/metrics', parameters: [], body: undefined },
+    ];
   }
 
   /**
@@ -202,10 +209,18 @@ describe('hostile input at the HTTP edge', () => {
     it('answers a NUL in a note, a reason, the property type or the dead letters filter with a 400 naming it, never a 500', async () => {
       const id = await submitted();
       const cases: { user: DemoUserId; call: Call; path: string }[] = [
-        { user: 'ugo', call: { method: 'POST', path: `/api/applications/${id}/income-approval`, json: { verifiedMonthlyNet: 3000, note: 'checked\u0000' } }, path: 'note' },
+        {
+          user: 'ugo',
+          call: { method: 'POST', path: `/api/applications/${id}/income-approval`, json: { verifiedMonthlyNet: 3000, note: 'checked\u0000' } },
+          path: 'note',
+        },
         { user: 'olivia', call: { method: 'POST', path: `/api/applications/${id}/rate`, json: { annualRate: 3, reason: 'market\u0000' } }, path: 'reason' },
         { user: 'olivia', call: { method: 'POST', path: `/api/applications/${id}/withdrawal`, json: { reason: 'moved\u0000' } }, path: 'reason' },
-        { user: 'olivia', call: { method: 'PUT', path: `/api/applications/${id}/property`, json: { value: 300000, region: 'Lombardia', type: 'flat\u0000' } }, path: 'type' },
+        {
+          user: 'olivia',
+          call: { method: 'PUT', path: `/api/applications/${id}/property`, json: { value: 300000, region: 'Lombardia', type: 'flat\u0000' } },
+          path: 'type',
+        },
         { user: 'ada', call: { method: 'POST', path: `/api/applicants/${giuliasTaxCode}/legal-hold`, json: { reason: 'court\u0000order' } }, path: 'reason' },
         { user: 'olivia', call: { method: 'PUT', path: '/api/rates', json: { reason: 'new\u0000table' } }, path: 'reason' },
         { user: 'ada', call: { method: 'GET', path: '/api/dead-letters', query: [['consumer', 'documents\u0000']] }, path: 'querystring.consumer' },
@@ -227,7 +242,10 @@ describe('hostile input at the HTTP edge', () => {
         json: { verifiedMonthlyNet: 3000, note: 'payslips checked\nagainst the contract' },
       });
       assert.equal(approved.status, 200, approved.body);
-      const events = JSON.parse((await send({ method: 'GET', path: `/api/applications/${id}/events`, headers: await as('ugo') })).body) as { type: string; data: { note?: string } }[];
+      const events = JSON.parse((await send({ method: 'GET', path: `/api/applications/${id}/events`, headers: await as('ugo') })).body) as {
+        type: string;
+        data: { note?: string };
+      }[];
       assert.equal(events.find((event) => event.type === 'IncomeApproved')?.data.note, 'payslips checked\nagainst the contract');
       // A carriage return is no line feed: it would let a note overwrite itself on a terminal.
       const correlationId = `test-${randomUUID()}`;
@@ -239,7 +257,12 @@ describe('hostile input at the HTTP edge', () => {
       });
       await assertRefused(refused, 'reason', correlationId, 'a reason with a carriage return');
       const lastName = `test-${randomUUID()}`;
-      await assertRefused(await submit((s) => ({ ...s, applicant: { ...s.applicant, lastName: 'Bianchi\nRossi' } }), lastName), 'applicant.lastName', lastName, 'a last name with a line feed');
+      await assertRefused(
+        await submit((s) => ({ ...s, applicant: { ...s.applicant, lastName: 'Bianchi\nRossi' } }), lastName),
+        'applicant.lastName',
+        lastName,
+        'a last name with a line feed',
+      );
     });
 
     it('refuses a control character in a multipart text field, naming it', async () => {
@@ -247,7 +270,12 @@ describe('hostile input at the HTTP edge', () => {
       form.set('kind', 'payslip\u0000');
       form.set('file', new Blob(['%PDF-1.4\n%%EOF\n'], { type: 'application/pdf' }), 'payslip.pdf');
       const correlationId = `test-${randomUUID()}`;
-      const answer = await send({ method: 'POST', path: `/api/applications/${applications[0]}/documents`, headers: { ...(await as('olivia')), 'x-correlation-id': correlationId }, form });
+      const answer = await send({
+        method: 'POST',
+        path: `/api/applications/${applications[0]}/documents`,
+        headers: { ...(await as('olivia')), 'x-correlation-id': correlationId },
+        form,
+      });
       const problem = await assertRefused(answer, 'kind', correlationId, 'a document kind with a NUL');
       assert.match(problem.errors!.find((error) => error.path === 'kind')!.message, /control character/);
     });
@@ -275,12 +303,28 @@ describe('hostile input at the HTTP edge', () => {
   describe('time travel', () => {
     it('answers an asOf the database cannot hold with a 400, never a 500', async () => {
       const operator = await as('olivia');
-      for (const asOf of ['-004714-01-01T00:00:00Z', '-271821-04-20T00:00:00Z', '+275760-09-13T00:00:00Z', '1 Jan 200000', '+099999-01-01T00:00:00Z', '0000-01-01T00:00:00Z', '300000-01-01']) {
+      for (const asOf of [
+        '-004714-01-01T00:00:00Z',
+        '-271821-04-20T00:00:00Z',
+        '+275760-09-13T00:00:00Z',
+        '1 Jan 200000',
+        '+099999-01-01T00:00:00Z',
+        '0000-01-01T00:00:00Z',
+        '300000-01-01',
+      ]) {
         const answer = await send({ method: 'GET', path: `/api/applications/${applications[0]}/state`, query: [['asOf', asOf]], headers: operator });
         assert.equal(answer.status, 400, `asOf=${asOf}: ${answer.status} ${answer.body}`);
-        assert.ok((JSON.parse(answer.body) as Problem).errors?.some((error) => error.path === 'querystring.asOf'), answer.body);
+        assert.ok(
+          (JSON.parse(answer.body) as Problem).errors?.some((error) => error.path === 'querystring.asOf'),
+          answer.body,
+        );
       }
-      const now = await send({ method: 'GET', path: `/api/applications/${applications[0]}/state`, query: [['asOf', new Date().toISOString()]], headers: operator });
+      const now = await send({
+        method: 'GET',
+        path: `/api/applications/${applications[0]}/state`,
+        query: [['asOf', new Date().toISOString()]],
+        headers: operator,
+      });
       assert.equal(now.status, 200, now.body);
     });
   });
@@ -307,7 +351,12 @@ describe('hostile input at the HTTP edge', () => {
       ];
       for (const email of refused) {
         const correlationId = `test-${randomUUID()}`;
-        await assertRefused(await submit((s) => ({ ...s, applicant: { ...s.applicant, email } }), correlationId), 'applicant.email', correlationId, JSON.stringify(email));
+        await assertRefused(
+          await submit((s) => ({ ...s, applicant: { ...s.applicant, email } }), correlationId),
+          'applicant.email',
+          correlationId,
+          JSON.stringify(email),
+        );
       }
       for (const email of ['giulia.bianchi@example.com', 'G.Bianchi+mutui@Posta.Example.IT', "o'brien@example.co.uk", 'giulia_b-1@mail-1.example.com']) {
         const answer = await submit((s) => ({ ...s, applicant: { ...s.applicant, email } }));
@@ -319,7 +368,12 @@ describe('hostile input at the HTTP edge', () => {
       for (const letter of 'NOPQRSTUVWXY') {
         const correlationId = `test-${randomUUID()}`;
         const taxCode = taxCodeWithPlace(letter);
-        const problem = await assertRefused(await submit((s) => ({ ...s, applicant: { ...s.applicant, taxCode } }), correlationId), 'applicant.taxCode', correlationId, taxCode);
+        const problem = await assertRefused(
+          await submit((s) => ({ ...s, applicant: { ...s.applicant, taxCode } }), correlationId),
+          'applicant.taxCode',
+          correlationId,
+          taxCode,
+        );
         assert.match(problem.errors!.find((error) => error.path === 'applicant.taxCode')!.message, /place/);
       }
       for (const letter of 'ABHLMZ') {
@@ -333,7 +387,12 @@ describe('hostile input at the HTTP edge', () => {
     it('refuses a loan below the configured minimum, naming loan.amount', async () => {
       for (const amount of [200, 39_999.99]) {
         const correlationId = `test-${randomUUID()}`;
-        const problem = await assertRefused(await submit((s) => ({ ...s, loan: { ...s.loan, amount } }), correlationId), 'loan.amount', correlationId, `a loan of ${amount} €`);
+        const problem = await assertRefused(
+          await submit((s) => ({ ...s, loan: { ...s.loan, amount } }), correlationId),
+          'loan.amount',
+          correlationId,
+          `a loan of ${amount} €`,
+        );
         assert.match(problem.errors!.find((error) => error.path === 'loan.amount')!.message, /40000|40 000|40,000/);
       }
       assert.equal((await submit((s) => ({ ...s, loan: { ...s.loan, amount: 40_000 } }))).status, 201);
@@ -346,7 +405,10 @@ describe('hostile input at the HTTP edge', () => {
         assert.equal(answer.status, 422, answer.body);
         const problem = JSON.parse(answer.body) as Problem;
         assert.equal(problem.code, 'LOAN_TO_VALUE_EXCEEDED');
-        assert.deepEqual(problem.errors?.map((error) => error.path), ['loan.amount']);
+        assert.deepEqual(
+          problem.errors?.map((error) => error.path),
+          ['loan.amount'],
+        );
         assert.match(problem.detail, /110\.00 % of the property value; at most (80|100) %/);
         assert.equal(await eventsCausedBy(correlationId), 0);
       }
@@ -402,7 +464,11 @@ describe('hostile input at the HTTP edge', () => {
         if (operation.method !== 'GET') cases.push({ call: { ...base, json: { probe: hostile() } }, path: 'probe' });
         for (const parameter of operation.parameters) {
           if (stringsIn(parameter.schema, '').length === 0) continue;
-          if (parameter.in === 'path') cases.push({ call: { ...base, path: fill(operation.path, { ...existing(), [parameter.name]: hostile(inUrls) }) }, path: `params.${parameter.name}` });
+          if (parameter.in === 'path')
+            cases.push({
+              call: { ...base, path: fill(operation.path, { ...existing(), [parameter.name]: hostile(inUrls) }) },
+              path: `params.${parameter.name}`,
+            });
           if (parameter.in === 'query') cases.push({ call: { ...base, query: [[parameter.name, hostile(inUrls)]] }, path: `querystring.${parameter.name}` });
           // A header carries bytes: a C1 control is what a header can smuggle.
           if (parameter.in === 'header') cases.push({ call: { ...base, headers: { [parameter.name]: 'A\u0085B' } }, path: `headers.${parameter.name}` });
@@ -423,15 +489,55 @@ describe('hostile input at the HTTP edge', () => {
       // What breaks a database (a NUL, an unpaired surrogate) comes up most; then the rest of the rule's refusals, and what an injection is made of.
       const hostileCharacter = fc.oneof(
         { weight: 2, arbitrary: fc.constantFrom('\u0000', '\uD800', '\uDFFF') },
-        { weight: 3, arbitrary: fc.constantFrom(...hostileCharacters, '\uFEFF', '\u2028', '\u0301', '\u{1F600}', '%', '_', '\\', "'", '"', '<', '>', '&', ';', '$1', '{', '\u00E8') },
+        {
+          weight: 3,
+          arbitrary: fc.constantFrom(
+            ...hostileCharacters,
+            '\uFEFF',
+            '\u2028',
+            '\u0301',
+            '\u{1F600}',
+            '%',
+            '_',
+            '\\',
+            "'",
+            '"',
+            '<',
+            '>',
+            '&',
+            ';',
+            '$1',
+            '{',
+            '\u00E8',
+          ),
+        },
         { weight: 1, arbitrary: fc.integer({ min: 0, max: 0x1f }).map((code) => String.fromCharCode(code)) },
       );
       /** Text with something hostile somewhere in it. */
-      const taintedString = fc.tuple(fc.string({ maxLength: 8 }), hostileCharacter, fc.string({ maxLength: 8 })).map(([before, character, after]) => before + character + after);
+      const taintedString = fc
+        .tuple(fc.string({ maxLength: 8 }), hostileCharacter, fc.string({ maxLength: 8 }))
+        .map(([before, character, after]) => before + character + after);
       const hostileString = fc.oneof(
         { weight: 3, arbitrary: taintedString },
         { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 20 }) },
-        { weight: 1, arbitrary: fc.constantFrom('', ' ', 'null', 'undefined', 'NaN', '-1', '0', '1e400', '99999999999999999999999', '2026-02-30', '-004714-01-01', "' OR 1=1 --", 'x'.repeat(5_000)) },
+        {
+          weight: 1,
+          arbitrary: fc.constantFrom(
+            '',
+            ' ',
+            'null',
+            'undefined',
+            'NaN',
+            '-1',
+            '0',
+            '1e400',
+            '99999999999999999999999',
+            '2026-02-30',
+            '-004714-01-01',
+            "' OR 1=1 --",
+            'x'.repeat(5_000),
+          ),
+        },
       );
       const hostileValue = fc.oneof(
         { weight: 4, arbitrary: hostileString },
@@ -440,7 +546,14 @@ describe('hostile input at the HTTP edge', () => {
       );
       /** JSON no encoder here writes: nested deeper than a call stack goes, a NUL escaped, a number past a double. */
       const rawJson = fc
-        .constantFrom(`${'['.repeat(20_000)}${']'.repeat(20_000)}`, `${'{"a":'.repeat(5_000)}"\\u0000"${'}'.repeat(5_000)}`, '{"amount":1e400}', '{"reason":"\\ud800"}', '{"__proto__":{"x":1}}', '{"a":1,"a":2}')
+        .constantFrom(
+          `${'['.repeat(20_000)}${']'.repeat(20_000)}`,
+          `${'{"a":'.repeat(5_000)}"\\u0000"${'}'.repeat(5_000)}`,
+          '{"amount":1e400}',
+          '{"reason":"\\ud800"}',
+          '{"__proto__":{"x":1}}',
+          '{"a":1,"a":2}',
+        )
         .map((text) => ({ raw: { contentType: 'application/json', text } }));
       /** What a field of this schema may be sent: mostly what the schema says, sometimes anything. */
       const valueFor = (schema: Schema): fc.Arbitrary<unknown> => fc.oneof({ weight: 4, arbitrary: plausible(schema) }, { weight: 1, arbitrary: hostileValue });
@@ -456,7 +569,11 @@ describe('hostile input at the HTTP edge', () => {
         if (schema.type === 'string' && schema.pattern) return fc.stringMatching(new RegExp(schema.pattern));
         if (schema.type === 'string') return fc.oneof({ weight: 1, arbitrary: fc.string({ maxLength: 30 }) }, { weight: 2, arbitrary: taintedString });
         if (schema.type === 'integer') return fc.integer({ min: schema.minimum ?? -10, max: schema.maximum ?? 1_000_000 });
-        if (schema.type === 'number') return fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 1, max: 1_000_000 }) }, { weight: 1, arbitrary: fc.double({ noNaN: true, noDefaultInfinity: true }) });
+        if (schema.type === 'number')
+          return fc.oneof(
+            { weight: 3, arbitrary: fc.integer({ min: 1, max: 1_000_000 }) },
+            { weight: 1, arbitrary: fc.double({ noNaN: true, noDefaultInfinity: true }) },
+          );
         if (schema.type === 'boolean') return fc.boolean();
         return fc.jsonValue({ maxDepth: 2 });
       };
@@ -469,14 +586,50 @@ describe('hostile input at the HTTP edge', () => {
       const examples: Record<string, fc.Arbitrary<unknown>> = { 'POST /api/applications': fc.oneof(fc.constant(valid), nearMiss(valid)) };
       /** Names any route might read from a query string, a form or a body it does not declare. */
       const fieldName = fc.oneof(
-        fc.constantFrom('q', 'taxCode', 'status', 'region', 'page', 'pageSize', 'from', 'to', 'minPosition', 'limit', 'offset', 'consumer', 'asOf', 'version', 'reason', 'amount', 'termYears', 'annualRate', 'fixed', 'variable', 'kind', 'file', 'user', '__proto__', 'constructor'),
+        fc.constantFrom(
+          'q',
+          'taxCode',
+          'status',
+          'region',
+          'page',
+          'pageSize',
+          'from',
+          'to',
+          'minPosition',
+          'limit',
+          'offset',
+          'consumer',
+          'asOf',
+          'version',
+          'reason',
+          'amount',
+          'termYears',
+          'annualRate',
+          'fixed',
+          'variable',
+          'kind',
+          'file',
+          'user',
+          '__proto__',
+          'constructor',
+        ),
         hostileString,
       );
-      const queryValue = fc.oneof(hostileString, fc.stringMatching(/^\d{1,20}$/), fc.constantFrom('2026-01', '0000-01', '9999-12', 'open', 'Lombardia', 'true'));
+      const queryValue = fc.oneof(
+        hostileString,
+        fc.stringMatching(/^\d{1,20}$/),
+        fc.constantFrom('2026-01', '0000-01', '9999-12', 'open', 'Lombardia', 'true'),
+      );
       // What a header can carry: bytes, without the line breaks that would end it.
       const headerValue = fc.oneof(
         fc.constantFrom('"1"', '"2"', 'W/"1"', '*', '"999999999"', '"-1"', '"1", "2"', '1', '9223372036854775808', '000000000000000001', 'Bearer x', ''),
-        fc.string({ unit: fc.integer({ min: 0x20, max: 0xff }).filter((code) => code !== 0x7f).map((code) => String.fromCharCode(code)), maxLength: 40 }),
+        fc.string({
+          unit: fc
+            .integer({ min: 0x20, max: 0xff })
+            .filter((code) => code !== 0x7f)
+            .map((code) => String.fromCharCode(code)),
+          maxLength: 40,
+        }),
       );
       // Mostly none, so that most requests get as far as the body.
       const headers = fc.oneof(
@@ -489,7 +642,12 @@ describe('hostile input at the HTTP edge', () => {
               'x-min-position': headerValue,
               'last-event-id': headerValue,
               'idempotency-key': headerValue,
-              'content-type': fc.constantFrom('application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16'),
+              'content-type': fc.constantFrom(
+                'application/json; charset=utf-8',
+                'text/plain',
+                'application/x-www-form-urlencoded',
+                'application/json; charset=utf-16',
+              ),
             },
             { requiredKeys: [] },
           ),
@@ -530,23 +688,40 @@ describe('hostile input at the HTTP edge', () => {
             fc.array(fc.tuple(fieldName, queryValue), { maxLength: 2 }),
           )
           .chain(([declared, extra]) =>
-            fc.tuple(...declared.filter((parameter) => parameter !== undefined).map((parameter) => valueFor(parameter.schema).map((value) => [parameter.name, String(value)] as const))).map((given) => [...given, ...extra]),
+            fc
+              .tuple(
+                ...declared
+                  .filter((parameter) => parameter !== undefined)
+                  .map((parameter) => valueFor(parameter.schema).map((value) => [parameter.name, String(value)] as const)),
+              )
+              .map((given) => [...given, ...extra]),
           );
         const example = examples[`${operation.method} ${operation.path}`];
-        const json = operation.body ? (example ? fc.oneof(example, valueFor(operation.body)) : valueFor(operation.body)) : fc.oneof(hostileValue, fc.dictionary(fieldName, hostileValue, { maxKeys: 4 }));
+        const json = operation.body
+          ? example
+            ? fc.oneof(example, valueFor(operation.body))
+            : valueFor(operation.body)
+          : fc.oneof(hostileValue, fc.dictionary(fieldName, hostileValue, { maxKeys: 4 }));
         const body: fc.Arbitrary<Pick<Call, 'json' | 'form' | 'raw'>> =
           operation.method === 'GET'
             ? fc.constant({})
             : operation.body
               ? fc.oneof({ weight: 5, arbitrary: json.map((value) => ({ json: value })) }, { weight: 1, arbitrary: rawJson })
-              : fc.oneof(fc.constant({}), json.map((value) => ({ json: value })), form.map((data) => ({ form: data })), rawJson);
-        return fc.record({ path: fc.record(pathValues), query, headers, body }).map(({ path, query, headers: { 'content-type': contentType, ...rest }, body }) => ({
-          method: operation.method,
-          path: fill(operation.path, path as Record<string, string>),
-          query,
-          headers: { ...rest, ...('json' in body && contentType ? { 'content-type': contentType } : {}) },
-          ...body,
-        }));
+              : fc.oneof(
+                  fc.constant({}),
+                  json.map((value) => ({ json: value })),
+                  form.map((data) => ({ form: data })),
+                  rawJson,
+                );
+        return fc
+          .record({ path: fc.record(pathValues), query, headers, body })
+          .map(({ path, query, headers: { 'content-type': contentType, ...rest }, body }) => ({
+            method: operation.method,
+            path: fill(operation.path, path as Record<string, string>),
+            query,
+            headers: { ...rest, ...('json' in body && contentType ? { 'content-type': contentType } : {}) },
+            ...body,
+          }));
       }
 
       for (const operation of operations) {
@@ -563,7 +738,8 @@ describe('hostile input at the HTTP edge', () => {
               assert.match(String(answer.headers.get('content-type')), /^application\/problem\+json/, what);
               assert.equal(await eventsCausedBy(correlationId), 0, `${what} was refused but stored something`);
             }
-            if (route === 'POST /api/applications' && answer.status === 201) applications.push((JSON.parse(answer.body) as { applicationId: string }).applicationId);
+            if (route === 'POST /api/applications' && answer.status === 201)
+              applications.push((JSON.parse(answer.body) as { applicationId: string }).applicationId);
           }),
           { numRuns: 25 },
         );

@@ -142,7 +142,12 @@ describe('the pages, in a browser', { skip }, () => {
 
   it('an admin inspects a dead letter and redrives it, and it leaves the open ones', async () => {
     // A real message of the platform, dead-lettered for the Notification service as a failing handler would leave it.
-    const submitted = await platform.server.inject({ method: 'POST', url: '/api/applications', headers: await injectedBearer(platform.server, 'marco'), payload: submission });
+    const submitted = await platform.server.inject({
+      method: 'POST',
+      url: '/api/applications',
+      headers: await injectedBearer(platform.server, 'marco'),
+      payload: submission,
+    });
     assert.equal(submitted.statusCode, 201, submitted.body);
     const applicationId = submitted.json<{ applicationId: string }>().applicationId;
     const [stored] = await new SqlEventStore(platform.client).readStream(`application-${applicationId}`);

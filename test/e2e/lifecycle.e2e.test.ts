@@ -80,7 +80,11 @@ describe('the platform as a process: starting and stopping', () => {
   it('ends its live streams on SIGTERM and exits with 0, also while a request hangs', { timeout: 120_000 }, async () => {
     const platform = await start(embedded(await folder()));
     const applicant = await devBearer(platform.address, 'giulia');
-    const submitted = await fetch(`${platform.address}/api/applications`, { method: 'POST', headers: { ...applicant, 'content-type': 'application/json' }, body: submission });
+    const submitted = await fetch(`${platform.address}/api/applications`, {
+      method: 'POST',
+      headers: { ...applicant, 'content-type': 'application/json' },
+      body: submission,
+    });
     assert.equal(submitted.status, 201);
     const { applicationId } = (await submitted.json()) as { applicationId: string };
 

@@ -28,7 +28,11 @@ describe('live streams are capped per caller and per process', () => {
   });
 
   const submit = async (headers: AuthHeaders) => {
-    const response = await fetch(`${url}/api/applications`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(submission) });
+    const response = await fetch(`${url}/api/applications`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify(submission),
+    });
     assert.equal(response.status, 201);
     return ((await response.json()) as { applicationId: string }).applicationId;
   };
@@ -37,7 +41,11 @@ describe('live streams are capped per caller and per process', () => {
     const abort = new AbortController();
     const response = await fetch(`${url}/api/applications/${applicationId}/live`, { headers, signal: abort.signal });
     if (response.status === 200) open.push(abort);
-    return { response, problem: response.status === 200 ? undefined : ((await response.json()) as { code: string; status: number }), close: () => abort.abort() };
+    return {
+      response,
+      problem: response.status === 200 ? undefined : ((await response.json()) as { code: string; status: number }),
+      close: () => abort.abort(),
+    };
   };
   /** A closed stream frees its slot as soon as the server sees it closed, a moment after the client let go. */
   const followOnceFreed = async (headers: AuthHeaders, applicationId: string) => {

@@ -75,6 +75,9 @@ describe('the read side in processes of its own, on PostgreSQL and Redis', () =>
       now = await holders();
     }
     assert.equal(now.length, 4);
-    assert.ok(now.every((holder) => !before.has(holder)), 'every projection is written by the standby now');
+    assert.ok(
+      now.every((holder) => !before.has(holder)),
+      'every projection is written by the standby now',
+    );
   });
 });

@@ -45,7 +45,13 @@ export function describeQuerySide(setup: string, open: () => Promise<OpenedPlatf
     };
 
     /** A request as a demo user: the operator unless told otherwise. */
-    async function call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}, user: DemoUserId = 'olivia'): Promise<Answer<T>> {
+    async function call<T>(
+      method: string,
+      path: string,
+      body?: unknown,
+      headers: Record<string, string> = {},
+      user: DemoUserId = 'olivia',
+    ): Promise<Answer<T>> {
       const response = await fetch(`${url}${path}`, {
         method,
         headers: { ...(await as(user)), ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
@@ -69,16 +75,23 @@ export function describeQuerySide(setup: string, open: () => Promise<OpenedPlatf
 
     it('reads its own write at once with X-Min-Position, and says when the read model is behind', async () => {
       const { applicationId, position } = await submit();
-      const view = await call<{ status: string; version: number }>('GET', `/api/applications/${applicationId}`, undefined, { 'x-min-position': String(position) });
+      const view = await call<{ status: string; version: number }>('GET', `/api/applications/${applicationId}`, undefined, {
+        'x-min-position': String(position),
+      });
       assert.equal(view.status, 200);
       assert.equal(view.body.status, 'processing');
       assert.equal(view.headers.get('etag'), '"1"');
       assert.equal(view.headers.get('x-read-model-behind'), null);
       const locked = await call<{ position: number }>('POST', `/api/applications/${applicationId}/rate-lock`, {});
-      const after = await call<{ version: number; steps: { rateLocked: boolean } }>('GET', `/api/applications/${applicationId}?minPosition=${locked.body.position}`);
+      const after = await call<{ version: number; steps: { rateLocked: boolean } }>(
+        'GET',
+        `/api/applications/${applicationId}?minPosition=${locked.body.position}`,
+      );
       assert.deepEqual([after.body.version, after.body.steps.rateLocked], [2, true]);
       // A position no write has reached yet: the answer comes after the bound, with what there is.
-      const ahead = await call<{ version: number }>('GET', `/api/applications/${applicationId}`, undefined, { 'x-min-position': String(locked.body.position * 1000) });
+      const ahead = await call<{ version: number }>('GET', `/api/applications/${applicationId}`, undefined, {
+        'x-min-position': String(locked.body.position * 1000),
+      });
       assert.equal(ahead.status, 200);
       assert.equal(ahead.headers.get('x-read-model-behind'), 'true');
       assert.equal(ahead.body.version, 2);
@@ -89,11 +102,24 @@ export function describeQuerySide(setup: string, open: () => Promise<OpenedPlatf
       const surname = `Zanetti${Math.random().toString(36).slice(2, 8).replace(/\d/g, 'x')}`;
       const { applicationId, position } = await submit(surname);
       const wait = { 'x-min-position': String(position) };
-      const byPrefix = await call<{ items: { applicationId: string }[]; total: number }>('GET', `/api/applications?q=${surname.slice(0, 9).toLowerCase()}`, undefined, wait);
+      const byPrefix = await call<{ items: { applicationId: string }[]; total: number }>(
+        'GET',
+        `/api/applications?q=${surname.slice(0, 9).toLowerCase()}`,
+        undefined,
+        wait,
+      );
       assert.equal(byPrefix.status, 200);
       assert.ok(byPrefix.body.items.some((item) => item.applicationId === applicationId));
-      const byTaxCode = await call<{ items: { applicationId: string }[] }>('GET', `/api/applications?taxCode=${submission.applicant.taxCode}&q=${surname}`, undefined, wait);
-      assert.deepEqual(byTaxCode.body.items.map((item) => item.applicationId), [applicationId]);
+      const byTaxCode = await call<{ items: { applicationId: string }[] }>(
+        'GET',
+        `/api/applications?taxCode=${submission.applicant.taxCode}&q=${surname}`,
+        undefined,
+        wait,
+      );
+      assert.deepEqual(
+        byTaxCode.body.items.map((item) => item.applicationId),
+        [applicationId],
+      );
       const board = await call<{ rows: { region: string; submitted: number; processing: number }[] }>('GET', '/api/dashboard', undefined, wait, 'elena');
       assert.equal(board.status, 200);
       const region = board.body.rows.filter((row) => row.region === 'Lombardia');
@@ -142,11 +168,17 @@ export function describeQuerySide(setup: string, open: () => Promise<OpenedPlatf
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal((await call('POST', `/api/applications/${applicationId}/rate-lock`, {})).status, 200);
       events.push(...(await first));
-      assert.deepEqual(events.map((e) => e.data.type), ['MortgageApplicationSubmitted', 'InterestRateLocked']);
+      assert.deepEqual(
+        events.map((e) => e.data.type),
+        ['MortgageApplicationSubmitted', 'InterestRateLocked'],
+      );
       // Disconnected, the applicant withdraws elsewhere; the reconnection gets only what it missed.
       assert.equal((await call('POST', `/api/applications/${applicationId}/withdrawal`, { reason: 'changed my mind' })).status, 200);
       const resumed = await read(events.at(-1)!.id, (n) => n >= 1);
-      assert.deepEqual(resumed.map((e) => [e.data.type, e.data.status]), [['ApplicationWithdrawn', 'withdrawn']]);
+      assert.deepEqual(
+        resumed.map((e) => [e.data.type, e.data.status]),
+        [['ApplicationWithdrawn', 'withdrawn']],
+      );
       assert.ok(Number(resumed[0]!.id) > Number(events.at(-1)!.id));
     });
 
@@ -159,7 +191,10 @@ export function describeQuerySide(setup: string, open: () => Promise<OpenedPlatf
       assert.equal(published.status, 200, JSON.stringify(published.body));
       const after = await call<{ version: number; fixed: { annualRate: number }[] }>('GET', `/api/rates?minPosition=${published.body.position}`);
       assert.equal(after.body.version, published.body.version);
-      assert.deepEqual(after.body.fixed.map((band) => band.annualRate), fixed.map((band) => band.annualRate));
+      assert.deepEqual(
+        after.body.fixed.map((band) => band.annualRate),
+        fixed.map((band) => band.annualRate),
+      );
       const { applicationId } = await submit();
       const locked = await call<{ position: number }>('POST', `/api/applications/${applicationId}/rate-lock`, {});
       const view = await call<{ rate: { annualRate: number } }>('GET', `/api/applications/${applicationId}?minPosition=${locked.body.position}`);
@@ -192,7 +227,10 @@ export function describeQuerySide(setup: string, open: () => Promise<OpenedPlatf
       assert.ok(published.body.annualRate > 0);
       const bad = await call<{ errors: { path: string }[] }>('POST', '/api/simulations', { amount: -1, termYears: 30, annualRate: 2.5 });
       assert.equal(bad.status, 400);
-      assert.deepEqual(bad.body.errors.map((e) => e.path), ['amount']);
+      assert.deepEqual(
+        bad.body.errors.map((e) => e.path),
+        ['amount'],
+      );
     });
 
     it('reports each projection with its position and lag, and as Prometheus metrics', async () => {
@@ -236,10 +274,22 @@ export function describeQuerySide(setup: string, open: () => Promise<OpenedPlatf
       const done = await projectionsCommand(['rebuild', 'dashboard'], { baseUrl: url }, (text) => lines.push(text), { interactive: false, pollMs: 20 });
       assert.match(done, /^dashboard rebuilt: \d+ events$/);
       assert.match(lines.at(-1)!, /\[#+\] 100 % .* done/);
-      await assert.rejects(projectionsCommand(['rebuild', 'nothing'], { baseUrl: url }, () => undefined), /no projection named nothing/);
-      await assert.rejects(projectionsCommand(['rebuilt'], { baseUrl: url }, () => undefined), UsageError);
+      await assert.rejects(
+        projectionsCommand(['rebuild', 'nothing'], { baseUrl: url }, () => undefined),
+        /no projection named nothing/,
+      );
+      await assert.rejects(
+        projectionsCommand(['rebuilt'], { baseUrl: url }, () => undefined),
+        UsageError,
+      );
       const all = await projectionsCommand(['rebuild'], { baseUrl: url }, () => undefined, { interactive: false, pollMs: 20 });
-      assert.deepEqual(all.split('\n').map((line) => line.split(' ')[0]).sort(), ['application-search', 'customer-view', 'dashboard', 'rates']);
+      assert.deepEqual(
+        all
+          .split('\n')
+          .map((line) => line.split(' ')[0])
+          .sort(),
+        ['application-search', 'customer-view', 'dashboard', 'rates'],
+      );
     });
 
     it('parks an application its read models cannot apply, serves every other one, and shows the operator what it parked', async () => {
@@ -254,10 +304,19 @@ export function describeQuerySide(setup: string, open: () => Promise<OpenedPlatf
       assert.equal(view.status, 200);
       assert.equal(view.headers.get('x-read-model-behind'), null);
       const found = await call<{ items: { applicationId: string }[] }>('GET', `/api/applications?q=${surname.toLowerCase()}`, undefined, wait);
-      assert.deepEqual(found.body.items.map((item) => item.applicationId), [applicationId]);
+      assert.deepEqual(
+        found.body.items.map((item) => item.applicationId),
+        [applicationId],
+      );
       assert.equal((await call('GET', `/api/applications/${poisoned}`, undefined, wait)).status, 404);
 
-      const status = await call<{ items: { name: string; parkedEvents: number; parkedStreams: number; behindEvents: number }[] }>('GET', '/api/projections', undefined, {}, 'ada');
+      const status = await call<{ items: { name: string; parkedEvents: number; parkedStreams: number; behindEvents: number }[] }>(
+        'GET',
+        '/api/projections',
+        undefined,
+        {},
+        'ada',
+      );
       const byName = new Map(status.body.items.map((item) => [item.name, item]));
       assert.deepEqual([byName.get('customer-view')?.parkedEvents, byName.get('customer-view')?.parkedStreams], [1, 1]);
       assert.deepEqual([byName.get('application-search')?.parkedEvents, byName.get('dashboard')?.parkedEvents], [1, 1]);
@@ -275,9 +334,18 @@ export function describeQuerySide(setup: string, open: () => Promise<OpenedPlatf
       );
       assert.equal((await call('GET', '/api/projections/customer-view/parked')).status, 403, 'an operator does not operate projections');
       assert.equal((await call('GET', '/api/projections/nothing/parked', undefined, {}, 'ada')).status, 404);
-      const badStream = await call<{ errors: { path: string }[] }>('POST', '/api/projections/customer-view/parked/discard?streamId=a%00b', undefined, {}, 'ada');
+      const badStream = await call<{ errors: { path: string }[] }>(
+        'POST',
+        '/api/projections/customer-view/parked/discard?streamId=a%00b',
+        undefined,
+        {},
+        'ada',
+      );
       assert.equal(badStream.status, 400);
-      assert.deepEqual(badStream.body.errors.map((e) => e.path), ['querystring.streamId']);
+      assert.deepEqual(
+        badStream.body.errors.map((e) => e.path),
+        ['querystring.streamId'],
+      );
       const metrics = await (await fetch(`${url}/metrics`, { headers: await as('prometheus') })).text();
       assert.match(metrics, /^mutuo_projection_parked_events\{projection="customer-view"\} 1$/m);
       assert.match(metrics, /^mutuo_projection_parked_events\{projection="dashboard"\} 1$/m);
@@ -294,21 +362,33 @@ export function describeQuerySide(setup: string, open: () => Promise<OpenedPlatf
         assert.match(String(line.msg), /cannot apply event \d+ \(MortgageApplicationSubmitted, version 1 of application-/);
       }
       const written = JSON.stringify(logs());
-      assert.ok(!written.includes('Futuro'), 'nothing of the event\'s data in the logs');
+      assert.ok(!written.includes('Futuro'), "nothing of the event's data in the logs");
 
       const target = { baseUrl: url };
       assert.match(await projectionsCommand(['list'], target, () => undefined), /^customer-view\s+position \d+ .* parked 1 events$/m);
-      assert.match(await projectionsCommand(['parked', 'customer-view'], target, () => undefined), new RegExp(`^customer-view\\s+\\d+\\s+${stream}\\s+1\\s+MortgageApplicationSubmitted\\s+${unknownVersionFailure.join(': ').replace(/[()]/g, '\\$&')}$`, 'm'));
+      assert.match(
+        await projectionsCommand(['parked', 'customer-view'], target, () => undefined),
+        new RegExp(
+          `^customer-view\\s+\\d+\\s+${stream}\\s+1\\s+MortgageApplicationSubmitted\\s+${unknownVersionFailure.join(': ').replace(/[()]/g, '\\$&')}$`,
+          'm',
+        ),
+      );
       assert.equal(
         await projectionsCommand(['redrive', 'customer-view'], target, () => undefined),
         'customer-view: 0 parked events applied, 1 parked again (see mutuo projections parked customer-view)',
       );
-      assert.equal(await projectionsCommand(['discard', 'customer-view', stream], target, () => undefined), `customer-view, stream ${stream}: 1 parked events discarded`);
+      assert.equal(
+        await projectionsCommand(['discard', 'customer-view', stream], target, () => undefined),
+        `customer-view, stream ${stream}: 1 parked events discarded`,
+      );
       for (const name of ['application-search', 'dashboard']) {
         assert.equal(await projectionsCommand(['discard', name], target, () => undefined), `${name}: 1 parked events discarded`);
       }
       assert.equal(await projectionsCommand(['parked'], target, () => undefined), 'no parked events');
-      await assert.rejects(projectionsCommand(['redrive'], target, () => undefined), UsageError);
+      await assert.rejects(
+        projectionsCommand(['redrive'], target, () => undefined),
+        UsageError,
+      );
     });
   });
 }

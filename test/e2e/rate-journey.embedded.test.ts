@@ -42,7 +42,12 @@ describe('a rate of any allowed precision, end to end', () => {
   });
 
   async function call<T>(method: InjectOptions['method'], url: string, payload?: object, user: DemoUserId = 'olivia', headers: Record<string, string> = {}) {
-    const response = await platform.server.inject({ method, url, headers: { ...(await injectedBearer(platform.server, user)), ...headers }, ...(payload ? { payload } : {}) });
+    const response = await platform.server.inject({
+      method,
+      url,
+      headers: { ...(await injectedBearer(platform.server, user)), ...headers },
+      ...(payload ? { payload } : {}),
+    });
     assert.ok(response.statusCode < 300, `${method} ${url}: ${response.statusCode} ${response.body}`);
     return { body: response.json<T>(), text: response.body };
   }
@@ -62,18 +67,27 @@ describe('a rate of any allowed precision, end to end', () => {
         // An application locks it, and an operator changes it to `changed`.
         const { applicationId } = (await call<{ applicationId: string }>('POST', '/api/applications', submission, 'giulia')).body;
         await call('POST', `/api/applications/${applicationId}/rate-lock`, {});
-        const change = await call<{ position: number }>('POST', `/api/applications/${applicationId}/rate`, { annualRate: Number(changed), reason: 'negotiated' });
+        const change = await call<{ position: number }>('POST', `/api/applications/${applicationId}/rate`, {
+          annualRate: Number(changed),
+          reason: 'negotiated',
+        });
 
         // After the submission, the rate events as stored, read with their personal data (the reason) revealed.
         const trail = await call<{ type: string; schemaVersion: number; data: unknown }[]>('GET', `/api/applications/${applicationId}/events`);
-        const rateEvents = trail.body
-          .slice(1)
-          .map((event) => platformEventCatalog.decode(event.type, event.schemaVersion, event.data) as PlatformEvent);
+        const rateEvents = trail.body.slice(1).map((event) => platformEventCatalog.decode(event.type, event.schemaVersion, event.data) as PlatformEvent);
         const [locked, rateChanged] = rateEvents;
         assert.deepEqual(locked?.type === 'InterestRateLocked' && locked.data.annualRate, published);
-        assert.deepEqual(rateChanged?.type === 'InterestRateChanged' && [rateChanged.data.annualRate, rateChanged.data.previousAnnualRate], [changed, published]);
+        assert.deepEqual(rateChanged?.type === 'InterestRateChanged' && [rateChanged.data.annualRate, rateChanged.data.previousAnnualRate], [
+          changed,
+          published,
+        ]);
 
-        const customer = await call<{ rate: { annualRate: number } }>('GET', `/api/applications/${applicationId}?minPosition=${change.body.position}`, undefined, 'giulia');
+        const customer = await call<{ rate: { annualRate: number } }>(
+          'GET',
+          `/api/applications/${applicationId}?minPosition=${change.body.position}`,
+          undefined,
+          'giulia',
+        );
         assert.equal(written(customer.body.rate.annualRate), changed);
         const state = await call<{ rate: { annualRate: number } }>('GET', `/api/applications/${applicationId}/state`);
         assert.equal(written(state.body.rate.annualRate), changed);
@@ -100,7 +114,13 @@ describe('a rate of any allowed precision, end to end', () => {
         assert.ok(booking?.type === 'RequestFinalization');
         const { applicant: _sealed, ...booked } = booking;
         // The Bank Gateway opens the sealed applicant for the tax code it books under.
-        const request: BookRequest = { ...booked, taxCode: 'BNCGLI90C55F205Z', type: 'BOOK', layout: currentBookLayout, requestedAt: new Date('2026-11-23T10:00:00Z') };
+        const request: BookRequest = {
+          ...booked,
+          taxCode: 'BNCGLI90C55F205Z',
+          type: 'BOOK',
+          layout: currentBookLayout,
+          requestedAt: new Date('2026-11-23T10:00:00Z'),
+        };
         const record = encodeRequest(request).toString('latin1');
         assert.equal(record.slice(0, 6), 'BOOK2 ');
         assert.equal(Number(record.slice(68, 77)), annualRateUnits(changed, 6), `the rate field of ${JSON.stringify(record)}`);

@@ -43,7 +43,7 @@ function Login({ onSignedIn }: { onSignedIn: (session: Session) => void }) {
   useEffect(() => {
     call<{ users: DemoUser[] } | DemoUser[]>(undefined, 'GET', '/auth/dev/users')
       .then(({ body }) => setUsers(Array.isArray(body) ? body : body.users))
-      .catch(() => setError('No development identity provider here: sign in through your bank\'s.'));
+      .catch(() => setError("No development identity provider here: sign in through your bank's."));
   }, []);
   return (
     <div className="login">

@@ -92,7 +92,8 @@ function checkLocally(values: Record<Path, string>): FieldError[] {
     errors.push({ path: 'applicant.email', message: 'must be one bare email address (name@example.com)' });
   }
   const term = Number(values['loan.termYears']);
-  if (values['loan.termYears'] !== '' && (!Number.isInteger(term) || term < 5 || term > 40)) errors.push({ path: 'loan.termYears', message: 'must be 5 to 40 years' });
+  if (values['loan.termYears'] !== '' && (!Number.isInteger(term) || term < 5 || term > 40))
+    errors.push({ path: 'loan.termYears', message: 'must be 5 to 40 years' });
   return errors;
 }
 
@@ -141,7 +142,11 @@ function SubmissionForm({ session, onSubmitted }: { session: Session; onSubmitte
     }
   }
 
-  const errorOf = (path: string) => errors.filter((error) => error.path === path).map((error) => error.message).join('; ');
+  const errorOf = (path: string) =>
+    errors
+      .filter((error) => error.path === path)
+      .map((error) => error.message)
+      .join('; ');
   const unplaced = errors.filter((error) => !fields.some((field) => field.path === error.path));
   return (
     <form className="card form" onSubmit={submit} noValidate>
@@ -212,7 +217,10 @@ function ApplicationPage({ session, applicationId, minPosition }: { session: Ses
     <div className="application">
       <section className="card">
         <h2>
-          Application {applicationId.slice(0, 8)} <span className={`status ${view.status}`} data-testid="status">{view.status}</span>
+          Application {applicationId.slice(0, 8)}{' '}
+          <span className={`status ${view.status}`} data-testid="status">
+            {view.status}
+          </span>
         </h2>
         <p>
           {euros(view.loan.amount)} over {view.loan.termYears} years, {view.loan.rateType}
@@ -303,7 +311,12 @@ function Documents({ session, applicationId }: { session: Session; applicationId
             <tr key={kind}>
               <td>{label}</td>
               <td>
-                <input type="file" accept="application/pdf" aria-label={label} onChange={(event) => event.target.files?.[0] && upload(kind, event.target.files[0], event.target.files[0].name)} />
+                <input
+                  type="file"
+                  accept="application/pdf"
+                  aria-label={label}
+                  onChange={(event) => event.target.files?.[0] && upload(kind, event.target.files[0], event.target.files[0].name)}
+                />
               </td>
               <td>
                 <button type="button" data-testid={`sample-${kind}`} onClick={() => void sample(kind)}>

@@ -32,7 +32,19 @@ export function ExecutiveDashboard({ session }: { session: Session }) {
     const months = new Map<string, Figures>();
     for (const row of dashboard?.rows ?? []) {
       const known = months.get(row.month);
-      months.set(row.month, known ? { ...known, submitted: known.submitted + row.submitted, approved: known.approved + row.approved, rejected: known.rejected + row.rejected, requested: known.requested + row.requested, disbursed: known.disbursed + row.disbursed } : row);
+      months.set(
+        row.month,
+        known
+          ? {
+              ...known,
+              submitted: known.submitted + row.submitted,
+              approved: known.approved + row.approved,
+              rejected: known.rejected + row.rejected,
+              requested: known.requested + row.requested,
+              disbursed: known.disbursed + row.disbursed,
+            }
+          : row,
+      );
     }
     return [...months].sort(([a], [b]) => (a < b ? -1 : 1));
   }, [dashboard]);
@@ -40,7 +52,11 @@ export function ExecutiveDashboard({ session }: { session: Session }) {
     const regions = new Map<string, { submitted: number; requested: number; disbursed: number }>();
     for (const row of dashboard?.rows ?? []) {
       const known = regions.get(row.region) ?? { submitted: 0, requested: 0, disbursed: 0 };
-      regions.set(row.region, { submitted: known.submitted + row.submitted, requested: known.requested + row.requested, disbursed: known.disbursed + row.disbursed });
+      regions.set(row.region, {
+        submitted: known.submitted + row.submitted,
+        requested: known.requested + row.requested,
+        disbursed: known.disbursed + row.disbursed,
+      });
     }
     return [...regions].sort(([, a], [, b]) => b.submitted - a.submitted);
   }, [dashboard]);

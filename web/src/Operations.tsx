@@ -2,11 +2,31 @@ import { useCallback, useEffect, useState } from 'react';
 import { Head, Notice } from './parts.tsx';
 import { call, type Session } from './api.ts';
 
-type DeadLetter = { id: number; consumer: string; partitionKey: string | null; eventType: string | null; reason: string; error: string; attempts: number; status: string; parked: number; createdAt: string };
+type DeadLetter = {
+  id: number;
+  consumer: string;
+  partitionKey: string | null;
+  eventType: string | null;
+  reason: string;
+  error: string;
+  attempts: number;
+  status: string;
+  parked: number;
+  createdAt: string;
+};
 type DeadLetterDetail = DeadLetter & { message: unknown };
 type Rebuild = { state: string; applied: number; total: number; eventsPerSecond?: number; etaSeconds?: number | null };
 type Projection = { name: string; position: number; headPosition: number; behindEvents: number; lagMs: number; parkedEvents: number; rebuild?: Rebuild };
-type ParkedEvent = { projection: string; position: number; streamId: string; streamVersion: number; eventType: string; errorCode: string | null; error: string | null; parkedAt: string };
+type ParkedEvent = {
+  projection: string;
+  position: number;
+  streamId: string;
+  streamVersion: number;
+  eventType: string;
+  errorCode: string | null;
+  error: string | null;
+  parkedAt: string;
+};
 
 /**
  * Dead letters (inspect, redrive, discard), projections (lag, rebuild and its progress,
@@ -30,7 +50,9 @@ export function Operations({ session }: { session: Session }) {
       }),
     ]);
     const withParked = status.body.items.filter((projection) => projection.parkedEvents > 0);
-    const lists = await Promise.all(withParked.map((projection) => call<{ items: ParkedEvent[] }>(session, 'GET', `/api/projections/${projection.name}/parked`)));
+    const lists = await Promise.all(
+      withParked.map((projection) => call<{ items: ParkedEvent[] }>(session, 'GET', `/api/projections/${projection.name}/parked`)),
+    );
     setLetters(dead.body);
     setProjections(status.body.items);
     setParked(lists.flatMap((list) => list.body.items));
@@ -93,7 +115,10 @@ export function Operations({ session }: { session: Session }) {
                 <td>{letter.attempts}</td>
                 <td>{letter.parked}</td>
                 <td className="actions">
-                  <button type="button" onClick={() => call<DeadLetterDetail>(session, 'GET', `/api/dead-letters/${letter.id}`).then(({ body }) => setInspected(body))}>
+                  <button
+                    type="button"
+                    onClick={() => call<DeadLetterDetail>(session, 'GET', `/api/dead-letters/${letter.id}`).then(({ body }) => setInspected(body))}
+                  >
                     Inspect
                   </button>
                   <button type="button" data-testid={`redrive-${letter.id}`} onClick={() => void act(letter.id, 'redrive')}>
@@ -124,7 +149,8 @@ export function Operations({ session }: { session: Session }) {
                 <td data-testid={`rebuild-${projection.name}`}>
                   {projection.rebuild ? (
                     <>
-                      {projection.rebuild.state} {projection.rebuild.total > 0 ? <progress value={projection.rebuild.applied} max={projection.rebuild.total} /> : null}{' '}
+                      {projection.rebuild.state}{' '}
+                      {projection.rebuild.total > 0 ? <progress value={projection.rebuild.applied} max={projection.rebuild.total} /> : null}{' '}
                       {projection.rebuild.applied.toLocaleString()} events
                     </>
                   ) : (
@@ -147,7 +173,12 @@ export function Operations({ session }: { session: Session }) {
                       <button type="button" data-testid={`redrive-parked-${projection.name}`} onClick={() => void operateParked(projection.name, 'redrive')}>
                         Redrive parked
                       </button>
-                      <button type="button" className="secondary" data-testid={`discard-parked-${projection.name}`} onClick={() => void operateParked(projection.name, 'discard')}>
+                      <button
+                        type="button"
+                        className="secondary"
+                        data-testid={`discard-parked-${projection.name}`}
+                        onClick={() => void operateParked(projection.name, 'discard')}
+                      >
                         Discard parked
                       </button>
                     </>
@@ -161,8 +192,8 @@ export function Operations({ session }: { session: Session }) {
           <>
             <h3>Parked events ({parked.length})</h3>
             <p className="muted">
-              Events a read model could not apply, and the later events of their application held behind them; every other application goes on. Once the
-              cause is fixed, redrive them; or discard them.
+              Events a read model could not apply, and the later events of their application held behind them; every other application goes on. Once the cause
+              is fixed, redrive them; or discard them.
             </p>
             <table data-testid="parked-events">
               <Head columns={['Read model', 'Position', 'Stream', 'Version', 'Event', 'Error', 'Parked at']} />

@@ -3,10 +3,33 @@ import { euros, Head, Notice } from './parts.tsx';
 import { ApiError, call, type Session } from './api.ts';
 import { ReadAs, readAmount, readRate, numberOf, type Reading } from './typed-values.tsx';
 
-type SearchItem = { applicationId: string; firstName: string; lastName: string; taxCode: string; status: string; region: string; amount: number; submittedAt: string };
+type SearchItem = {
+  applicationId: string;
+  firstName: string;
+  lastName: string;
+  taxCode: string;
+  status: string;
+  region: string;
+  amount: number;
+  submittedAt: string;
+};
 type SearchResult = { items: SearchItem[]; total: number };
-type AuditEvent = { eventId: string; type: string; version: number; position: number; data: Record<string, unknown>; metadata: { actor: string; occurredAt: string; correlationId: string } };
-type StateView = { status: string; version: number; applicant?: { firstName: string; lastName: string }; verifiedMonthlyNet?: number; annualRate?: number; [key: string]: unknown };
+type AuditEvent = {
+  eventId: string;
+  type: string;
+  version: number;
+  position: number;
+  data: Record<string, unknown>;
+  metadata: { actor: string; occurredAt: string; correlationId: string };
+};
+type StateView = {
+  status: string;
+  version: number;
+  applicant?: { firstName: string; lastName: string };
+  verifiedMonthlyNet?: number;
+  annualRate?: number;
+  [key: string]: unknown;
+};
 
 const taxCodeShape = /^[A-Z0-9]{16}$/i;
 
@@ -106,13 +129,26 @@ function OperatorApplication({ session, applicationId }: { session: Session; app
               As it was after event {at} of {latest}
               {at !== undefined && events[at - 1] ? `, ${new Date(events[at - 1]!.metadata.occurredAt).toLocaleString()}` : ''}
             </span>
-            <input type="range" min={1} max={latest} value={at ?? latest} onChange={(event) => travelTo(Number(event.target.value))} data-testid="time-travel" />
+            <input
+              type="range"
+              min={1}
+              max={latest}
+              value={at ?? latest}
+              onChange={(event) => travelTo(Number(event.target.value))}
+              data-testid="time-travel"
+            />
           </label>
         ) : null}
         {latest !== undefined ? (
           <label className="travel">
             <span>{asOf ? `As it was at ${new Date(asOf).toLocaleString()}` : 'Or as it was at a date and time'}</span>
-            <input type="datetime-local" step={1} value={asOf ?? ''} onChange={(event) => setAsOf(event.target.value || undefined)} data-testid="time-travel-date" />
+            <input
+              type="datetime-local"
+              step={1}
+              value={asOf ?? ''}
+              onChange={(event) => setAsOf(event.target.value || undefined)}
+              data-testid="time-travel-date"
+            />
           </label>
         ) : null}
         {state ? <pre className="state">{JSON.stringify(state, null, 2)}</pre> : null}
@@ -130,7 +166,9 @@ function OperatorApplication({ session, applicationId }: { session: Session; app
           const seen = latest ?? 0;
           const loaded = await refresh();
           setAt(loaded.at(-1)?.version);
-          const meanwhile = loaded.filter((event) => event.version > seen).map((event) => `${event.type} by ${event.metadata.actor} at ${new Date(event.metadata.occurredAt).toLocaleTimeString()}`);
+          const meanwhile = loaded
+            .filter((event) => event.version > seen)
+            .map((event) => `${event.type} by ${event.metadata.actor} at ${new Date(event.metadata.occurredAt).toLocaleTimeString()}`);
           setMessage(`${text}${meanwhile.length > 0 ? ` Meanwhile: ${meanwhile.join('; ')}.` : ''}`);
         }}
       />
@@ -171,7 +209,16 @@ type CommandField = { readonly name: string; readonly placeholder: string; reado
  * One of the operator's commands, sent with If-Match: a change meanwhile answers 409, and
  * the page then shows the application as it is now and says so, for the operator to decide again.
  */
-function CommandForm(props: CommandFormProps & { title: string; path: string; fields: readonly CommandField[]; body: (values: Record<string, string>) => unknown; done: string; testId: string }) {
+function CommandForm(
+  props: CommandFormProps & {
+    title: string;
+    path: string;
+    fields: readonly CommandField[];
+    body: (values: Record<string, string>) => unknown;
+    done: string;
+    testId: string;
+  },
+) {
   const [values, setValues] = useState<Record<string, string>>({});
   const [error, setError] = useState<string>();
   async function send(event: FormEvent) {
@@ -185,11 +232,19 @@ function CommandForm(props: CommandFormProps & { title: string; path: string; fi
       }
     }
     try {
-      await call(props.session, 'POST', `/api/applications/${props.applicationId}/${props.path}`, props.body(values), props.version ? { 'if-match': `"${props.version}"` } : {});
+      await call(
+        props.session,
+        'POST',
+        `/api/applications/${props.applicationId}/${props.path}`,
+        props.body(values),
+        props.version ? { 'if-match': `"${props.version}"` } : {},
+      );
       props.onDone(props.done);
     } catch (failure) {
       if (failure instanceof ApiError && failure.status === 409) {
-        await props.onConflict(`The application changed while you were looking at it (${failure.message}). It is shown as it is now: check it, then send again.`);
+        await props.onConflict(
+          `The application changed while you were looking at it (${failure.message}). It is shown as it is now: check it, then send again.`,
+        );
       } else setError(failure instanceof Error ? failure.message : String(failure));
     }
   }
@@ -206,7 +261,9 @@ function CommandForm(props: CommandFormProps & { title: string; path: string; fi
             onChange={(event) => setValues({ ...values, [field.name]: event.target.value })}
             data-testid={`${props.testId}-${field.name}`}
           />{' '}
-          {field.read ? <ReadAs text={values[field.name] ?? ''} reading={field.read(values[field.name] ?? '')} testId={`read-${props.testId}-${field.name}`} /> : null}
+          {field.read ? (
+            <ReadAs text={values[field.name] ?? ''} reading={field.read(values[field.name] ?? '')} testId={`read-${props.testId}-${field.name}`} />
+          ) : null}
         </span>
       ))}
       <button type="submit" data-testid={props.testId}>
@@ -242,7 +299,15 @@ function Commands(props: CommandFormProps) {
         done="Rate changed."
         testId="change-rate"
       />
-      <CommandForm {...props} title="Lock the published rate" path="rate-lock" fields={[]} body={() => ({})} done="Rate locked for 30 days." testId="lock-rate" />
+      <CommandForm
+        {...props}
+        title="Lock the published rate"
+        path="rate-lock"
+        fields={[]}
+        body={() => ({})}
+        done="Rate locked for 30 days."
+        testId="lock-rate"
+      />
     </>
   );
 }

@@ -27,7 +27,15 @@ const numberIn = (text: string, read: (text: string) => Reading): number => (tex
  * for the term and loan-to-value unless a rate is given, and the amortization by year.
  */
 export function Simulator() {
-  const [values, setValues] = useState<Values>({ amount: '200.000', termYears: '25', propertyValue: '300.000', annualRate: '', upfront: '1.500', perInstallment: '2', annual: '30' });
+  const [values, setValues] = useState<Values>({
+    amount: '200.000',
+    termYears: '25',
+    propertyValue: '300.000',
+    annualRate: '',
+    upfront: '1.500',
+    perInstallment: '2',
+    annual: '30',
+  });
   const [result, setResult] = useState<Simulation>();
   const [errors, setErrors] = useState<FieldError[]>([]);
 
@@ -43,12 +51,22 @@ export function Simulator() {
         termYears: Number(values.termYears),
         ...(values.propertyValue.trim() ? { propertyValue: numberIn(values.propertyValue, readAmount) } : {}),
         ...(values.annualRate.trim() ? { annualRate: numberIn(values.annualRate, readRate) } : {}),
-        fees: { upfront: numberIn(values.upfront, readAmount), perInstallment: numberIn(values.perInstallment, readAmount), annual: numberIn(values.annual, readAmount) },
+        fees: {
+          upfront: numberIn(values.upfront, readAmount),
+          perInstallment: numberIn(values.perInstallment, readAmount),
+          annual: numberIn(values.annual, readAmount),
+        },
         schedule: true,
       });
       setResult(body);
     } catch (error) {
-      setErrors(error instanceof ApiError ? (error.errors.length > 0 ? [...error.errors] : [{ path: '', message: error.message }]) : [{ path: '', message: String(error) }]);
+      setErrors(
+        error instanceof ApiError
+          ? error.errors.length > 0
+            ? [...error.errors]
+            : [{ path: '', message: error.message }]
+          : [{ path: '', message: String(error) }],
+      );
       setResult(undefined);
     }
   }
@@ -80,7 +98,12 @@ export function Simulator() {
         />
         {read ? <ReadAs text={values[name]} reading={read(values[name])} testId={`read-${name}`} /> : null}
         {errors
-          .filter((error) => error.path === name || error.path.startsWith(`${name}.`) || (name in { upfront: 1, perInstallment: 1, annual: 1 } && error.path === `fees.${name}`))
+          .filter(
+            (error) =>
+              error.path === name ||
+              error.path.startsWith(`${name}.`) ||
+              (name in { upfront: 1, perInstallment: 1, annual: 1 } && error.path === `fees.${name}`),
+          )
           .map((error) => (
             <small className="error" key={error.path}>
               {error.message}
@@ -100,11 +123,13 @@ export function Simulator() {
         {field('upfront', 'Fees at drawdown (€)')}
         {field('perInstallment', 'Fee per installment (€)')}
         {field('annual', 'Yearly fee (€)')}
-        {errors.filter((error) => error.path === '').map((error) => (
-          <p className="error" key="general">
-            {error.message}
-          </p>
-        ))}
+        {errors
+          .filter((error) => error.path === '')
+          .map((error) => (
+            <p className="error" key="general">
+              {error.message}
+            </p>
+          ))}
         <button type="submit" data-testid="simulate">
           Simulate
         </button>

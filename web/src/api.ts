@@ -30,7 +30,13 @@ export function saveSession(session: Session | undefined): void {
 
 export type Answer<T> = { readonly body: T; readonly headers: Headers };
 
-export async function call<T>(session: Session | undefined, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer<T>> {
+export async function call<T>(
+  session: Session | undefined,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Answer<T>> {
   const response = await fetch(path, {
     method,
     headers: {

@@ -55,7 +55,11 @@ async function run(services?: readonly ServiceName[]): Promise<void> {
   const url = await platform.server.listen({ port: config.port, host: config.host });
   logger.info(`Mutuo (${platform.services.join(', ')}) is running on ${platform.database} and ${platform.bus}: ${url} (API docs at ${url}/docs)`);
   for (const line of platform.descriptions) logger.info(line);
-  logger.info(platform.metricsUrl ? `metrics: ${platform.metricsUrl}, to anyone who reaches it` : `metrics: ${url}/metrics, for admins and monitoring systems (set METRICS_PORT to serve them apart)`);
+  logger.info(
+    platform.metricsUrl
+      ? `metrics: ${platform.metricsUrl}, to anyone who reaches it`
+      : `metrics: ${url}/metrics, for admins and monitoring systems (set METRICS_PORT to serve them apart)`,
+  );
   onSignal(platform.close, (line) => logger.info(line), config.http.shutdownGraceMs + WORK_IN_HAND_MS);
 }
 

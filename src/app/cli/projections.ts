@@ -23,7 +23,6 @@ to the process that runs the projector.`;
 type Status = { name: string; position: number; behindEvents: number; lagMs: number; parkedEvents: number };
 type Progress = { state: string; applied: number; total: number; eventsPerSecond: number; etaSeconds: number | null; parked: number; error?: string };
 
-
 /** One line of progress: a bar, the count, the rate and the time left. */
 export function progressLine(progress: Progress, width = 30): string {
   const share = progress.total > 0 ? Math.min(1, progress.applied / progress.total) : 1;
@@ -59,13 +58,18 @@ export async function projectionsCommand(
   if (action === 'list') {
     const { items } = await callPlatform<{ items: Status[] }>(target, 'GET', '/api/projections');
     return items
-      .map((item) => `${item.name.padEnd(20)} position ${item.position}  behind ${item.behindEvents} events  lag ${item.lagMs} ms  parked ${item.parkedEvents} events`)
+      .map(
+        (item) =>
+          `${item.name.padEnd(20)} position ${item.position}  behind ${item.behindEvents} events  lag ${item.lagMs} ms  parked ${item.parkedEvents} events`,
+      )
       .join('\n');
   }
   const parkedPath = (projection: string) => `/api/projections/${encodeURIComponent(projection)}/parked`;
   if (action === 'parked') {
     const names = name ? [name] : (await callPlatform<{ items: Status[] }>(target, 'GET', '/api/projections')).items.map((item) => item.name);
-    const lists = await Promise.all(names.map((projection) => callPlatform<{ items: ParkedEvent[]; total: number }>(target, 'GET', `${parkedPath(projection)}?limit=1000`)));
+    const lists = await Promise.all(
+      names.map((projection) => callPlatform<{ items: ParkedEvent[]; total: number }>(target, 'GET', `${parkedPath(projection)}?limit=1000`)),
+    );
     const total = lists.reduce((sum, list) => sum + list.total, 0);
     if (total === 0) return 'no parked events';
     const shown = lists.flatMap((list) => list.items);

@@ -19,7 +19,11 @@ export function describeRatesMigration(adapter: string, openDatabase: () => Prom
     before(async () => {
       database = await openDatabase();
       const file = { applicationId, loan: { amountCents: 20_000_000 }, updatedAt: '2026-11-01T00:00:00.000Z' };
-      const locked = { ...file, annualRateBps: 345, rateLock: { annualRateBps: 345, lockedAt: '2026-11-01T00:00:00.000Z', expiresAt: '2026-12-01T00:00:00.000Z' } };
+      const locked = {
+        ...file,
+        annualRateBps: 345,
+        rateLock: { annualRateBps: 345, lockedAt: '2026-11-01T00:00:00.000Z', expiresAt: '2026-12-01T00:00:00.000Z' },
+      };
       await database.client.query(
         `INSERT INTO rm_applications (application_id, status, version, state, owner, position, updated_at)
          VALUES ($1, 'processing', 2, $2::json, 'dev:giulia', 1, now()), ($3, 'processing', 1, $4::json, 'dev:marco', 2, now())`,
@@ -53,8 +57,14 @@ export function describeRatesMigration(adapter: string, openDatabase: () => Prom
       assert.equal(state.file.annualRate, '3.45');
       assert.deepEqual(state.file.rateLock, { annualRate: '3.45', lockedAt: '2026-11-01T00:00:00.000Z', expiresAt: '2026-12-01T00:00:00.000Z' });
       assert.ok(!('annualRateBps' in state.file));
-      const other = await one<{ state: { file: Record<string, unknown> } }>('SELECT state FROM rm_applications WHERE application_id = $1', [otherApplicationId]);
-      assert.deepEqual(other.state.file, { applicationId, loan: { amountCents: 20_000_000 }, updatedAt: '2026-11-01T00:00:00.000Z' }, 'no rate, nothing to change');
+      const other = await one<{ state: { file: Record<string, unknown> } }>('SELECT state FROM rm_applications WHERE application_id = $1', [
+        otherApplicationId,
+      ]);
+      assert.deepEqual(
+        other.state.file,
+        { applicationId, loan: { amountCents: 20_000_000 }, updatedAt: '2026-11-01T00:00:00.000Z' },
+        'no rate, nothing to change',
+      );
     });
 
     it('rewrites every band of the published table, in order', async () => {
@@ -68,9 +78,16 @@ export function describeRatesMigration(adapter: string, openDatabase: () => Prom
       assert.equal(state.facts.annualRate, '3');
       assert.deepEqual(state.facts.rateLock, { annualRate: '3', expiresAt: '2026-12-01T00:00:00.000Z' });
       const payloads = new Map(
-        (await database.client.query<{ queue: string; payload: Record<string, Record<string, unknown>> }>('SELECT queue, payload FROM mutuo_jobs')).map((row) => [row.queue, row.payload]),
+        (await database.client.query<{ queue: string; payload: Record<string, Record<string, unknown>> }>('SELECT queue, payload FROM mutuo_jobs')).map(
+          (row) => [row.queue, row.payload],
+        ),
       );
-      assert.deepEqual(payloads.get('bank-gateway.book')?.request, { type: 'RequestFinalization', amountCents: 20_000_000, annualRate: '0.05', termMonths: 300 });
+      assert.deepEqual(payloads.get('bank-gateway.book')?.request, {
+        type: 'RequestFinalization',
+        amountCents: 20_000_000,
+        annualRate: '0.05',
+        termMonths: 300,
+      });
       assert.deepEqual(payloads.get('scoring.credit-check')?.inputs, { applicationId, annualRate: '20' });
       assert.deepEqual(payloads.get('application.rate-lock-expiry'), { expiresAt: '2026-12-01T00:00:00.000Z', annualRateBps: 1 });
     });

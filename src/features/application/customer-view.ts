@@ -6,7 +6,15 @@ import { erasedText } from '../../privacy/erased.ts';
 import { erasedApplicant, type Applicant } from './events.ts';
 import { isSealed } from '../../privacy/sealing.ts';
 import type { PersonalDataVault } from '../../privacy/vault.ts';
-import { applicationEventTypes, byApplication, decodeApplicationEvents, erasedApplications, erasureEventType, sealedApplicant, type ApplicationFact } from './application-events.ts';
+import {
+  applicationEventTypes,
+  byApplication,
+  decodeApplicationEvents,
+  erasedApplications,
+  erasureEventType,
+  sealedApplicant,
+  type ApplicationFact,
+} from './application-events.ts';
 import type { Projection } from '../../platform/projections/projector.ts';
 
 /** A view ready to send: the JSON text, the version it is at (the ETag), and whom it belongs to. */
@@ -132,7 +140,10 @@ function keepSealed(state: ApplicationState, fact: ApplicationFact): StoredState
   if (fact.event.type === 'MortgageApplicationSubmitted') {
     return { ...state, file: { ...state.file, applicant: sealedApplicant(fact.stored) as unknown as Applicant } };
   }
-  if ((state.status === 'rejected' || state.status === 'withdrawn') && (fact.event.type === 'ApplicationRejected' || fact.event.type === 'ApplicationWithdrawn')) {
+  if (
+    (state.status === 'rejected' || state.status === 'withdrawn') &&
+    (fact.event.type === 'ApplicationRejected' || fact.event.type === 'ApplicationWithdrawn')
+  ) {
     const sealed = fact.stored.sealed?.reason;
     return sealed ? { ...state, reason: sealed as unknown as string } : state;
   }
@@ -166,11 +177,20 @@ const viewOf = (state: Exclude<ApplicationState, { status: 'none' }>, version: n
  * reads. A batch loads its applications' states in one query and writes them back in one
  * statement; the views for the hot copy are made with one look-up of the keys.
  */
-export function customerViewProjection(cache: ViewCache | undefined, personalData: Pick<PersonalDataVault, 'within'>): Projection<ReadonlyMap<string, CachedView>> {
+export function customerViewProjection(
+  cache: ViewCache | undefined,
+  personalData: Pick<PersonalDataVault, 'within'>,
+): Projection<ReadonlyMap<string, CachedView>> {
   /** The views of these rows, their personal data opened with the keys read in `tx` (on PGlite's one connection, nothing else can read them meanwhile). */
-  async function views(tx: SqlQueryable, rows: readonly { application_id: string; state: StoredState; version: number; owner: string | null }[]): Promise<Map<string, CachedView>> {
+  async function views(
+    tx: SqlQueryable,
+    rows: readonly { application_id: string; state: StoredState; version: number; owner: string | null }[],
+  ): Promise<Map<string, CachedView>> {
     const live = rows.filter((row) => row.state.status !== 'none');
-    const states = await openStates(personalData.within(tx), live.map((row) => row.state));
+    const states = await openStates(
+      personalData.within(tx),
+      live.map((row) => row.state),
+    );
     const made = new Map<string, CachedView>();
     live.forEach((row, i) => {
       const state = states[i]!;
@@ -188,9 +208,10 @@ export function customerViewProjection(cache: ViewCache | undefined, personalDat
     async apply(tx, events, tables, rebuilding) {
       const groups = byApplication(decodeApplicationEvents(events));
       const ids = [...groups.keys()];
-      const rows = await tx.query<Row>(`SELECT application_id::text, state, version, owner FROM ${tables.rm_applications} WHERE application_id = ANY($1::uuid[])`, [
-        ids,
-      ]);
+      const rows = await tx.query<Row>(
+        `SELECT application_id::text, state, version, owner FROM ${tables.rm_applications} WHERE application_id = ANY($1::uuid[])`,
+        [ids],
+      );
       const known = new Map(rows.map((row) => [row.application_id, row]));
       const written: Written[] = [];
       for (const [applicationId, facts] of groups) {
@@ -215,9 +236,12 @@ export function customerViewProjection(cache: ViewCache | undefined, personalDat
       if (rebuilding) return new Map();
       // An erasure in the batch: the views of the applications it names now read as erased (their key is gone).
       const erased = erasedApplications(events).filter((applicationId) => !written.some((row) => row.application_id === applicationId));
-      const unchanged = erased.length === 0
-        ? []
-        : await tx.query<Row>(`SELECT application_id::text, state, version, owner FROM ${tables.rm_applications} WHERE application_id = ANY($1::uuid[])`, [erased]);
+      const unchanged =
+        erased.length === 0
+          ? []
+          : await tx.query<Row>(`SELECT application_id::text, state, version, owner FROM ${tables.rm_applications} WHERE application_id = ANY($1::uuid[])`, [
+              erased,
+            ]);
       return views(tx, [...written, ...unchanged]);
     },
     // After the commit: a crash in between leaves the hot copy behind, and the next

@@ -119,7 +119,17 @@ export const dashboardProjection: Projection = {
       const key = `${counted.month}|${counted.region}`;
       let delta = deltas.get(key);
       if (!delta) {
-        delta = { region: counted.region, month: counted.month, submitted: 0, processing: 0, approved: 0, rejected: 0, withdrawn: 0, requested_cents: 0, disbursed_cents: 0 };
+        delta = {
+          region: counted.region,
+          month: counted.month,
+          submitted: 0,
+          processing: 0,
+          approved: 0,
+          rejected: 0,
+          withdrawn: 0,
+          requested_cents: 0,
+          disbursed_cents: 0,
+        };
         deltas.set(key, delta);
       }
       delta.submitted += sign;

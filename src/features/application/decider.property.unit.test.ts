@@ -90,9 +90,12 @@ const anySubmit: fc.Arbitrary<SubmitApplication> = fc.record({
     taxCode: fc.oneof(fc.constantFrom(...applicants.map((applicant) => applicant.taxCode), 'BNCGLI90C55F205A'), fc.string({ maxLength: 16 })),
     email: fc.oneof(fc.constantFrom('giulia@example.it', ' G@X.IT ', 'nobody', 'a b@c.d'), fc.string({ maxLength: 12 })),
     phone: fc.option(fc.constantFrom('+39 333 1234567', '12345', 'call me', ''), { nil: undefined }),
-    birthDate: fc.option(fc.oneof(fc.constantFrom(...applicants.map((applicant) => applicant.birthDate), '1990-02-30', '1990-13-01'), fc.string({ maxLength: 10 })), {
-      nil: undefined,
-    }),
+    birthDate: fc.option(
+      fc.oneof(fc.constantFrom(...applicants.map((applicant) => applicant.birthDate), '1990-02-30', '1990-13-01'), fc.string({ maxLength: 10 })),
+      {
+        nil: undefined,
+      },
+    ),
   }),
   income: fc.record({
     monthlyNetCents: anyCents,
@@ -146,7 +149,10 @@ const anyCommand: fc.Arbitrary<ApplicationCommand> = fc.oneof(
   },
   {
     weight: 1,
-    arbitrary: fc.record({ type: fc.constant('WithdrawApplication' as const), reason: fc.oneof(fc.constant('changed my mind'), anyText) }, { requiredKeys: ['type'] }),
+    arbitrary: fc.record(
+      { type: fc.constant('WithdrawApplication' as const), reason: fc.oneof(fc.constant('changed my mind'), anyText) },
+      { requiredKeys: ['type'] },
+    ),
   },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('ApproveApplication' as const), contractNumber: fc.oneof(fc.constant('MUT-2026-000123'), anyText) }) },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('RejectApplication' as const), reason: fc.oneof(fc.constant('bank refused'), anyText) }) },
@@ -296,7 +302,8 @@ describe('the application decider, over random command sequences', () => {
     fc.assert(
       fc.property(steps, (sequence) => {
         for (const { after } of run(sequence).decisions) {
-          if (after.status === 'processing') assert.ok(after.file.loan.amountCents >= limits.minLoanCents, `a loan of ${after.file.loan.amountCents} cents was taken`);
+          if (after.status === 'processing')
+            assert.ok(after.file.loan.amountCents >= limits.minLoanCents, `a loan of ${after.file.loan.amountCents} cents was taken`);
         }
       }),
       { numRuns },

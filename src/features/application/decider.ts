@@ -5,15 +5,7 @@ import type { Decider } from '../../domain/decider.ts';
 import { assertNever, DomainError, invalidInput, type FieldError } from '../../domain/errors.ts';
 import { loanToValueBps, publishedRateFor, type RateTable, type RateType } from '../../domain/rates.ts';
 import { canonicalRegion } from '../../domain/regions.ts';
-import {
-  employmentKinds,
-  energyClasses,
-  type Applicant,
-  type ApplicationEvent,
-  type Income,
-  type Loan,
-  type Property,
-} from './events.ts';
+import { employmentKinds, energyClasses, type Applicant, type ApplicationEvent, type Income, type Loan, type Property } from './events.ts';
 
 // ---- commands: plain data, money in cents and rates as decimal percentages ----
 

@@ -99,12 +99,10 @@ const rateLocked = (annualRate: string, lockedAt: Date, lockDays: number, expire
 });
 // The published rate for the valid loan: fixed, 25 years, 60-80 % LTV.
 const lockedOnSubmission = rateLocked('3.45', submittedAt, 30, '2026-12-10T09:00:00.000Z');
-const rateChanged = (
-  annualRate: string,
-  previousAnnualRate: string | null,
-  reason = 'market update',
-  at: Date = submittedAt,
-): ApplicationEvent => ({ type: 'InterestRateChanged', data: { annualRate, previousAnnualRate, reason, changedAt: at.toISOString() } });
+const rateChanged = (annualRate: string, previousAnnualRate: string | null, reason = 'market update', at: Date = submittedAt): ApplicationEvent => ({
+  type: 'InterestRateChanged',
+  data: { annualRate, previousAnnualRate, reason, changedAt: at.toISOString() },
+});
 const withdrawn: ApplicationEvent = { type: 'ApplicationWithdrawn', data: { reason: null, withdrawnAt: submittedAt.toISOString() } };
 const approved: ApplicationEvent = {
   type: 'ApplicationApproved',
@@ -165,7 +163,9 @@ describe('SubmitApplication', () => {
       { taxCode: 'SPSGNR85T01F839M', birthDate: '1985-12-01' },
       { taxCode: 'RMNCHR01B68H501T', birthDate: '2001-02-28' },
     ]) {
-      given([]).when(submitApplication({ applicant })).then([submittedEvent({ applicant })]);
+      given([])
+        .when(submitApplication({ applicant }))
+        .then([submittedEvent({ applicant })]);
     }
   });
 
@@ -215,15 +215,23 @@ describe('SubmitApplication', () => {
   }
 
   it('refuses a loan below the minimum the context sets, saying what it is', () => {
-    const error = given([]).when(submitApplication({ loan: { amountCents: 20_000 } })).thenFails('invalid', 'INVALID_INPUT', ['loan.amount']);
+    const error = given([])
+      .when(submitApplication({ loan: { amountCents: 20_000 } }))
+      .thenFails('invalid', 'INVALID_INPUT', ['loan.amount']);
     assert.match(error.errors[0]!.message, /at least 30000 euros/);
-    given([]).when(submitApplication({ loan: { amountCents: 20_000 } }), { limits: { minLoanCents: 20_000 } }).then([submittedEvent({ loan: { amountCents: 20_000 } })]);
-    given([]).when(submitApplication({ loan: { amountCents: 3_000_000 } })).then([submittedEvent({ loan: { amountCents: 3_000_000 } })]);
+    given([])
+      .when(submitApplication({ loan: { amountCents: 20_000 } }), { limits: { minLoanCents: 20_000 } })
+      .then([submittedEvent({ loan: { amountCents: 20_000 } })]);
+    given([])
+      .when(submitApplication({ loan: { amountCents: 3_000_000 } }))
+      .then([submittedEvent({ loan: { amountCents: 3_000_000 } })]);
   });
 
   it('accepts terms of 5 and 40 years', () => {
     for (const termYears of [5, 40]) {
-      given([]).when(submitApplication({ loan: { termYears } })).then([submittedEvent({ loan: { termYears } })]);
+      given([])
+        .when(submitApplication({ loan: { termYears } }))
+        .then([submittedEvent({ loan: { termYears } })]);
     }
   });
 
@@ -263,7 +271,9 @@ describe('SubmitApplication', () => {
   });
 
   it('refuses a loan a cent over 80 % of the property value', () => {
-    given([]).when(submitApplication({ loan: { amountCents: 24_000_001 } })).thenFails('rule', 'LOAN_TO_VALUE_EXCEEDED', ['loan.amount']);
+    given([])
+      .when(submitApplication({ loan: { amountCents: 24_000_001 } }))
+      .thenFails('rule', 'LOAN_TO_VALUE_EXCEEDED', ['loan.amount']);
   });
 
   it('accepts up to 100 % of the property value with a public guarantee', () => {
@@ -305,15 +315,7 @@ describe('SubmitApplication', () => {
 });
 
 describe('commands on an application that does not exist', () => {
-  const commands: readonly ApplicationCommand[] = [
-    approveIncome(340_000),
-    lockRate(),
-    changeRate('2.5'),
-    updateProperty(),
-    withdraw(),
-    approve(),
-    reject(),
-  ];
+  const commands: readonly ApplicationCommand[] = [approveIncome(340_000), lockRate(), changeRate('2.5'), updateProperty(), withdraw(), approve(), reject()];
   for (const command of commands) {
     it(`${command.type} -> not_found APPLICATION_NOT_FOUND`, () => {
       given([]).when(command).thenFails('not_found', 'APPLICATION_NOT_FOUND');
@@ -342,7 +344,9 @@ describe('ApproveIncome', () => {
   });
 
   it('refuses a note over 200 characters', () => {
-    given([submitted]).when(approveIncome(340_000, 'x'.repeat(201))).thenFails('invalid', 'INVALID_INPUT', ['note']);
+    given([submitted])
+      .when(approveIncome(340_000, 'x'.repeat(201)))
+      .thenFails('invalid', 'INVALID_INPUT', ['note']);
   });
 });
 
@@ -357,8 +361,12 @@ describe('LockRate', () => {
 
   it('expires lockDays after now, taken from the context', () => {
     const now = new Date('2027-01-31T23:30:00.000Z');
-    given([submitted]).when(lockRate(1), { now }).then([rateLocked('3.45', now, 1, '2027-02-01T23:30:00.000Z')]);
-    given([submitted]).when(lockRate(90), { now }).then([rateLocked('3.45', now, 90, '2027-05-01T23:30:00.000Z')]);
+    given([submitted])
+      .when(lockRate(1), { now })
+      .then([rateLocked('3.45', now, 1, '2027-02-01T23:30:00.000Z')]);
+    given([submitted])
+      .when(lockRate(90), { now })
+      .then([rateLocked('3.45', now, 90, '2027-05-01T23:30:00.000Z')]);
   });
 
   it('picks the band of the loan type, term and loan-to-value', () => {
@@ -382,7 +390,9 @@ describe('LockRate', () => {
       publishedAt: '2026-11-05T00:00:00.000Z',
       bands: { fixed: [{ maxTermYears: 40, maxLtvBps: 10_000, annualRate: '1.999' }], variable: [] },
     };
-    given([submitted]).when(lockRate(30), { rateTable }).then([rateLocked('1.999', submittedAt, 30, '2026-12-10T09:00:00.000Z')]);
+    given([submitted])
+      .when(lockRate(30), { rateTable })
+      .then([rateLocked('1.999', submittedAt, 30, '2026-12-10T09:00:00.000Z')]);
     given([submittedEvent({ loan: { rateType: 'variable' } })])
       .when(lockRate(30), { rateTable })
       .thenFails('rule', 'NO_PUBLISHED_RATE');
@@ -419,7 +429,9 @@ describe('LockRate', () => {
 
 describe('ChangeRate', () => {
   it('records that there was no rate before when none was locked', () => {
-    const state = given([submitted]).when(changeRate('2.5')).then([rateChanged('2.5', null)]);
+    const state = given([submitted])
+      .when(changeRate('2.5'))
+      .then([rateChanged('2.5', null)]);
     const file = processingFile(state);
     assert.equal(file.annualRate, '2.5');
     assert.equal(file.rateLock, undefined);
@@ -437,14 +449,24 @@ describe('ChangeRate', () => {
   });
 
   it('takes the previous rate from the last change', () => {
-    given([submitted, lockedOnSubmission, rateChanged('3.1', '3.45')]).when(changeRate('2.9')).then([rateChanged('2.9', '3.1')]);
+    given([submitted, lockedOnSubmission, rateChanged('3.1', '3.45')])
+      .when(changeRate('2.9'))
+      .then([rateChanged('2.9', '3.1')]);
   });
 
   it('accepts rates from 0 to 20 %, to the 0.0001 %', () => {
-    given([submitted]).when(changeRate('0')).then([rateChanged('0', null)]);
-    given([submitted]).when(changeRate('20')).then([rateChanged('20', null)]);
-    given([submitted]).when(changeRate('3.875')).then([rateChanged('3.875', null)]);
-    given([submitted]).when(changeRate('0.0001')).then([rateChanged('0.0001', null)]);
+    given([submitted])
+      .when(changeRate('0'))
+      .then([rateChanged('0', null)]);
+    given([submitted])
+      .when(changeRate('20'))
+      .then([rateChanged('20', null)]);
+    given([submitted])
+      .when(changeRate('3.875'))
+      .then([rateChanged('3.875', null)]);
+    given([submitted])
+      .when(changeRate('0.0001'))
+      .then([rateChanged('0.0001', null)]);
   });
 
   it('refuses a rate out of range, finer than 0.0001 % or not in canonical decimal form', () => {
@@ -475,7 +497,9 @@ describe('UpdatePropertyDetails', () => {
     given([submitted])
       .when(updateProperty({ valueCents: 25_000_000 }))
       .then([{ type: 'PropertyDetailsUpdated', data: { property: { ...validProperty, valueCents: 25_000_000 }, updatedAt: submittedAt.toISOString() } }]);
-    given([submitted]).when(updateProperty({ valueCents: 24_999_999 })).thenFails('rule', 'LOAN_TO_VALUE_EXCEEDED', ['property.value']);
+    given([submitted])
+      .when(updateProperty({ valueCents: 24_999_999 }))
+      .thenFails('rule', 'LOAN_TO_VALUE_EXCEEDED', ['property.value']);
   });
 
   it('allows up to 100 % with a public guarantee', () => {
@@ -483,7 +507,9 @@ describe('UpdatePropertyDetails', () => {
     given([guaranteed])
       .when(updateProperty({ valueCents: 20_000_000 }))
       .then([{ type: 'PropertyDetailsUpdated', data: { property: { ...validProperty, valueCents: 20_000_000 }, updatedAt: submittedAt.toISOString() } }]);
-    given([guaranteed]).when(updateProperty({ valueCents: 19_999_999 })).thenFails('rule', 'LOAN_TO_VALUE_EXCEEDED', ['property.value']);
+    given([guaranteed])
+      .when(updateProperty({ valueCents: 19_999_999 }))
+      .thenFails('rule', 'LOAN_TO_VALUE_EXCEEDED', ['property.value']);
   });
 
   it('reports each invalid field under property', () => {
@@ -508,7 +534,9 @@ describe('WithdrawApplication', () => {
   });
 
   it('refuses a reason over 200 characters', () => {
-    given([submitted]).when(withdraw('x'.repeat(201))).thenFails('invalid', 'INVALID_INPUT', ['reason']);
+    given([submitted])
+      .when(withdraw('x'.repeat(201)))
+      .thenFails('invalid', 'INVALID_INPUT', ['reason']);
   });
 });
 
@@ -576,7 +604,9 @@ describe('a closed application', () => {
     }
 
     it(`refuses to relock once ${status}, even after the lock expired`, () => {
-      given(history).when(lockRate(), { now: daysAfter(submittedAt, 60) }).thenFails('rule', 'APPLICATION_CLOSED');
+      given(history)
+        .when(lockRate(), { now: daysAfter(submittedAt, 60) })
+        .thenFails('rule', 'APPLICATION_CLOSED');
     });
   }
 

@@ -37,7 +37,10 @@ export const PropertySchema = Type.Object({
   province: Type.Optional(Type.String()),
   type: Type.Optional(Type.String()),
   // The default is what a property recorded before energy classes were asked for reads as.
-  energyClass: Type.Union(energyClasses.map((energyClass) => Type.Literal(energyClass)), { default: 'unknown' }),
+  energyClass: Type.Union(
+    energyClasses.map((energyClass) => Type.Literal(energyClass)),
+    { default: 'unknown' },
+  ),
 });
 
 export const LoanSchema = Type.Object({
@@ -171,11 +174,7 @@ export const PropertyDetailsUpdatedV1 = defineEvent(
 );
 
 /** v2 added `energyClass`; v1 events are upcast on read. */
-export const PropertyDetailsUpdated = defineEvent(
-  'PropertyDetailsUpdated',
-  2,
-  Type.Object({ property: PropertySchema, updatedAt: Instant }),
-);
+export const PropertyDetailsUpdated = defineEvent('PropertyDetailsUpdated', 2, Type.Object({ property: PropertySchema, updatedAt: Instant }));
 
 export const ApplicationWithdrawn = defineEvent(
   'ApplicationWithdrawn',
@@ -184,18 +183,9 @@ export const ApplicationWithdrawn = defineEvent(
   freeText('reason'),
 );
 
-export const ApplicationApproved = defineEvent(
-  'ApplicationApproved',
-  1,
-  Type.Object({ contractNumber: Type.String(), approvedAt: Instant }),
-);
+export const ApplicationApproved = defineEvent('ApplicationApproved', 1, Type.Object({ contractNumber: Type.String(), approvedAt: Instant }));
 
-export const ApplicationRejected = defineEvent(
-  'ApplicationRejected',
-  1,
-  Type.Object({ reason: Type.String(), rejectedAt: Instant }),
-  freeText('reason'),
-);
+export const ApplicationRejected = defineEvent('ApplicationRejected', 1, Type.Object({ reason: Type.String(), rejectedAt: Instant }), freeText('reason'));
 
 export const applicationEventDefinitions = [
   MortgageApplicationSubmitted,

@@ -156,8 +156,10 @@ export function startLiveFeed(store: EventStore, db: SqlQueryable, limits: LiveL
 
   function admit(caller: string): () => void {
     const callers = openByCaller.get(caller) ?? 0;
-    if (callers >= limits.perCaller) throw new RateLimitedError(RETRY_AFTER_SECONDS, `you have ${callers} live streams open, as many as one caller may`, 'TOO_MANY_STREAMS');
-    if (open >= limits.perProcess) throw new RateLimitedError(RETRY_AFTER_SECONDS, `this server has ${open} live streams open, as many as it takes`, 'TOO_MANY_STREAMS');
+    if (callers >= limits.perCaller)
+      throw new RateLimitedError(RETRY_AFTER_SECONDS, `you have ${callers} live streams open, as many as one caller may`, 'TOO_MANY_STREAMS');
+    if (open >= limits.perProcess)
+      throw new RateLimitedError(RETRY_AFTER_SECONDS, `this server has ${open} live streams open, as many as it takes`, 'TOO_MANY_STREAMS');
     open++;
     openByCaller.set(caller, callers + 1);
     let freed = false;

@@ -118,10 +118,15 @@ export const applicationModule: ServiceModule<ApplicationNeeds> = {
             // The lock may have been replaced or the application closed: then the command is refused and nothing is written.
             await outcome.complete((tx) =>
               applications
-                .executeInTransaction(tx, job.key, { type: 'ExpireRateLock', expiresAt: job.payload.expiresAt }, {
-                  ...job.payload.cause,
-                  actor: 'system:rate-lock-deadline',
-                })
+                .executeInTransaction(
+                  tx,
+                  job.key,
+                  { type: 'ExpireRateLock', expiresAt: job.payload.expiresAt },
+                  {
+                    ...job.payload.cause,
+                    actor: 'system:rate-lock-deadline',
+                  },
+                )
                 .then(() => undefined),
             );
           },

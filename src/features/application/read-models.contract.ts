@@ -26,7 +26,10 @@ export type Applicant = { firstName: string; lastName: string; region: string; a
 
 /** A well-formed tax code made of the names, so each applicant has their own. */
 function taxCodeOf(firstName: string, lastName: string, n: number): string {
-  const letters = (text: string) => (`${lastNameKey(text).toUpperCase().replace(/[^A-Z]/g, '')}XXX`).slice(0, 3);
+  const letters = (text: string) =>
+    `${lastNameKey(text)
+      .toUpperCase()
+      .replace(/[^A-Z]/g, '')}XXX`.slice(0, 3);
   const first15 = `${letters(lastName)}${letters(firstName)}${String(60 + (n % 40)).padStart(2, '0')}A${String(1 + (n % 28)).padStart(2, '0')}H501`;
   return first15 + computeCheckCharacter(first15);
 }
@@ -63,20 +66,83 @@ type Fixture = Applicant & { id: string; then?: (submittedAt: string) => NewEven
 /** Varied names (accents, apostrophes, two words), regions, months and outcomes. */
 function fixtures(): Fixture[] {
   const list: Omit<Fixture, 'id'>[] = [
-    { firstName: 'Mario', lastName: 'Rossi', region: 'Lazio', amountCents: 20_000_000, submittedAt: '2024-01-15T09:00:00.000Z', then: (s) => [incomeApproved(later(s, hours(1))), approved(later(s, hours(48)))] },
-    { firstName: 'Anna', lastName: 'Rossini', region: 'Lazio', amountCents: 15_000_000, submittedAt: '2024-01-20T10:00:00.000Z', then: (s) => [rejected(later(s, hours(24)))] },
+    {
+      firstName: 'Mario',
+      lastName: 'Rossi',
+      region: 'Lazio',
+      amountCents: 20_000_000,
+      submittedAt: '2024-01-15T09:00:00.000Z',
+      then: (s) => [incomeApproved(later(s, hours(1))), approved(later(s, hours(48)))],
+    },
+    {
+      firstName: 'Anna',
+      lastName: 'Rossini',
+      region: 'Lazio',
+      amountCents: 15_000_000,
+      submittedAt: '2024-01-20T10:00:00.000Z',
+      then: (s) => [rejected(later(s, hours(24)))],
+    },
     { firstName: 'Luca', lastName: "D'Amico", region: 'Campania', amountCents: 10_000_000, submittedAt: '2024-02-03T08:00:00.000Z' },
-    { firstName: 'Giulia', lastName: 'Dàmico', region: 'Campania', amountCents: 12_500_050, submittedAt: '2024-02-05T08:00:00.000Z', then: (s) => [withdrawn(later(s, hours(5)))] },
-    { firstName: 'Paolo', lastName: 'De Luca', region: 'Lombardia', amountCents: 30_000_000, submittedAt: '2024-02-10T12:00:00.000Z', then: (s) => [approved(later(s, hours(72)))] },
-    { firstName: 'Sofia', lastName: 'Russo', region: 'Lombardia', amountCents: 18_000_000, submittedAt: '2024-01-05T12:00:00.000Z', then: (s) => [approved(later(s, hours(12)))] },
-    { firstName: 'Elena', lastName: 'Ferrari', region: 'Veneto', amountCents: 22_000_000, submittedAt: '2024-03-01T12:00:00.000Z', then: (s) => [rejected(later(s, hours(6)))] },
+    {
+      firstName: 'Giulia',
+      lastName: 'Dàmico',
+      region: 'Campania',
+      amountCents: 12_500_050,
+      submittedAt: '2024-02-05T08:00:00.000Z',
+      then: (s) => [withdrawn(later(s, hours(5)))],
+    },
+    {
+      firstName: 'Paolo',
+      lastName: 'De Luca',
+      region: 'Lombardia',
+      amountCents: 30_000_000,
+      submittedAt: '2024-02-10T12:00:00.000Z',
+      then: (s) => [approved(later(s, hours(72)))],
+    },
+    {
+      firstName: 'Sofia',
+      lastName: 'Russo',
+      region: 'Lombardia',
+      amountCents: 18_000_000,
+      submittedAt: '2024-01-05T12:00:00.000Z',
+      then: (s) => [approved(later(s, hours(12)))],
+    },
+    {
+      firstName: 'Elena',
+      lastName: 'Ferrari',
+      region: 'Veneto',
+      amountCents: 22_000_000,
+      submittedAt: '2024-03-01T12:00:00.000Z',
+      then: (s) => [rejected(later(s, hours(6)))],
+    },
     { firstName: 'Marco', lastName: 'Nicolò', region: 'Toscana', amountCents: 9_000_000, submittedAt: '2024-03-10T12:00:00.000Z' },
     { firstName: 'Chiara', lastName: 'Rossi', region: 'Lazio', amountCents: 25_000_000, submittedAt: '2024-03-15T12:00:00.000Z' },
-    { firstName: 'Ugo', lastName: 'Bianchi', region: "Valle d'Aosta", amountCents: 11_000_000, submittedAt: '2024-03-20T12:00:00.000Z', then: (s) => [approved(later(s, hours(30)))] },
+    {
+      firstName: 'Ugo',
+      lastName: 'Bianchi',
+      region: "Valle d'Aosta",
+      amountCents: 11_000_000,
+      submittedAt: '2024-03-20T12:00:00.000Z',
+      then: (s) => [approved(later(s, hours(30)))],
+    },
     // Moves before the decision: counted (and searched) where the property is now.
-    { firstName: 'Rosa', lastName: 'Greco', region: 'Puglia', amountCents: 14_000_000, submittedAt: '2024-02-20T12:00:00.000Z', then: (s) => [propertyMovedV1('Sicilia', later(s, hours(2)))] },
+    {
+      firstName: 'Rosa',
+      lastName: 'Greco',
+      region: 'Puglia',
+      amountCents: 14_000_000,
+      submittedAt: '2024-02-20T12:00:00.000Z',
+      then: (s) => [propertyMovedV1('Sicilia', later(s, hours(2)))],
+    },
     // 22:30 UTC on 31 March is already April in Rome.
-    { firstName: 'Ciro', lastName: 'Esposito', region: 'Campania', amountCents: 16_000_000, submittedAt: '2024-03-31T22:30:00.000Z', then: (s) => [approved(later(s, hours(10)))] },
+    {
+      firstName: 'Ciro',
+      lastName: 'Esposito',
+      region: 'Campania',
+      amountCents: 16_000_000,
+      submittedAt: '2024-03-31T22:30:00.000Z',
+      then: (s) => [approved(later(s, hours(10)))],
+    },
   ];
   return list.map((fixture) => ({ ...fixture, id: randomUUID() }));
 }
@@ -205,7 +271,7 @@ export function describeReadModelsContract(adapter: string, openDatabase: () => 
       it('ignores case, accents, apostrophes and spaces', async () => {
         for (const q of ['DAMICO', "d'amico", 'Dàmico', 'dam', "D'A"]) {
           const result = await searchApplicationsFor({ q });
-          assert.deepEqual(new Set(names(result.items)), new Set(['Luca D\'Amico', 'Giulia Dàmico']), q);
+          assert.deepEqual(new Set(names(result.items)), new Set(["Luca D'Amico", 'Giulia Dàmico']), q);
         }
         assert.deepEqual(names((await searchApplicationsFor({ q: 'NICOLO' })).items), ['Marco Nicolò']);
         assert.deepEqual(names((await searchApplicationsFor({ q: 'nicolò' })).items), ['Marco Nicolò']);
@@ -278,7 +344,10 @@ export function describeReadModelsContract(adapter: string, openDatabase: () => 
           assert.equal(result.pageSize, 5);
           seen.push(...result.items.map((item) => item.applicationId));
         }
-        assert.deepEqual(seen, all.items.map((item) => item.applicationId));
+        assert.deepEqual(
+          seen,
+          all.items.map((item) => item.applicationId),
+        );
         const past = await searchApplicationsFor({ page: 99, pageSize: 5, region: 'Lazio' });
         assert.deepEqual(past.items, []);
         assert.equal(past.total, 3);
@@ -299,14 +368,17 @@ export function describeReadModelsContract(adapter: string, openDatabase: () => 
       });
 
       it('checks the query string, naming each wrong field', () => {
-        assert.deepEqual(parseSearchQuery({ q: '  Rossi ', taxCode: 'rssmra80a01h501u', status: 'approved', region: 'emilia romagna', page: '2', pageSize: '50' }), {
-          q: 'Rossi',
-          taxCode: 'RSSMRA80A01H501U',
-          status: 'approved',
-          region: 'Emilia-Romagna',
-          page: 2,
-          pageSize: 50,
-        });
+        assert.deepEqual(
+          parseSearchQuery({ q: '  Rossi ', taxCode: 'rssmra80a01h501u', status: 'approved', region: 'emilia romagna', page: '2', pageSize: '50' }),
+          {
+            q: 'Rossi',
+            taxCode: 'RSSMRA80A01H501U',
+            status: 'approved',
+            region: 'Emilia-Romagna',
+            page: 2,
+            pageSize: 50,
+          },
+        );
         assert.deepEqual(parseSearchQuery({}), {});
         assert.deepEqual(parseSearchQuery({ q: '', page: 3 }), { page: 3 });
         const fields = (querystring: Record<string, unknown>) => {
@@ -333,7 +405,8 @@ export function describeReadModelsContract(adapter: string, openDatabase: () => 
     });
 
     describe('dashboard', () => {
-      const cell = <Row extends { region: string; month: string }>(rows: Row[], month: string, region: string) => rows.find((row) => row.month === month && row.region === region);
+      const cell = <Row extends { region: string; month: string }>(rows: Row[], month: string, region: string) =>
+        rows.find((row) => row.month === month && row.region === region);
 
       it('counts by region and month of submission, with amounts, approval rate and median', async () => {
         const result = await dashboard(client, { from: '2024-01', to: '2024-04' });
@@ -394,12 +467,25 @@ export function describeReadModelsContract(adapter: string, openDatabase: () => 
       it('limits the rows and the totals to the months asked for', async () => {
         const february = await dashboard(client, { from: '2024-02', to: '2024-02' });
         assert.ok(february.rows.every((row) => row.month === '2024-02'));
-        assert.deepEqual(february.rows.map((row) => row.region), ['Campania', 'Lombardia', 'Sicilia']);
+        assert.deepEqual(
+          february.rows.map((row) => row.region),
+          ['Campania', 'Lombardia', 'Sicilia'],
+        );
         assert.equal(february.totals.submitted, 4);
         assert.equal(february.totals.medianProcessingHours, 72);
         const none = await dashboard(client, { from: '2020-01', to: '2020-12' });
         assert.deepEqual(none.rows, []);
-        assert.deepEqual(none.totals, { submitted: 0, processing: 0, approved: 0, rejected: 0, withdrawn: 0, requested: 0, disbursed: 0, approvalRate: null, medianProcessingHours: null });
+        assert.deepEqual(none.totals, {
+          submitted: 0,
+          processing: 0,
+          approved: 0,
+          rejected: 0,
+          withdrawn: 0,
+          requested: 0,
+          disbursed: 0,
+          approvalRate: null,
+          medianProcessingHours: null,
+        });
       });
 
       it('shows the last twelve months when not told which', async () => {
@@ -417,26 +503,57 @@ export function describeReadModelsContract(adapter: string, openDatabase: () => 
         const submittedAt = '2023-06-10T10:00:00.000Z';
         const stream = applicationStreamId(id);
         const umbria = async () => cell((await dashboard(client, { from: '2023-06', to: '2023-06' })).rows, '2023-06', 'Umbria');
-        await store.appendToStream(stream, [submitted(id, { firstName: 'Ada', lastName: 'Verdi', region: 'Umbria', amountCents: 10_000_000, submittedAt })], 'no_stream');
+        await store.appendToStream(
+          stream,
+          [submitted(id, { firstName: 'Ada', lastName: 'Verdi', region: 'Umbria', amountCents: 10_000_000, submittedAt })],
+          'no_stream',
+        );
         await catchUp();
         assert.deepEqual(await umbria(), {
-          region: 'Umbria', month: '2023-06', submitted: 1, processing: 1, approved: 0, rejected: 0, withdrawn: 0,
-          requested: 100_000, disbursed: 0, approvalRate: null, medianProcessingHours: null,
+          region: 'Umbria',
+          month: '2023-06',
+          submitted: 1,
+          processing: 1,
+          approved: 0,
+          rejected: 0,
+          withdrawn: 0,
+          requested: 100_000,
+          disbursed: 0,
+          approvalRate: null,
+          medianProcessingHours: null,
         });
         assert.equal((await searchApplicationsFor({ q: 'verdi' })).items[0]?.status, 'processing');
         await store.appendToStream(stream, [approved(later(submittedAt, hours(7.5)))], 1);
         await catchUp();
         assert.deepEqual(await umbria(), {
-          region: 'Umbria', month: '2023-06', submitted: 1, processing: 0, approved: 1, rejected: 0, withdrawn: 0,
-          requested: 100_000, disbursed: 100_000, approvalRate: 1, medianProcessingHours: 7.5,
+          region: 'Umbria',
+          month: '2023-06',
+          submitted: 1,
+          processing: 0,
+          approved: 1,
+          rejected: 0,
+          withdrawn: 0,
+          requested: 100_000,
+          disbursed: 100_000,
+          approvalRate: 1,
+          medianProcessingHours: 7.5,
         });
         assert.equal((await searchApplicationsFor({ q: 'verdi' })).items[0]?.status, 'approved');
         // Whatever comes after a decision, the last word counts.
         await store.appendToStream(stream, [withdrawn(later(submittedAt, hours(9)))], 2);
         await catchUp();
         assert.deepEqual(await umbria(), {
-          region: 'Umbria', month: '2023-06', submitted: 1, processing: 0, approved: 0, rejected: 0, withdrawn: 1,
-          requested: 100_000, disbursed: 0, approvalRate: null, medianProcessingHours: null,
+          region: 'Umbria',
+          month: '2023-06',
+          submitted: 1,
+          processing: 0,
+          approved: 0,
+          rejected: 0,
+          withdrawn: 1,
+          requested: 100_000,
+          disbursed: 0,
+          approvalRate: null,
+          medianProcessingHours: null,
         });
         assert.equal((await searchApplicationsFor({ q: 'verdi' })).items[0]?.status, 'withdrawn');
       });
@@ -463,7 +580,8 @@ export function describeReadModelsContract(adapter: string, openDatabase: () => 
           }
           return [];
         };
-        for (const bad of ['2024-13', '2024-00', '24-01', '2024-1', '2024/01', '0000-01', "2024-01' OR 1=1"]) assert.deepEqual(fields({ from: bad }), ['from'], bad);
+        for (const bad of ['2024-13', '2024-00', '24-01', '2024-1', '2024/01', '0000-01', "2024-01' OR 1=1"])
+          assert.deepEqual(fields({ from: bad }), ['from'], bad);
         assert.deepEqual(fields({ to: 'soon' }), ['to']);
         assert.deepEqual(fields({ from: '2024-05', to: '2024-04' }), ['from']);
         assert.deepEqual(fields({ from: '2024-04', to: '2024-04' }), []);
@@ -541,14 +659,24 @@ export function describeReadModelsContract(adapter: string, openDatabase: () => 
         type SearchRow = { name_prefixes: string[]; name_trigrams: string[]; tax_code_digest: string | null; applicant: unknown };
         for (const projection of projections.filter((candidate) => candidate.name !== 'dashboard')) {
           const expected = await snapshot(client, projection, identity(projection));
-          for (const [sizes, parts] of [[[erasedLog.length], 1], [[erasedLog.length], 4], [[7], 3], [[1], 2], [[log.length, 1], 4]] as const) {
+          for (const [sizes, parts] of [
+            [[erasedLog.length], 1],
+            [[erasedLog.length], 4],
+            [[7], 3],
+            [[1], 2],
+            [[log.length, 1], 4],
+          ] as const) {
             const tables = await copies(projection, '__erased');
             await applyInBatches(client, projection, erasedLog, tables, sizes, parts);
             const after = await snapshot(client, projection, tables);
             for (const table of projection.tables) {
               const rows = after[table] as { application_id: string }[];
               const others = (expected[table] as { application_id: string }[]).filter((row) => row.application_id !== applicationId);
-              assert.deepEqual(rows.filter((row) => row.application_id !== applicationId), others, `${projection.name}: nobody else changes`);
+              assert.deepEqual(
+                rows.filter((row) => row.application_id !== applicationId),
+                others,
+                `${projection.name}: nobody else changes`,
+              );
               const row = rows.find((candidate) => candidate.application_id === applicationId)!;
               const before = (expected[table] as { application_id: string }[]).find((candidate) => candidate.application_id === applicationId)!;
               if (table === 'rm_application_search') {
@@ -571,7 +699,10 @@ export function describeReadModelsContract(adapter: string, openDatabase: () => 
           // Long enough not to turn up by chance in the base64 of a sealed value or in a uuid.
           return [applicant.firstName, applicant.lastName, applicant.taxCode, applicant.email].filter((value) => value.length >= 5);
         });
-        assert.ok(personal.includes('Rossini') && personal.some((value) => /^ROSMAR/.test(value)), 'the fixtures are revealed, so there is something to look for');
+        assert.ok(
+          personal.includes('Rossini') && personal.some((value) => /^ROSMAR/.test(value)),
+          'the fixtures are revealed, so there is something to look for',
+        );
         for (const projection of projections) {
           for (const [table, rows] of Object.entries(await snapshot(client, projection, identity(projection)))) {
             const text = JSON.stringify(rows);
@@ -590,14 +721,18 @@ export function describeReadModelsContract(adapter: string, openDatabase: () => 
         }
         try {
           await fc.assert(
-            fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 10 }), fc.integer({ min: 1, max: 4 }), async (sizes, parts) => {
-              for (const projection of projections) {
-                const mine = tables.get(projection.name)!;
-                await client.exec(`TRUNCATE ${Object.values(mine).join(', ')}`);
-                await applyInBatches(client, projection, log, mine, sizes, parts);
-                assert.deepEqual(await snapshot(client, projection, mine), expected.get(projection.name));
-              }
-            }),
+            fc.asyncProperty(
+              fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 10 }),
+              fc.integer({ min: 1, max: 4 }),
+              async (sizes, parts) => {
+                for (const projection of projections) {
+                  const mine = tables.get(projection.name)!;
+                  await client.exec(`TRUNCATE ${Object.values(mine).join(', ')}`);
+                  await applyInBatches(client, projection, log, mine, sizes, parts);
+                  assert.deepEqual(await snapshot(client, projection, mine), expected.get(projection.name));
+                }
+              },
+            ),
             { numRuns: options.splitRuns ?? 20 },
           );
         } finally {

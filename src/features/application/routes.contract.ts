@@ -29,7 +29,15 @@ export const validSubmission = {
   loan: { amount: 200000, termYears: 25, rateType: 'fixed' },
 };
 
-type Problem = { type: string; title: string; status: number; detail: string; code: string; errors?: { path: string; message: string }[]; currentVersion?: number };
+type Problem = {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  errors?: { path: string; message: string }[];
+  currentVersion?: number;
+};
 
 function problemOf(response: LightMyRequestResponse, status: number): Problem {
   assert.equal(response.statusCode, status, response.body);
@@ -135,12 +143,15 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
     });
 
     it('answers malformed JSON with 400 problem+json', async () => {
-      const response = await inject({
-        method: 'POST',
-        url: '/api/applications',
-        payload: '{"applicant": ',
-        headers: { 'content-type': 'application/json' },
-      }, 'giulia');
+      const response = await inject(
+        {
+          method: 'POST',
+          url: '/api/applications',
+          payload: '{"applicant": ',
+          headers: { 'content-type': 'application/json' },
+        },
+        'giulia',
+      );
       assert.equal(problemOf(response, 400).code, 'MALFORMED_JSON');
     });
 
@@ -159,13 +170,7 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
         loan: { amount: 200000, termYears: 25, rateType: 'floating' },
       };
       const problem = problemOf(await submit(body), 400);
-      assert.deepEqual(errorPaths(problem), [
-        'applicant.lastName',
-        'applicant.nickname',
-        'income.monthlyNet',
-        'loan.rateType',
-        'property.value',
-      ]);
+      assert.deepEqual(errorPaths(problem), ['applicant.lastName', 'applicant.nickname', 'income.monthlyNet', 'loan.rateType', 'property.value']);
     });
 
     it('refuses amounts with more than two decimals and domain-invalid fields, naming them', async () => {
@@ -214,11 +219,12 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
     it('applies unconditional concurrent commands one after the other', async () => {
       const { applicationId } = await submitted();
       const responses = await Promise.all(
-        [2.8, 2.9, 3.0, 3.1].map((annualRate) =>
-          command('POST', `/api/applications/${applicationId}/rate`, { annualRate, reason: 'negotiated' }),
-        ),
+        [2.8, 2.9, 3.0, 3.1].map((annualRate) => command('POST', `/api/applications/${applicationId}/rate`, { annualRate, reason: 'negotiated' })),
       );
-      assert.deepEqual(responses.map((r) => r.statusCode), [200, 200, 200, 200]);
+      assert.deepEqual(
+        responses.map((r) => r.statusCode),
+        [200, 200, 200, 200],
+      );
       assert.deepEqual(responses.map((r) => r.json<{ version: number }>().version).sort(), [2, 3, 4, 5]);
     });
 
@@ -306,10 +312,13 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       assert.equal(problemOf(await inject({ method: 'GET', url, headers: caughtUp }, 'elena'), 403).code, 'FORBIDDEN');
       assert.equal(problemOf(await submit(validSubmission, {}, 'olivia'), 403).code, 'FORBIDDEN');
       const trail = (await inject({ method: 'GET', url: `${url}/events` })).json<{ type: string; metadata: { actor: string } }[]>();
-      assert.deepEqual(trail.map((event) => [event.type, event.metadata.actor]), [
-        ['MortgageApplicationSubmitted', 'dev:giulia'],
-        ['InterestRateLocked', 'dev:giulia'],
-      ]);
+      assert.deepEqual(
+        trail.map((event) => [event.type, event.metadata.actor]),
+        [
+          ['MortgageApplicationSubmitted', 'dev:giulia'],
+          ['InterestRateLocked', 'dev:giulia'],
+        ],
+      );
     });
 
     it('answers 401 without a valid bearer token, and says which scheme it wants', async () => {
@@ -347,21 +356,25 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
       await command('POST', `/api/applications/${applicationId}/rate-lock`, { lockDays: 45 });
       const response = await inject({ method: 'GET', url: `/api/applications/${applicationId}/events` });
       assert.equal(response.statusCode, 200);
-      const events = response.json<
-        {
-          eventId: string;
-          type: string;
-          version: number;
-          position: number;
-          data: Record<string, unknown>;
-          metadata: { correlationId: string; causationId: string | null; actor: string; occurredAt: string };
-          recordedAt: string;
-        }[]
-      >();
-      assert.deepEqual(events.map((e) => [e.type, e.version]), [
-        ['MortgageApplicationSubmitted', 1],
-        ['InterestRateLocked', 2],
-      ]);
+      const events =
+        response.json<
+          {
+            eventId: string;
+            type: string;
+            version: number;
+            position: number;
+            data: Record<string, unknown>;
+            metadata: { correlationId: string; causationId: string | null; actor: string; occurredAt: string };
+            recordedAt: string;
+          }[]
+        >();
+      assert.deepEqual(
+        events.map((e) => [e.type, e.version]),
+        [
+          ['MortgageApplicationSubmitted', 1],
+          ['InterestRateLocked', 2],
+        ],
+      );
       assert.ok(events[0]!.position < events[1]!.position);
       assert.equal(events[0]!.metadata.correlationId, 'journey-42');
       assert.equal(events[0]!.metadata.actor, 'dev:giulia');
@@ -385,7 +398,10 @@ export function describeApplicationApi(adapter: string, openDatabase: () => Prom
 
       const first = (await inject({ method: 'GET', url: `${base}/state?version=1` })).json<{ version: number; status: string; property: { value: number } }>();
       assert.deepEqual([first.version, first.status, first.property.value], [1, 'processing', 300000]);
-      const asOf = (await inject({ method: 'GET', url: `${base}/state?asOf=${events[1]!.recordedAt}` })).json<{ version: number; property: { region: string } }>();
+      const asOf = (await inject({ method: 'GET', url: `${base}/state?asOf=${events[1]!.recordedAt}` })).json<{
+        version: number;
+        property: { region: string };
+      }>();
       assert.deepEqual([asOf.version, asOf.property.region], [2, 'Lazio']);
       const now = (await inject({ method: 'GET', url: `${base}/state` })).json<{ version: number; status: string }>();
       assert.deepEqual([now.version, now.status], [3, 'withdrawn']);

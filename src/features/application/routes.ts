@@ -38,10 +38,7 @@ const SubmitBody = Type.Object(
       },
       { additionalProperties: false },
     ),
-    income: Type.Object(
-      { monthlyNet: Euros, monthlyDebts: Type.Optional(Euros), employment: Text },
-      { additionalProperties: false },
-    ),
+    income: Type.Object({ monthlyNet: Euros, monthlyDebts: Type.Optional(Euros), employment: Text }, { additionalProperties: false }),
     property: PropertyBody,
     loan: Type.Object(
       {
@@ -64,7 +61,6 @@ const CommandAccepted = Type.Object({
 
 const IdParams = Type.Object({ id: Type.String() });
 const IfMatchHeaders = Type.Object({ 'if-match': Type.Optional(Type.String({ description: 'the version the client last saw, "<version>"' })) });
-
 
 /** The authenticated caller is the actor; the correlation id ties the events to the request. */
 function commandContext(request: FastifyRequest): CommandContext {
@@ -122,7 +118,10 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<{ applications: Applic
 
   app.post(
     '/api/applications',
-    { ...allowed('submitApplication'), schema: { summary: 'Submit a mortgage application', tags: ['commands'], body: SubmitBody, response: { 201: CommandAccepted } } },
+    {
+      ...allowed('submitApplication'),
+      schema: { summary: 'Submit a mortgage application', tags: ['commands'], body: SubmitBody, response: { 201: CommandAccepted } },
+    },
     async (request, reply) => {
       const { applicant, income, property, loan } = request.body;
       const errors: FieldError[] = [];
@@ -163,7 +162,11 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<{ applications: Applic
 
   app.post(
     '/api/applications/:id/rate-lock',
-    { ...bodyOptional, ...allowed('lockRate'), schema: commandSchema('Lock the published rate', { lockDays: Type.Optional(Type.Integer({ default: defaultLockDays })) }) },
+    {
+      ...bodyOptional,
+      ...allowed('lockRate'),
+      schema: commandSchema('Lock the published rate', { lockDays: Type.Optional(Type.Integer({ default: defaultLockDays })) }),
+    },
     async (request, reply) => {
       const body = request.body;
       const command = { type: 'LockRate' as const, lockDays: body.lockDays ?? defaultLockDays };
@@ -173,7 +176,10 @@ export const applicationRoutes: FastifyPluginAsyncTypebox<{ applications: Applic
 
   app.post(
     '/api/applications/:id/rate',
-    { ...allowed('changeRate'), schema: commandSchema('Change the rate', { annualRate: Type.Number({ description: 'percent, 3.875 means 3.875 %; at most 4 decimals' }), reason: Text }) },
+    {
+      ...allowed('changeRate'),
+      schema: commandSchema('Change the rate', { annualRate: Type.Number({ description: 'percent, 3.875 means 3.875 %; at most 4 decimals' }), reason: Text }),
+    },
     async (request, reply) => {
       const body = request.body;
       const annualRate = annualRateFromPercent(body.annualRate);

@@ -132,7 +132,9 @@ export function searchProjection(keys: SearchKeys): Projection {
       // The row stays, found by status and region; its sealed applicant reads as erased.
       const erased = erasedApplications(events);
       if (erased.length > 0) {
-        await tx.query(`UPDATE ${table} SET name_prefixes = '{}', name_trigrams = '{}', tax_code_digest = NULL WHERE application_id = ANY($1::uuid[])`, [erased]);
+        await tx.query(`UPDATE ${table} SET name_prefixes = '{}', name_trigrams = '{}', tax_code_digest = NULL WHERE application_id = ANY($1::uuid[])`, [
+          erased,
+        ]);
       }
     },
   };

@@ -4,13 +4,7 @@ import type { RateTable } from '../../domain/rates.ts';
 import { eventsInTransaction } from '../../platform/eventstore/store.ts';
 import type { PersonalDataVault } from '../../privacy/vault.ts';
 import type { SqlQueryable } from '../../platform/sql/sql-client.ts';
-import {
-  WrongExpectedVersionError,
-  type EventStore,
-  type NewEvent,
-  type ReadStreamOptions,
-  type StoredEvent,
-} from '../../platform/eventstore/types.ts';
+import { WrongExpectedVersionError, type EventStore, type NewEvent, type ReadStreamOptions, type StoredEvent } from '../../platform/eventstore/types.ts';
 import { applicationDecider, type ApplicationCommand, type ApplicationLimits, type ApplicationState, type SubmitApplication } from './decider.ts';
 import { applicationEventCatalog, applicationStreamId, type ApplicationEvent } from './events.ts';
 
@@ -85,11 +79,7 @@ export function createApplicationService({ store, clock, newId, rateTable, limit
     return { applicationId, version: appended.nextVersion, position: appended.lastPosition };
   }
 
-  async function execute(
-    applicationId: string,
-    command: Exclude<ApplicationCommand, SubmitApplication>,
-    context: CommandContext,
-  ): Promise<CommandResult> {
+  async function execute(applicationId: string, command: Exclude<ApplicationCommand, SubmitApplication>, context: CommandContext): Promise<CommandResult> {
     for (let attempt = 0; ; attempt++) {
       const { state, version, submittedBy } = await load(applicationId);
       if (state.status === 'none' || (context.owner !== undefined && context.owner !== submittedBy)) {

@@ -24,7 +24,13 @@ describe('application events stored at an older version, read at the latest', ()
   before(async () => {
     database = await openTestPglite();
     store = new SqlEventStore(database.client);
-    applications = createApplicationService({ store, clock: () => new Date(), newId: randomUUID, rateTable: () => defaultRateTable, limits: { minLoanCents: 3_000_000 } });
+    applications = createApplicationService({
+      store,
+      clock: () => new Date(),
+      newId: randomUUID,
+      rateTable: () => defaultRateTable,
+      limits: { minLoanCents: 3_000_000 },
+    });
   });
   after(() => database.dispose());
 
@@ -111,7 +117,11 @@ describe('application events stored at an older version, read at the latest', ()
       },
       context,
     );
-    await applications.execute(applicationId, { type: 'UpdatePropertyDetails', property: { valueCents: 32_000_000, region: 'Lazio', energyClass: 'C' } }, context);
+    await applications.execute(
+      applicationId,
+      { type: 'UpdatePropertyDetails', property: { valueCents: 32_000_000, region: 'Lazio', energyClass: 'C' } },
+      context,
+    );
     const events = await store.readStream(applicationStreamId(applicationId));
     assert.deepEqual(
       events.map((event) => [event.type, event.schemaVersion]),

@@ -77,6 +77,12 @@ export const MortgageBookingCancelled = defineEvent(
   Type.Object({ applicationId: Uuid, contractNumber: Type.String(), reason: Type.String(), cancelledAt: Instant }),
 );
 
-export const gatewayEventHistory = [MortgageFinalizationRequestedV1, MortgageFinalizationRequested, MortgageFinalized, MortgageFinalizationFailed, MortgageBookingCancelled] as const;
+export const gatewayEventHistory = [
+  MortgageFinalizationRequestedV1,
+  MortgageFinalizationRequested,
+  MortgageFinalized,
+  MortgageFinalizationFailed,
+  MortgageBookingCancelled,
+] as const;
 
 export const finalizationStreamId = (applicationId: string): string => `finalization-${applicationId}`;

@@ -33,9 +33,7 @@ export type BookingReply =
   | { readonly outcome: 'booked'; readonly contractNumber: string }
   | { readonly outcome: 'refused'; readonly code: string; readonly reason: string };
 
-export type CancellationReply =
-  | { readonly outcome: 'cancelled' }
-  | { readonly outcome: 'refused'; readonly code: string; readonly reason: string };
+export type CancellationReply = { readonly outcome: 'cancelled' } | { readonly outcome: 'refused'; readonly code: string; readonly reason: string };
 
 export type MainframeClientOptions = {
   readonly host: string;
@@ -148,12 +146,7 @@ class MainframeConnection {
   }
 }
 
-function open(
-  host: string,
-  port: number,
-  timeoutMs: number,
-  onClosed: (connection: MainframeConnection) => void,
-): Promise<MainframeConnection> {
+function open(host: string, port: number, timeoutMs: number, onClosed: (connection: MainframeConnection) => void): Promise<MainframeConnection> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port });
     const refused = (error: Error) =>

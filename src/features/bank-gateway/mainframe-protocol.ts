@@ -320,10 +320,7 @@ export function encodeRequest(request: MainframeRequest): Buffer {
         .done();
     }
     case 'CANC':
-      return new RecordWriter('CANC')
-        .identifier(key, request.idempotencyKey)
-        .identifier(contractOnly.contractNumber, request.contractNumber)
-        .done();
+      return new RecordWriter('CANC').identifier(key, request.idempotencyKey).identifier(contractOnly.contractNumber, request.contractNumber).done();
     default:
       throw new ProtocolError(`unknown request type ${JSON.stringify((request as { type: unknown }).type)}`);
   }
@@ -370,10 +367,7 @@ export function encodeReply(reply: MainframeReply): Buffer {
   switch (reply.type) {
     case 'BOOKOK':
     case 'CANCOK':
-      return new RecordWriter(reply.type)
-        .identifier(key, reply.idempotencyKey)
-        .identifier(contractOnly.contractNumber, reply.contractNumber)
-        .done();
+      return new RecordWriter(reply.type).identifier(key, reply.idempotencyKey).identifier(contractOnly.contractNumber, reply.contractNumber).done();
     case 'BOOKKO':
       return new RecordWriter('BOOKKO')
         .identifier(key, reply.idempotencyKey)
@@ -460,7 +454,9 @@ export function decodeReply(record: Uint8Array): MainframeReply {
  */
 export function peekIdempotencyKey(record: Uint8Array): string {
   if (record.length < key.offset + key.width) return '';
-  const value = Buffer.from(record.buffer, record.byteOffset + key.offset, key.width).toString('latin1').trimEnd();
+  const value = Buffer.from(record.buffer, record.byteOffset + key.offset, key.width)
+    .toString('latin1')
+    .trimEnd();
   for (let i = 0; i < value.length; i++) {
     const byte = value.charCodeAt(i);
     if (!isPrintable(byte) || byte === SPACE) return '';

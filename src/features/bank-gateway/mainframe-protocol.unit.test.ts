@@ -38,7 +38,11 @@ const bookFields = {
 };
 /** Layout 2 carries any rate below 1000 % to six decimals; layout 1, below 1000 % in basis points. */
 const bookArb: fc.Arbitrary<BookRequest> = fc.oneof(
-  fc.record({ ...bookFields, layout: fc.constant(2 as const), annualRate: fc.integer({ min: 0, max: 999_999_999 }).map((units) => annualRateFromUnits(units, 6)) }),
+  fc.record({
+    ...bookFields,
+    layout: fc.constant(2 as const),
+    annualRate: fc.integer({ min: 0, max: 999_999_999 }).map((units) => annualRateFromUnits(units, 6)),
+  }),
   fc.record({ ...bookFields, layout: fc.constant(1 as const), annualRate: fc.integer({ min: 0, max: 99_999 }).map((units) => annualRateFromUnits(units, 2)) }),
 );
 
@@ -95,17 +99,7 @@ describe('mainframe protocol', () => {
     assert.equal(frame.length, FRAME_LENGTH);
     assert.equal(
       frame.toString('latin1'),
-      [
-        'BOOK2 ',
-        '0f8fad5bd9cb469fa16570867728950e',
-        'RSSMRA85T10A562S',
-        '00000025000051',
-        '003875000',
-        '300',
-        '20260301091530',
-        ' '.repeat(34),
-        '\n',
-      ].join(''),
+      ['BOOK2 ', '0f8fad5bd9cb469fa16570867728950e', 'RSSMRA85T10A562S', '00000025000051', '003875000', '300', '20260301091530', ' '.repeat(34), '\n'].join(''),
     );
   });
 
@@ -175,7 +169,10 @@ describe('mainframe protocol', () => {
 
   describe('rejects at encode time', () => {
     const rejects = (request: MainframeRequest, message: RegExp) =>
-      assert.throws(() => encodeRequest(request), (error: unknown) => error instanceof ProtocolError && message.test(error.message));
+      assert.throws(
+        () => encodeRequest(request),
+        (error: unknown) => error instanceof ProtocolError && message.test(error.message),
+      );
 
     it('an amount over 14 digits', () => rejects({ ...sampleBook, amountCents: 100_000_000_000_000 }, /amountCents: .* does not fit 14 digits/));
     it('a negative or fractional amount', () => {
@@ -214,7 +211,10 @@ describe('mainframe protocol', () => {
 
   describe('rejects at decode time', () => {
     const rejects = (bytes: Buffer, message: RegExp) =>
-      assert.throws(() => decodeRequest(bytes), (error: unknown) => error instanceof ProtocolError && message.test(error.message));
+      assert.throws(
+        () => decodeRequest(bytes),
+        (error: unknown) => error instanceof ProtocolError && message.test(error.message),
+      );
     const valid = encodeRequest(sampleBook).subarray(0, RECORD_LENGTH);
 
     it('a record of the wrong length', () => {

@@ -36,8 +36,7 @@ export const mainframeSandboxRules: readonly SandboxRule[] = [
   {
     cents: 54,
     behaviour: { kind: 'lose-first-reply' },
-    description:
-      'the first BOOK for a key is booked but its reply is lost; a retry with the same key gets the same contract number',
+    description: 'the first BOOK for a key is booked but its reply is lost; a retry with the same key gets the same contract number',
   },
   {
     cents: null,

@@ -56,7 +56,10 @@ const reasons = {
 
 /** The message cut to the ERR reason field, in characters the record can carry. */
 function errorReason(error: ProtocolError): string {
-  return error.message.replace(/[^ -~]/g, '?').slice(0, 80).trimEnd();
+  return error.message
+    .replace(/[^ -~]/g, '?')
+    .slice(0, 80)
+    .trimEnd();
 }
 
 function checkRate(name: string, value: number): number {

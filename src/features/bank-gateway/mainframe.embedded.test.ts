@@ -160,11 +160,7 @@ describe('mainframe simulator and client', () => {
     const valid = encodeRequest({ ...booking(1_000_000, { requestedAt: new Date('2026-03-01T09:15:30Z') }), type: 'BOOK', layout: 2, idempotencyKey: key });
     const badDigits = Buffer.from(valid);
     badDigits.write('00000000ABCDEF', 54, 'latin1');
-    const replies = await rawExchange(
-      simulator.port,
-      [Buffer.from('HELLO\n'), Buffer.alloc(300, 'x'), Buffer.from('\n'), badDigits, valid],
-      4,
-    );
+    const replies = await rawExchange(simulator.port, [Buffer.from('HELLO\n'), Buffer.alloc(300, 'x'), Buffer.from('\n'), badDigits, valid], 4);
     assert.deepEqual(replies.slice(0, 3), [
       { type: 'ERR', idempotencyKey: '', reason: `record is 5 bytes, expected ${RECORD_LENGTH}` },
       { type: 'ERR', idempotencyKey: '', reason: `record is longer than ${RECORD_LENGTH} bytes` },
@@ -176,12 +172,20 @@ describe('mainframe simulator and client', () => {
 
   it('books a BOOK record of layout 1 (the rate in basis points), and takes the same booking in layout 2 as its retry', async () => {
     const key = newKey();
-    const request = { ...booking(1_000_000, { annualRate: '3.25', requestedAt: new Date('2026-03-01T09:15:30Z') }), type: 'BOOK' as const, idempotencyKey: key };
+    const request = {
+      ...booking(1_000_000, { annualRate: '3.25', requestedAt: new Date('2026-03-01T09:15:30Z') }),
+      type: 'BOOK' as const,
+      idempotencyKey: key,
+    };
     const [fromOldClient] = await rawExchange(simulator.port, [encodeRequest({ ...request, layout: 1 })], 1);
     assert.equal(fromOldClient?.type, 'BOOKOK');
     assert.equal(simulator.bookings().get(key)?.annualRate, '3.25');
     assert.deepEqual(await client.book(request), { outcome: 'booked', contractNumber: fromOldClient?.type === 'BOOKOK' ? fromOldClient.contractNumber : '' });
-    assert.deepEqual(await client.book({ ...request, annualRate: '3.2501' }), { outcome: 'refused', code: 'IDEM', reason: 'key already used for a different booking' });
+    assert.deepEqual(await client.book({ ...request, annualRate: '3.2501' }), {
+      outcome: 'refused',
+      code: 'IDEM',
+      reason: 'key already used for a different booking',
+    });
   });
 
   it('books 100 concurrent loans exactly once each', async () => {
@@ -223,10 +227,19 @@ describe('mainframe simulator rates', () => {
     }));
 
   it('draws from the injected random source', () =>
-    withSimulator({ refusalRate: 0.5, random: (() => { const draws = [0.9, 0.1]; return () => draws.shift() ?? 0.9; })() }, async (_simulator, client) => {
-      assert.equal((await client.book(booking(1_000_000))).outcome, 'booked');
-      assert.equal((await client.book(booking(1_000_000))).outcome, 'refused');
-    }));
+    withSimulator(
+      {
+        refusalRate: 0.5,
+        random: (() => {
+          const draws = [0.9, 0.1];
+          return () => draws.shift() ?? 0.9;
+        })(),
+      },
+      async (_simulator, client) => {
+        assert.equal((await client.book(booking(1_000_000))).outcome, 'booked');
+        assert.equal((await client.book(booking(1_000_000))).outcome, 'refused');
+      },
+    ));
 
   it('replies after latencyMs', () =>
     withSimulator({ latencyMs: 20 }, async (_simulator, client) => {

@@ -114,9 +114,7 @@ export const bankGatewayModule: ServiceModule<GatewayNeeds> = {
 
     /** Feeds one input to an application's saga under its row lock; stores the new state and starts its actions. */
     async function advance(tx: SqlQueryable, applicationId: string, input: SagaInput, cause: Cause, outcome: Known[] = []) {
-      const [row] = await tx.query<{ state: SagaState }>('SELECT state FROM mutuo_gateway_sagas WHERE application_id = $1 FOR UPDATE', [
-        applicationId,
-      ]);
+      const [row] = await tx.query<{ state: SagaState }>('SELECT state FROM mutuo_gateway_sagas WHERE application_id = $1 FOR UPDATE', [applicationId]);
       const now = clock();
       const step = reactToInput(row?.state ?? initialSagaState, input, now);
       if (step.state.status === 'unknown') return;
@@ -141,7 +139,8 @@ export const bankGatewayModule: ServiceModule<GatewayNeeds> = {
         }
       }
       // The saga's row lock orders every writer of this stream, so `any` cannot interleave.
-      if (events.length > 0) await eventsInTransaction(tx).append(finalizationStreamId(applicationId), stampEvents(known, events, cause, actor, now, newId), 'any');
+      if (events.length > 0)
+        await eventsInTransaction(tx).append(finalizationStreamId(applicationId), stampEvents(known, events, cause, actor, now, newId), 'any');
     }
 
     async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {

@@ -42,7 +42,13 @@ export type SagaStatus = SagaState['status'];
 
 /** What the saga hears: the other services' events, and the mainframe's answers to its own calls. */
 export type SagaInput =
-  | { readonly type: 'MortgageApplicationSubmitted'; readonly applicationId: string; readonly applicant: SealedApplicant; readonly amountCents: number; readonly termYears: number }
+  | {
+      readonly type: 'MortgageApplicationSubmitted';
+      readonly applicationId: string;
+      readonly applicant: SealedApplicant;
+      readonly amountCents: number;
+      readonly termYears: number;
+    }
   | { readonly type: 'InterestRateLocked'; readonly annualRate: AnnualRate; readonly expiresAt: string }
   | { readonly type: 'InterestRateChanged'; readonly annualRate: AnnualRate }
   | { readonly type: 'InterestRateLockExpired'; readonly expiresAt: string }
@@ -107,12 +113,7 @@ function updateFacts(facts: SagaFacts, input: SagaInput): SagaFacts {
 
 /** Ready to book: both checks passed and a lock holds at `now`. */
 export function readyToBook(facts: SagaFacts, now: Date): boolean {
-  return (
-    facts.credit === 'approved' &&
-    facts.documents === 'validated' &&
-    facts.rateLock !== undefined &&
-    Date.parse(facts.rateLock.expiresAt) > now.getTime()
-  );
+  return facts.credit === 'approved' && facts.documents === 'validated' && facts.rateLock !== undefined && Date.parse(facts.rateLock.expiresAt) > now.getTime();
 }
 
 const stay = (state: SagaState): SagaStep => ({ state, actions: [] });

@@ -9,7 +9,13 @@ const now = new Date('2026-11-23T10:00:00Z');
 const inAMonth = '2026-12-23T10:00:00.000Z';
 const yesterday = '2026-11-22T10:00:00.000Z';
 
-const submitted: SagaInput = { type: 'MortgageApplicationSubmitted', applicationId, applicant: { $sealed: 'v1.subject.iv.ciphertext' }, amountCents: 20_000_000, termYears: 25 };
+const submitted: SagaInput = {
+  type: 'MortgageApplicationSubmitted',
+  applicationId,
+  applicant: { $sealed: 'v1.subject.iv.ciphertext' },
+  amountCents: 20_000_000,
+  termYears: 25,
+};
 const locked = (expiresAt = inAMonth, annualRate = '3.2'): SagaInput => ({ type: 'InterestRateLocked', annualRate, expiresAt });
 const creditApproved: SagaInput = { type: 'CreditScoreApproved' };
 const documentsValidated: SagaInput = { type: 'DocumentsValidated' };
@@ -59,7 +65,14 @@ describe('the finalization saga', () => {
     assert.deepEqual(lapsed.actions, []);
     const announced = run([submitted, locked(), { type: 'InterestRateLockExpired', expiresAt: inAMonth }, creditApproved, documentsValidated]);
     assert.equal(announced.state.status, 'waiting');
-    const relocked = run([submitted, locked(yesterday), creditApproved, documentsValidated, { type: 'InterestRateLockExpired', expiresAt: yesterday }, locked()]);
+    const relocked = run([
+      submitted,
+      locked(yesterday),
+      creditApproved,
+      documentsValidated,
+      { type: 'InterestRateLockExpired', expiresAt: yesterday },
+      locked(),
+    ]);
     assert.equal(relocked.state.status, 'finalizing');
     assert.equal(relocked.actions.length, 1);
   });

@@ -47,11 +47,15 @@ describe('PlaceLegalHold', () => {
   });
 
   it('places a hold again once the last one was released', () => {
-    given([holdPlaced(), holdReleased()]).when(placeHold('tax audit')).then([holdPlaced('tax audit')]);
+    given([holdPlaced(), holdReleased()])
+      .when(placeHold('tax audit'))
+      .then([holdPlaced('tax audit')]);
   });
 
   it('trims the reason', () => {
-    given([]).when(placeHold('  tax audit ')).then([holdPlaced('tax audit')]);
+    given([])
+      .when(placeHold('  tax audit '))
+      .then([holdPlaced('tax audit')]);
   });
 
   it('refuses a second hold while one is in force', () => {
@@ -64,7 +68,9 @@ describe('PlaceLegalHold', () => {
 
   it('needs a reason of 1 to 200 characters', () => {
     given([]).when(placeHold('  ')).thenFails('invalid', 'INVALID_INPUT', ['reason']);
-    given([]).when(placeHold('x'.repeat(201))).thenFails('invalid', 'INVALID_INPUT', ['reason']);
+    given([])
+      .when(placeHold('x'.repeat(201)))
+      .thenFails('invalid', 'INVALID_INPUT', ['reason']);
   });
 });
 
@@ -72,7 +78,9 @@ describe('ReleaseLegalHold', () => {
   it('releases the hold in force, with or without a reason', () => {
     const state = given([holdPlaced()]).when(releaseHold()).then([holdReleased()]);
     assert.deepEqual(state, { status: 'active' });
-    given([holdPlaced()]).when(releaseHold(' case closed ')).then([holdReleased('case closed')]);
+    given([holdPlaced()])
+      .when(releaseHold(' case closed '))
+      .then([holdReleased('case closed')]);
   });
 
   it('refuses to release when no hold is in force', () => {
@@ -92,20 +100,28 @@ describe('ErasePersonalData', () => {
   });
 
   it('lists each stream once', () => {
-    given([]).when(erase(undefined, ['application-a', 'application-b', 'application-a'])).then([erased(['application-a', 'application-b'])]);
+    given([])
+      .when(erase(undefined, ['application-a', 'application-b', 'application-a']))
+      .then([erased(['application-a', 'application-b'])]);
   });
 
   it('refuses while a legal hold is in force, saying why it is held', () => {
-    const error = given([holdPlaced('litigation 123/2035')]).when(erase()).thenFails('rule', 'LEGAL_HOLD');
+    const error = given([holdPlaced('litigation 123/2035')])
+      .when(erase())
+      .thenFails('rule', 'LEGAL_HOLD');
     assert.match(error.message, /litigation 123\/2035/);
   });
 
   it('refuses while an application is open or a mortgage runs', () => {
-    given([]).when(erase({ ongoing: true })).thenFails('rule', 'RELATIONSHIP_ONGOING');
+    given([])
+      .when(erase({ ongoing: true }))
+      .thenFails('rule', 'RELATIONSHIP_ONGOING');
   });
 
   it('refuses within the retention period, saying until when', () => {
-    const error = given([]).when(erase({ ongoing: false, endedAt: '2030-01-15T10:00:00.000Z' })).thenFails('rule', 'RETENTION_PERIOD');
+    const error = given([])
+      .when(erase({ ongoing: false, endedAt: '2030-01-15T10:00:00.000Z' }))
+      .thenFails('rule', 'RETENTION_PERIOD');
     assert.match(error.message, /2040-01-15T10:00:00\.000Z/);
   });
 
@@ -135,8 +151,12 @@ describe('ErasePersonalData', () => {
   });
 
   it('needs an ISO end instant and stream ids', () => {
-    given([]).when(erase({ ongoing: false, endedAt: 'last spring' })).thenFails('invalid', 'INVALID_INPUT', ['relationship.endedAt']);
-    given([]).when(erase(undefined, ['application-a', ' '])).thenFails('invalid', 'INVALID_INPUT', ['streams.1']);
+    given([])
+      .when(erase({ ongoing: false, endedAt: 'last spring' }))
+      .thenFails('invalid', 'INVALID_INPUT', ['relationship.endedAt']);
+    given([])
+      .when(erase(undefined, ['application-a', ' ']))
+      .thenFails('invalid', 'INVALID_INPUT', ['streams.1']);
   });
 });
 
@@ -153,9 +173,9 @@ describe('data subject invariants', () => {
     fc.string({ maxLength: 30 }).map((reason) => placeHold(reason)),
     fc.option(fc.string({ maxLength: 30 }), { nil: undefined }).map((reason) => releaseHold(reason)),
     fc.constant(erase({ ongoing: true })),
-    fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2040-01-01T00:00:00Z'), noInvalidDate: true }).map((ended) =>
-      erase({ ongoing: false, endedAt: ended.toISOString() }),
-    ),
+    fc
+      .date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2040-01-01T00:00:00Z'), noInvalidDate: true })
+      .map((ended) => erase({ ongoing: false, endedAt: ended.toISOString() })),
   );
   const context = fc.record({
     now: fc.date({ min: new Date('2000-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }),

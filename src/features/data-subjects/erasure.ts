@@ -135,7 +135,11 @@ export function createErasureService({ client, personalData, clock, newId, reten
     const decided = dataSubjectDecider.decide(command, subject.state, { now, retentionYears, subjectId: subject.subjectId });
     const stamped = stampEvents(dataSubjectEventCatalog, decided, { correlationId: request.correlationId, causationId: null }, request.actor, now, newId);
     // Through the vault: a hold's reason is sealed with the person's key.
-    const appended = await eventsInTransaction(subject.tx, personalData).append(dataSubjectStreamId(subject.subjectId), stamped, subject.version || 'no_stream');
+    const appended = await eventsInTransaction(subject.tx, personalData).append(
+      dataSubjectStreamId(subject.subjectId),
+      stamped,
+      subject.version || 'no_stream',
+    );
     return { decided, appended };
   }
 
@@ -203,7 +207,7 @@ export function createErasureService({ client, personalData, clock, newId, reten
 
 export type ErasureService = ReturnType<typeof createErasureService>;
 
-const TaxCodeParams = Type.Object({ taxCode: Type.String({ maxLength: 32, description: 'the person\'s codice fiscale' }) });
+const TaxCodeParams = Type.Object({ taxCode: Type.String({ maxLength: 32, description: "the person's codice fiscale" }) });
 const Reason = Type.String({ maxLength: 200 });
 const Refusal = Type.Object({ code: Type.String(), message: Type.String() });
 const PersonalDataStatusSchema = Type.Object({
@@ -231,7 +235,15 @@ export const erasureRoutes: FastifyPluginAsyncTypebox<{ erasure: ErasureService 
 
   app.get(
     '/api/applicants/:taxCode/personal-data',
-    { config, schema: { summary: 'What personal data is held about a person, and whether it may be erased now', tags, params: TaxCodeParams, response: { 200: PersonalDataStatusSchema } } },
+    {
+      config,
+      schema: {
+        summary: 'What personal data is held about a person, and whether it may be erased now',
+        tags,
+        params: TaxCodeParams,
+        response: { 200: PersonalDataStatusSchema },
+      },
+    },
     async (request) => erasure.status(request.params.taxCode),
   );
 
@@ -240,7 +252,7 @@ export const erasureRoutes: FastifyPluginAsyncTypebox<{ erasure: ErasureService 
     {
       config,
       schema: {
-        summary: 'Erase a person\'s personal data (crypto-shredding), unless a legal hold or the retention period forbids it (422 with the reason)',
+        summary: "Erase a person's personal data (crypto-shredding), unless a legal hold or the retention period forbids it (422 with the reason)",
         tags,
         params: TaxCodeParams,
         response: {
@@ -253,7 +265,16 @@ export const erasureRoutes: FastifyPluginAsyncTypebox<{ erasure: ErasureService 
 
   app.post(
     '/api/applicants/:taxCode/legal-hold',
-    { config, schema: { summary: 'Place a legal hold: the person\'s data is kept whatever else says', tags, params: TaxCodeParams, body: Type.Object({ reason: Reason }, { additionalProperties: false }), response: { 201: Type.Object({ position: Type.Integer() }) } } },
+    {
+      config,
+      schema: {
+        summary: "Place a legal hold: the person's data is kept whatever else says",
+        tags,
+        params: TaxCodeParams,
+        body: Type.Object({ reason: Reason }, { additionalProperties: false }),
+        response: { 201: Type.Object({ position: Type.Integer() }) },
+      },
+    },
     async (request, reply) => {
       reply.status(201);
       return erasure.placeHold(request.params.taxCode, request.body.reason, requestOf(request));
@@ -265,7 +286,13 @@ export const erasureRoutes: FastifyPluginAsyncTypebox<{ erasure: ErasureService 
     {
       config,
       preValidation: async (request) => void (request.body ??= {}),
-      schema: { summary: 'Release the legal hold', tags, params: TaxCodeParams, body: Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false }), response: { 200: Type.Object({ position: Type.Integer() }) } },
+      schema: {
+        summary: 'Release the legal hold',
+        tags,
+        params: TaxCodeParams,
+        body: Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ position: Type.Integer() }) },
+      },
     },
     async (request) => erasure.releaseHold(request.params.taxCode, request.body.reason, requestOf(request)),
   );

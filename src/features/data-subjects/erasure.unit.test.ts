@@ -49,7 +49,9 @@ function application(at: string, outcome?: { type: 'approved' | 'rejected' | 'wi
 
 describe('the relationship an erasure weighs', () => {
   it('is ongoing while an application is in processing', () => {
-    assert.deepEqual(relationshipOf([application(yearsBefore(20), { type: 'rejected', at: yearsBefore(20) }), application(yearsBefore(1))], now), { ongoing: true });
+    assert.deepEqual(relationshipOf([application(yearsBefore(20), { type: 'rejected', at: yearsBefore(20) }), application(yearsBefore(1))], now), {
+      ongoing: true,
+    });
   });
 
   it('is ongoing while an approved mortgage runs, and ends with its term', () => {

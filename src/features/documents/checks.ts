@@ -155,7 +155,12 @@ function overBudgetFinding(kind: DocumentKind, { budget, limit }: OverBudget): D
   const base = { kind, passed: false, found: null } as const;
   switch (budget) {
     case 'pages':
-      return { ...base, check: 'PAGE_COUNT_WITHIN_LIMIT', expected: `at most ${limit} pages`, message: `the ${name} has more than ${limit} pages: upload only the pages asked for` };
+      return {
+        ...base,
+        check: 'PAGE_COUNT_WITHIN_LIMIT',
+        expected: `at most ${limit} pages`,
+        message: `the ${name} has more than ${limit} pages: upload only the pages asked for`,
+      };
     case 'inflatedBytes':
       return {
         ...base,
@@ -164,7 +169,12 @@ function overBudgetFinding(kind: DocumentKind, { budget, limit }: OverBudget): D
         message: `the ${name} unpacks to more than ${megabytes(limit)}: upload a simpler PDF, such as a scan at a lower resolution`,
       };
     case 'time':
-      return { ...base, check: 'READ_TIME_WITHIN_LIMIT', expected: `read within ${limit / 1_000} s`, message: `the ${name} could not be read within ${limit / 1_000} s: upload a simpler PDF` };
+      return {
+        ...base,
+        check: 'READ_TIME_WITHIN_LIMIT',
+        expected: `read within ${limit / 1_000} s`,
+        message: `the ${name} could not be read within ${limit / 1_000} s: upload a simpler PDF`,
+      };
     case 'memory':
       return {
         ...base,

@@ -119,8 +119,7 @@ describe('checkDocuments', () => {
       fc.assert(
         fc.property(fc.integer({ min: 10, max: 100_000_000 }), (declared) => {
           const tolerance = Math.floor(declared / 10);
-          const withNet = (net: number): boolean =>
-            finding({ ...facts, monthlyNetCents: declared }, { payslip: payslipWithNet(net) }, 'payslip').passed;
+          const withNet = (net: number): boolean => finding({ ...facts, monthlyNetCents: declared }, { payslip: payslipWithNet(net) }, 'payslip').passed;
           assert.equal(withNet(declared + tolerance), true);
           assert.equal(withNet(declared + tolerance + 1), false);
           assert.equal(withNet(declared - tolerance), true);
@@ -161,8 +160,7 @@ describe('checkDocuments', () => {
           const value = valueUnits * 5;
           const cap = guaranteed ? value : (value * 4) / 5;
           const withLoan = (loan: number): boolean =>
-            finding({ ...facts, loanAmountCents: loan, publicGuarantee: guaranteed }, { appraisal: appraisalWithValue(value) }, 'appraisal')
-              .passed;
+            finding({ ...facts, loanAmountCents: loan, publicGuarantee: guaranteed }, { appraisal: appraisalWithValue(value) }, 'appraisal').passed;
           assert.equal(withLoan(cap), true);
           assert.equal(withLoan(cap + 1), false);
         }),
@@ -219,11 +217,18 @@ describe('checkDocuments', () => {
     const text = fc.constantFrom('', 'garbage');
     fc.assert(
       fc.property(fc.record({ id_card: text, payslip: text, appraisal: text }), fc.boolean(), fc.boolean(), fc.boolean(), (bad, a, b, c) => {
-        const texts = { id_card: a ? goodTexts.id_card : bad.id_card, payslip: b ? goodTexts.payslip : bad.payslip, appraisal: c ? goodTexts.appraisal : bad.appraisal };
+        const texts = {
+          id_card: a ? goodTexts.id_card : bad.id_card,
+          payslip: b ? goodTexts.payslip : bad.payslip,
+          appraisal: c ? goodTexts.appraisal : bad.appraisal,
+        };
         const verdict = checkDocuments(facts, texts);
         assert.equal(verdict.findings.length, 3);
         assert.equal(verdict.valid, a && b && c);
-        assert.equal(verdict.valid, verdict.findings.every((f) => f.passed));
+        assert.equal(
+          verdict.valid,
+          verdict.findings.every((f) => f.passed),
+        );
       }),
     );
   });

@@ -95,7 +95,10 @@ describe('document file store', () => {
     // Saved again: found there already, not written twice.
     await store.save(applicationId, bytes);
     assert.deepEqual(await readFile(stored.path), onDisk);
-    await assert.rejects(createDocumentFileStore(directory, { ...cipher, open: async (_id, sealed) => unsealBytes(randomBytes(32), sealed) }).read(applicationId, stored.sha256), SealError);
+    await assert.rejects(
+      createDocumentFileStore(directory, { ...cipher, open: async (_id, sealed) => unsealBytes(randomBytes(32), sealed) }).read(applicationId, stored.sha256),
+      SealError,
+    );
   });
 
   it('removes every file of an application, and removing none is nothing', async () => {
@@ -128,6 +131,9 @@ describe('document file store', () => {
     for (const sha256 of ['', '../../passwd', 'g'.repeat(64), 'a'.repeat(63), `${'a'.repeat(64)}/..`, `${'a'.repeat(64)}.pdf`]) {
       await assert.rejects(store.read(randomUUID(), sha256), rejectsWithCode('INVALID_INPUT'), sha256);
     }
-    assert.deepEqual((await readdir(directory)).filter((name) => !/^[0-9a-f-]{36}$/.test(name)), []);
+    assert.deepEqual(
+      (await readdir(directory)).filter((name) => !/^[0-9a-f-]{36}$/.test(name)),
+      [],
+    );
   });
 });

@@ -68,7 +68,6 @@ function checkedContent(reading: PdfReading): string | OverBudget {
   return reading.status === 'unreadable' ? '' : reading;
 }
 
-
 /** The facts with the applicant opened, or undefined once their data is erased. */
 async function openFacts(vault: PersonalDataVault, facts: StoredFacts): Promise<DocumentFacts | undefined> {
   const [applicant] = (await vault.open([facts.applicant])) as [Applicant | undefined];
@@ -88,7 +87,7 @@ function applicantsKeys(db: SqlQueryable, keys: SubjectKeys): FileCipher {
       const application = await findApplication(db, applicationId);
       const subjectId = application ? sealedSubject(application.facts.applicant) : undefined;
       const key = subjectId ? (await keys.keysOf([subjectId])).get(subjectId) : undefined;
-      if (!subjectId || !key) throw new DomainError('rule', 'DOCUMENTS_CLOSED', 'this application takes no more documents: its applicant\'s data was erased');
+      if (!subjectId || !key) throw new DomainError('rule', 'DOCUMENTS_CLOSED', "this application takes no more documents: its applicant's data was erased");
       return sealBytes(key, subjectId, bytes);
     },
     async open(_applicationId, bytes) {
@@ -96,7 +95,7 @@ function applicantsKeys(db: SqlQueryable, keys: SubjectKeys): FileCipher {
       // Written before documents were sealed: as it is.
       if (subjectId === undefined) return bytes;
       const key = (await keys.keysOf([subjectId])).get(subjectId);
-      if (!key) throw new DomainError('not_found', 'DOCUMENT_NOT_FOUND', 'the document was erased with its applicant\'s data');
+      if (!key) throw new DomainError('not_found', 'DOCUMENT_NOT_FOUND', "the document was erased with its applicant's data");
       return unsealBytes(key, bytes);
     },
   };
@@ -121,7 +120,10 @@ function documentsState(history: readonly StoredEvent[]) {
 }
 
 const checkedSetKey = (documents: readonly { kind: string; sha256: string }[]) =>
-  [...documents].sort((a, b) => a.kind.localeCompare(b.kind)).map((document) => `${document.kind}:${document.sha256}`).join(',');
+  [...documents]
+    .sort((a, b) => a.kind.localeCompare(b.kind))
+    .map((document) => `${document.kind}:${document.sha256}`)
+    .join(',');
 
 /**
  * The Document service: takes the applicant's PDFs, keeps them content-addressed on
@@ -181,7 +183,10 @@ export const documentsModule: ServiceModule<DocumentsNeeds> = {
 
     async function validate(job: Job<ValidationJob>, outcome: JobOutcome) {
       const applicationId = job.key;
-      const [application, history] = await Promise.all([findApplication(client, applicationId), eventsInTransaction(client).readStream(documentsStreamId(applicationId))]);
+      const [application, history] = await Promise.all([
+        findApplication(client, applicationId),
+        eventsInTransaction(client).readStream(documentsStreamId(applicationId)),
+      ]);
       const state = documentsState(history);
       const facts = application ? await openFacts(personalData, application.facts) : undefined;
       const documents = documentKinds.flatMap((kind) => {
@@ -189,7 +194,13 @@ export const documentsModule: ServiceModule<DocumentsNeeds> = {
         return latest ? [{ kind, sha256: latest.sha256 }] : [];
       });
       // Not all three yet, this exact set was checked already, or uploads are closed: nothing to decide.
-      if (!application || !facts || application.status !== 'open' || documents.length < documentKinds.length || checkedSetKey(documents) === state.lastChecked) {
+      if (
+        !application ||
+        !facts ||
+        application.status !== 'open' ||
+        documents.length < documentKinds.length ||
+        checkedSetKey(documents) === state.lastChecked
+      ) {
         await outcome.complete();
         return;
       }
@@ -221,7 +232,11 @@ export const documentsModule: ServiceModule<DocumentsNeeds> = {
             },
           };
       await outcome.complete(async (tx) => {
-        await eventsInTransaction(tx).append(documentsStreamId(applicationId), stampEvents(known, [decided], job.payload.cause, actor, clock(), newId), history.length);
+        await eventsInTransaction(tx).append(
+          documentsStreamId(applicationId),
+          stampEvents(known, [decided], job.payload.cause, actor, clock(), newId),
+          history.length,
+        );
         const status = verdict.valid ? 'validated' : final ? 'closed' : 'open';
         await tx.query('UPDATE mutuo_documents_applications SET status = $2 WHERE application_id = $1', [applicationId, status]);
       });
@@ -231,7 +246,14 @@ export const documentsModule: ServiceModule<DocumentsNeeds> = {
       consumers: [
         {
           name: 'documents',
-          eventTypes: ['MortgageApplicationSubmitted', 'PropertyDetailsUpdated', 'ApplicationApproved', 'ApplicationRejected', 'ApplicationWithdrawn', 'PersonalDataErased'],
+          eventTypes: [
+            'MortgageApplicationSubmitted',
+            'PropertyDetailsUpdated',
+            'ApplicationApproved',
+            'ApplicationRejected',
+            'ApplicationWithdrawn',
+            'PersonalDataErased',
+          ],
           decoder: known,
           handle,
         },
@@ -306,9 +328,10 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
 
   /** Counted from the application's stream, which every process of the service shares. */
   async function checkUploadsLeft(db: SqlQueryable, applicationId: string): Promise<void> {
-    const [row] = await db.query<{ uploads: number }>(`SELECT count(*)::int AS uploads FROM mutuo_events WHERE stream_id = $1 AND event_type = 'DocumentUploaded'`, [
-      documentsStreamId(applicationId),
-    ]);
+    const [row] = await db.query<{ uploads: number }>(
+      `SELECT count(*)::int AS uploads FROM mutuo_events WHERE stream_id = $1 AND event_type = 'DocumentUploaded'`,
+      [documentsStreamId(applicationId)],
+    );
     if ((row?.uploads ?? 0) >= options.maxUploads) {
       throw new DomainError('rule', 'DOCUMENTS_UPLOAD_LIMIT_REACHED', `this application has had its ${options.maxUploads} uploads, the most one takes`);
     }
@@ -358,7 +381,14 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
       // event outlives their erasure in the clear.
       const uploaded: Known = {
         type: 'DocumentUploaded',
-        data: { applicationId, kind: kind as DocumentKind, sha256: stored.sha256, sizeBytes: stored.sizeBytes, fileName: `${kind}.pdf`, uploadedAt: now.toISOString() },
+        data: {
+          applicationId,
+          kind: kind as DocumentKind,
+          sha256: stored.sha256,
+          sizeBytes: stored.sizeBytes,
+          fileName: `${kind}.pdf`,
+          uploadedAt: now.toISOString(),
+        },
       };
       let committed: SqlQueryable | undefined;
       const result = await client.transaction(async (tx) => {
@@ -366,7 +396,11 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
         // Again under the application's row lock: uploads arriving at once, in any process, are counted one after another.
         await tx.query('SELECT 1 FROM mutuo_documents_applications WHERE application_id = $1 FOR UPDATE', [applicationId]);
         await checkUploadsLeft(tx, applicationId);
-        const appended = await eventsInTransaction(tx).append(documentsStreamId(applicationId), stampEvents(known, [uploaded], cause, actorOf(request), now, newId), 'any');
+        const appended = await eventsInTransaction(tx).append(
+          documentsStreamId(applicationId),
+          stampEvents(known, [uploaded], cause, actorOf(request), now, newId),
+          'any',
+        );
         const payload: ValidationJob = { cause };
         await scheduleJob(tx, { queue: validateQueue, key: applicationId, payload, dueAt: now });
         return appended;

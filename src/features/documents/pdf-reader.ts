@@ -113,7 +113,8 @@ export function openPdfReader(budgets: PdfReadBudgets): PdfReader {
     if ('answer' in ending && ending.answer.status === 'ready') return reading;
     child.kill('SIGKILL');
     if ('failed' in ending) throw ending.failed;
-    const why = 'killedFor' in ending ? `not ready within its ${ending.killedFor} budget` : 'exited' in ending ? `exited: ${ending.exited}` : 'answered out of turn';
+    const why =
+      'killedFor' in ending ? `not ready within its ${ending.killedFor} budget` : 'exited' in ending ? `exited: ${ending.exited}` : 'answered out of turn';
     throw new Error(`the PDF reading process did not start: ${why}`);
   }
 
@@ -132,7 +133,8 @@ export function openPdfReader(budgets: PdfReadBudgets): PdfReader {
         return { status: 'overBudget', budget: ending.killedFor, limit: ending.killedFor === 'time' ? budgets.timeoutMs : memoryBytes };
       }
       // V8 ends a process whose heap reached its limit before the watch saw it grow.
-      if ('exited' in ending) return /heap out of memory/i.test(ending.exited) ? { status: 'overBudget', budget: 'memory', limit: memoryBytes } : { status: 'unreadable' };
+      if ('exited' in ending)
+        return /heap out of memory/i.test(ending.exited) ? { status: 'overBudget', budget: 'memory', limit: memoryBytes } : { status: 'unreadable' };
       if (ending.answer.status === 'ready') throw new Error('the PDF reading process answered out of turn');
       return ending.answer;
     },

@@ -86,8 +86,18 @@ function drawLines(page: PDFPage, fonts: Fonts, lines: readonly Line[], top: num
 }
 
 const KNOWN_PLACES: Readonly<Record<string, string>> = {
-  A662: 'BARI', A944: 'BOLOGNA', B354: 'CAGLIARI', D612: 'FIRENZE', D969: 'GENOVA', F205: 'MILANO',
-  F839: 'NAPOLI', G273: 'PALERMO', H501: 'ROMA', L219: 'TORINO', L736: 'VENEZIA', L781: 'VERONA',
+  A662: 'BARI',
+  A944: 'BOLOGNA',
+  B354: 'CAGLIARI',
+  D612: 'FIRENZE',
+  D969: 'GENOVA',
+  F205: 'MILANO',
+  F839: 'NAPOLI',
+  G273: 'PALERMO',
+  H501: 'ROMA',
+  L219: 'TORINO',
+  L736: 'VENEZIA',
+  L781: 'VERONA',
 };
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
@@ -98,9 +108,7 @@ function birthAndExpiryLines(taxCode: string): Line[] {
   const { yearTwoDigits, month, day } = check.birthDate;
   // Applicants are adults, so a two-digit year above 08 cannot be this century.
   const year = yearTwoDigits <= 8 ? 2000 + yearTwoDigits : 1900 + yearTwoDigits;
-  const place = check.placeCode.startsWith('Z')
-    ? `STATO ESTERO (${check.placeCode})`
-    : `${KNOWN_PLACES[check.placeCode] ?? 'COMUNE'} (${check.placeCode})`;
+  const place = check.placeCode.startsWith('Z') ? `STATO ESTERO (${check.placeCode})` : `${KNOWN_PLACES[check.placeCode] ?? 'COMUNE'} (${check.placeCode})`;
   return [
     { text: `Sesso: ${check.sex}` },
     { text: `Nato/a il: ${pad2(day)}/${pad2(month)}/${year}` },
@@ -122,7 +130,7 @@ function idCardLines(facts: SampleFacts, taxCode: string): Line[] {
   return [
     { text: 'REPUBBLICA ITALIANA', size: 16, bold: true },
     { text: "Carta d'identità", size: 14, bold: true },
-    { text: 'Ministero dell\'Interno', size: 9 },
+    { text: "Ministero dell'Interno", size: 9 },
     { text: `Cognome: ${facts.lastName.toUpperCase()}`, gapBefore: 16 },
     { text: `Nome: ${facts.firstName.toUpperCase()}` },
     ...birthAndExpiryLines(taxCode),

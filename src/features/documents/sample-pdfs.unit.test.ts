@@ -101,7 +101,10 @@ describe('samplePdf', () => {
       const texts = await textsFor('unreadable', kind);
       assert.equal(texts[kind].trim(), '');
       const findings = checkDocuments(application, texts).findings.filter((finding) => !finding.passed);
-      assert.deepEqual(findings.map((finding) => [finding.check, finding.found]), [[checkOf[kind], null]]);
+      assert.deepEqual(
+        findings.map((finding) => [finding.check, finding.found]),
+        [[checkOf[kind], null]],
+      );
     });
   }
 

@@ -84,9 +84,7 @@ export function describeLedgerConformance(store: string, openBackend: () => Prom
 
     it('grants exactly one of 50 concurrent claims', async () => {
       const eventId = randomUUID();
-      const granted = await Promise.all(
-        Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? ledger : otherSender).claim(eventId, 'email')),
-      );
+      const granted = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? ledger : otherSender).claim(eventId, 'email')));
       assert.equal(granted.filter(Boolean).length, 1);
     });
 

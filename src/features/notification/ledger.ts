@@ -38,12 +38,7 @@ const releaseScript = `if redis.call('GET', KEYS[1]) == 'sending' then return re
 
 export async function createRedisLedger(
   url: string,
-  {
-    claimTtlMs = defaultClaimTtlMs,
-    keyPrefix = 'mutuo:notification:',
-    sentTtlMs = 400 * 24 * 60 * 60 * 1000,
-    onError = () => {},
-  }: RedisLedgerOptions = {},
+  { claimTtlMs = defaultClaimTtlMs, keyPrefix = 'mutuo:notification:', sentTtlMs = 400 * 24 * 60 * 60 * 1000, onError = () => {} }: RedisLedgerOptions = {},
 ): Promise<NotificationLedger> {
   // Without the offline queue a claim fails at once while Redis is down, instead of
   // waiting for a reconnect while the consumer holds its message.
@@ -75,10 +70,7 @@ export type SqlLedgerOptions = LedgerOptions & {
 };
 
 /** The ledger in mutuo_notification_ledger. The client stays the caller's: close() leaves it open. */
-export function createSqlLedger(
-  client: SqlQueryable,
-  { claimTtlMs = defaultClaimTtlMs, clock }: SqlLedgerOptions = {},
-): NotificationLedger {
+export function createSqlLedger(client: SqlQueryable, { claimTtlMs = defaultClaimTtlMs, clock }: SqlLedgerOptions = {}): NotificationLedger {
   const now = () => clock?.().toISOString() ?? null;
   return {
     async claim(eventId, channel) {
@@ -104,10 +96,7 @@ export function createSqlLedger(
       );
     },
     async release(eventId, channel) {
-      await client.query(
-        `DELETE FROM mutuo_notification_ledger WHERE event_id = $1 AND channel = $2 AND status = 'sending'`,
-        [eventId, channel],
-      );
+      await client.query(`DELETE FROM mutuo_notification_ledger WHERE event_id = $1 AND channel = $2 AND status = 'sending'`, [eventId, channel]);
     },
     close: async () => {},
   };

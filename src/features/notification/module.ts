@@ -112,9 +112,10 @@ export const notificationModule: ServiceModule<NotificationNeeds> = {
 
     async function send(job: Job<EmailJob>, outcome: JobOutcome) {
       const { applicationId, template, facts, eventId, eventType, cause } = job.payload;
-      const [recipient] = await client.query<Recipient>('SELECT applicant, amount_cents, term_years FROM mutuo_notification_recipients WHERE application_id = $1', [
-        applicationId,
-      ]);
+      const [recipient] = await client.query<Recipient>(
+        'SELECT applicant, amount_cents, term_years FROM mutuo_notification_recipients WHERE application_id = $1',
+        [applicationId],
+      );
       if (!recipient) throw new Error(`no recipient known for application ${applicationId} yet`);
       const [applicant, reason] = (await personalData.open([recipient.applicant, facts.reason ?? undefined])) as [Applicant | undefined, string | undefined];
       // The person was erased before this went out: there is no one left to write to.

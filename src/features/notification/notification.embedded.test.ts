@@ -35,7 +35,12 @@ describe('mailer through the SMTP sink', () => {
     });
     const mails = [
       { to: 'mario.rossi@example.com', subject: 'Plain ASCII', text: 'Hello.\nSecond line.\n', messageId: emailMessageId(randomUUID()) },
-      { to: 'giulia.bianchi@example.it', subject: 'Località: Forlì — 200.000,00 €', text: 'Località Forlì\nImporto: 1.234,56 €\n', messageId: emailMessageId(randomUUID()) },
+      {
+        to: 'giulia.bianchi@example.it',
+        subject: 'Località: Forlì — 200.000,00 €',
+        text: 'Località Forlì\nImporto: 1.234,56 €\n',
+        messageId: emailMessageId(randomUUID()),
+      },
       {
         to: 'niccolo.sa@example.it',
         // Long enough that the subject is folded over several encoded words and the body wrapped by quoted-printable.
@@ -58,12 +63,15 @@ describe('mailer through the SMTP sink', () => {
     for (const mail of got) assert.ok(!Number.isNaN(Date.parse(mail.receivedAt)));
   });
 
-  it('sends to the stored address as it is, never to a display name\'s address or a second one read in it', async () => {
+  it("sends to the stored address as it is, never to a display name's address or a second one read in it", async () => {
     for (const to of ['Giulia <attacker@evil.example>', 'x<attacker@evil.example>', 'giulia@example.com, attacker@evil.example']) {
       const messageId = emailMessageId(randomUUID());
       // The server may refuse such an address: what matters is who else it went to.
       await mailer.send({ to, subject: 'Your application', text: 'Received.\n', messageId }).catch(() => undefined);
-      const recipients = sink.messages().filter((mail) => mail.messageId === messageId).flatMap((mail) => mail.to);
+      const recipients = sink
+        .messages()
+        .filter((mail) => mail.messageId === messageId)
+        .flatMap((mail) => mail.to);
       assert.ok(!recipients.includes('attacker@evil.example'), `${to} went to ${recipients.join(', ')}`);
     }
   });
@@ -94,7 +102,10 @@ describe('mailer through the SMTP sink', () => {
       for (const subject of ['one', 'two', 'three']) {
         await shortMailer.send({ to: 'a@example.com', subject, text: subject, messageId: emailMessageId(randomUUID()) });
       }
-      assert.deepEqual(short.messages().map((mail) => mail.subject), ['two', 'three']);
+      assert.deepEqual(
+        short.messages().map((mail) => mail.subject),
+        ['two', 'three'],
+      );
     } finally {
       shortMailer.close();
       await short.close();

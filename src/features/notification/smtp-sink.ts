@@ -102,10 +102,12 @@ export async function startSmtpSink({
 export function splitMessage(raw: Buffer): { headers: ReadonlyMap<string, string>; body: Buffer } {
   const crlf = raw.indexOf('\r\n\r\n');
   const lf = raw.indexOf('\n\n');
-  const [headerEnd, bodyStart] =
-    crlf >= 0 && (lf < 0 || crlf < lf) ? [crlf, crlf + 4] : lf >= 0 ? [lf, lf + 2] : [raw.length, raw.length];
+  const [headerEnd, bodyStart] = crlf >= 0 && (lf < 0 || crlf < lf) ? [crlf, crlf + 4] : lf >= 0 ? [lf, lf + 2] : [raw.length, raw.length];
   const headers = new Map<string, string>();
-  const unfolded = raw.subarray(0, headerEnd).toString('utf8').replace(/\r?\n(?=[ \t])/g, '');
+  const unfolded = raw
+    .subarray(0, headerEnd)
+    .toString('utf8')
+    .replace(/\r?\n(?=[ \t])/g, '');
   for (const line of unfolded.split(/\r?\n/)) {
     const colon = line.indexOf(':');
     if (colon <= 0) continue;

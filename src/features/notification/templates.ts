@@ -12,11 +12,7 @@ export const templateNames = [
 export type TemplateName = (typeof templateNames)[number];
 
 /** Templates that close an application: nothing is sent for it after one of these. */
-export const finalTemplates: ReadonlySet<TemplateName> = new Set<TemplateName>([
-  'application-approved',
-  'application-rejected',
-  'application-withdrawn',
-]);
+export const finalTemplates: ReadonlySet<TemplateName> = new Set<TemplateName>(['application-approved', 'application-rejected', 'application-withdrawn']);
 
 export type EmailFacts = {
   readonly firstName: string;
@@ -43,7 +39,12 @@ export function formatEuroCents(amountCents: number): string {
 export function renderEmail(template: TemplateName, facts: EmailFacts): RenderedEmail {
   const reference = facts.applicationId.slice(0, 8);
   const email = (subject: string, paragraphs: readonly string[]): RenderedEmail => {
-    const body = [`Dear ${facts.firstName} ${facts.lastName},`, ...paragraphs, `Application reference: ${facts.applicationId}`, 'Kind regards,\nMutuo Mortgage Services'];
+    const body = [
+      `Dear ${facts.firstName} ${facts.lastName},`,
+      ...paragraphs,
+      `Application reference: ${facts.applicationId}`,
+      'Kind regards,\nMutuo Mortgage Services',
+    ];
     return { subject: `${subject} (ref. ${reference})`, text: `${body.join('\n\n')}\n` };
   };
 
@@ -86,9 +87,7 @@ export function renderEmail(template: TemplateName, facts: EmailFacts): Rendered
       ]);
     case 'application-withdrawn':
       return email('Your mortgage application has been withdrawn', [
-        facts.reason
-          ? `your mortgage application has been withdrawn. Reason given: ${facts.reason}`
-          : 'your mortgage application has been withdrawn.',
+        facts.reason ? `your mortgage application has been withdrawn. Reason given: ${facts.reason}` : 'your mortgage application has been withdrawn.',
         'If you did not request this, please contact us.',
       ]);
     default:

@@ -8,16 +8,16 @@ import { publishedRates } from './read-model.ts';
 
 const Euros = Type.Number({ description: 'euros' });
 /** What simulate answers, as a schema: Fastify serializes the answer from it, and /docs shows it. */
-const SimulationAnswer = Type.Unsafe<SimulationResult>(Type.Object({
-  annualRate: Type.Number({ description: 'percent: the rate given, or the published one' }),
-  installment: Type.Number({ description: 'euros a month; the last installment may differ by the rounding it absorbs' }),
-  totalInterest: Euros,
-  totalCost: Type.Number({ description: 'euros: interest and every fee' }),
-  aprc: Type.Number({ description: 'APRC (TAEG) in percent, two decimals' }),
-  schedule: Type.Optional(
-    Type.Array(Type.Object({ period: Type.Integer(), installment: Euros, interest: Euros, principal: Euros, balance: Euros })),
-  ),
-}));
+const SimulationAnswer = Type.Unsafe<SimulationResult>(
+  Type.Object({
+    annualRate: Type.Number({ description: 'percent: the rate given, or the published one' }),
+    installment: Type.Number({ description: 'euros a month; the last installment may differ by the rounding it absorbs' }),
+    totalInterest: Euros,
+    totalCost: Type.Number({ description: 'euros: interest and every fee' }),
+    aprc: Type.Number({ description: 'APRC (TAEG) in percent, two decimals' }),
+    schedule: Type.Optional(Type.Array(Type.Object({ period: Type.Integer(), installment: Euros, interest: Euros, principal: Euros, balance: Euros }))),
+  }),
+);
 
 export type RateQueryRoutesOptions = ReadYourWrites & { readonly db: SqlQueryable };
 

@@ -11,7 +11,9 @@ import { platformEventCatalog } from '../../app/catalog.ts';
  * the same rate as a decimal percentage.
  */
 const bps = fc.integer({ min: 0, max: 100_000 });
-const instant = fc.date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2030-01-01T00:00:00Z'), noInvalidDate: true }).map((date) => date.toISOString());
+const instant = fc
+  .date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2030-01-01T00:00:00Z'), noInvalidDate: true })
+  .map((date) => date.toISOString());
 
 /** The same rate: the decimal percentage of the basis points, which the API showed as bps / 100. */
 function sameRate(rate: unknown, storedBps: number): void {
@@ -79,14 +81,21 @@ describe('rate events stored in basis points (v1), read as v2', () => {
   });
 
   it('RateTablePublished, every band', () => {
-    const band = fc.record({ maxTermYears: fc.integer({ min: 1, max: 40 }), maxLtvBps: fc.integer({ min: 1, max: 10_000 }), annualRateBps: fc.integer({ min: 0, max: 2_000 }) });
+    const band = fc.record({
+      maxTermYears: fc.integer({ min: 1, max: 40 }),
+      maxLtvBps: fc.integer({ min: 1, max: 10_000 }),
+      annualRateBps: fc.integer({ min: 0, max: 2_000 }),
+    });
     const bands = fc.array(band, { minLength: 1, maxLength: 12 });
     fc.assert(
       fc.property(bands, bands, instant, (fixed, variable, publishedAt) => {
         const data = read('RateTablePublished', { bands: { fixed, variable }, reason: 'the ECB moved', publishedAt }) as {
           bands: Record<'fixed' | 'variable', { maxTermYears: number; maxLtvBps: number; annualRate: string }[]>;
         };
-        for (const [type, stored] of [['fixed', fixed], ['variable', variable]] as const) {
+        for (const [type, stored] of [
+          ['fixed', fixed],
+          ['variable', variable],
+        ] as const) {
           assert.equal(data.bands[type].length, stored.length);
           data.bands[type].forEach(({ annualRate, ...rest }, i) => {
             sameRate(annualRate, stored[i]!.annualRateBps);
@@ -100,8 +109,15 @@ describe('rate events stored in basis points (v1), read as v2', () => {
   it('refuses a v1 event whose rate is not a whole number of basis points, saying it could not be upcast', () => {
     for (const annualRateBps of [2.5, -1, '250', undefined]) {
       assert.throws(
-        () => platformEventCatalog.decode('InterestRateLockExpired', 1, { annualRateBps, lockedAt: '2026-01-01T00:00:00.000Z', expiresAt: '2026-01-31T00:00:00.000Z', expiredAt: '2026-01-31T00:00:00.000Z' }),
-        (error) => error instanceof EventDecodeError && error.reason === 'INVALID' && /InterestRateLockExpired v1 could not be upcast to v2/.test(error.message),
+        () =>
+          platformEventCatalog.decode('InterestRateLockExpired', 1, {
+            annualRateBps,
+            lockedAt: '2026-01-01T00:00:00.000Z',
+            expiresAt: '2026-01-31T00:00:00.000Z',
+            expiredAt: '2026-01-31T00:00:00.000Z',
+          }),
+        (error) =>
+          error instanceof EventDecodeError && error.reason === 'INVALID' && /InterestRateLockExpired v1 could not be upcast to v2/.test(error.message),
         String(annualRateBps),
       );
     }

@@ -23,7 +23,11 @@ export function rateTableAfter(events: readonly StoredEvent[]): { table: RateTab
 /** The table in the units of the HTTP contract: percentages. */
 export function rateTableView(table: RateTable, version: number) {
   const bands = (type: RateType) =>
-    table.bands[type].map((band) => ({ maxTermYears: band.maxTermYears, maxLtv: basisPointsToPercent(band.maxLtvBps), annualRate: annualRatePercent(band.annualRate) }));
+    table.bands[type].map((band) => ({
+      maxTermYears: band.maxTermYears,
+      maxLtv: basisPointsToPercent(band.maxLtvBps),
+      annualRate: annualRatePercent(band.annualRate),
+    }));
   return { version, publishedAt: table.publishedAt, fixed: bands('fixed'), variable: bands('variable') };
 }
 
@@ -50,12 +54,15 @@ export function parseRateTable(body: unknown): { bands: RateTable['bands']; reas
       const band = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
       const path = `${type}[${i}]`;
       const term = band.maxTermYears;
-      if (!Number.isInteger(term) || (term as number) < 1 || (term as number) > 40) errors.push({ path: `${path}.maxTermYears`, message: 'must be a whole number of years, 1 to 40' });
+      if (!Number.isInteger(term) || (term as number) < 1 || (term as number) > 40)
+        errors.push({ path: `${path}.maxTermYears`, message: 'must be a whole number of years, 1 to 40' });
       const ltv = typeof band.maxLtv === 'number' ? percentToBasisPoints(band.maxLtv) : null;
-      if (ltv === null || ltv < 1 || ltv > 10_000) errors.push({ path: `${path}.maxLtv`, message: 'must be a percentage above 0 and at most 100, with at most two decimals' });
+      if (ltv === null || ltv < 1 || ltv > 10_000)
+        errors.push({ path: `${path}.maxLtv`, message: 'must be a percentage above 0 and at most 100, with at most two decimals' });
       const rate = typeof band.annualRate === 'number' ? annualRateFromPercent(band.annualRate) : null;
       if (rate === null) errors.push({ path: `${path}.annualRate`, message: annualRateRule });
-      for (const key of Object.keys(band)) if (!['maxTermYears', 'maxLtv', 'annualRate'].includes(key)) errors.push({ path: `${path}.${key}`, message: 'is not a field of a band' });
+      for (const key of Object.keys(band))
+        if (!['maxTermYears', 'maxLtv', 'annualRate'].includes(key)) errors.push({ path: `${path}.${key}`, message: 'is not a field of a band' });
       if (ltv !== null && rate !== null) bands[type].push({ maxTermYears: term as number, maxLtvBps: ltv, annualRate: rate });
     });
     if (!bands[type].some((band) => band.maxTermYears === 40 && band.maxLtvBps === 10_000)) {

@@ -33,7 +33,10 @@ export type PublishedRates = { readonly table: RateTable; readonly version: numb
  * `fresh` reads the read model itself, for a reader that waited for a position: a read
  * already under way may have started before the position was reached.
  */
-export function publishedRates(db: SqlQueryable, { ttlMs = 1_000, maxStaleMs = 5_000, now = Date.now }: { ttlMs?: number; maxStaleMs?: number; now?: () => number } = {}) {
+export function publishedRates(
+  db: SqlQueryable,
+  { ttlMs = 1_000, maxStaleMs = 5_000, now = Date.now }: { ttlMs?: number; maxStaleMs?: number; now?: () => number } = {},
+) {
   let cached: { rates: PublishedRates; at: number } | undefined;
   let reading: Promise<PublishedRates> | undefined;
   async function read(): Promise<PublishedRates> {

@@ -102,7 +102,10 @@ async function askOnce(endpoint: BureauEndpoint, query: BureauQuery, timeoutMs: 
   } catch (error) {
     const name = error instanceof Error ? error.name : '';
     if (name === 'TimeoutError' || name === 'AbortError') throw new AttemptFailed(`no answer within ${timeoutMs} ms`, true);
-    throw new AttemptFailed(`request failed: ${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)}`, true);
+    throw new AttemptFailed(
+      `request failed: ${error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error)}`,
+      true,
+    );
   }
 
   if (response.status >= 500) throw new AttemptFailed(`HTTP ${response.status}`, true);
@@ -125,13 +128,7 @@ async function askOnce(endpoint: BureauEndpoint, query: BureauQuery, timeoutMs: 
  * `attemptsPerBureau` times, then the secondary the same way. A 4xx is not
  * retried at the same bureau, but the other bureau is still asked.
  */
-export function createBureauClient({
-  primary,
-  secondary,
-  timeoutMs = 2000,
-  attemptsPerBureau = 2,
-  retryDelayMs = 100,
-}: BureauClientOptions): BureauClient {
+export function createBureauClient({ primary, secondary, timeoutMs = 2000, attemptsPerBureau = 2, retryDelayMs = 100 }: BureauClientOptions): BureauClient {
   if (!Number.isInteger(attemptsPerBureau) || attemptsPerBureau < 1) {
     throw new RangeError(`attemptsPerBureau must be a positive integer, got ${attemptsPerBureau}`);
   }

@@ -145,9 +145,7 @@ export async function startBureauSimulator(options: BureauSimulatorOptions): Pro
   };
 
   if (kind === 'crif') {
-    app.post('/v1/credit-reports', { schema: { body: CrifReportRequest } }, (request, reply) =>
-      answer(reply, request.body.fiscalCode, request.body.lastName),
-    );
+    app.post('/v1/credit-reports', { schema: { body: CrifReportRequest } }, (request, reply) => answer(reply, request.body.fiscalCode, request.body.lastName));
   } else {
     app.post('/consumer/score', { schema: { body: ExperianScoreRequest } }, (request, reply) =>
       answer(reply, request.body.consumer.taxId, request.body.consumer.surname),

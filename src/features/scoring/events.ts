@@ -29,11 +29,7 @@ const CreditDecision = {
 export const CreditScoreApproved = defineEvent('CreditScoreApproved', 1, Type.Object(CreditDecision));
 export const CreditScoreRejected = defineEvent('CreditScoreRejected', 1, Type.Object(CreditDecision));
 
-export const CreditHoldPlaced = defineEvent(
-  'CreditHoldPlaced',
-  1,
-  Type.Object({ applicationId: Uuid, holdId: Uuid, amountCents: Cents, placedAt: Instant }),
-);
+export const CreditHoldPlaced = defineEvent('CreditHoldPlaced', 1, Type.Object({ applicationId: Uuid, holdId: Uuid, amountCents: Cents, placedAt: Instant }));
 
 export const CreditHoldReleased = defineEvent(
   'CreditHoldReleased',

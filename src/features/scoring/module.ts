@@ -137,7 +137,10 @@ export const scoringModule: ServiceModule<ScoringNeeds> = {
         if (decision.outcome === 'approved') {
           decisionEvents.push(
             { type: 'CreditScoreApproved', data },
-            { type: 'CreditHoldPlaced', data: { applicationId: inputs.applicationId, holdId: newId(), amountCents: inputs.loanAmountCents, placedAt: decidedAt } },
+            {
+              type: 'CreditHoldPlaced',
+              data: { applicationId: inputs.applicationId, holdId: newId(), amountCents: inputs.loanAmountCents, placedAt: decidedAt },
+            },
           );
         } else {
           decisionEvents.push({ type: 'CreditScoreRejected', data });

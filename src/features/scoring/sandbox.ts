@@ -32,8 +32,7 @@ export const sandboxRules: readonly SandboxRule[] = [
   {
     lastName: 'Crifslow',
     answers: { crif: 'no-answer', experian: 'score' },
-    description:
-      'The CRIF-like bureau never answers within any timeout; the client times out, retries, then falls back to Experian.',
+    description: 'The CRIF-like bureau never answers within any timeout; the client times out, retries, then falls back to Experian.',
   },
   {
     lastName: 'Bureausdown',
@@ -43,8 +42,7 @@ export const sandboxRules: readonly SandboxRule[] = [
 ];
 
 /** Description of everyone not in the table, for the docs. */
-export const sandboxDefaultDescription =
-  'Anyone else: a normal report from the first bureau asked, in band A, B or C, deterministic from the tax code.';
+export const sandboxDefaultDescription = 'Anyone else: a normal report from the first bureau asked, in band A, B or C, deterministic from the tax code.';
 
 function normalizeLastName(lastName: string): string {
   return lastName.trim().toLowerCase();

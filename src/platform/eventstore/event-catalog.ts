@@ -32,8 +32,7 @@ export type EventCatalog<Event extends { readonly type: string; readonly data: u
 // TypeBox refuses any string with a format it has not been told about; these are the
 // formats event schemas use. Whoever registered one first keeps theirs.
 const formats: Record<string, (value: string) => boolean> = {
-  'date-time': (value) =>
-    /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(value) && !Number.isNaN(Date.parse(value)),
+  'date-time': (value) => /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(value) && !Number.isNaN(Date.parse(value)),
   date: (value) => /^\d{4}-\d{2}-\d{2}$/.test(value) && new Date(`${value}T00:00:00Z`).toISOString().startsWith(value),
   uuid: (value) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value),
 };
@@ -63,9 +62,7 @@ function dottedPath(pointer: string): string {
  * twice and a type whose versions do not run 1, 2, … without a gap: an event stored at
  * a missing version could not be read.
  */
-export function createEventCatalog<const Definitions extends readonly EventDefinition[]>(
-  definitions: Definitions,
-): EventCatalog<LatestEventOf<Definitions>> {
+export function createEventCatalog<const Definitions extends readonly EventDefinition[]>(definitions: Definitions): EventCatalog<LatestEventOf<Definitions>> {
   const grouped = new Map<string, EventDefinition[]>();
   for (const definition of definitions) {
     const { type, schemaVersion } = definition;

@@ -38,7 +38,9 @@ export interface PersonalDataPort {
     write: (sealed: SealRequest[], subjects: SubjectsToWrite) => Promise<{ results: (R | undefined)[]; subjects: SubjectRow[] }>,
   ): Promise<(R | undefined)[]>;
   /** Reveals the sealed fields of stored events, keeping them as stored in `sealed` (see StoredEvent.sealed). */
-  reveal<E extends { readonly type: string; readonly schemaVersion: number; readonly data: unknown }>(events: readonly E[]): Promise<(E & { readonly sealed?: SealedFields })[]>;
+  reveal<E extends { readonly type: string; readonly schemaVersion: number; readonly data: unknown }>(
+    events: readonly E[],
+  ): Promise<(E & { readonly sealed?: SealedFields })[]>;
   /** The same port with its keys read and written in the caller's transaction. */
   within(db: SqlQueryable): PersonalDataPort;
 }

@@ -81,8 +81,13 @@ describe('schema registry on PGlite', () => {
   it('registers a new version that its schema alone could not read the previous one with, when it has an upcast', async () => {
     const renamed = Type.Object({ reason: Type.String(), rejectedAt: Type.String(), rejectedBy: Type.String() });
     const withoutUpcast = defineEvent('ApplicationRejected', 2, renamed);
-    await assert.rejects(registerEventSchemas(database.client, [...allDefinitions, withoutUpcast]), /ApplicationRejected v2 is not backward compatible with v1: rejectedBy: added as required/);
-    const withUpcast = defineEvent('ApplicationRejected', 2, renamed, { upcast: (previous) => ({ ...(previous as { reason: string; rejectedAt: string }), rejectedBy: 'unknown' }) });
+    await assert.rejects(
+      registerEventSchemas(database.client, [...allDefinitions, withoutUpcast]),
+      /ApplicationRejected v2 is not backward compatible with v1: rejectedBy: added as required/,
+    );
+    const withUpcast = defineEvent('ApplicationRejected', 2, renamed, {
+      upcast: (previous) => ({ ...(previous as { reason: string; rejectedAt: string }), rejectedBy: 'unknown' }),
+    });
     assert.deepEqual(await registerEventSchemas(database.client, [...allDefinitions, withUpcast]), { registered: ['ApplicationRejected v2'] });
   });
 

@@ -53,7 +53,8 @@ function jsonType(value: unknown): string {
 /** Every integer is a number: integer → number widens, and an integer const is a number. */
 const typeAccepts = (next: unknown, previous: unknown): boolean => next === previous || (next === 'number' && previous === 'integer');
 
-const describe = (schema: JsonSchema): string => ('const' in schema ? JSON.stringify(schema.const) : isUnconstrained(schema) ? 'any value' : String(schema.type ?? 'a value of another shape'));
+const describe = (schema: JsonSchema): string =>
+  'const' in schema ? JSON.stringify(schema.const) : isUnconstrained(schema) ? 'any value' : String(schema.type ?? 'a value of another shape');
 
 /** Constraints a new version may only keep or loosen: a lower bound may not rise, an upper one may not fall, the others may not change. */
 const lowerBounds = ['minimum', 'exclusiveMinimum', 'minLength', 'minItems', 'minProperties'];

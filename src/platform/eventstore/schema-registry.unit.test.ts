@@ -16,24 +16,14 @@ describe('breakingChanges', () => {
     ['a retyped property', object({ a: Type.String() }), object({ a: Type.Number() }), ['a: retyped from string to number']],
     ['number narrowed to integer', object({ a: Type.Number() }), object({ a: Type.Integer() }), ['a: retyped from number to integer']],
     ['a property added as required', object({}), object({ energyClass: Type.String() }), ['energyClass: added as required without a default']],
-    [
-      'an optional property made required',
-      object({ a: Type.Optional(Type.String()) }),
-      object({ a: Type.String() }),
-      ['a: became required without a default'],
-    ],
+    ['an optional property made required', object({ a: Type.Optional(Type.String()) }), object({ a: Type.String() }), ['a: became required without a default']],
     [
       'a union that drops a literal',
       object({ kind: Type.Union([Type.Literal('a'), Type.Literal('b')]) }),
       object({ kind: Type.Union([Type.Literal('a'), Type.Literal('c')]) }),
       ['kind: no longer accepts "b"'],
     ],
-    [
-      'a nullable made non-null',
-      object({ note: Type.Union([Type.String(), Type.Null()]) }),
-      object({ note: Type.String() }),
-      ['note: no longer accepts null'],
-    ],
+    ['a nullable made non-null', object({ note: Type.Union([Type.String(), Type.Null()]) }), object({ note: Type.String() }), ['note: no longer accepts null']],
     ['a string narrowed to a const', object({ a: Type.String() }), object({ a: Type.Literal('x') }), ['a: narrowed from every string to "x"']],
     ['a const changed', object({ a: Type.Literal('x') }), object({ a: Type.Literal('y') }), ['a: no longer accepts "x"']],
     [
@@ -42,7 +32,12 @@ describe('breakingChanges', () => {
       object({ a: Type.Unsafe<string>({ type: 'string', enum: ['x'] }) }),
       ['a: no longer accepts "y"'],
     ],
-    ['a raised minimum', object({ a: Type.Integer({ minimum: 0 }) }), object({ a: Type.Integer({ minimum: 1 }) }), ['a: constraint minimum tightened from 0 to 1']],
+    [
+      'a raised minimum',
+      object({ a: Type.Integer({ minimum: 0 }) }),
+      object({ a: Type.Integer({ minimum: 1 }) }),
+      ['a: constraint minimum tightened from 0 to 1'],
+    ],
     ['an added format', object({ a: Type.String() }), object({ a: Type.String({ format: 'uuid' }) }), ['a: constraint format added ("uuid")']],
     [
       'a property removed in a nested object',
@@ -68,7 +63,12 @@ describe('breakingChanges', () => {
       object({ guarantor: Type.Union([object({ name: Type.String(), taxCode: Type.String() }), Type.Null()]) }),
       ['guarantor.taxCode: added as required without a default'],
     ],
-    ['an object closed to unknown properties', object({}), Type.Object({}, { additionalProperties: false }), ['(root): no longer accepts properties it does not name']],
+    [
+      'an object closed to unknown properties',
+      object({}),
+      Type.Object({}, { additionalProperties: false }),
+      ['(root): no longer accepts properties it does not name'],
+    ],
     ['the root retyped', object({}), Type.String(), ['(root): retyped from object to string']],
   ];
   for (const [name, previous, next, expected] of refused) {
@@ -108,7 +108,9 @@ describe('breakingChanges', () => {
     [
       'a nested union with a default added (PropertyDetailsUpdated v1 → v2)',
       object({ property: object({ valueCents: Type.Integer() }) }),
-      object({ property: object({ valueCents: Type.Integer(), energyClass: Type.Union([Type.Literal('A'), Type.Literal('unknown')], { default: 'unknown' }) }) }),
+      object({
+        property: object({ valueCents: Type.Integer(), energyClass: Type.Union([Type.Literal('A'), Type.Literal('unknown')], { default: 'unknown' }) }),
+      }),
     ],
   ];
   for (const [name, previous, next] of allowed) {
@@ -182,7 +184,10 @@ describe('event catalog', () => {
       () => catalog.check('TestPaid', { amount: 1, currency: 'EUR' }),
       (error) => error instanceof EventDecodeError && error.reason === 'INVALID' && /TestPaid v3 is invalid at amountCents/.test(error.message),
     );
-    assert.throws(() => catalog.check('TestRefunded', {}), (error) => error instanceof EventDecodeError && error.reason === 'UNKNOWN_TYPE');
+    assert.throws(
+      () => catalog.check('TestRefunded', {}),
+      (error) => error instanceof EventDecodeError && error.reason === 'UNKNOWN_TYPE',
+    );
   });
 
   it('tells the latest version of a type and lists every definition', () => {

@@ -25,8 +25,14 @@ export function describeEventStoreConformance(adapter: string, openDatabase: () 
       assert.equal(result.nextVersion, 3);
       assert.equal(result.lastPosition - result.firstPosition, 2);
       const events = await store.readStream(stream);
-      assert.deepEqual(events.map((e) => e.streamVersion), [1, 2, 3]);
-      assert.deepEqual(events.map((e) => e.position), [result.firstPosition, result.firstPosition + 1, result.lastPosition]);
+      assert.deepEqual(
+        events.map((e) => e.streamVersion),
+        [1, 2, 3],
+      );
+      assert.deepEqual(
+        events.map((e) => e.position),
+        [result.firstPosition, result.firstPosition + 1, result.lastPosition],
+      );
     });
 
     it('refuses no_stream on an existing stream with the current version', async () => {
@@ -66,14 +72,15 @@ export function describeEventStoreConformance(adapter: string, openDatabase: () 
     it('lets exactly one of several concurrent appends at the same version win', async () => {
       const stream = newStream();
       await store.appendToStream(stream, [sampleEvent()], 'no_stream');
-      const outcomes = await Promise.allSettled(
-        Array.from({ length: 10 }, () => store.appendToStream(stream, [sampleEvent()], 1)),
-      );
+      const outcomes = await Promise.allSettled(Array.from({ length: 10 }, () => store.appendToStream(stream, [sampleEvent()], 1)));
       assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1);
       for (const outcome of outcomes) {
         if (outcome.status === 'rejected') assert.ok(outcome.reason instanceof WrongExpectedVersionError);
       }
-      assert.deepEqual((await store.readStream(stream)).map((e) => e.streamVersion), [1, 2]);
+      assert.deepEqual(
+        (await store.readStream(stream)).map((e) => e.streamVersion),
+        [1, 2],
+      );
     });
 
     it('treats re-appending the same batch as a retry and refuses reused ids elsewhere', async () => {
@@ -98,7 +105,10 @@ export function describeEventStoreConformance(adapter: string, openDatabase: () 
         store.appendToStream(existing, [sampleEvent()], 5),
         store.appendToStream(newStream(), [reused], 'any'),
       ]);
-      assert.deepEqual(outcomes.slice(0, 30).map((o) => o.status), Array(30).fill('fulfilled'));
+      assert.deepEqual(
+        outcomes.slice(0, 30).map((o) => o.status),
+        Array(30).fill('fulfilled'),
+      );
       const [noStream, stale, duplicate] = outcomes.slice(30);
       assert.ok(noStream?.status === 'rejected' && noStream.reason instanceof WrongExpectedVersionError);
       assert.ok(stale?.status === 'rejected' && stale.reason instanceof WrongExpectedVersionError && stale.reason.currentVersion === 1);
@@ -110,8 +120,14 @@ export function describeEventStoreConformance(adapter: string, openDatabase: () 
       const stream = newStream();
       const batches = Array.from({ length: 12 }, (_, i) => [sampleEvent('Numbered', { i })]);
       const results = await Promise.all(batches.map((batch) => store.appendToStream(stream, batch, 'any')));
-      assert.deepEqual(results.map((r) => r.nextVersion), Array.from({ length: 12 }, (_, i) => i + 1));
-      assert.deepEqual((await store.readStream(stream)).map((e) => (e.data as { i: number }).i), Array.from({ length: 12 }, (_, i) => i));
+      assert.deepEqual(
+        results.map((r) => r.nextVersion),
+        Array.from({ length: 12 }, (_, i) => i + 1),
+      );
+      assert.deepEqual(
+        (await store.readStream(stream)).map((e) => (e.data as { i: number }).i),
+        Array.from({ length: 12 }, (_, i) => i),
+      );
     });
 
     it('appends to several streams in one transaction, all or nothing', async () => {
@@ -121,7 +137,10 @@ export function describeEventStoreConformance(adapter: string, openDatabase: () 
         await insertEvents(tx, b, [sampleEvent()], 'no_stream', 2),
         await insertEvents(tx, a, [sampleEvent()], 2, 3),
       ]);
-      assert.deepEqual(results.map((r) => r?.nextVersion), [2, 1, 3]);
+      assert.deepEqual(
+        results.map((r) => r?.nextVersion),
+        [2, 1, 3],
+      );
       const positions = [...(await store.readStream(a)), ...(await store.readStream(b))].map((e) => e.position).sort((x, y) => x - y);
       assertStrictlyIncreasing(positions);
       assert.equal(positions.at(-1)! - positions[0]!, 3, 'one transaction, consecutive positions');
@@ -165,11 +184,23 @@ export function describeEventStoreConformance(adapter: string, openDatabase: () 
         await new Promise((resolve) => setTimeout(resolve, 3));
       }
       const all = await store.readStream(stream);
-      assert.deepEqual((await store.readStream(stream, { fromVersion: 3 })).map((e) => e.streamVersion), [3, 4, 5]);
-      assert.deepEqual((await store.readStream(stream, { toVersion: 2 })).map((e) => e.streamVersion), [1, 2]);
-      assert.deepEqual((await store.readStream(stream, { fromVersion: 2, toVersion: 3 })).map((e) => e.streamVersion), [2, 3]);
+      assert.deepEqual(
+        (await store.readStream(stream, { fromVersion: 3 })).map((e) => e.streamVersion),
+        [3, 4, 5],
+      );
+      assert.deepEqual(
+        (await store.readStream(stream, { toVersion: 2 })).map((e) => e.streamVersion),
+        [1, 2],
+      );
+      assert.deepEqual(
+        (await store.readStream(stream, { fromVersion: 2, toVersion: 3 })).map((e) => e.streamVersion),
+        [2, 3],
+      );
       const third = all[2]!;
-      assert.deepEqual((await store.readStream(stream, { asOf: third.recordedAt })).map((e) => e.streamVersion), [1, 2, 3]);
+      assert.deepEqual(
+        (await store.readStream(stream, { asOf: third.recordedAt })).map((e) => e.streamVersion),
+        [1, 2, 3],
+      );
       assert.deepEqual(await store.readStream(stream, { asOf: new Date(all[0]!.recordedAt.getTime() - 1) }), []);
       assert.deepEqual(await store.readStream('no-such-stream'), []);
     });
@@ -177,10 +208,7 @@ export function describeEventStoreConformance(adapter: string, openDatabase: () 
     it('refuses UPDATE, DELETE and TRUNCATE of stored events in the database itself', async () => {
       const stream = newStream();
       await store.appendToStream(stream, [sampleEvent()], 'no_stream');
-      for (const statement of [
-        `UPDATE mutuo_events SET data = '{}'::jsonb WHERE stream_id = $1`,
-        'DELETE FROM mutuo_events WHERE stream_id = $1',
-      ]) {
+      for (const statement of [`UPDATE mutuo_events SET data = '{}'::jsonb WHERE stream_id = $1`, 'DELETE FROM mutuo_events WHERE stream_id = $1']) {
         await assert.rejects(database.client.query(statement, [stream]), /immutable/);
       }
       await assert.rejects(database.client.exec('TRUNCATE mutuo_events'), /immutable/);
@@ -195,7 +223,10 @@ export function describeEventStoreConformance(adapter: string, openDatabase: () 
       const paged = await readEverything(store, start, 4);
       assert.equal(paged.length, 21);
       assertStrictlyIncreasing(paged.map((e) => e.position));
-      assert.deepEqual(paged.map((e) => e.streamVersion), Array.from({ length: 21 }, (_, i) => i + 1));
+      assert.deepEqual(
+        paged.map((e) => e.streamVersion),
+        Array.from({ length: 21 }, (_, i) => i + 1),
+      );
     });
 
     it('property: random concurrent appends keep versions contiguous and readAll complete, ordered and unique', async () => {
@@ -231,8 +262,7 @@ export function describeEventStoreConformance(adapter: string, openDatabase: () 
               appends.map(async ({ stream, events, mode }) => {
                 const streamId = `${prefix}-${stream}`;
                 const batch = Array.from({ length: events }, () => sampleEvent());
-                const expected =
-                  mode === 'any' ? 'any' : mode === 'no_stream' ? 'no_stream' : (await store.readStream(streamId)).length || 'no_stream';
+                const expected = mode === 'any' ? 'any' : mode === 'no_stream' ? 'no_stream' : (await store.readStream(streamId)).length || 'no_stream';
                 try {
                   await store.appendToStream(streamId, batch, expected);
                   for (const event of batch) committed.add(event.eventId);
@@ -250,8 +280,15 @@ export function describeEventStoreConformance(adapter: string, openDatabase: () 
             const byStream = new Map<string, StoredEvent[]>();
             for (const event of seen) byStream.set(event.streamId, [...(byStream.get(event.streamId) ?? []), event]);
             for (const [streamId, events] of byStream) {
-              assert.deepEqual(events.map((e) => e.streamVersion), Array.from({ length: events.length }, (_, i) => i + 1), streamId);
-              assert.deepEqual((await store.readStream(streamId)).map((e) => e.eventId), events.map((e) => e.eventId));
+              assert.deepEqual(
+                events.map((e) => e.streamVersion),
+                Array.from({ length: events.length }, (_, i) => i + 1),
+                streamId,
+              );
+              assert.deepEqual(
+                (await store.readStream(streamId)).map((e) => e.eventId),
+                events.map((e) => e.eventId),
+              );
             }
           },
         ),

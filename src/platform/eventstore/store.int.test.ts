@@ -49,7 +49,10 @@ describe('readAll on PostgreSQL with transactions that commit out of order', () 
     });
 
     await reader.poll();
-    assert.deepEqual(reader.received.map((e) => e.eventId), [early.eventId, ...late.map((e) => e.eventId)]);
+    assert.deepEqual(
+      reader.received.map((e) => e.eventId),
+      [early.eventId, ...late.map((e) => e.eventId)],
+    );
     assert.deepEqual(await reader.poll(), []);
   });
 
@@ -69,7 +72,10 @@ describe('readAll on PostgreSQL with transactions that commit out of order', () 
     });
 
     await reader.poll();
-    assert.deepEqual(reader.received.map((e) => e.eventId), [slow.eventId, fast.eventId]);
+    assert.deepEqual(
+      reader.received.map((e) => e.eventId),
+      [slow.eventId, fast.eventId],
+    );
     assertStrictlyIncreasing(reader.received.map((e) => e.position));
   });
 
@@ -87,7 +93,10 @@ describe('readAll on PostgreSQL with transactions that commit out of order', () 
       /roll back/,
     );
     await reader.poll();
-    assert.deepEqual(reader.received.map((e) => e.eventId), [kept.eventId]);
+    assert.deepEqual(
+      reader.received.map((e) => e.eventId),
+      [kept.eventId],
+    );
   });
 
   it('keeps the order of many appends spread over concurrent open transactions', async () => {
@@ -140,7 +149,9 @@ describe("appends with 'any' in transactions on PostgreSQL", () => {
       // The other transaction appends while this one is open, and waits for it.
       secondAppend = other.transaction((otherTx) => eventsInTransaction(otherTx).append('any-race', [second], 'any'));
       for (let waiting = 0; waiting === 0; ) {
-        const [row] = await watcher.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`);
+        const [row] = await watcher.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`,
+        );
         waiting = row?.n ?? 0;
       }
     });

@@ -24,8 +24,7 @@ type EventRow = {
   recorded_at: Date;
 };
 
-const eventColumns =
-  'position, stream_id, stream_version, event_id, event_type, schema_version, data, metadata, recorded_at';
+const eventColumns = 'position, stream_id, stream_version, event_id, event_type, schema_version, data, metadata, recorded_at';
 
 function toPosition(value: string | number | bigint): number {
   const position = Number(value);
@@ -105,11 +104,7 @@ export type AppendRequest = {
  * transaction of its own), so positions stay unique within it. Each result is
  * undefined where that stream was not at its expected version.
  */
-export async function insertAppends(
-  db: SqlQueryable,
-  appends: readonly AppendRequest[],
-  eventsBefore: number,
-): Promise<(AppendResult | undefined)[]> {
+export async function insertAppends(db: SqlQueryable, appends: readonly AppendRequest[], eventsBefore: number): Promise<(AppendResult | undefined)[]> {
   return (await insertAppendsWith(db, appends, eventsBefore)).results;
 }
 
@@ -214,10 +209,9 @@ export function eventsInTransaction(db: SqlQueryable, vault?: PersonalDataPort) 
       if (expectedVersion === 'any') await db.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`mutuo.stream/${streamId}`]);
       const result = await insertEvents(db, streamId, stored, expectedVersion, appended);
       if (!result) {
-        const [row] = await db.query<{ version: number }>(
-          'SELECT coalesce(max(stream_version), 0) AS version FROM mutuo_events WHERE stream_id = $1',
-          [streamId],
-        );
+        const [row] = await db.query<{ version: number }>('SELECT coalesce(max(stream_version), 0) AS version FROM mutuo_events WHERE stream_id = $1', [
+          streamId,
+        ]);
         throw new WrongExpectedVersionError(streamId, expectedVersion, row?.version ?? 0);
       }
       appended += events.length;
@@ -363,7 +357,11 @@ export class SqlEventStore implements EventStore {
     if (vault.sealsInStatement) return vault.sealInStatement(batch, (sealed, subjects) => insertAppendsWith(this.client, request(sealed), 0, subjects));
     return this.client.transaction(async (tx) => {
       const sealed = await vault.within(tx).sealAppends(batch);
-      return insertAppends(tx, batch.map((pending, i) => ({ streamId: pending.streamId, events: sealed[i]!, expectedVersion: pending.expectedVersion })), 0);
+      return insertAppends(
+        tx,
+        batch.map((pending, i) => ({ streamId: pending.streamId, events: sealed[i]!, expectedVersion: pending.expectedVersion })),
+        0,
+      );
     });
   }
 
@@ -399,9 +397,7 @@ export class SqlEventStore implements EventStore {
       [events.map((event) => event.eventId)],
     );
     if (rows.length === 0) return undefined;
-    const sameBatch =
-      rows.length === events.length &&
-      rows.every((row, i) => row.stream_id === streamId && row.stream_version === rows[0]!.stream_version + i);
+    const sameBatch = rows.length === events.length && rows.every((row, i) => row.stream_id === streamId && row.stream_version === rows[0]!.stream_version + i);
     if (!sameBatch) throw new DuplicateEventIdError(streamId);
     return {
       nextVersion: rows.at(-1)!.stream_version,
@@ -411,10 +407,9 @@ export class SqlEventStore implements EventStore {
   }
 
   private async streamVersion(streamId: string): Promise<number> {
-    const rows = await this.client.query<{ version: number }>(
-      'SELECT coalesce(max(stream_version), 0) AS version FROM mutuo_events WHERE stream_id = $1',
-      [streamId],
-    );
+    const rows = await this.client.query<{ version: number }>('SELECT coalesce(max(stream_version), 0) AS version FROM mutuo_events WHERE stream_id = $1', [
+      streamId,
+    ]);
     return rows[0]?.version ?? 0;
   }
 

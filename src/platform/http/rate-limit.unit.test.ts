@@ -18,7 +18,10 @@ describe('rateLimiter', () => {
   });
 
   it('counts like a fixed window per client, for any sequence of requests', () => {
-    const request = fc.record({ client: fc.constantFrom('198.51.100.1', '198.51.100.2', '2001:db8::1', '2001:db8::2'), afterMs: fc.integer({ min: 0, max: 400 }) });
+    const request = fc.record({
+      client: fc.constantFrom('198.51.100.1', '198.51.100.2', '2001:db8::1', '2001:db8::2'),
+      afterMs: fc.integer({ min: 0, max: 400 }),
+    });
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 5 }), fc.array(request, { maxLength: 80 }), (max, requests) => {
         mock.timers.reset();

@@ -17,7 +17,8 @@ export function minPositionOf(request: FastifyRequest): number | undefined {
   const query = (request.query as Record<string, unknown> | undefined)?.minPosition;
   const given = typeof header === 'string' ? header : typeof query === 'string' ? query : undefined;
   if (given === undefined) return undefined;
-  if (!positionPattern.test(given)) throw invalidInput([{ path: typeof header === 'string' ? 'X-Min-Position' : 'minPosition', message: 'must be a position: a whole number' }]);
+  if (!positionPattern.test(given))
+    throw invalidInput([{ path: typeof header === 'string' ? 'X-Min-Position' : 'minPosition', message: 'must be a position: a whole number' }]);
   return Number(given);
 }
 
@@ -26,7 +27,12 @@ export function minPositionOf(request: FastifyRequest): number | undefined {
  * Past the bound the query answers with what the read model has and says so in
  * `X-Read-Model-Behind: true`. Whether the query asked for a position at all.
  */
-export async function awaitPosition({ checkpoints, maxWaitMs }: ReadYourWrites, projection: string, request: FastifyRequest, reply: FastifyReply): Promise<boolean> {
+export async function awaitPosition(
+  { checkpoints, maxWaitMs }: ReadYourWrites,
+  projection: string,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<boolean> {
   const position = minPositionOf(request);
   if (position === undefined) return false;
   const reached = await checkpoints.waitFor(projection, position, maxWaitMs);

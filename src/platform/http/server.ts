@@ -3,7 +3,15 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import cors from '@fastify/cors';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifySchema, type onRequestHookHandler } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifySchema,
+  type onRequestHookHandler,
+} from 'fastify';
 import helmet from 'helmet';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessTable, TokenVerifier } from './identity.ts';
@@ -57,7 +65,13 @@ function helmetHeaders(options: Parameters<typeof helmet>[0]): Readonly<Record<s
 }
 
 /** Headers for old browsers' features, of no use to anyone here: each costs every answer its bytes. */
-const obsolete = { xDnsPrefetchControl: false, xDownloadOptions: false, xPermittedCrossDomainPolicies: false, originAgentCluster: false, xXssProtection: false } as const;
+const obsolete = {
+  xDnsPrefetchControl: false,
+  xDownloadOptions: false,
+  xPermittedCrossDomainPolicies: false,
+  originAgentCluster: false,
+  xXssProtection: false,
+} as const;
 
 /**
  * The security headers of a document (the web pages and the API's documentation, served
@@ -68,7 +82,14 @@ const obsolete = { xDnsPrefetchControl: false, xDownloadOptions: false, xPermitt
 const documentHeaders = helmetHeaders({
   contentSecurityPolicy: {
     useDefaults: false,
-    directives: { defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'], objectSrc: ["'none'"], frameAncestors: ["'none'"] },
+    directives: {
+      defaultSrc: ["'self'"],
+      scriptSrc: ["'self'"],
+      styleSrc: ["'self'", "'unsafe-inline'"],
+      imgSrc: ["'self'", 'data:'],
+      objectSrc: ["'none'"],
+      frameAncestors: ["'none'"],
+    },
   },
   xFrameOptions: { action: 'deny' },
   ...obsolete,
@@ -180,7 +201,12 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
   });
   app.setNotFoundHandler((request, reply) => notFoundProblem(request, withUnroutedHeaders(request, reply)));
   if (http.corsOrigins.length > 0) {
-    await app.register(cors, { origin: [...http.corsOrigins], methods: ['GET', 'POST', 'PUT'], allowedHeaders: ['authorization', 'content-type', 'if-match', 'x-min-position', 'x-correlation-id', 'last-event-id'], exposedHeaders: ['etag', 'location', 'x-correlation-id', 'x-read-model-behind'] });
+    await app.register(cors, {
+      origin: [...http.corsOrigins],
+      methods: ['GET', 'POST', 'PUT'],
+      allowedHeaders: ['authorization', 'content-type', 'if-match', 'x-min-position', 'x-correlation-id', 'last-event-id'],
+      exposedHeaders: ['etag', 'location', 'x-correlation-id', 'x-read-model-behind'],
+    });
   }
 
   await app.register(swagger, {

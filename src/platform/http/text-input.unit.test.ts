@@ -48,7 +48,8 @@ describe('the text rule', () => {
   it('takes line feeds, and nothing else of the kind, in free text: notes and reasons', () => {
     for (const name of freeTextFields) {
       assert.deepEqual(hostileTextIn({ [name]: 'first line\nsecond line' }, ''), []);
-      for (const character of refused.filter((c) => c !== '\n')) assert.equal(hostileTextIn({ [name]: `a${character}b` }, '').length, 1, JSON.stringify(character));
+      for (const character of refused.filter((c) => c !== '\n'))
+        assert.equal(hostileTextIn({ [name]: `a${character}b` }, '').length, 1, JSON.stringify(character));
     }
     assert.equal(hostileTextIn({ firstName: 'a\nb' }, '').length, 1);
   });
@@ -57,19 +58,34 @@ describe('the text rule', () => {
     const errors = hostileTextIn({ fixed: [{ reason: 'ok' }, { label: 'a\u0000' }], q: ['x', 'y\u202E'], 'evil\u202Ename': 'fine' }, '');
     assert.deepEqual(errors.map((error) => error.path).sort(), ['body', 'fixed[1].label', 'q[1]']);
     assert.doesNotMatch(JSON.stringify(errors), /\u202E|evil/);
-    assert.deepEqual(hostileTextIn({ consumer: 'a\u0000' }, 'querystring').map((error) => error.path), ['querystring.consumer']);
-    assert.deepEqual(hostileTextIn('a\u0000', 'headers.if-match').map((error) => error.path), ['headers.if-match']);
+    assert.deepEqual(
+      hostileTextIn({ consumer: 'a\u0000' }, 'querystring').map((error) => error.path),
+      ['querystring.consumer'],
+    );
+    assert.deepEqual(
+      hostileTextIn('a\u0000', 'headers.if-match').map((error) => error.path),
+      ['headers.if-match'],
+    );
   });
 
   it('walks a body nested deeper than a call stack goes, and names at most ten fields', () => {
     const deep = JSON.parse(`${'['.repeat(100_000)}"\\u0000"${']'.repeat(100_000)}`) as unknown;
     assert.equal(hostileTextIn(deep, '').length, 1);
-    assert.equal(hostileTextIn(Array.from({ length: 1_000 }, () => '\u0000'), '').length, 10);
+    assert.equal(
+      hostileTextIn(
+        Array.from({ length: 1_000 }, () => '\u0000'),
+        '',
+      ).length,
+      10,
+    );
   });
 
   it('holds a multipart text field to the same rule', () => {
     assert.equal(textField('kind', 'payslip'), 'payslip');
-    assert.throws(() => textField('kind', 'payslip\u0000'), (error: unknown) => error instanceof DomainError && error.errors[0]?.path === 'kind');
+    assert.throws(
+      () => textField('kind', 'payslip\u0000'),
+      (error: unknown) => error instanceof DomainError && error.errors[0]?.path === 'kind',
+    );
   });
 
   it('finds in a JSON body, by its text first, exactly what the walk of its value finds', () => {

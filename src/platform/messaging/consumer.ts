@@ -148,10 +148,10 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
 
   /** Inbox and handler in `tx`; nothing when the inbox shows the event was handled already. */
   async function handleOnce(tx: SqlQueryable, event: ConsumedEvent): Promise<void> {
-    const fresh = await tx.query(
-      'INSERT INTO mutuo_inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING event_id',
-      [name, event.eventId],
-    );
+    const fresh = await tx.query('INSERT INTO mutuo_inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING event_id', [
+      name,
+      event.eventId,
+    ]);
     if (fresh.length > 0) await definition.handle(event, tx);
   }
 
@@ -189,16 +189,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
     await db.query(
       `INSERT INTO mutuo_dead_letters (consumer, partition_key, event_id, event_type, reason, error, attempts, message)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)`,
-      [
-        name,
-        failure.event?.partitionKey ?? null,
-        eventId,
-        eventType,
-        failure.reason,
-        failure.error.slice(0, 4_000),
-        failure.attempts,
-        storedMessage(message),
-      ],
+      [name, failure.event?.partitionKey ?? null, eventId, eventType, failure.reason, failure.error.slice(0, 4_000), failure.attempts, storedMessage(message)],
     );
   }
 
@@ -255,10 +246,10 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
       let failed: { error: unknown; attempts: number } | undefined;
       const outcome = await withRetries(async (tx) => {
         await lockKey(tx, partitionKey);
-        const [open] = await tx.query(
-          `SELECT 1 FROM mutuo_dead_letters WHERE consumer = $1 AND partition_key = $2 AND status IN ${openStatuses} LIMIT 1`,
-          [name, partitionKey],
-        );
+        const [open] = await tx.query(`SELECT 1 FROM mutuo_dead_letters WHERE consumer = $1 AND partition_key = $2 AND status IN ${openStatuses} LIMIT 1`, [
+          name,
+          partitionKey,
+        ]);
         parked = undefined;
         if (open) return;
         const [next] = await tx.query<{ id: string; message: StoredMessage }>(

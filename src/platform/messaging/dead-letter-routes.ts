@@ -57,7 +57,10 @@ export const deadLetterRoutes: FastifyPluginAsyncTypebox<{ deadLetters: DeadLett
 
   app.post(
     '/api/dead-letters/:id/discard',
-    { config: { permission: 'operateDeadLetters' }, schema: { summary: 'Give the message up and release what was parked behind it', tags: ['operations'], params: IdParams } },
+    {
+      config: { permission: 'operateDeadLetters' },
+      schema: { summary: 'Give the message up and release what was parked behind it', tags: ['operations'], params: IdParams },
+    },
     async (request, reply) => reply.status(202).send(await deadLetters.requestDiscard(Number(request.params.id))),
   );
 };

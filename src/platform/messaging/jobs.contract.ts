@@ -23,8 +23,7 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
       database.client.transaction((tx) => scheduleJob(tx, { queue: 'q', key, payload, dueAt }));
     const remaining = async () =>
       (await database.client.query<{ key: string }>(`SELECT key FROM mutuo_jobs WHERE queue = 'q' ORDER BY key`)).map((row) => row.key);
-    const outcomes = async () =>
-      (await database.client.query<{ note: string }>('SELECT note FROM job_outcomes ORDER BY id')).map((row) => row.note);
+    const outcomes = async () => (await database.client.query<{ note: string }>('SELECT note FROM job_outcomes ORDER BY id')).map((row) => row.note);
     /** A handler that records each attempt's number and fails until attempt `succeedsAt`. */
     const failingUntil =
       (succeedsAt: number, attempts: number[]): JobHandler<unknown> =>
@@ -93,7 +92,9 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
             claimed.add(job.key);
             if (job.payload.v !== 2) await held;
             try {
-              await outcome.complete((tx) => tx.query('INSERT INTO job_outcomes (note) VALUES ($1)', [`${job.key} ${job.payload.v ?? ''}`]).then(() => undefined));
+              await outcome.complete((tx) =>
+                tx.query('INSERT INTO job_outcomes (note) VALUES ($1)', [`${job.key} ${job.payload.v ?? ''}`]).then(() => undefined),
+              );
               results.push(`${job.key} committed`);
             } catch (error) {
               results.push(error instanceof JobSupersededError ? `${job.key} fenced` : String(error));
@@ -204,7 +205,9 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
         }),
       );
       await waitUntil(async () => (await outcomes()).length === 1, 'the first run commits');
-      const [row] = await database.client.query<{ due_at: Date | string; locked_until: unknown }>(`SELECT due_at, locked_until FROM mutuo_jobs WHERE key = 'a'`);
+      const [row] = await database.client.query<{ due_at: Date | string; locked_until: unknown }>(
+        `SELECT due_at, locked_until FROM mutuo_jobs WHERE key = 'a'`,
+      );
       assert.equal(new Date(row!.due_at).getTime(), dueLater.getTime());
       assert.equal(row!.locked_until, null);
     });

@@ -148,13 +148,7 @@ const claimSql = `
 const nextClaimSql = `SELECT min(GREATEST(due_at, COALESCE(locked_until, due_at))) AS next FROM mutuo_jobs WHERE queue = $1`;
 
 /** Claims up to `limit` due jobs of a queue for `leaseMs`. */
-export async function claimJobs<Payload>(
-  client: SqlQueryable,
-  queue: string,
-  now: Date,
-  limit: number,
-  leaseMs: number,
-): Promise<Job<Payload>[]> {
+export async function claimJobs<Payload>(client: SqlQueryable, queue: string, now: Date, limit: number, leaseMs: number): Promise<Job<Payload>[]> {
   const rows = await client.query<JobRow>(claimSql, [queue, now.toISOString(), limit, leaseMs]);
   return rows.map((row) => ({
     queue: row.queue,
@@ -183,10 +177,7 @@ export function startJobWorker<Payload>(options: JobWorkerOptions<Payload>): Job
     let committed: SqlQueryable | undefined;
     await client.transaction(async (tx) => {
       committed = tx;
-      const [row] = await tx.query<{ version: number }>('SELECT version FROM mutuo_jobs WHERE queue = $1 AND key = $2 FOR UPDATE', [
-        job.queue,
-        job.key,
-      ]);
+      const [row] = await tx.query<{ version: number }>('SELECT version FROM mutuo_jobs WHERE queue = $1 AND key = $2 FOR UPDATE', [job.queue, job.key]);
       if (row?.version !== job.version) throw new JobSupersededError(job);
       await work?.(tx);
       if (nextDueAt) {
@@ -216,10 +207,13 @@ export function startJobWorker<Payload>(options: JobWorkerOptions<Payload>): Job
       const message = errorMessage(error);
       // If this fails too (the database is away), the lease lapses and the job runs again anyway.
       await client
-        .query(
-          `UPDATE mutuo_jobs SET due_at = $4, locked_until = NULL, last_error = $5 WHERE queue = $1 AND key = $2 AND version = $3`,
-          [job.queue, job.key, job.version, new Date(clock().getTime() + delayMs).toISOString(), message.slice(0, 2_000)],
-        )
+        .query(`UPDATE mutuo_jobs SET due_at = $4, locked_until = NULL, last_error = $5 WHERE queue = $1 AND key = $2 AND version = $3`, [
+          job.queue,
+          job.key,
+          job.version,
+          new Date(clock().getTime() + delayMs).toISOString(),
+          message.slice(0, 2_000),
+        ])
         .catch((cause: unknown) => options.onError?.(cause, job));
     }
   }

@@ -104,7 +104,11 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
       assert.equal(rows.length, 100);
       assert.equal(new Set(rows.map((r) => r.event_id)).size, 100);
       for (const id of applications) {
-        assert.deepEqual(rows.filter((r) => r.partition_key === id).map((r) => r.stream_version), [1, 2, 3, 4, 5], id);
+        assert.deepEqual(
+          rows.filter((r) => r.partition_key === id).map((r) => r.stream_version),
+          [1, 2, 3, 4, 5],
+          id,
+        );
       }
       await subscription.close();
     });
@@ -124,10 +128,7 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
         startOutboxRelay({ client: fixture.database.client, store, bus: counting(label), name: relayName, idleMs: 10, leaseMs: 600 });
       // Both start from the beginning of the store: give them a checkpoint at today's head.
       const head = await appendTo(randomUUID(), 1);
-      await fixture.database.client.query(
-        `INSERT INTO mutuo_relay (name, holder, lease_until, position) VALUES ($1, 'nobody', now(), $2)`,
-        [relayName, head],
-      );
+      await fixture.database.client.query(`INSERT INTO mutuo_relay (name, holder, lease_until, position) VALUES ($1, 'nobody', now(), $2)`, [relayName, head]);
       const first = start('first');
       const second = start('second');
       const firstBatch = await Promise.all(Array.from({ length: 5 }, () => appendTo(randomUUID(), 2)));
@@ -142,7 +143,11 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
       const later = await appendTo(randomUUID(), 3);
       await standby.published(later);
       assert.equal(publishedBy.size, 2, 'the standby took over');
-      assert.equal([...publishedBy.values()].reduce((sum, n) => sum + n, 0), 13, 'nothing was published twice');
+      assert.equal(
+        [...publishedBy.values()].reduce((sum, n) => sum + n, 0),
+        13,
+        'nothing was published twice',
+      );
       await standby.stop();
       await waitUntil(async () => (await handled(name)).length >= 13 + 1, 'the consumer handled every event');
       await subscription.close();
@@ -160,7 +165,10 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
       const marker = await appendTo(randomUUID(), 1);
       await relay.published(marker);
       await waitUntil(async () => (await handled(name)).length >= 4, 'a later event is handled');
-      assert.deepEqual((await handled(name)).filter((r) => r.partition_key === id).map((r) => r.n), [1, 2, 3]);
+      assert.deepEqual(
+        (await handled(name)).filter((r) => r.partition_key === id).map((r) => r.n),
+        [1, 2, 3],
+      );
       await subscription.close();
     });
 
@@ -179,7 +187,10 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
       const last = await appendTo(randomUUID(), 2);
       await relay.published(last);
       await waitUntil(async () => (await handled(name)).length >= 2, 'both events are handled');
-      assert.deepEqual((await handled(name)).map((r) => r.n), [1, 2]);
+      assert.deepEqual(
+        (await handled(name)).map((r) => r.n),
+        [1, 2],
+      );
       assert.deepEqual(await createDeadLetters(fixture.database.client).list({ consumer: name }), []);
       await subscription.close();
     });
@@ -207,7 +218,10 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
       assert.match(dead.error, /cannot score this one/);
       const detail = await deadLetters.get(dead.id);
       assert.equal((detail.message as { body: { eventId: string } }).body.eventId, dead.eventId);
-      assert.deepEqual((await handled(name)).filter((r) => r.partition_key === poisoned).map((r) => r.n), [1]);
+      assert.deepEqual(
+        (await handled(name)).filter((r) => r.partition_key === poisoned).map((r) => r.n),
+        [1],
+      );
 
       // Still parked while dead: a new event of that application waits too.
       await relay.published(await appendTo(poisoned, 1, 5));
@@ -216,7 +230,10 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
       healed = true;
       await deadLetters.requestRedrive(dead.id);
       await waitUntil(async () => (await handled(name)).filter((r) => r.partition_key === poisoned).length >= 5, 'the redrive releases the rest');
-      assert.deepEqual((await handled(name)).filter((r) => r.partition_key === poisoned).map((r) => r.n), [1, 2, 3, 4, 5]);
+      assert.deepEqual(
+        (await handled(name)).filter((r) => r.partition_key === poisoned).map((r) => r.n),
+        [1, 2, 3, 4, 5],
+      );
       const resolved = await deadLetters.get(dead.id);
       assert.deepEqual([resolved.status, resolved.parked], ['redriven', 0]);
       await assert.rejects(deadLetters.requestRedrive(dead.id), /already redriven/);
@@ -241,7 +258,10 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
       const [dead] = await deadLetters.list({ consumer: name, status: 'open' });
       await deadLetters.requestDiscard(dead!.id);
       await waitUntil(async () => (await handled(name)).length >= 2, 'the parked events are handled');
-      assert.deepEqual((await handled(name)).map((r) => r.n), [2, 3]);
+      assert.deepEqual(
+        (await handled(name)).map((r) => r.n),
+        [2, 3],
+      );
       assert.equal((await deadLetters.get(dead!.id)).status, 'discarded');
       await subscription.close();
     });
@@ -265,7 +285,10 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
       ];
       for (const [body, bodyIsJson] of cases) await consumer.deliver({ messageId: undefined, headers: {}, body, bodyIsJson });
       const dead = await createDeadLetters(fixture.database.client).list({ consumer: name });
-      assert.deepEqual(dead.map((d) => d.reason).reverse(), cases.map(([, , reason]) => reason));
+      assert.deepEqual(
+        dead.map((d) => d.reason).reverse(),
+        cases.map(([, , reason]) => reason),
+      );
       assert.ok(dead.every((d) => d.attempts === 1 && d.partitionKey === null));
       assert.equal(partitionKeyOf(event.streamId), event.partitionKey);
       await subscription.close();

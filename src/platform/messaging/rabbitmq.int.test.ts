@@ -81,7 +81,16 @@ describe('RabbitMQ consumers with several replicas', () => {
       if (version === 5) await replicas[0]!.subscription.close();
     }
     await relay.published(last);
-    const count = async () => Number((await database.client.query<{ n: string }>('SELECT count(*) AS n FROM replica_handled WHERE partition_key IS NOT NULL AND replica IN ($1, $2, $3)', ['r1', 'r2', 'r3']))[0]!.n);
+    const count = async () =>
+      Number(
+        (
+          await database.client.query<{ n: string }>('SELECT count(*) AS n FROM replica_handled WHERE partition_key IS NOT NULL AND replica IN ($1, $2, $3)', [
+            'r1',
+            'r2',
+            'r3',
+          ])
+        )[0]!.n,
+      );
     await waitUntil(async () => (await count()) >= 5000, 'all 5000 events are handled', 120_000);
     const rows = await database.client.query<{ partition_key: string; stream_version: number; replica: string }>(
       'SELECT partition_key, stream_version, replica FROM replica_handled WHERE replica IN ($1, $2, $3) ORDER BY seq',
@@ -113,7 +122,9 @@ describe('RabbitMQ consumers with several replicas', () => {
     const redelivered: string[] = [];
     await replica(consumer, 'survivor', redelivered);
     const applications = Array.from({ length: 20 }, () => randomUUID());
-    const results = await Promise.all(applications.map((id) => store.appendToStream(`application-${id}`, [sampleEvent('TestHappened', { n: 1 })], 'no_stream')));
+    const results = await Promise.all(
+      applications.map((id) => store.appendToStream(`application-${id}`, [sampleEvent('TestHappened', { n: 1 })], 'no_stream')),
+    );
     await relay.published(Math.max(...results.map((r) => r.lastPosition)));
     await exited;
     const committed = [...output.matchAll(/committed ([0-9a-f-]{36})/g)].map((match) => match[1]!);

@@ -122,8 +122,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const running = run();
   return {
     wake,
-    published: (position) =>
-      position <= publishedPosition ? Promise.resolve() : new Promise((resolve) => waiters.add({ position, resolve })),
+    published: (position) => (position <= publishedPosition ? Promise.resolve() : new Promise((resolve) => waiters.add({ position, resolve }))),
     stop: async () => {
       stopped = true;
       wake();

@@ -150,7 +150,9 @@ export function describeProjectorContract(adapter: string, openDatabase: () => P
     }
 
     async function idsIn(table: string, ids: readonly string[]): Promise<string[]> {
-      const rows = await client.query<{ id: string }>(`SELECT application_id::text AS id FROM ${table} WHERE application_id = ANY($1::uuid[]) ORDER BY 1`, [ids]);
+      const rows = await client.query<{ id: string }>(`SELECT application_id::text AS id FROM ${table} WHERE application_id = ANY($1::uuid[]) ORDER BY 1`, [
+        ids,
+      ]);
       return rows.map((row) => row.id);
     }
 
@@ -178,7 +180,11 @@ export function describeProjectorContract(adapter: string, openDatabase: () => P
         const log = await readLog(store);
         for (const projection of projections) {
           const mine = log.filter((stored) => projection.eventTypes!.includes(stored.type));
-          await assert.rejects(client.transaction((tx) => projection.apply(tx, mine, identity(projection), false)), { name: 'EventDecodeError' }, projection.name);
+          await assert.rejects(
+            client.transaction((tx) => projection.apply(tx, mine, identity(projection), false)),
+            { name: 'EventDecodeError' },
+            projection.name,
+          );
         }
       });
 
@@ -211,7 +217,10 @@ export function describeProjectorContract(adapter: string, openDatabase: () => P
         }
         const status = new Map((await projector.status()).map((s) => [s.name, s]));
         assert.deepEqual([status.get('customer-view')?.parkedEvents, status.get('customer-view')?.parkedStreams], [2, 1]);
-        assert.deepEqual([status.get('application-search')?.parkedEvents, status.get('dashboard')?.parkedEvents, status.get('rates')?.parkedEvents], [2, 2, undefined]);
+        assert.deepEqual(
+          [status.get('application-search')?.parkedEvents, status.get('dashboard')?.parkedEvents, status.get('rates')?.parkedEvents],
+          [2, 2, undefined],
+        );
         // Never a retry loop: nothing paused the projector.
         assert.deepEqual(first.errors, []);
       });
@@ -262,14 +271,24 @@ export function describeProjectorContract(adapter: string, openDatabase: () => P
           ['customer-view', 3, null],
           ['dashboard', 3, null],
         ]);
-        assert.deepEqual((await projector.parked('customer-view')).items.map((parked) => parked.streamVersion), [1, 2, 3]);
+        assert.deepEqual(
+          (await projector.parked('customer-view')).items.map((parked) => parked.streamVersion),
+          [1, 2, 3],
+        );
         assert.deepEqual(second.errors, []);
       });
 
       it('is parked again by a redrive while it still fails', async () => {
         assert.deepEqual(await projector.redrive('customer-view'), { redriven: 0, parked: 3 });
         const { items } = await projector.parked('customer-view');
-        assert.deepEqual(items.map((parked) => [parked.streamVersion, parked.errorCode]), [[1, unknownVersionFailure[0]], [2, null], [3, null]]);
+        assert.deepEqual(
+          items.map((parked) => [parked.streamVersion, parked.errorCode]),
+          [
+            [1, unknownVersionFailure[0]],
+            [2, null],
+            [3, null],
+          ],
+        );
         assert.deepEqual(await idsIn('rm_applications', [nul]), []);
       });
 
@@ -280,11 +299,14 @@ export function describeProjectorContract(adapter: string, openDatabase: () => P
         assert.equal(progress.parked, 3);
         assert.deepEqual(await snapshot(client, customerView, identity(customerView)), before);
         const { items } = await projector.parked('customer-view');
-        assert.deepEqual(items.map((parked) => [parked.streamId, parked.streamVersion, parked.errorCode]), [
-          [applicationStreamId(nul), 1, unknownVersionFailure[0]],
-          [applicationStreamId(nul), 2, null],
-          [applicationStreamId(nul), 3, null],
-        ]);
+        assert.deepEqual(
+          items.map((parked) => [parked.streamId, parked.streamVersion, parked.errorCode]),
+          [
+            [applicationStreamId(nul), 1, unknownVersionFailure[0]],
+            [applicationStreamId(nul), 2, null],
+            [applicationStreamId(nul), 3, null],
+          ],
+        );
         // And the live projection goes on after the swap.
         const fabio = await submit('Fabio', 'Riva');
         await caughtUp(projector);
@@ -361,19 +383,36 @@ export function describeProjectorContract(adapter: string, openDatabase: () => P
       failing.add(ids.get(`${s2}:2`)!).add(ids.get(`${s2}:3`)!);
       const { projector, errors } = run([projection]);
       await caughtUp(projector);
-      assert.deepEqual(await applied(), new Map([[s1, [1, 2]], [s2, [1]], [s3, [1, 2]]]));
-      assert.deepEqual(await parkedSteps(projector, projection.name), [[`${s2}:2`, '22012'], [`${s2}:3`, null]]);
+      assert.deepEqual(
+        await applied(),
+        new Map([
+          [s1, [1, 2]],
+          [s2, [1]],
+          [s3, [1, 2]],
+        ]),
+      );
+      assert.deepEqual(await parkedSteps(projector, projection.name), [
+        [`${s2}:2`, '22012'],
+        [`${s2}:3`, null],
+      ]);
       assert.equal((await projector.parked(projection.name)).items[0]?.error, 'division by zero');
 
       await append(`${s2}:4`, `${s1}:3`);
       await caughtUp(projector);
       assert.deepEqual((await applied()).get(s1), [1, 2, 3]);
-      assert.deepEqual(await parkedSteps(projector, projection.name), [[`${s2}:2`, '22012'], [`${s2}:3`, null], [`${s2}:4`, null]]);
+      assert.deepEqual(await parkedSteps(projector, projection.name), [
+        [`${s2}:2`, '22012'],
+        [`${s2}:3`, null],
+        [`${s2}:4`, null],
+      ]);
 
       // Half fixed: the first applies, the next is the one that fails now, the last waits behind it.
       failing.delete(ids.get(`${s2}:2`)!);
       assert.deepEqual(await projector.redrive(projection.name), { redriven: 1, parked: 2 });
-      assert.deepEqual(await parkedSteps(projector, projection.name), [[`${s2}:3`, '22012'], [`${s2}:4`, null]]);
+      assert.deepEqual(await parkedSteps(projector, projection.name), [
+        [`${s2}:3`, '22012'],
+        [`${s2}:4`, null],
+      ]);
 
       failing.clear();
       assert.deepEqual(await projector.redrive(projection.name, s2), { redriven: 2, parked: 0 });
@@ -394,10 +433,18 @@ export function describeProjectorContract(adapter: string, openDatabase: () => P
       failing.add(ids.get(`${p}:1`)!).add(ids.get(`${q}:1`)!);
       const { projector } = run([projection]);
       await caughtUp(projector);
-      assert.deepEqual(await parkedSteps(projector, projection.name), [[`${p}:1`, '22012'], [`${q}:1`, '22012'], [`${p}:2`, null], [`${q}:2`, null]]);
+      assert.deepEqual(await parkedSteps(projector, projection.name), [
+        [`${p}:1`, '22012'],
+        [`${q}:1`, '22012'],
+        [`${p}:2`, null],
+        [`${q}:2`, null],
+      ]);
 
       assert.deepEqual(await projector.discard(projection.name, p), { discarded: 2 });
-      assert.deepEqual(await parkedSteps(projector, projection.name), [[`${q}:1`, '22012'], [`${q}:2`, null]]);
+      assert.deepEqual(await parkedSteps(projector, projection.name), [
+        [`${q}:1`, '22012'],
+        [`${q}:2`, null],
+      ]);
       await append(`${p}:3`);
       await caughtUp(projector);
       assert.deepEqual((await applied()).get(p), [3]);
@@ -405,7 +452,14 @@ export function describeProjectorContract(adapter: string, openDatabase: () => P
       assert.deepEqual(await projector.discard(projection.name), { discarded: 2 });
       await append(`${q}:3`);
       await caughtUp(projector);
-      assert.deepEqual(await applied(), new Map([[r, [1]], [p, [3]], [q, [3]]]));
+      assert.deepEqual(
+        await applied(),
+        new Map([
+          [r, [1]],
+          [p, [3]],
+          [q, [3]],
+        ]),
+      );
       assert.deepEqual(await parkedSteps(projector, projection.name), []);
     });
 
@@ -484,8 +538,14 @@ export function describeProjectorContract(adapter: string, openDatabase: () => P
       await append(`${s}:2`, `${t}:2`);
       await caughtUp(standby.projector);
       assert.deepEqual(await applied(), new Map([[t, [1, 2]]]));
-      assert.deepEqual(await parkedSteps(standby.projector, projection.name), [[`${s}:1`, '22012'], [`${s}:2`, null]]);
-      assert.deepEqual(standby.parked.map((parked) => [`${parked.streamId}:${parked.streamVersion}`, parked.errorCode]), [[`${s}:2`, null]]);
+      assert.deepEqual(await parkedSteps(standby.projector, projection.name), [
+        [`${s}:1`, '22012'],
+        [`${s}:2`, null],
+      ]);
+      assert.deepEqual(
+        standby.parked.map((parked) => [`${parked.streamId}:${parked.streamVersion}`, parked.errorCode]),
+        [[`${s}:2`, null]],
+      );
     });
   });
 
@@ -572,7 +632,13 @@ export function describeProjectorContract(adapter: string, openDatabase: () => P
                ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, holder = NULL, lease_until = NULL`,
               [names, start],
             );
-            const projector = startProjector({ client, store, projections: projections.map((projection) => poisoned(projection, poison)), batchSize, idleMs: 5 });
+            const projector = startProjector({
+              client,
+              store,
+              projections: projections.map((projection) => poisoned(projection, poison)),
+              batchSize,
+              idleMs: 5,
+            });
             try {
               const target = log.at(-1)!.position;
               await until(async () => (await projector.status()).every((status) => status.position >= target), `every projection at ${target}`);

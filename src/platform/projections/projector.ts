@@ -213,7 +213,12 @@ function isTiedToData(error: unknown): boolean {
  */
 export function describeFailure(error: unknown): { code: string; message: string } {
   const code = isSqlError(error) ? error.code! : error instanceof Error ? error.name : 'Error';
-  return { code, message: errorMessage(error).replace(/[\p{Cc}\p{Cs}]/gu, ' ').slice(0, 500) };
+  return {
+    code,
+    message: errorMessage(error)
+      .replace(/[\p{Cc}\p{Cs}]/gu, ' ')
+      .slice(0, 500),
+  };
 }
 
 /** An event to park, with why it failed; an event held behind an earlier one of its stream has no failure. */
@@ -388,7 +393,10 @@ export function startProjector(options: ProjectorOptions): Projector {
     const before = locks.get(projection) ?? Promise.resolve();
     let release!: () => void;
     const mine = new Promise<void>((resolve) => (release = resolve));
-    locks.set(projection, before.then(() => mine));
+    locks.set(
+      projection,
+      before.then(() => mine),
+    );
     await before;
     try {
       return await work();
@@ -699,7 +707,10 @@ export function startProjector(options: ProjectorOptions): Projector {
         (write) =>
           client.transaction(async (tx) => {
             if (!(await fence(tx, name))) throw new WrittenElsewhereError(name, 'redrive');
-            await tx.query('DELETE FROM mutuo_projection_parked WHERE projection = $1 AND position = ANY($2::bigint[])', [name, events.map((event) => event.position)]);
+            await tx.query('DELETE FROM mutuo_projection_parked WHERE projection = $1 AND position = ANY($2::bigint[])', [
+              name,
+              events.map((event) => event.position),
+            ]);
             const written = await write(tx);
             await insertParked(tx, name, written.parked);
             return written;

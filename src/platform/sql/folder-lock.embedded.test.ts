@@ -29,7 +29,10 @@ describe('a data folder held by one process', () => {
     const lock = await lockFolder(dataDir);
     const holder = JSON.parse(await readFile(`${dataDir}.lock`, 'utf8')) as FolderHolder;
     assert.deepEqual([holder.pid, holder.host], [process.pid, hostname()]);
-    await assert.rejects(lockFolder(dataDir), (error: Error) => error instanceof FolderInUseError && error.message.includes(dataDir) && error.message.includes(`process ${process.pid}`));
+    await assert.rejects(
+      lockFolder(dataDir),
+      (error: Error) => error instanceof FolderInUseError && error.message.includes(dataDir) && error.message.includes(`process ${process.pid}`),
+    );
     await lock.release();
     await (await lockFolder(dataDir)).release();
     assert.deepEqual(await readdir(parent), [], 'nothing is left beside the folder');

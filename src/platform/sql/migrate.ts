@@ -32,9 +32,7 @@ export async function migrate(client: SqlClient, folders: readonly URL[]): Promi
     await tx.query(`SELECT pg_advisory_xact_lock(hashtext('mutuo.migrations'))`);
     await tx.exec(`CREATE TABLE IF NOT EXISTS mutuo_migrations (
       version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
-    const applied = new Set(
-      (await tx.query<{ version: number }>('SELECT version FROM mutuo_migrations')).map((row) => row.version),
-    );
+    const applied = new Set((await tx.query<{ version: number }>('SELECT version FROM mutuo_migrations')).map((row) => row.version));
     const appliedNow: number[] = [];
     for (const { version, name, file } of migrations) {
       if (applied.has(version)) continue;

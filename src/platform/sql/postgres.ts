@@ -27,9 +27,7 @@ function statementName(text: string): string {
 function queryable(target: pg.Pool | pg.PoolClient): SqlQueryable {
   return {
     async query<Row>(text: string, params?: readonly unknown[]) {
-      const result = params
-        ? await target.query({ name: statementName(text), text, values: params as unknown[] })
-        : await target.query(text);
+      const result = params ? await target.query({ name: statementName(text), text, values: params as unknown[] }) : await target.query(text);
       return result.rows as Row[];
     },
     async exec(sql: string) {
