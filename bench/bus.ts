@@ -26,10 +26,14 @@ import { migrate } from '../src/platform/sql/migrate.ts';
 import { createPgliteClient } from '../src/platform/sql/pglite.ts';
 import { createPostgresClient } from '../src/platform/sql/postgres.ts';
 import type { SqlClient } from '../src/platform/sql/sql-client.ts';
-import { SqlEventStore } from '../src/platform/eventstore/store.ts';
+import { Type } from '@sinclair/typebox';
+import { SqlEventStore, storedLog } from '../src/platform/eventstore/store.ts';
+import { createEventCatalog } from '../src/platform/eventstore/event-catalog.ts';
+import { defineEvent } from '../src/platform/eventstore/event-definition.ts';
+import { testSessions, testVault } from '../src/platform/eventstore/testing.ts';
 import { sampleEvent } from '../src/platform/sql/testing.ts';
 import type { Bus } from '../src/platform/messaging/bus.ts';
-import { createConsumer, type EventDecoder } from '../src/platform/messaging/consumer.ts';
+import { createConsumer, defineConsumer } from '../src/platform/messaging/consumer.ts';
 import { createInProcessBus } from '../src/platform/messaging/in-process-bus.ts';
 import { messageHeaders, partitionCount, toEventMessage } from '../src/platform/messaging/message.ts';
 import { brokerDeadLetterExchange, brokerDeadLetterQueue, createRabbitMqBus, eventsExchange } from '../src/platform/messaging/rabbitmq-bus.ts';
@@ -225,13 +229,7 @@ const reportError = (where: string) => (error: unknown) => {
   if (count <= 3) console.error(`${where}:`, error instanceof Error ? error.message : error);
 };
 
-const decoder: EventDecoder = {
-  decode(type, schemaVersion, data) {
-    if (type !== eventType || schemaVersion !== 1) throw Object.assign(new Error(`unknown ${type} v${schemaVersion}`), { reason: 'UNKNOWN_TYPE' });
-    if (!Number.isInteger((data as { n?: unknown } | null)?.n)) throw Object.assign(new Error('/n must be an integer'), { reason: 'INVALID' });
-    return { type, schemaVersion, data };
-  },
-};
+const BenchTicked = defineEvent(eventType, 1, Type.Object({ n: Type.Integer() }));
 
 /**
  * The production path, wired as the composition root wires it: one client for the store,
@@ -259,14 +257,16 @@ async function openMutuo(client: SqlClient, bus: Bus, maxConcurrentWrites: numbe
       }
     },
   };
-  const store = new SqlEventStore(client, { maxConcurrentWrites });
-  const relay = startOutboxRelay({ client, store, bus: observed, onError: reportError('relay') });
+  const store = new SqlEventStore(client, { maxConcurrentWrites, personalData: testVault(client) });
+  const relay = startOutboxRelay({ client, store: storedLog(client), bus: observed, onError: reportError('relay') });
   onCleanup('stop the relay', () => relay.stop());
   store.onAppend(relay.wake);
-  const consumer = createConsumer(
-    { name: consumerName, eventTypes: [eventType], decoder, handle: async (event) => current.seen(event.eventId) },
-    { client: timed, onError: reportError('consumer') },
-  );
+  const consumer = createConsumer(defineConsumer({ name: consumerName, events: [BenchTicked], handle: async (event) => current.seen(event.eventId) }), {
+    client: timed,
+    sessions: testSessions(timed),
+    catalog: createEventCatalog([BenchTicked]),
+    onError: reportError('consumer'),
+  });
   const subscription = await consumer.start(observed);
   onCleanup('close the subscription', () => subscription.close());
   const streams = Array.from({ length: streamCount }, () => `application-${randomUUID()}`);

@@ -28,7 +28,8 @@ import type { SqlClient } from '../src/platform/sql/sql-client.ts';
 import { openTestPostgres } from '../src/platform/sql/testing.ts';
 import { openVirtualHost } from '../src/platform/messaging/testing.ts';
 import { devBearer, type AuthHeaders } from '../src/security/testing.ts';
-import { platformEventCatalog } from '../src/app/catalog.ts';
+import { defineConsumer } from '../src/platform/messaging/consumer.ts';
+import { ApplicationApproved, ApplicationRejected, ApplicationWithdrawn } from '../src/features/application/index.ts';
 import { documentKinds } from '../src/features/documents/sample-pdfs.ts';
 
 const { values: args } = parseArgs({
@@ -49,7 +50,7 @@ const amqpUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 /** A pass in which nothing is decided for this long has failed. */
 const stallMs = 60_000;
 const submission = await readFile(new URL('../test/fixtures/submission.json', import.meta.url), 'utf8');
-const terminalTypes = ['ApplicationApproved', 'ApplicationRejected', 'ApplicationWithdrawn'];
+const decisions = [ApplicationApproved, ApplicationRejected, ApplicationWithdrawn] as const;
 
 type Figure = { readonly perSecond: number; readonly p50Ms: number; readonly p99Ms: number };
 type Pdfs = ReadonlyMap<string, Uint8Array>;
@@ -133,14 +134,13 @@ async function measureFlow(setup: Setup): Promise<FlowResult> {
   const decidedAt = new Map<string, { at: number; type: string }>();
   const platform = await openPlatform(config, false, {
     consumers: [
-      {
+      defineConsumer({
         name: 'bench-decisions',
-        eventTypes: terminalTypes,
-        decoder: platformEventCatalog,
+        events: decisions,
         handle: async (event) => {
           if (!decidedAt.has(event.partitionKey)) decidedAt.set(event.partitionKey, { at: performance.now(), type: event.type });
         },
-      },
+      }),
     ],
   });
   try {

@@ -9,19 +9,20 @@ import { checkOutsideSystems, type Config } from './config.ts';
 import { migrate } from '../platform/sql/migrate.ts';
 import { createPostgresClient } from '../platform/sql/postgres.ts';
 import type { SqlClient } from '../platform/sql/sql-client.ts';
-import { SqlEventStore } from '../platform/eventstore/store.ts';
+import { SqlEventStore, storedLog } from '../platform/eventstore/store.ts';
+import { createUnitOfWork, eventsAppended } from '../platform/eventstore/session.ts';
 import { registerEventSchemas } from '../platform/eventstore/schema-registry.ts';
 import type { Bus, Subscription } from '../platform/messaging/bus.ts';
 import { createConsumer, type ConsumerDefinition } from '../platform/messaging/consumer.ts';
 import { deadLetterRoutes } from '../platform/messaging/dead-letter-routes.ts';
 import { createDeadLetters } from '../platform/messaging/dead-letters.ts';
 import { createInProcessBus } from '../platform/messaging/in-process-bus.ts';
-import { queuesScheduledIn, startJobWorker, type AfterCommit, type JobWorker } from '../platform/messaging/jobs.ts';
+import { jobScheduled, startJobWorker, type JobWorker } from '../platform/messaging/jobs.ts';
 import { createRabbitMqBus } from '../platform/messaging/rabbitmq-bus.ts';
 import { startOutboxRelay, type OutboxRelay } from '../platform/messaging/relay.ts';
 import { sqlSubjectKeys } from '../privacy/subject-keys.ts';
 import { createPersonalDataVault } from '../privacy/vault.ts';
-import { platformEventHistory } from './catalog.ts';
+import { platformEventCatalog, platformEventHistory } from './catalog.ts';
 import { memoryViewCache, redisViewCache, type ViewCache } from '../features/application/customer-view.ts';
 import { serviceNames, services as serviceStarts, type ServiceName } from './services.ts';
 import type { AppContext } from './context.ts';
@@ -122,14 +123,13 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     definitions: platformEventHistory,
   });
   const store = new SqlEventStore(client, { maxConcurrentWrites: writeConcurrency, personalData });
-  const sealedEvents = new SqlEventStore(client);
   // PGlite belongs to this process alone: every commit is one of ours and wakes the
   // followers, whose looks are then only a safety net (they cost a query each, and idle
   // polling would take a share of the one process's CPU from the read path).
   const idlePollMs = config.databaseUrl ? undefined : EMBEDDED_IDLE_POLL_MS;
   const relay = startOutboxRelay({
     client,
-    store: sealedEvents,
+    store: storedLog(client),
     bus,
     onError: reportError('the outbox relay is waiting to publish'),
     ...(idlePollMs ? { idleMs: idlePollMs } : {}),
@@ -141,13 +141,17 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     relay.wake();
     for (const parts of started) parts.wake?.();
   };
-  // Work committed by a consumer or a job may be events to publish or jobs now due.
-  const afterCommit: AfterCommit = (committed) => {
-    eventsCommitted();
-    const queues = committed ? queuesScheduledIn(committed) : undefined;
-    for (const worker of workers) if (!queues || queues.has(worker.queue)) worker.wake();
-  };
-  // A command's append schedules no job.
+  // Every commit but a command's (which the store batches, and which schedules no job) is a
+  // session's: it wakes whoever it gave work to, the relay and the read side for its events,
+  // the workers of the queues it scheduled jobs on.
+  const sessions = createUnitOfWork({
+    client,
+    personalData,
+    onCommit: (signals) => {
+      if (signals.has(eventsAppended)) eventsCommitted();
+      for (const worker of workers) if (signals.has(jobScheduled(worker.queue))) worker.wake();
+    },
+  });
   store.onAppend(eventsCommitted);
 
   // The customer view's hot copy: Redis when configured; else memory, but only where the
@@ -163,7 +167,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     await store.close();
     throw error;
   }
-  const context: AppContext = { config, client, store, clock, newId: randomUUID, logger, afterCommit, idlePollMs, personalData, viewCache };
+  const context: AppContext = { config, client, sessions, store, clock, newId: randomUUID, logger, idlePollMs, personalData, viewCache };
   const subscriptions: (Subscription & { readonly checkRequests: () => void })[] = [];
   const stopAll = async () => {
     await Promise.all(subscriptions.map((subscription) => subscription.close()));
@@ -185,10 +189,10 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     for (const definition of consumers) {
       const consumer = createConsumer(definition, {
         client,
-        reveal: (events, db) => personalData.within(db).reveal(events),
+        sessions,
+        catalog: platformEventCatalog,
         maxAttempts: config.consumerMaxAttempts,
         onError: reportError(`consumer ${definition.name}`),
-        afterCommit,
         ...(idlePollMs ? { requestPollMs: idlePollMs } : {}),
       });
       subscriptions.push(await consumer.start(bus));
@@ -197,10 +201,10 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
       workers.push(
         startJobWorker({
           client,
+          sessions,
           queue: job.queue,
           handle: job.handle,
           clock,
-          afterCommit,
           ...(idlePollMs ? { maxIdleMs: idlePollMs } : {}),
           ...(job.concurrency !== undefined ? { concurrency: job.concurrency } : {}),
           ...(job.leaseMs !== undefined ? { leaseMs: job.leaseMs } : {}),
@@ -244,7 +248,8 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     client,
     relay,
     wake: () => {
-      afterCommit();
+      eventsCommitted();
+      for (const worker of workers) worker.wake();
       for (const subscription of subscriptions) subscription.checkRequests();
     },
     close: async () => {

@@ -3,13 +3,17 @@ import type { EventCatalog } from './eventstore/event-catalog.ts';
 import type { EventStore, NewEvent } from './eventstore/types.ts';
 import type { ServerRoutes } from './http/server.ts';
 import type { ConsumedEvent, ConsumerDefinition } from './messaging/consumer.ts';
-import type { AfterCommit, JobHandler } from './messaging/jobs.ts';
+import type { JobHandler } from './messaging/jobs.ts';
+import type { UnitOfWork } from './eventstore/session.ts';
 import type { SqlClient } from './sql/sql-client.ts';
 
 /** Why events are written: the correlation id of the whole flow and the event that caused them. */
 export type Cause = { readonly correlationId: string; readonly causationId: string | null };
 
-export const causedBy = (event: ConsumedEvent): Cause => ({ correlationId: event.metadata.correlationId, causationId: event.eventId });
+export const causedBy = (event: Pick<ConsumedEvent, 'eventId' | 'metadata'>): Cause => ({
+  correlationId: event.metadata.correlationId,
+  causationId: event.eventId,
+});
 
 /** What the composition root hands every service, beside what each needs of its own (its settings, its collaborators). */
 export type ServiceContext = {
@@ -18,8 +22,11 @@ export type ServiceContext = {
   readonly clock: () => Date;
   readonly newId: () => string;
   readonly logger: FastifyBaseLogger | false;
-  /** Call after committing events or jobs outside the store (the store wakes the relay itself). */
-  readonly afterCommit: AfterCommit;
+  /**
+   * Where a service writes anything beside a command's append (which the store batches):
+   * each session seals personal data, and wakes, once committed, whoever it gave work to.
+   */
+  readonly sessions: UnitOfWork;
   /**
    * How long a follower of the event log (the relay, the projector) waits between looks
    * when nothing woke it. Commits in this process wake them at once; the look is for

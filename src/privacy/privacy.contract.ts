@@ -5,7 +5,7 @@ import { Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { createEventCatalog } from '../platform/eventstore/event-catalog.ts';
 import { defineEvent } from '../platform/eventstore/event-definition.ts';
-import { insertEvents, SqlEventStore } from '../platform/eventstore/store.ts';
+import { insertEvents, selectStream, SqlEventStore } from '../platform/eventstore/store.ts';
 import { sampleEvent, type TestDatabase } from '../platform/sql/testing.ts';
 import { WrongExpectedVersionError, type NewEvent, type StoredEvent } from '../platform/eventstore/types.ts';
 import { dataSubjectStreamId } from '../features/data-subjects/data-subject.ts';
@@ -272,14 +272,23 @@ export function describePrivacyContract(adapter: string, openDatabase: () => Pro
 
   describe(`personal data vault: ${adapter}`, () => {
     let database: TestDatabase;
-    let store: SqlEventStore;
+    /** The log as stored: what is written is what the test hands it, sealed or not. */
+    let store: {
+      appendToStream(streamId: string, events: readonly NewEvent[], expected: 'any' | 'no_stream'): Promise<unknown>;
+      readStream(streamId: string): Promise<StoredEvent[]>;
+    };
     let vault: PersonalDataVault;
     let streamCounter = 0;
     const newStream = () => `privacy-${Date.now()}-${++streamCounter}`;
 
     before(async () => {
       database = await openDatabase();
-      store = new SqlEventStore(database.client);
+      const { client } = database;
+      store = {
+        appendToStream: async (streamId, events, expected) =>
+          assert.ok(await insertEvents(client, streamId, events, expected, 0), `${streamId} is not ${expected}`),
+        readStream: (streamId) => selectStream(client, streamId),
+      };
       vault = createPersonalDataVault({ keys: sqlSubjectKeys(database.client, { digestSecret }), definitions: testCatalog.definitions });
     });
     after(() => database.dispose());

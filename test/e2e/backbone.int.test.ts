@@ -8,7 +8,8 @@ import { Connection, type Consumer } from 'rabbitmq-client';
 import { openPlatform, type Platform } from '../../src/app/platform.ts';
 import { loadConfig } from '../../src/app/config.ts';
 import { openTestPostgres, type TestDatabase } from '../../src/platform/sql/testing.ts';
-import { applicationEventCatalog } from '../../src/features/application/events.ts';
+import { MortgageApplicationSubmitted } from '../../src/features/application/events.ts';
+import { defineConsumer } from '../../src/platform/messaging/consumer.ts';
 import { injectedBearer } from '../../src/security/testing.ts';
 import { waitUntil } from '../../src/platform/messaging/messaging.contract.ts';
 import { eventsExchange } from '../../src/platform/messaging/rabbitmq-bus.ts';
@@ -44,14 +45,13 @@ describe('the messaging backbone of the running platform, on PostgreSQL and Rabb
     platform = await openPlatform(config, false, {
       services: ['application'],
       consumers: [
-        {
+        defineConsumer({
           name: consumer,
-          eventTypes: ['MortgageApplicationSubmitted'],
-          decoder: applicationEventCatalog,
-          handle: async (event, tx) => {
-            await tx.query('INSERT INTO backbone_handled (event_id) VALUES ($1)', [event.eventId]);
+          events: [MortgageApplicationSubmitted],
+          handle: async (event, session) => {
+            await session.tx.query('INSERT INTO backbone_handled (event_id) VALUES ($1)', [event.eventId]);
           },
-        },
+        }),
       ],
     });
   });

@@ -8,9 +8,10 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { webDirectory } from '../../src/platform/http/web.ts';
 import { openPlatform, type Platform } from '../../src/app/platform.ts';
 import { loadConfig } from '../../src/app/config.ts';
-import { SqlEventStore } from '../../src/platform/eventstore/store.ts';
+import { selectStream } from '../../src/platform/eventstore/store.ts';
 import { messageHeaders, toEventMessage } from '../../src/platform/messaging/message.ts';
-import { sealingStore, storeApplicationOfUnknownVersion } from '../../src/platform/projections/projector.contract.ts';
+import { storeApplicationOfUnknownVersion } from '../../src/platform/projections/projector.contract.ts';
+import { sealingStore } from '../../src/platform/eventstore/testing.ts';
 import { injectedBearer } from '../../src/security/testing.ts';
 
 /**
@@ -150,7 +151,7 @@ describe('the pages, in a browser', { skip }, () => {
     });
     assert.equal(submitted.statusCode, 201, submitted.body);
     const applicationId = submitted.json<{ applicationId: string }>().applicationId;
-    const [stored] = await new SqlEventStore(platform.client).readStream(`application-${applicationId}`);
+    const [stored] = await selectStream(platform.client, `application-${applicationId}`);
     const body = toEventMessage(stored!);
     const [row] = await platform.client.query<{ id: string }>(
       `INSERT INTO mutuo_dead_letters (consumer, partition_key, event_id, event_type, reason, error, attempts, message)

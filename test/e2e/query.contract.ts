@@ -8,7 +8,8 @@ import type { Platform } from '../../src/app/platform.ts';
 import { projectionsCommand } from '../../src/app/cli/projections.ts';
 import { devBearer, type AuthHeaders, type DemoUserId } from '../../src/security/testing.ts';
 import { applicationStreamId } from '../../src/features/application/events.ts';
-import { sealingStore, storeApplicationOfUnknownVersion, unknownVersionFailure } from '../../src/platform/projections/projector.contract.ts';
+import { storeApplicationOfUnknownVersion, unknownVersionFailure } from '../../src/platform/projections/projector.contract.ts';
+import { sealingStore } from '../../src/platform/eventstore/testing.ts';
 
 const submission = JSON.parse(readFileSync(new URL('../fixtures/submission.json', import.meta.url), 'utf8')) as {
   applicant: Record<string, string>;

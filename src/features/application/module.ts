@@ -1,4 +1,4 @@
-import type { ConsumedEvent } from '../../platform/messaging/consumer.ts';
+import { defineConsumer } from '../../platform/messaging/consumer.ts';
 import { cancelJob, scheduleJob } from '../../platform/messaging/jobs.ts';
 import { causedBy, type Cause, type ServiceModule } from '../../platform/service.ts';
 import { maxTextLength, type ApplicationCommand, type SubmitApplication } from './decider.ts';
@@ -6,29 +6,22 @@ import { rateRoutes, rateTableAfter, rateTableStreamId } from '../rates/index.ts
 import { createErasureService, erasureRoutes, shredKeysQueue } from '../data-subjects/index.ts';
 import { applicationRoutes } from './routes.ts';
 import { createApplicationService } from './service.ts';
-import { createEventCatalog } from '../../platform/eventstore/event-catalog.ts';
 import type { LatestEventOf } from '../../platform/eventstore/event-definition.ts';
-import { applicationEventHistory } from './events.ts';
-import { scoringEventHistory } from '../scoring/index.ts';
-import { documentsEventHistory } from '../documents/index.ts';
-import { gatewayEventHistory } from '../bank-gateway/index.ts';
-import { rateEventHistory } from '../rates/index.ts';
+import { ApplicationApproved, ApplicationRejected, ApplicationWithdrawn, InterestRateLocked } from './events.ts';
+import { CreditScoreRejected } from '../scoring/index.ts';
+import { DocumentsRejected } from '../documents/index.ts';
+import { MortgageFinalizationFailed, MortgageFinalized } from '../bank-gateway/index.ts';
+import { RateTablePublished } from '../rates/index.ts';
 import type { PersonalDataVault } from '../../privacy/vault.ts';
 import type { ApplicationConfig } from './config.ts';
-
-/** What the Application service reads: its own events and those of the services it listens to, at their latest versions. */
-const knownHistory = [...applicationEventHistory, ...scoringEventHistory, ...documentsEventHistory, ...gatewayEventHistory, ...rateEventHistory] as const;
-const known = createEventCatalog(knownHistory);
-type Known = LatestEventOf<typeof knownHistory>;
 
 const rateLockExpiryQueue = 'application.rate-lock-expiry';
 
 type RateLockExpiry = { readonly expiresAt: string; readonly cause: Cause };
 
 /** The other services' outcomes the application turns into its own status. */
-const reactions = ['CreditScoreRejected', 'DocumentsRejected', 'MortgageFinalized', 'MortgageFinalizationFailed'] as const;
-/** Its own events, for the rate lock's deadline. */
-const ownEvents = ['InterestRateLocked', 'ApplicationApproved', 'ApplicationRejected', 'ApplicationWithdrawn'] as const;
+const outcomes = [CreditScoreRejected, DocumentsRejected, MortgageFinalized, MortgageFinalizationFailed] as const;
+type Outcome = LatestEventOf<typeof outcomes>;
 
 /** A reason built from another service's findings, cut to what a command carries. */
 function reason(text: string): string {
@@ -36,7 +29,7 @@ function reason(text: string): string {
 }
 
 /** The command an outcome of another service means for the application, if any. */
-export function reactionTo(event: Known): Exclude<ApplicationCommand, SubmitApplication> | undefined {
+export function reactionTo(event: Outcome): Exclude<ApplicationCommand, SubmitApplication> | undefined {
   switch (event.type) {
     case 'CreditScoreRejected':
       return { type: 'RejectApplication', reason: reason(`credit check: ${event.data.reasons.map((r) => r.message).join('; ')}`) };
@@ -47,8 +40,6 @@ export function reactionTo(event: Known): Exclude<ApplicationCommand, SubmitAppl
       return { type: 'ApproveApplication', contractNumber: event.data.contractNumber };
     case 'MortgageFinalizationFailed':
       return { type: 'RejectApplication', reason: reason(`the bank did not book the mortgage: ${event.data.reason}`) };
-    default:
-      return undefined;
   }
 }
 
@@ -62,40 +53,44 @@ export type ApplicationNeeds = { readonly config: ApplicationConfig; readonly pe
 
 export const applicationModule: ServiceModule<ApplicationNeeds> = {
   name: 'application',
-  async start({ config, client, store, clock, newId, personalData, afterCommit }) {
+  async start({ config, sessions, store, clock, newId, personalData }) {
     // The rate table in force: read at start, then refreshed on each RateTablePublished (here or from another process).
     let rates = rateTableAfter(await store.readStream(rateTableStreamId)).table;
-    const applications = createApplicationService({ store, clock, newId, rateTable: () => rates, limits: config, personalData });
+    const applications = createApplicationService({ store, clock, newId, rateTable: () => rates, limits: config });
     const actor = 'system:application';
-    const erasure = createErasureService({ client, personalData, clock, newId, retentionYears: config.retentionYears, afterCommit });
+    const erasure = createErasureService({ sessions, personalData, clock, newId, retentionYears: config.retentionYears });
 
-    async function handle(consumed: ConsumedEvent, tx: Parameters<typeof applications.executeInTransaction>[0]) {
-      const event = { type: consumed.type, data: consumed.data } as Known;
-      const applicationId = consumed.partitionKey;
-      const cause = causedBy(consumed);
-      switch (event.type) {
-        case 'RateTablePublished':
-          // The rate-table stream is one partition: its tables arrive in order, the last one is in force.
-          rates = { publishedAt: event.data.publishedAt, bands: event.data.bands };
-          return;
-        case 'InterestRateLocked': {
-          const payload: RateLockExpiry = { expiresAt: event.data.expiresAt, cause };
-          await scheduleJob(tx, { queue: rateLockExpiryQueue, key: applicationId, payload, dueAt: new Date(event.data.expiresAt) });
-          return;
+    const consumer = defineConsumer({
+      name: 'application',
+      // The outcomes it reacts to, its own events for the rate lock's deadline, and the rate table in force.
+      events: [...outcomes, InterestRateLocked, ApplicationApproved, ApplicationRejected, ApplicationWithdrawn, RateTablePublished],
+      async handle(event, session) {
+        const applicationId = event.partitionKey;
+        const cause = causedBy(event);
+        switch (event.type) {
+          case 'RateTablePublished':
+            // The rate-table stream is one partition: its tables arrive in order, the last one is in force.
+            rates = { publishedAt: event.data.publishedAt, bands: event.data.bands };
+            return;
+          case 'InterestRateLocked': {
+            const payload: RateLockExpiry = { expiresAt: event.data.expiresAt, cause };
+            await scheduleJob(session, { queue: rateLockExpiryQueue, key: applicationId, payload, dueAt: new Date(event.data.expiresAt) });
+            return;
+          }
+          case 'ApplicationApproved':
+          case 'ApplicationRejected':
+          case 'ApplicationWithdrawn':
+            await cancelJob(session, rateLockExpiryQueue, applicationId);
+            return;
+          default: {
+            const command = reactionTo(event);
+            // A refusal means the application closed first (withdrawn, or rejected for
+            // another reason): the outcome no longer changes it.
+            if (command) await applications.executeInSession(session, applicationId, command, { ...cause, actor });
+          }
         }
-        case 'ApplicationApproved':
-        case 'ApplicationRejected':
-        case 'ApplicationWithdrawn':
-          await cancelJob(tx, rateLockExpiryQueue, applicationId);
-          return;
-        default: {
-          const command = reactionTo(event);
-          // A refusal means the application closed first (withdrawn, or rejected for
-          // another reason): the outcome no longer changes it.
-          if (command) await applications.executeInTransaction(tx, applicationId, command, { ...cause, actor });
-        }
-      }
-    }
+      },
+    });
 
     return {
       routes: [
@@ -103,7 +98,7 @@ export const applicationModule: ServiceModule<ApplicationNeeds> = {
         (app) => app.register(erasureRoutes, { erasure }),
         (app) => app.register(rateRoutes, { store, clock, newId, published: (table) => (rates = table) }),
       ],
-      consumers: [{ name: 'application', eventTypes: [...reactions, ...ownEvents, 'RateTablePublished'], decoder: known, handle }],
+      consumers: [consumer],
       jobs: [
         {
           queue: shredKeysQueue,
@@ -116,10 +111,10 @@ export const applicationModule: ServiceModule<ApplicationNeeds> = {
           queue: rateLockExpiryQueue,
           handle: async (job: { key: string; payload: RateLockExpiry }, outcome) => {
             // The lock may have been replaced or the application closed: then the command is refused and nothing is written.
-            await outcome.complete((tx) =>
+            await outcome.complete((session) =>
               applications
-                .executeInTransaction(
-                  tx,
+                .executeInSession(
+                  session,
                   job.key,
                   { type: 'ExpireRateLock', expiresAt: job.payload.expiresAt },
                   {

@@ -1,18 +1,14 @@
 import { replay } from '../../domain/decider.ts';
 import { DomainError } from '../../domain/errors.ts';
 import type { RateTable } from '../../domain/rates.ts';
-import { eventsInTransaction } from '../../platform/eventstore/store.ts';
-import type { PersonalDataVault } from '../../privacy/vault.ts';
-import type { SqlQueryable } from '../../platform/sql/sql-client.ts';
+import type { Session } from '../../platform/eventstore/session.ts';
 import { WrongExpectedVersionError, type EventStore, type NewEvent, type ReadStreamOptions, type StoredEvent } from '../../platform/eventstore/types.ts';
 import { applicationDecider, type ApplicationCommand, type ApplicationLimits, type ApplicationState, type SubmitApplication } from './decider.ts';
 import { applicationEventCatalog, applicationStreamId, type ApplicationEvent } from './events.ts';
 
 export type ApplicationServiceDependencies = {
-  /** Seals and reveals the applicant's personal data (a store given one does so itself). */
+  /** Where commands append (it seals and reveals the applicant's personal data). */
   readonly store: EventStore;
-  /** For the reads and appends inside a caller's transaction, which go around the store. */
-  readonly personalData?: PersonalDataVault;
   readonly clock: () => Date;
   readonly newId: () => string;
   readonly rateTable: () => RateTable;
@@ -45,7 +41,7 @@ const conflictRetries = 3;
 
 export type ApplicationService = ReturnType<typeof createApplicationService>;
 
-export function createApplicationService({ store, clock, newId, rateTable, limits, personalData }: ApplicationServiceDependencies) {
+export function createApplicationService({ store, clock, newId, rateTable, limits }: ApplicationServiceDependencies) {
   function toNewEvents(events: readonly ApplicationEvent[], context: CommandContext, now: Date): NewEvent[] {
     const metadata = {
       correlationId: context.correlationId,
@@ -101,19 +97,18 @@ export function createApplicationService({ store, clock, newId, rateTable, limit
   }
 
   /**
-   * A command decided and appended inside the caller's transaction (a consumer's or a
-   * job's), so the events commit with the inbox row or the job's removal. Returns the
-   * refusal instead of throwing it when the application's state makes the command moot
-   * (closed already, or the lock it means was replaced): a reaction then has nothing to do.
+   * A command decided and appended in the caller's session (a consumer's or a job's), so
+   * the events commit with the inbox row or the job's removal. Returns the refusal
+   * instead of throwing it when the application's state makes the command moot (closed
+   * already, or the lock it means was replaced): a reaction then has nothing to do.
    */
-  async function executeInTransaction(
-    tx: SqlQueryable,
+  async function executeInSession(
+    session: Session,
     applicationId: string,
     command: Exclude<ApplicationCommand, SubmitApplication>,
     context: CommandContext,
   ): Promise<{ readonly refused?: DomainError }> {
-    const events = eventsInTransaction(tx, personalData);
-    const stored = await events.readStream(applicationStreamId(applicationId));
+    const stored = await session.readStream(applicationStreamId(applicationId));
     const state = replay(applicationDecider, stored.map(toApplicationEvent));
     const now = clock();
     let decided: readonly ApplicationEvent[];
@@ -123,14 +118,14 @@ export function createApplicationService({ store, clock, newId, rateTable, limit
       if (error instanceof DomainError && (error.kind === 'rule' || error.kind === 'not_found')) return { refused: error };
       throw error;
     }
-    await events.append(applicationStreamId(applicationId), toNewEvents(decided, context, now), stored.length);
+    await session.append(applicationStreamId(applicationId), toNewEvents(decided, context, now), stored.length);
     return {};
   }
 
   return {
     submit,
     execute,
-    executeInTransaction,
+    executeInSession,
     /** The application as it was after `version`, or at instant `asOf`, by replaying its stream. */
     stateAt: (applicationId: string, at: { readonly version?: number; readonly asOf?: Date } = {}) =>
       load(applicationId, { ...(at.version !== undefined ? { toVersion: at.version } : {}), ...(at.asOf ? { asOf: at.asOf } : {}) }),

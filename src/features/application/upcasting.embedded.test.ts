@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { defaultRateTable } from '../../domain/rates.ts';
-import { SqlEventStore } from '../../platform/eventstore/store.ts';
+import type { SqlEventStore } from '../../platform/eventstore/store.ts';
+import { sealingStore } from '../../platform/eventstore/testing.ts';
 import { openTestPglite, type TestDatabase } from '../../platform/sql/testing.ts';
 import { applicationStreamId } from './events.ts';
 import { createApplicationService, type ApplicationService } from './service.ts';
@@ -23,7 +24,7 @@ describe('application events stored at an older version, read at the latest', ()
 
   before(async () => {
     database = await openTestPglite();
-    store = new SqlEventStore(database.client);
+    store = sealingStore(database.client);
     applications = createApplicationService({
       store,
       clock: () => new Date(),

@@ -1,7 +1,6 @@
-import type { SqlQueryable } from '../../platform/sql/sql-client.ts';
-import { eventsInTransaction } from '../../platform/eventstore/store.ts';
+import type { Session } from '../../platform/eventstore/session.ts';
 import type { SealedFields } from '../../platform/eventstore/types.ts';
-import type { ConsumedEvent } from '../../platform/messaging/consumer.ts';
+import { defineConsumer } from '../../platform/messaging/consumer.ts';
 import { scheduleJob, type Job, type JobOutcome } from '../../platform/messaging/jobs.ts';
 import { causedBy, stampEvents, type Cause, type ServiceModule } from '../../platform/service.ts';
 import { finalizationStreamId } from './events.ts';
@@ -18,17 +17,24 @@ import { startMainframeSimulator } from './mainframe-simulator.ts';
 import { initialSagaState, reactToInput, type SagaAction, type SagaInput, type SagaState } from './saga.ts';
 import { createEventCatalog } from '../../platform/eventstore/event-catalog.ts';
 import type { LatestEventOf } from '../../platform/eventstore/event-definition.ts';
-import { applicationEventHistory } from '../application/index.ts';
-import { scoringEventHistory } from '../scoring/index.ts';
-import { documentsEventHistory } from '../documents/index.ts';
+import {
+  ApplicationApproved,
+  ApplicationRejected,
+  ApplicationWithdrawn,
+  InterestRateChanged,
+  InterestRateLocked,
+  InterestRateLockExpired,
+  MortgageApplicationSubmitted,
+} from '../application/index.ts';
+import { CreditScoreApproved, CreditScoreRejected } from '../scoring/index.ts';
+import { DocumentsRejected, DocumentsValidated } from '../documents/index.ts';
 import { gatewayEventHistory } from './events.ts';
 import type { PersonalDataVault } from '../../privacy/vault.ts';
 import type { GatewayConfig } from './config.ts';
 
-/** What the Bank Gateway reads: its own events and those of the services it listens to, at their latest versions. */
-const knownHistory = [...applicationEventHistory, ...scoringEventHistory, ...documentsEventHistory, ...gatewayEventHistory] as const;
-const known = createEventCatalog(knownHistory);
-type Known = LatestEventOf<typeof knownHistory>;
+/** The Bank Gateway's own events, at their latest versions. */
+const known = createEventCatalog(gatewayEventHistory);
+type Known = LatestEventOf<typeof gatewayEventHistory>;
 
 const bookQueue = 'bank-gateway.book';
 const cancelQueue = 'bank-gateway.cancel';
@@ -37,26 +43,28 @@ const actor = 'system:bank-gateway';
 type BookingJob = { readonly request: Extract<SagaAction, { type: 'RequestFinalization' }>; readonly cause: Cause };
 type CancellationJob = { readonly action: Extract<SagaAction, { type: 'CancelBooking' }>; readonly cause: Cause };
 
-export const gatewayEventTypes = [
-  'MortgageApplicationSubmitted',
-  'InterestRateLocked',
-  'InterestRateChanged',
-  'InterestRateLockExpired',
-  'CreditScoreApproved',
-  'CreditScoreRejected',
-  'DocumentsValidated',
-  'DocumentsRejected',
-  'ApplicationWithdrawn',
-  'ApplicationRejected',
-  'ApplicationApproved',
+/** The other services' events the saga follows. */
+const sagaEvents = [
+  MortgageApplicationSubmitted,
+  InterestRateLocked,
+  InterestRateChanged,
+  InterestRateLockExpired,
+  CreditScoreApproved,
+  CreditScoreRejected,
+  DocumentsValidated,
+  DocumentsRejected,
+  ApplicationWithdrawn,
+  ApplicationRejected,
+  ApplicationApproved,
 ] as const;
+type SagaEvent = LatestEventOf<typeof sagaEvents>;
 
 /**
  * What an event of another service tells the saga: of the person, only their sealed form
  * (`sealed`, as the event carried it); of a withdrawal or a rejection, the fact, not its free
  * text, which stays sealed in the application's own event.
  */
-export function sagaInputOf(event: Known, sealed: SealedFields = {}): SagaInput | undefined {
+export function sagaInputOf(event: SagaEvent, sealed: SealedFields = {}): SagaInput {
   switch (event.type) {
     case 'MortgageApplicationSubmitted': {
       const applicant = sealed.applicant;
@@ -85,8 +93,6 @@ export function sagaInputOf(event: Known, sealed: SealedFields = {}): SagaInput 
     case 'DocumentsRejected':
     case 'ApplicationApproved':
       return { type: event.type };
-    default:
-      return undefined;
   }
 }
 
@@ -113,7 +119,8 @@ export const bankGatewayModule: ServiceModule<GatewayNeeds> = {
     const mainframe: MainframeClient = createMainframeClient({ ...address, timeoutMs: gateway.mainframeTimeoutMs });
 
     /** Feeds one input to an application's saga under its row lock; stores the new state and starts its actions. */
-    async function advance(tx: SqlQueryable, applicationId: string, input: SagaInput, cause: Cause, outcome: Known[] = []) {
+    async function advance(session: Session, applicationId: string, input: SagaInput, cause: Cause, outcome: Known[] = []) {
+      const { tx } = session;
       const [row] = await tx.query<{ state: SagaState }>('SELECT state FROM mutuo_gateway_sagas WHERE application_id = $1 FOR UPDATE', [applicationId]);
       const now = clock();
       const step = reactToInput(row?.state ?? initialSagaState, input, now);
@@ -132,22 +139,21 @@ export const bankGatewayModule: ServiceModule<GatewayNeeds> = {
             data: { applicationId, idempotencyKey, amountCents, annualRate, termMonths, rateLockExpiresAt, requestedAt: now.toISOString() },
           });
           const payload: BookingJob = { request: action, cause };
-          await scheduleJob(tx, { queue: bookQueue, key: applicationId, payload, dueAt: now });
+          await scheduleJob(session, { queue: bookQueue, key: applicationId, payload, dueAt: now });
         } else {
           const payload: CancellationJob = { action, cause };
-          await scheduleJob(tx, { queue: cancelQueue, key: applicationId, payload, dueAt: now });
+          await scheduleJob(session, { queue: cancelQueue, key: applicationId, payload, dueAt: now });
         }
       }
       // The saga's row lock orders every writer of this stream, so `any` cannot interleave.
-      if (events.length > 0)
-        await eventsInTransaction(tx).append(finalizationStreamId(applicationId), stampEvents(known, events, cause, actor, now, newId), 'any');
+      if (events.length > 0) await session.append(finalizationStreamId(applicationId), stampEvents(known, events, cause, actor, now, newId), 'any');
     }
 
-    async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {
-      const event = { type: consumed.type, data: consumed.data } as Known;
-      const input = sagaInputOf(event, consumed.sealed);
-      if (input) await advance(tx, consumed.partitionKey, input, causedBy(consumed));
-    }
+    const consumer = defineConsumer({
+      name: 'bank-gateway',
+      events: sagaEvents,
+      handle: (event, session) => advance(session, event.partitionKey, sagaInputOf(event, event.sealed), causedBy(event)),
+    });
 
     /** Up to MAINFRAME_ATTEMPTS calls, each bounded by MAINFRAME_TIMEOUT_MS; the same key makes a retry harmless. */
     async function book(job: Job<BookingJob>, outcome: JobOutcome) {
@@ -176,7 +182,9 @@ export const bankGatewayModule: ServiceModule<GatewayNeeds> = {
           type: 'MortgageFinalized',
           data: { applicationId, idempotencyKey, contractNumber: reply.contractNumber, attempts, finalizedAt: at },
         };
-        await outcome.complete((tx) => advance(tx, applicationId, { type: 'BookingSucceeded', contractNumber: reply.contractNumber }, cause, [finalized]));
+        await outcome.complete((session) =>
+          advance(session, applicationId, { type: 'BookingSucceeded', contractNumber: reply.contractNumber }, cause, [finalized]),
+        );
         return;
       }
       const code = reply?.code ?? lastFailure;
@@ -184,7 +192,7 @@ export const bankGatewayModule: ServiceModule<GatewayNeeds> = {
         ? reply.reason
         : `the mainframe ${lastFailure === 'TIMEOUT' ? 'did not answer in time' : 'could not be reached'} after ${attempts} attempts`;
       const failed: Known = { type: 'MortgageFinalizationFailed', data: { applicationId, idempotencyKey, code, reason, attempts, failedAt: at } };
-      await outcome.complete((tx) => advance(tx, applicationId, { type: 'BookingFailed', code }, cause, [failed]));
+      await outcome.complete((session) => advance(session, applicationId, { type: 'BookingFailed', code }, cause, [failed]));
     }
 
     /** A cancellation must happen: it is retried, with backoff, until the mainframe confirms it. */
@@ -196,11 +204,11 @@ export const bankGatewayModule: ServiceModule<GatewayNeeds> = {
         type: 'MortgageBookingCancelled',
         data: { applicationId: job.key, contractNumber: action.contractNumber, reason: action.reason, cancelledAt: clock().toISOString() },
       };
-      await outcome.complete((tx) => advance(tx, job.key, { type: 'BookingCancelled' }, cause, [cancelled]));
+      await outcome.complete((session) => advance(session, job.key, { type: 'BookingCancelled' }, cause, [cancelled]));
     }
 
     return {
-      consumers: [{ name: 'bank-gateway', eventTypes: gatewayEventTypes, decoder: known, handle }],
+      consumers: [consumer],
       jobs: [
         // A booking call can take attempts × timeout: the lease covers it with room to spare.
         { queue: bookQueue, handle: book, concurrency: 16, leaseMs: Math.max(60_000, 2 * gateway.mainframeAttempts * gateway.mainframeTimeoutMs) },

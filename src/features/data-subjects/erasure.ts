@@ -5,10 +5,9 @@ import { actorOf } from '../../platform/http/access.ts';
 import { checkTaxCode } from '../../domain/codice-fiscale.ts';
 import { replay } from '../../domain/decider.ts';
 import { DomainError, invalidInput } from '../../domain/errors.ts';
-import type { SqlClient, SqlQueryable } from '../../platform/sql/sql-client.ts';
-import { eventsInTransaction } from '../../platform/eventstore/store.ts';
+import type { Session, UnitOfWork } from '../../platform/eventstore/session.ts';
 import type { StoredEvent } from '../../platform/eventstore/types.ts';
-import { scheduleJob, type AfterCommit } from '../../platform/messaging/jobs.ts';
+import { scheduleJob } from '../../platform/messaging/jobs.ts';
 import {
   addCalendarYears,
   dataSubjectDecider,
@@ -54,19 +53,17 @@ export type PersonalDataStatus = {
 export type ErasureResult = { readonly subjectId: string; readonly streams: string[]; readonly erasedAt: string; readonly position: number };
 
 export type ErasureDependencies = {
-  readonly client: SqlClient;
+  readonly sessions: UnitOfWork;
   readonly personalData: PersonalDataVault;
   readonly clock: () => Date;
   readonly newId: () => string;
   readonly retentionYears: number;
-  /** Wakes the relay: the erasure's event tells the other services to drop their copies. */
-  readonly afterCommit: AfterCommit;
 };
 
 type Request = { readonly correlationId: string; readonly actor: string };
 
 type Subject = {
-  readonly tx: SqlQueryable;
+  readonly session: Session;
   readonly subjectId: string;
   readonly state: DataSubjectState;
   readonly version: number;
@@ -108,38 +105,33 @@ export function relationshipOf(streams: readonly { readonly stream: SubjectStrea
  * destruction commit together (a crash leaves both or neither), and a submission sealing
  * data for the same person waits for it, then seals for a new subject (SubjectKeys.subjectsSealing, and the keys' CTE in the append's statement).
  */
-export function createErasureService({ client, personalData, clock, newId, retentionYears, afterCommit }: ErasureDependencies) {
+export function createErasureService({ sessions, personalData, clock, newId, retentionYears }: ErasureDependencies) {
   async function withSubject<T>(taxCode: string, work: (subject: Subject) => Promise<T>): Promise<T> {
     const checked = checkTaxCode(taxCode);
     if (!checked.valid) throw invalidInput([{ path: 'taxCode', message: checked.message }]);
     const subjectId = await personalData.keys.findSubject(checked.normalized);
     if (!subjectId) throw notHeld();
-    const result = await client.transaction(async (tx) => {
+    return sessions.run(async (session) => {
+      const { tx } = session;
       const [held] = await tx.query('SELECT 1 FROM mutuo_subject_keys WHERE subject_id = $1 AND erased_at IS NULL FOR UPDATE', [subjectId]);
       if (!held) throw notHeld();
-      const events = eventsInTransaction(tx, personalData);
-      const history = await events.readStream(dataSubjectStreamId(subjectId));
+      const history = await session.readStream(dataSubjectStreamId(subjectId));
       const state = replay(
         dataSubjectDecider,
         history.map((stored) => dataSubjectEventCatalog.decode(stored.type, stored.schemaVersion, stored.data) as DataSubjectEvent),
       );
       const streams = await personalData.keys.within(tx).streamsOf(subjectId);
-      const read = await Promise.all(streams.map(async (stream) => ({ stream, events: await events.readStream(stream.streamId) })));
-      return work({ tx, subjectId, state, version: history.length, streams, relationship: relationshipOf(read, clock()) });
+      const read = await Promise.all(streams.map(async (stream) => ({ stream, events: await session.readStream(stream.streamId) })));
+      return work({ session, subjectId, state, version: history.length, streams, relationship: relationshipOf(read, clock()) });
     });
-    return result;
   }
 
   /** Decides the command and appends its events to the subject's stream, in the subject's transaction. */
   async function decideAndAppend(subject: Subject, command: DataSubjectCommand, request: Request, now: Date) {
     const decided = dataSubjectDecider.decide(command, subject.state, { now, retentionYears, subjectId: subject.subjectId });
     const stamped = stampEvents(dataSubjectEventCatalog, decided, { correlationId: request.correlationId, causationId: null }, request.actor, now, newId);
-    // Through the vault: a hold's reason is sealed with the person's key.
-    const appended = await eventsInTransaction(subject.tx, personalData).append(
-      dataSubjectStreamId(subject.subjectId),
-      stamped,
-      subject.version || 'no_stream',
-    );
+    // A hold's reason is sealed with the person's key.
+    const appended = await subject.session.append(dataSubjectStreamId(subject.subjectId), stamped, subject.version || 'no_stream');
     return { decided, appended };
   }
 
@@ -175,25 +167,23 @@ export function createErasureService({ client, personalData, clock, newId, reten
 
   async function command(taxCode: string, command: DataSubjectCommand, request: Request): Promise<{ position: number }> {
     const position = await withSubject(taxCode, async (subject) => (await decideAndAppend(subject, command, request, clock())).appended.lastPosition);
-    afterCommit();
     return { position };
   }
 
   async function erase(taxCode: string, request: Request): Promise<ErasureResult> {
-    const result = await withSubject(taxCode, async (subject) => {
+    return withSubject(taxCode, async (subject) => {
       const { decided, appended } = await decideAndAppend(subject, eraseCommand(subject), request, clock());
       // Destroyed with the event's commit: from then on every read of the sealed fields
       // reveals their erased form, and the event tells the read models and the services
       // to drop the copies they made.
-      if (!(await personalData.keys.within(subject.tx).destroy(subject.tx, subject.subjectId))) throw notHeld();
+      const { tx } = subject.session;
+      if (!(await personalData.keys.within(tx).destroy(tx, subject.subjectId))) throw notHeld();
       // The key's old row version is still on disk: a job (durable, so a crash cannot skip it) forgets it for good.
-      if (personalData.keys.shredDestroyed) await scheduleJob(subject.tx, { queue: shredKeysQueue, key: 'destroyed-keys', payload: {}, dueAt: clock() });
+      if (personalData.keys.shredDestroyed) await scheduleJob(subject.session, { queue: shredKeysQueue, key: 'destroyed-keys', payload: {}, dueAt: clock() });
       const erased = decided[0]!;
       if (erased.type !== 'PersonalDataErased') throw new Error(`an erasure decided ${erased.type}`);
       return { subjectId: subject.subjectId, streams: [...erased.data.streams], erasedAt: erased.data.erasedAt, position: appended.lastPosition };
     });
-    afterCommit();
-    return result;
   }
 
   return {

@@ -1,5 +1,5 @@
 import multipart from '@fastify/multipart';
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { actorOf, checkOwner } from '../../platform/http/access.ts';
@@ -7,15 +7,15 @@ import { applicationIdParam } from '../../platform/http/request-input.ts';
 import { textField } from '../../platform/http/text-input.ts';
 import { DomainError, invalidInput } from '../../domain/errors.ts';
 import type { SqlClient, SqlQueryable } from '../../platform/sql/sql-client.ts';
-import { eventsInTransaction } from '../../platform/eventstore/store.ts';
+import type { UnitOfWork } from '../../platform/eventstore/session.ts';
 import { idsIn } from '../data-subjects/index.ts';
 import { sealBytes, sealedBytesSubject, sealedSubject, unsealBytes, type Sealed } from '../../privacy/sealing.ts';
 import type { PersonalDataVault } from '../../privacy/vault.ts';
 import type { SubjectKeys } from '../../privacy/subject-keys.ts';
 import { applicationSubmitter } from '../application/index.ts';
 import type { StoredEvent } from '../../platform/eventstore/types.ts';
-import type { ConsumedEvent } from '../../platform/messaging/consumer.ts';
-import { cancelJob, scheduleJob, type AfterCommit, type Job, type JobOutcome } from '../../platform/messaging/jobs.ts';
+import { defineConsumer } from '../../platform/messaging/consumer.ts';
+import { cancelJob, scheduleJob, type Job, type JobOutcome } from '../../platform/messaging/jobs.ts';
 import { stampEvents, type Cause, type ServiceModule } from '../../platform/service.ts';
 import { checkDocuments, type ApplicationFacts, type OverBudget } from './checks.ts';
 import { documentsStreamId } from './events.ts';
@@ -25,15 +25,14 @@ import { isPdf } from './pdf-text.ts';
 import { documentKinds, samplePdf, sampleDefects, type DocumentKind, type SampleDefect } from './sample-pdfs.ts';
 import { createEventCatalog } from '../../platform/eventstore/event-catalog.ts';
 import type { LatestEventOf } from '../../platform/eventstore/event-definition.ts';
-import { applicationEventHistory } from '../application/index.ts';
-import { dataSubjectEventHistory } from '../data-subjects/index.ts';
+import { ApplicationApproved, ApplicationRejected, ApplicationWithdrawn, MortgageApplicationSubmitted, PropertyDetailsUpdated } from '../application/index.ts';
+import { PersonalDataErased } from '../data-subjects/index.ts';
 import { documentsEventHistory } from './events.ts';
 import type { DocumentsConfig } from './config.ts';
 
-/** What the Document service reads: its own events and those of the services it listens to, at their latest versions. */
-const knownHistory = [...applicationEventHistory, ...dataSubjectEventHistory, ...documentsEventHistory] as const;
-const known = createEventCatalog(knownHistory);
-type Known = LatestEventOf<typeof knownHistory>;
+/** The Document service's own events, at their latest versions. */
+const known = createEventCatalog(documentsEventHistory);
+type Known = LatestEventOf<typeof documentsEventHistory>;
 type KnownOf<T extends Known['type']> = Extract<Known, { type: T }>;
 
 const validateQueue = 'documents.validate';
@@ -48,7 +47,7 @@ export type DocumentFacts = ApplicationFacts & { readonly firstName: string; rea
  */
 type StoredFacts = Omit<DocumentFacts, 'taxCode' | 'firstName' | 'lastName'> & { readonly applicant: Sealed };
 
-type Applicant = KnownOf<'MortgageApplicationSubmitted'>['data']['applicant'];
+type Applicant = Static<typeof MortgageApplicationSubmitted.schema>['applicant'];
 
 type ValidationJob = { readonly cause: Cause };
 
@@ -103,7 +102,7 @@ function applicantsKeys(db: SqlQueryable, keys: SubjectKeys): FileCipher {
 
 /** The latest upload of each kind, and the documents events in order. */
 function documentsState(history: readonly StoredEvent[]) {
-  const events = history.map((stored) => known.decode(stored.type, stored.schemaVersion, stored.data) as Known);
+  const events = history.map((stored) => known.decode(stored.type, stored.schemaVersion, stored.data));
   const latest = new Map<DocumentKind, { sha256: string; fileName: string; sizeBytes: number; uploadedAt: string }>();
   let rejections = 0;
   let lastChecked: string | undefined;
@@ -135,58 +134,59 @@ export type DocumentsNeeds = { readonly config: DocumentsConfig; readonly person
 
 export const documentsModule: ServiceModule<DocumentsNeeds> = {
   name: 'documents',
-  async start({ config, client, clock, newId, afterCommit, personalData }) {
+  async start({ config, client, sessions, clock, newId, personalData }) {
     const files = createDocumentFileStore(config.directory, applicantsKeys(client, personalData.keys));
     const { maxRejections, reading } = config;
 
-    async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {
-      const event = { type: consumed.type, data: consumed.data } as Known;
-      if (event.type === 'PersonalDataErased') {
-        // Sealed with the destroyed key, the files are unreadable already; they go all the
-        // same, so as not to keep what nobody can read. A crash before the commit delivers
-        // the event again, and deleting what is gone already is nothing.
-        for (const applicationId of idsIn(event.data.streams, 'application-')) await files.removeAll(applicationId);
-        return;
-      }
-      const applicationId = consumed.partitionKey;
-      switch (event.type) {
-        case 'MortgageApplicationSubmitted': {
-          const { income, property, loan } = event.data;
-          const applicant = consumed.sealed?.applicant;
-          if (!applicant) throw new Error('the submission carries no sealed applicant: personal data is never kept in the clear');
-          const facts: StoredFacts = {
-            applicant,
-            region: property.region,
-            monthlyNetCents: income.monthlyNetCents,
-            loanAmountCents: loan.amountCents,
-            propertyValueCents: property.valueCents,
-            publicGuarantee: loan.publicGuarantee,
-          };
-          await tx.query(
-            `INSERT INTO mutuo_documents_applications (application_id, facts, owner) VALUES ($1, $2::jsonb, $3) ON CONFLICT (application_id) DO NOTHING`,
-            [applicationId, JSON.stringify(facts), consumed.metadata.actor],
-          );
+    const consumer = defineConsumer({
+      name: 'documents',
+      events: [MortgageApplicationSubmitted, PropertyDetailsUpdated, ApplicationApproved, ApplicationRejected, ApplicationWithdrawn, PersonalDataErased],
+      async handle(event, session) {
+        const { tx } = session;
+        if (event.type === 'PersonalDataErased') {
+          // Sealed with the destroyed key, the files are unreadable already; they go all the
+          // same, so as not to keep what nobody can read. A crash before the commit delivers
+          // the event again, and deleting what is gone already is nothing.
+          for (const applicationId of idsIn(event.data.streams, 'application-')) await files.removeAll(applicationId);
           return;
         }
-        case 'PropertyDetailsUpdated':
-          await tx.query(
-            `UPDATE mutuo_documents_applications SET facts = jsonb_set(facts, '{propertyValueCents}', to_jsonb($2::bigint)) WHERE application_id = $1`,
-            [applicationId, event.data.property.valueCents],
-          );
-          return;
-        default:
-          // Approved, rejected or withdrawn: no more uploads, and no check left to make.
-          await tx.query(`UPDATE mutuo_documents_applications SET status = 'closed' WHERE application_id = $1`, [applicationId]);
-          await cancelJob(tx, validateQueue, applicationId);
-      }
-    }
+        const applicationId = event.partitionKey;
+        switch (event.type) {
+          case 'MortgageApplicationSubmitted': {
+            const { income, property, loan } = event.data;
+            const applicant = event.sealed?.applicant;
+            if (!applicant) throw new Error('the submission carries no sealed applicant: personal data is never kept in the clear');
+            const facts: StoredFacts = {
+              applicant,
+              region: property.region,
+              monthlyNetCents: income.monthlyNetCents,
+              loanAmountCents: loan.amountCents,
+              propertyValueCents: property.valueCents,
+              publicGuarantee: loan.publicGuarantee,
+            };
+            await tx.query(
+              `INSERT INTO mutuo_documents_applications (application_id, facts, owner) VALUES ($1, $2::jsonb, $3) ON CONFLICT (application_id) DO NOTHING`,
+              [applicationId, JSON.stringify(facts), event.metadata.actor],
+            );
+            return;
+          }
+          case 'PropertyDetailsUpdated':
+            await tx.query(
+              `UPDATE mutuo_documents_applications SET facts = jsonb_set(facts, '{propertyValueCents}', to_jsonb($2::bigint)) WHERE application_id = $1`,
+              [applicationId, event.data.property.valueCents],
+            );
+            return;
+          default:
+            // Approved, rejected or withdrawn: no more uploads, and no check left to make.
+            await tx.query(`UPDATE mutuo_documents_applications SET status = 'closed' WHERE application_id = $1`, [applicationId]);
+            await cancelJob(session, validateQueue, applicationId);
+        }
+      },
+    });
 
     async function validate(job: Job<ValidationJob>, outcome: JobOutcome) {
       const applicationId = job.key;
-      const [application, history] = await Promise.all([
-        findApplication(client, applicationId),
-        eventsInTransaction(client).readStream(documentsStreamId(applicationId)),
-      ]);
+      const [application, history] = await Promise.all([findApplication(client, applicationId), sessions.readStream(documentsStreamId(applicationId))]);
       const state = documentsState(history);
       const facts = application ? await openFacts(personalData, application.facts) : undefined;
       const documents = documentKinds.flatMap((kind) => {
@@ -231,33 +231,15 @@ export const documentsModule: ServiceModule<DocumentsNeeds> = {
               rejectedAt: at,
             },
           };
-      await outcome.complete(async (tx) => {
-        await eventsInTransaction(tx).append(
-          documentsStreamId(applicationId),
-          stampEvents(known, [decided], job.payload.cause, actor, clock(), newId),
-          history.length,
-        );
+      await outcome.complete(async (session) => {
+        await session.append(documentsStreamId(applicationId), stampEvents(known, [decided], job.payload.cause, actor, clock(), newId), history.length);
         const status = verdict.valid ? 'validated' : final ? 'closed' : 'open';
-        await tx.query('UPDATE mutuo_documents_applications SET status = $2 WHERE application_id = $1', [applicationId, status]);
+        await session.tx.query('UPDATE mutuo_documents_applications SET status = $2 WHERE application_id = $1', [applicationId, status]);
       });
     }
 
     return {
-      consumers: [
-        {
-          name: 'documents',
-          eventTypes: [
-            'MortgageApplicationSubmitted',
-            'PropertyDetailsUpdated',
-            'ApplicationApproved',
-            'ApplicationRejected',
-            'ApplicationWithdrawn',
-            'PersonalDataErased',
-          ],
-          decoder: known,
-          handle,
-        },
-      ],
+      consumers: [consumer],
       jobs: [
         {
           queue: validateQueue,
@@ -277,7 +259,7 @@ export const documentsModule: ServiceModule<DocumentsNeeds> = {
             sandbox: config.sandbox,
             clock,
             newId,
-            afterCommit,
+            sessions,
             personalData,
           }),
       ],
@@ -294,7 +276,7 @@ type DocumentRoutesOptions = {
   readonly sandbox: boolean;
   readonly clock: () => Date;
   readonly newId: () => string;
-  readonly afterCommit: AfterCommit;
+  readonly sessions: UnitOfWork;
   readonly personalData: PersonalDataVault;
 };
 
@@ -390,22 +372,16 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
           uploadedAt: now.toISOString(),
         },
       };
-      let committed: SqlQueryable | undefined;
-      const result = await client.transaction(async (tx) => {
-        committed = tx;
+      const result = await options.sessions.run(async (session) => {
+        const { tx } = session;
         // Again under the application's row lock: uploads arriving at once, in any process, are counted one after another.
         await tx.query('SELECT 1 FROM mutuo_documents_applications WHERE application_id = $1 FOR UPDATE', [applicationId]);
         await checkUploadsLeft(tx, applicationId);
-        const appended = await eventsInTransaction(tx).append(
-          documentsStreamId(applicationId),
-          stampEvents(known, [uploaded], cause, actorOf(request), now, newId),
-          'any',
-        );
+        const appended = await session.append(documentsStreamId(applicationId), stampEvents(known, [uploaded], cause, actorOf(request), now, newId), 'any');
         const payload: ValidationJob = { cause };
-        await scheduleJob(tx, { queue: validateQueue, key: applicationId, payload, dueAt: now });
+        await scheduleJob(session, { queue: validateQueue, key: applicationId, payload, dueAt: now });
         return appended;
       });
-      options.afterCommit(committed);
       return reply
         .status(202)
         .send({ applicationId, kind, sha256: stored.sha256, sizeBytes: stored.sizeBytes, version: result.nextVersion, position: result.lastPosition });
@@ -418,7 +394,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
     async (request) => {
       const applicationId = applicationIdParam(request.params.id);
       const application = await knownApplication(request, applicationId);
-      const state = documentsState(await eventsInTransaction(client).readStream(documentsStreamId(applicationId)));
+      const state = documentsState(await options.sessions.readStream(documentsStreamId(applicationId)));
       return {
         applicationId,
         status: application.status,

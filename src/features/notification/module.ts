@@ -2,16 +2,22 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { checkOwner } from '../../platform/http/access.ts';
 import { invalidInput } from '../../domain/errors.ts';
-import type { SqlClient, SqlQueryable } from '../../platform/sql/sql-client.ts';
-import { eventsInTransaction } from '../../platform/eventstore/store.ts';
+import type { SqlClient } from '../../platform/sql/sql-client.ts';
 import type { Sealed } from '../../privacy/sealing.ts';
 import type { PersonalDataVault } from '../../privacy/vault.ts';
 import type { SealedFields } from '../../platform/eventstore/types.ts';
 import { erasedText } from '../../privacy/erased.ts';
-import type { ConsumedEvent } from '../../platform/messaging/consumer.ts';
+import { defineConsumer } from '../../platform/messaging/consumer.ts';
 import { scheduleJob, type Job, type JobOutcome } from '../../platform/messaging/jobs.ts';
 import { causedBy, stampEvents, type Cause, type ServiceModule } from '../../platform/service.ts';
-import { applicationSubmitter } from '../application/index.ts';
+import {
+  ApplicationApproved,
+  ApplicationRejected,
+  ApplicationWithdrawn,
+  applicationSubmitter,
+  InterestRateLockExpired,
+  MortgageApplicationSubmitted,
+} from '../application/index.ts';
 import { notificationStreamId } from './events.ts';
 import { createRedisLedger, createSqlLedger, type NotificationLedger } from './ledger.ts';
 import { createMailer, emailMessageId } from './mailer.ts';
@@ -19,16 +25,24 @@ import { startSmtpSink, type SmtpSink } from './smtp-sink.ts';
 import { renderEmail, type EmailFacts, type TemplateName } from './templates.ts';
 import { createEventCatalog } from '../../platform/eventstore/event-catalog.ts';
 import type { LatestEventOf } from '../../platform/eventstore/event-definition.ts';
-import { applicationEventHistory } from '../application/index.ts';
-import { documentsEventHistory } from '../documents/index.ts';
+import { DocumentsRejected } from '../documents/index.ts';
 import { notificationEventHistory } from './events.ts';
 import type { NotificationConfig } from './config.ts';
 
-/** What the Notification service reads: its own events and those of the services it listens to, at their latest versions. */
-const knownHistory = [...applicationEventHistory, ...documentsEventHistory, ...notificationEventHistory] as const;
-const known = createEventCatalog(knownHistory);
-type Known = LatestEventOf<typeof knownHistory>;
-type KnownOf<T extends Known['type']> = Extract<Known, { type: T }>;
+/** The Notification service's own events, at their latest versions. */
+const known = createEventCatalog(notificationEventHistory);
+type Known = LatestEventOf<typeof notificationEventHistory>;
+
+/** The steps the applicant is told of. */
+const told = [
+  MortgageApplicationSubmitted,
+  DocumentsRejected,
+  InterestRateLockExpired,
+  ApplicationApproved,
+  ApplicationRejected,
+  ApplicationWithdrawn,
+] as const;
+type Told = LatestEventOf<typeof told>;
 
 const emailQueue = 'notification.email';
 const channel = 'email';
@@ -47,7 +61,7 @@ type EmailJob = {
 };
 
 /** The message an event calls for, if any, with the facts it quotes (a reason as the event's sealed form). */
-export function emailFor(event: Known, sealed: SealedFields = {}): { template: TemplateName; facts: QuotedFacts } | undefined {
+export function emailFor(event: Told, sealed: SealedFields = {}): { template: TemplateName; facts: QuotedFacts } | undefined {
   const reason = () => sealed.reason ?? null;
   switch (event.type) {
     case 'MortgageApplicationSubmitted':
@@ -63,15 +77,13 @@ export function emailFor(event: Known, sealed: SealedFields = {}): { template: T
       return { template: 'application-rejected', facts: { reason: reason() } };
     case 'ApplicationWithdrawn':
       return { template: 'application-withdrawn', facts: { reason: reason() } };
-    default:
-      return undefined;
   }
 }
 
 /** Whom to write to: the applicant as the submission carried them, sealed, and the facts the messages quote. */
 type Recipient = { applicant: Sealed; amount_cents: string | number; term_years: number };
 
-type Applicant = KnownOf<'MortgageApplicationSubmitted'>['data']['applicant'];
+type Applicant = Extract<Told, { type: 'MortgageApplicationSubmitted' }>['data']['applicant'];
 
 /**
  * The Notification service: tells the applicant, by email, of each step that concerns
@@ -91,24 +103,27 @@ export const notificationModule: ServiceModule<NotificationNeeds> = {
     const mailer = createMailer(smtpUrl, config.from);
     const ledger: NotificationLedger = config.redisUrl ? await createRedisLedger(config.redisUrl) : createSqlLedger(client);
 
-    async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {
-      const event = { type: consumed.type, data: consumed.data } as Known;
-      const applicationId = consumed.partitionKey;
-      if (event.type === 'MortgageApplicationSubmitted') {
-        // The applicant is kept as the event carried them, sealed: their erasure leaves this row unreadable, with nothing to scrub.
-        const applicant = consumed.sealed?.applicant;
-        if (!applicant) throw new Error('the submission carries no sealed applicant: personal data is never kept in the clear');
-        await tx.query(
-          `INSERT INTO mutuo_notification_recipients (application_id, applicant, amount_cents, term_years)
-           VALUES ($1, $2::jsonb, $3, $4) ON CONFLICT (application_id) DO NOTHING`,
-          [applicationId, JSON.stringify(applicant), event.data.loan.amountCents, event.data.loan.termYears],
-        );
-      }
-      const email = emailFor(event, consumed.sealed);
-      if (!email) return;
-      const payload: EmailJob = { applicationId, ...email, eventId: consumed.eventId, eventType: consumed.type, cause: causedBy(consumed) };
-      await scheduleJob(tx, { queue: emailQueue, key: `${consumed.eventId}:${channel}`, payload, dueAt: clock() });
-    }
+    const consumer = defineConsumer({
+      name: 'notification',
+      events: told,
+      async handle(event, session) {
+        const applicationId = event.partitionKey;
+        if (event.type === 'MortgageApplicationSubmitted') {
+          // The applicant is kept as the event carried them, sealed: their erasure leaves this row unreadable, with nothing to scrub.
+          const applicant = event.sealed?.applicant;
+          if (!applicant) throw new Error('the submission carries no sealed applicant: personal data is never kept in the clear');
+          await session.tx.query(
+            `INSERT INTO mutuo_notification_recipients (application_id, applicant, amount_cents, term_years)
+             VALUES ($1, $2::jsonb, $3, $4) ON CONFLICT (application_id) DO NOTHING`,
+            [applicationId, JSON.stringify(applicant), event.data.loan.amountCents, event.data.loan.termYears],
+          );
+        }
+        const email = emailFor(event, event.sealed);
+        if (!email) return;
+        const payload: EmailJob = { applicationId, ...email, eventId: event.eventId, eventType: event.type, cause: causedBy(event) };
+        await scheduleJob(session, { queue: emailQueue, key: `${event.eventId}:${channel}`, payload, dueAt: clock() });
+      },
+    });
 
     async function send(job: Job<EmailJob>, outcome: JobOutcome) {
       const { applicationId, template, facts, eventId, eventType, cause } = job.payload;
@@ -150,34 +165,20 @@ export const notificationModule: ServiceModule<NotificationNeeds> = {
         type: 'NotificationSent',
         data: { applicationId, channel, template, answersEventId: eventId, answersEventType: eventType, messageId, sentAt: now.toISOString() },
       };
-      await outcome.complete(async (tx) => {
+      await outcome.complete(async (session) => {
         // Not the address: the list shows the recipient's, opened from the sealed applicant, while it may be read.
-        await tx.query(
+        await session.tx.query(
           `INSERT INTO mutuo_notifications (application_id, event_id, event_type, channel, template, subject, message_id, sent_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id, channel) DO NOTHING`,
           [applicationId, eventId, eventType, channel, template, message.subject, messageId, now.toISOString()],
         );
-        await eventsInTransaction(tx).append(notificationStreamId(applicationId), stampEvents(known, [sentEvent], cause, actor, now, newId), 'any');
+        await session.append(notificationStreamId(applicationId), stampEvents(known, [sentEvent], cause, actor, now, newId), 'any');
       });
       await ledger.markSent(eventId, channel);
     }
 
     return {
-      consumers: [
-        {
-          name: 'notification',
-          eventTypes: [
-            'MortgageApplicationSubmitted',
-            'DocumentsRejected',
-            'InterestRateLockExpired',
-            'ApplicationApproved',
-            'ApplicationRejected',
-            'ApplicationWithdrawn',
-          ],
-          decoder: known,
-          handle,
-        },
-      ],
+      consumers: [consumer],
       jobs: [{ queue: emailQueue, handle: send, concurrency: 8 }],
       routes: [(app) => app.register(notificationRoutes, { client, personalData })],
       describe: `notification: email through ${sink ? `the built-in SMTP server at ${sink.url}` : config.smtpUrl}, de-duplicated in ${config.redisUrl ? 'Redis' : 'the database'}`,

@@ -1,9 +1,8 @@
+import type { Static } from '@sinclair/typebox';
 import { defaultRateTable, loanToValueBps, publishedRateFor } from '../../domain/rates.ts';
-import type { SqlQueryable } from '../../platform/sql/sql-client.ts';
 import { purposeKey } from '../../privacy/digests.ts';
 import type { Sealed } from '../../privacy/sealing.ts';
-import { eventsInTransaction } from '../../platform/eventstore/store.ts';
-import type { ConsumedEvent } from '../../platform/messaging/consumer.ts';
+import { defineConsumer } from '../../platform/messaging/consumer.ts';
 import { cancelJob, scheduleJob, type Job, type JobOutcome } from '../../platform/messaging/jobs.ts';
 import { causedBy, stampEvents, type Cause, type ServiceModule } from '../../platform/service.ts';
 import { BureauUnavailableError, createBureauClient, type BureauQuery } from './bureau-client.ts';
@@ -12,16 +11,15 @@ import { creditCheckStreamId } from './events.ts';
 import { creditInputsHash, decideCredit, defaultCreditPolicy, type CreditInputs, type CreditPolicy } from './policy.ts';
 import { createEventCatalog } from '../../platform/eventstore/event-catalog.ts';
 import type { LatestEventOf } from '../../platform/eventstore/event-definition.ts';
-import { applicationEventHistory } from '../application/index.ts';
+import { ApplicationRejected, ApplicationWithdrawn, MortgageApplicationSubmitted } from '../application/index.ts';
 import { scoringEventHistory } from './events.ts';
 import type { PersonalDataVault } from '../../privacy/vault.ts';
 import type { ScoringConfig } from './config.ts';
 
-/** What the Scoring service reads: its own events and those of the services it listens to, at their latest versions. */
-const knownHistory = [...applicationEventHistory, ...scoringEventHistory] as const;
-const known = createEventCatalog(knownHistory);
-type Known = LatestEventOf<typeof knownHistory>;
-type KnownOf<T extends Known['type']> = Extract<Known, { type: T }>;
+/** The Scoring service's own events, at their latest versions. */
+const known = createEventCatalog(scoringEventHistory);
+type Known = LatestEventOf<typeof scoringEventHistory>;
+type Submission = Static<typeof MortgageApplicationSubmitted.schema>;
 
 const checkQueue = 'scoring.credit-check';
 const actor = 'system:scoring';
@@ -33,10 +31,10 @@ const actor = 'system:scoring';
  */
 type CreditCheckJob = { readonly applicant: Sealed; readonly inputs: Omit<CreditInputs, 'taxCode'>; readonly cause: Cause };
 
-type Applicant = KnownOf<'MortgageApplicationSubmitted'>['data']['applicant'];
+type Applicant = Submission['applicant'];
 
 /** The facts a credit check reads from a submission; the rate is the one published for this loan. */
-export function creditCheckOf(event: KnownOf<'MortgageApplicationSubmitted'>['data']): CreditCheckJob['inputs'] {
+export function creditCheckOf(event: Submission): CreditCheckJob['inputs'] {
   const { income, property, loan } = event;
   const ltvBps = loanToValueBps(loan.amountCents, property.valueCents);
   const annualRate = publishedRateFor(defaultRateTable, { rateType: loan.rateType, termYears: loan.termYears, ltvBps }) ?? '0';
@@ -78,33 +76,34 @@ export const scoringModule: ServiceModule<ScoringNeeds> = {
     const bureaus = createBureauClient({ primary, secondary, timeoutMs: scoring.bureauTimeoutMs, attemptsPerBureau: scoring.bureauAttempts });
     const policy: CreditPolicy = { ...defaultCreditPolicy, maxDtiBps: scoring.maxDebtToIncomePercent * 100 };
 
-    async function handle(consumed: ConsumedEvent, tx: SqlQueryable) {
-      const event = { type: consumed.type, data: consumed.data } as Known;
-      const applicationId = consumed.partitionKey;
-      const cause = causedBy(consumed);
-      if (event.type === 'MortgageApplicationSubmitted') {
-        const applicant = consumed.sealed?.applicant;
-        if (!applicant) throw new Error('the submission carries no sealed applicant: personal data is never kept in the clear');
-        const payload: CreditCheckJob = { applicant, inputs: creditCheckOf(event.data), cause };
-        await scheduleJob(tx, { queue: checkQueue, key: applicationId, payload, dueAt: clock() });
-        return;
-      }
-      // Closed without a mortgage: a check still running has nothing left to decide, and a hold is released.
-      await cancelJob(tx, checkQueue, applicationId);
-      const events = eventsInTransaction(tx);
-      const stream = creditCheckStreamId(applicationId);
-      const history = await events.readStream(stream);
-      const placed = history.find((stored) => stored.type === 'CreditHoldPlaced');
-      if (!placed || history.some((stored) => stored.type === 'CreditHoldReleased')) return;
-      const hold = known.decode(placed.type, placed.schemaVersion, placed.data) as KnownOf<'CreditHoldPlaced'>;
-      const reason = event.type === 'ApplicationWithdrawn' ? 'the application was withdrawn' : 'the application was rejected';
-      const now = clock();
-      const released: Known = {
-        type: 'CreditHoldReleased',
-        data: { applicationId, holdId: hold.data.holdId, amountCents: hold.data.amountCents, reason, releasedAt: now.toISOString() },
-      };
-      await events.append(stream, stampEvents(known, [released], cause, actor, now, newId), history.length);
-    }
+    const consumer = defineConsumer({
+      name: 'scoring',
+      events: [MortgageApplicationSubmitted, ApplicationRejected, ApplicationWithdrawn],
+      async handle(event, session) {
+        const applicationId = event.partitionKey;
+        const cause = causedBy(event);
+        if (event.type === 'MortgageApplicationSubmitted') {
+          const applicant = event.sealed?.applicant;
+          if (!applicant) throw new Error('the submission carries no sealed applicant: personal data is never kept in the clear');
+          const payload: CreditCheckJob = { applicant, inputs: creditCheckOf(event.data), cause };
+          await scheduleJob(session, { queue: checkQueue, key: applicationId, payload, dueAt: clock() });
+          return;
+        }
+        // Closed without a mortgage: a check still running has nothing left to decide, and a hold is released.
+        await cancelJob(session, checkQueue, applicationId);
+        const stream = creditCheckStreamId(applicationId);
+        const history = (await session.readStream(stream)).map((stored) => known.decode(stored.type, stored.schemaVersion, stored.data));
+        const hold = history.find((own) => own.type === 'CreditHoldPlaced');
+        if (!hold || history.some((own) => own.type === 'CreditHoldReleased')) return;
+        const reason = event.type === 'ApplicationWithdrawn' ? 'the application was withdrawn' : 'the application was rejected';
+        const now = clock();
+        const released: Known = {
+          type: 'CreditHoldReleased',
+          data: { applicationId, holdId: hold.data.holdId, amountCents: hold.data.amountCents, reason, releasedAt: now.toISOString() },
+        };
+        await session.append(stream, stampEvents(known, [released], cause, actor, now, newId), history.length);
+      },
+    });
 
     async function check(job: Job<CreditCheckJob>, outcome: JobOutcome) {
       const { cause } = job.payload;
@@ -169,20 +168,13 @@ export const scoringModule: ServiceModule<ScoringNeeds> = {
         });
       }
       const now = clock();
-      await outcome.complete(async (tx) => {
-        await eventsInTransaction(tx).append(creditCheckStreamId(job.key), stampEvents(known, decisionEvents, cause, actor, now, newId), 'no_stream');
+      await outcome.complete(async (session) => {
+        await session.append(creditCheckStreamId(job.key), stampEvents(known, decisionEvents, cause, actor, now, newId), 'no_stream');
       });
     }
 
     return {
-      consumers: [
-        {
-          name: 'scoring',
-          eventTypes: ['MortgageApplicationSubmitted', 'ApplicationRejected', 'ApplicationWithdrawn'],
-          decoder: known,
-          handle,
-        },
-      ],
+      consumers: [consumer],
       jobs: [{ queue: checkQueue, handle: check, concurrency: 16 }],
       describe: `scoring: bureaus at ${primary.url} (${primary.kind}) and ${secondary.url} (${secondary.kind})`,
       close: async () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { insertEvents, SqlEventStore } from './store.ts';
+import { insertEvents, type SqlEventStore } from './store.ts';
+import { sealingStore } from './testing.ts';
 import { sampleEvent, type TestDatabase } from '../sql/testing.ts';
 import { DuplicateEventIdError, WrongExpectedVersionError, type StoredEvent } from './types.ts';
 
@@ -15,7 +16,7 @@ export function describeEventStoreConformance(adapter: string, openDatabase: () 
 
     before(async () => {
       database = await openDatabase();
-      store = new SqlEventStore(database.client);
+      store = sealingStore(database.client);
     });
     after(() => database.dispose());
 

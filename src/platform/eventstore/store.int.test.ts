@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { assertStrictlyIncreasing, describeEventStoreConformance, readEverything } from './store.contract.ts';
-import { eventsInTransaction, insertEvents, SqlEventStore } from './store.ts';
+import { insertEvents, type SqlEventStore } from './store.ts';
+import { sealingStore, testSessions } from './testing.ts';
 import { openTestPostgres, sampleEvent, type TestDatabase } from '../sql/testing.ts';
 import type { StoredEvent } from './types.ts';
 
@@ -12,7 +13,7 @@ describe('readAll on PostgreSQL with transactions that commit out of order', () 
   let store: SqlEventStore;
   before(async () => {
     database = await openTestPostgres();
-    store = new SqlEventStore(database.client);
+    store = sealingStore(database.client);
   });
   after(() => database.dispose());
 
@@ -138,16 +139,16 @@ describe("appends with 'any' in transactions on PostgreSQL", () => {
   });
   after(() => database.dispose());
 
-  it('lets two open transactions append to one stream: the second waits for the first and takes the next version', async () => {
+  it('lets two open sessions append to one stream: the second waits for the first and takes the next version', async () => {
     const other = database.openAnother();
     const watcher = database.openAnother();
     const first = sampleEvent('AppendedFirst');
     const second = sampleEvent('AppendedSecond');
     let secondAppend: Promise<unknown> | undefined;
-    await database.client.transaction(async (tx) => {
-      await eventsInTransaction(tx).append('any-race', [first], 'any');
-      // The other transaction appends while this one is open, and waits for it.
-      secondAppend = other.transaction((otherTx) => eventsInTransaction(otherTx).append('any-race', [second], 'any'));
+    await testSessions(database.client).run(async (session) => {
+      await session.append('any-race', [first], 'any');
+      // The other session appends while this one is open, and waits for it.
+      secondAppend = testSessions(other).run((otherSession) => otherSession.append('any-race', [second], 'any'));
       for (let waiting = 0; waiting === 0; ) {
         const [row] = await watcher.query<{ n: number }>(
           `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`,
@@ -156,7 +157,7 @@ describe("appends with 'any' in transactions on PostgreSQL", () => {
       }
     });
     await secondAppend;
-    const events = await new SqlEventStore(database.client).readStream('any-race');
+    const events = await sealingStore(database.client).readStream('any-race');
     assert.deepEqual(
       events.map((event) => [event.eventId, event.streamVersion]),
       [

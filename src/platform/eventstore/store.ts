@@ -172,7 +172,30 @@ export async function insertEvents(
   return result;
 }
 
-/** A stream's events in version order, read through whatever transaction `db` is in. */
+/**
+ * Events after a global position, in position order, as stored (personal data sealed).
+ * Positions start with the transaction id, so stopping below the snapshot's xmin (the
+ * oldest transaction still running) never passes over an event that is yet to commit:
+ * every later commit gets a position above the bound.
+ */
+async function selectAll(db: SqlQueryable, afterPosition: number, limit: number): Promise<StoredEvent[]> {
+  const rows = await db.query<EventRow>(
+    `SELECT ${eventColumns} FROM mutuo_events
+      WHERE position > $1
+        AND position < pg_snapshot_xmin(pg_current_snapshot())::text::bigint * 65536
+      ORDER BY position
+      LIMIT $2`,
+    [afterPosition, limit],
+  );
+  return rows.map(toStoredEvent);
+}
+
+/** The log as stored, personal data sealed: what the outbox relay publishes, for each consumer to reveal. */
+export function storedLog(client: SqlQueryable): Pick<EventStore, 'readAll'> {
+  return { readAll: (afterPosition, limit = 1000) => selectAll(client, afterPosition, limit) };
+}
+
+/** A stream's events in version order, as stored, read through whatever transaction `db` is in. */
 export async function selectStream(db: SqlQueryable, streamId: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
   const rows = await db.query<EventRow>(
     `SELECT ${eventColumns} FROM mutuo_events
@@ -186,41 +209,27 @@ export async function selectStream(db: SqlQueryable, streamId: string, options: 
 }
 
 /**
- * Reads and appends inside one transaction: what a consumer or a job uses to write its
- * service's events together with its inbox row or its job's removal. A stream that has
- * moved on throws WrongExpectedVersionError, which rolls the transaction back. With a
- * vault, personal data is sealed on the way in and revealed on the way out.
+ * One append inside whatever transaction `db` is in (a session's, see session.ts), its
+ * events as they are to be stored. A stream that has moved on throws
+ * WrongExpectedVersionError, which rolls the transaction back.
  */
-export function eventsInTransaction(db: SqlQueryable, vault?: PersonalDataPort) {
-  let appended = 0;
-  // Its keys read in this transaction: PGlite's one connection is busy with it until it ends.
-  const personalData = vault?.within(db);
-  return {
-    async readStream(streamId: string, options?: ReadStreamOptions): Promise<StoredEvent[]> {
-      const events = await selectStream(db, streamId, options);
-      return personalData ? personalData.reveal(events) : events;
-    },
-    async append(streamId: string, events: readonly NewEvent[], expectedVersion: ExpectedVersion): Promise<AppendResult> {
-      const stored = personalData?.hasPersonalData(events) ? await personalData.seal(streamId, events) : events;
-      // `any` takes the stream's next version, whoever else writes to it: two transactions doing
-      // so at once (two emails about one application, two uploads) would both take the same one,
-      // and the later commit fail on the unique key. Locked for the transaction, the second
-      // waits, and its insert (a statement after the lock, under READ COMMITTED) sees the first.
-      if (expectedVersion === 'any') await db.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`mutuo.stream/${streamId}`]);
-      const result = await insertEvents(db, streamId, stored, expectedVersion, appended);
-      if (!result) {
-        const [row] = await db.query<{ version: number }>('SELECT coalesce(max(stream_version), 0) AS version FROM mutuo_events WHERE stream_id = $1', [
-          streamId,
-        ]);
-        throw new WrongExpectedVersionError(streamId, expectedVersion, row?.version ?? 0);
-      }
-      appended += events.length;
-      return result;
-    },
-  };
+export async function appendInTransaction(
+  db: SqlQueryable,
+  streamId: string,
+  events: readonly NewEvent[],
+  expectedVersion: ExpectedVersion,
+  eventsBefore: number,
+): Promise<AppendResult> {
+  // `any` takes the stream's next version, whoever else writes to it: two transactions doing
+  // so at once (two emails about one application, two uploads) would both take the same one,
+  // and the later commit fail on the unique key. Locked for the transaction, the second
+  // waits, and its insert (a statement after the lock, under READ COMMITTED) sees the first.
+  if (expectedVersion === 'any') await db.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`mutuo.stream/${streamId}`]);
+  const result = await insertEvents(db, streamId, events, expectedVersion, eventsBefore);
+  if (result) return result;
+  const [row] = await db.query<{ version: number }>('SELECT coalesce(max(stream_version), 0) AS version FROM mutuo_events WHERE stream_id = $1', [streamId]);
+  throw new WrongExpectedVersionError(streamId, expectedVersion, row?.version ?? 0);
 }
-
-export type EventsInTransaction = ReturnType<typeof eventsInTransaction>;
 
 type PendingAppend = AppendRequest & {
   readonly resolve: (result: AppendResult) => void;
@@ -235,11 +244,8 @@ export type SqlEventStoreOptions = {
    * the machine: a lone append still goes out at once.
    */
   readonly maxConcurrentWrites?: number;
-  /**
-   * Seals personal data with its subject's key before it is written, and reveals it (or
-   * its erased form) when read. Without one, data is stored and read as it is given.
-   */
-  readonly personalData?: PersonalDataPort;
+  /** Seals personal data with its subject's key before it is written, and reveals it (or its erased form) when read. */
+  readonly personalData: PersonalDataPort;
 };
 
 const maxBatchAppends = 256;
@@ -252,11 +258,11 @@ export class SqlEventStore implements EventStore {
   private readonly streamsBeingWritten = new Set<string>();
   private writing = 0;
   private readonly maxConcurrentWrites: number;
-  private readonly personalData: PersonalDataPort | undefined;
+  private readonly personalData: PersonalDataPort;
 
   constructor(
     private readonly client: SqlClient,
-    options: SqlEventStoreOptions = {},
+    options: SqlEventStoreOptions,
   ) {
     this.maxConcurrentWrites = options.maxConcurrentWrites ?? 4;
     this.personalData = options.personalData;
@@ -349,7 +355,7 @@ export class SqlEventStore implements EventStore {
    */
   private async insertBatch(batch: readonly PendingAppend[]): Promise<(AppendResult | undefined)[]> {
     const vault = this.personalData;
-    if (!vault || !batch.some((pending) => vault.hasPersonalData(pending.events))) return insertAppends(this.client, batch, 0);
+    if (!batch.some((pending) => vault.hasPersonalData(pending.events))) return insertAppends(this.client, batch, 0);
     // A batch appends to each stream once: its stream names its expected version.
     const expected = new Map(batch.map((pending) => [pending.streamId, pending.expectedVersion]));
     const request = (sealed: readonly { readonly streamId: string; readonly events: readonly NewEvent[] }[]) =>
@@ -414,24 +420,11 @@ export class SqlEventStore implements EventStore {
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<StoredEvent[]> {
-    const events = await selectStream(this.client, streamId, options);
-    return this.personalData ? this.personalData.reveal(events) : events;
+    return this.personalData.reveal(await selectStream(this.client, streamId, options));
   }
 
   async readAll(afterPosition: number, limit = 1000): Promise<StoredEvent[]> {
-    // Positions start with the transaction id, so stopping below the snapshot's xmin
-    // (the oldest transaction still running) never passes over an event that is yet
-    // to commit: every later commit gets a position above the bound.
-    const rows = await this.client.query<EventRow>(
-      `SELECT ${eventColumns} FROM mutuo_events
-        WHERE position > $1
-          AND position < pg_snapshot_xmin(pg_current_snapshot())::text::bigint * 65536
-        ORDER BY position
-        LIMIT $2`,
-      [afterPosition, limit],
-    );
-    const events = rows.map(toStoredEvent);
-    return this.personalData ? this.personalData.reveal(events) : events;
+    return this.personalData.reveal(await selectAll(this.client, afterPosition, limit));
   }
 
   close(): Promise<void> {

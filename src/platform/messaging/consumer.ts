@@ -1,10 +1,12 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { errorMessage, type SqlClient, type SqlQueryable } from '../sql/sql-client.ts';
 import type { SealedFields } from '../eventstore/types.ts';
+import type { EventCatalog } from '../eventstore/event-catalog.ts';
+import type { EventDefinition } from '../eventstore/event-definition.ts';
 import { SealedValueError } from '../eventstore/personal-data.ts';
+import type { Session, UnitOfWork } from '../eventstore/session.ts';
 import type { Bus, Subscription } from './bus.ts';
-import type { AfterCommit } from './jobs.ts';
 import type { EventMessage, IncomingMessage } from './message.ts';
 
 /**
@@ -13,23 +15,38 @@ import type { EventMessage, IncomingMessage } from './message.ts';
  */
 export type ConsumedEvent = EventMessage & { readonly sealed?: SealedFields };
 
-/** Runs inside the transaction that also records the event in the consumer's inbox. */
-export type EventHandler = (event: ConsumedEvent, tx: SqlQueryable) => Promise<void>;
+/** An event of `Definition`'s type as its consumer receives it: upcast to that version, checked against it, and typed by it. */
+export type ConsumedEventOf<Definition extends EventDefinition> = Definition extends EventDefinition
+  ? Omit<ConsumedEvent, 'type' | 'data'> & { readonly type: Definition['type']; readonly data: Static<Definition['schema']> }
+  : never;
 
-/** What a consumer needs of the schema registry: upcast and check one event's data. */
-export type EventDecoder = {
-  decode(type: string, schemaVersion: number, data: unknown): { type: string; schemaVersion: number; data: unknown };
-};
-
-export type ConsumerDefinition = {
+/**
+ * A consumer: the events it handles, each by its definition at the latest version, and
+ * what it does with each, in the session that also records the event in its inbox.
+ */
+export type ConsumerDefinition<Definitions extends readonly EventDefinition[] = readonly EventDefinition[]> = {
   readonly name: string;
-  readonly eventTypes: readonly string[];
-  readonly decoder: EventDecoder;
-  readonly handle: EventHandler;
+  readonly events: Definitions;
+  // A method, so that a consumer of any events is a ConsumerDefinition: the platform's list of them is one type.
+  handle(event: ConsumedEventOf<Definitions[number]>, session: Session): Promise<void>;
 };
+
+/** A consumer, its handler's events typed by the definitions it names. */
+export function defineConsumer<const Definitions extends readonly EventDefinition[]>(
+  definition: ConsumerDefinition<Definitions>,
+): ConsumerDefinition<Definitions> {
+  return definition;
+}
 
 export type ConsumerOptions = {
   readonly client: SqlClient;
+  /**
+   * Every version of every event type the platform reads (app/catalog.ts): a message is
+   * upcast through it to the version the consumer names, which must be the latest.
+   */
+  readonly catalog: EventCatalog;
+  /** The sessions the handler runs in; they reveal the personal data each message carries sealed. */
+  readonly sessions: UnitOfWork;
   /** Attempts before a message is dead-lettered (default 5). */
   readonly maxAttempts?: number;
   /** Wait before the second attempt; it doubles with each attempt after (default 100 ms). */
@@ -37,17 +54,7 @@ export type ConsumerOptions = {
   /** How often to look for redrive and discard requests (default 1 s). */
   readonly requestPollMs?: number;
   readonly onError?: (error: unknown) => void;
-  /** Called after each commit with its transaction (see AfterCommit in jobs.ts). */
-  readonly afterCommit?: AfterCommit;
-  /**
-   * Reveals the sealed personal data of an event before it is decoded (messages carry it
-   * sealed, as stored), with its keys read through `db` (the transaction it runs in, if
-   * any). Without it, data is decoded as it comes.
-   */
-  readonly reveal?: (events: readonly RevealableEvent[], db: SqlQueryable) => Promise<RevealableEvent[]>;
 };
-
-type RevealableEvent = { readonly type: string; readonly schemaVersion: number; readonly data: unknown; readonly sealed?: SealedFields };
 
 export type DeadLetterReason = 'MALFORMED' | 'UNKNOWN_TYPE' | 'INVALID' | 'HANDLER_FAILED';
 
@@ -96,12 +103,19 @@ function storedMessage(message: StoredMessage): string {
  * event this consumer can read is dead-lettered at once, with the reason.
  */
 export function createConsumer(definition: ConsumerDefinition, options: ConsumerOptions) {
-  const { client } = options;
+  const { client, sessions } = options;
   const { name } = definition;
   const maxAttempts = options.maxAttempts ?? 5;
   const firstRetryDelayMs = options.firstRetryDelayMs ?? 100;
   const requestPollMs = options.requestPollMs ?? 1_000;
-  const knownTypes = new Set(definition.eventTypes);
+  const eventTypes = definition.events.map((event) => event.type);
+  const knownTypes = new Set(eventTypes);
+  for (const event of definition.events) {
+    const latest = options.catalog.latestVersion(event.type);
+    if (event.schemaVersion !== latest) {
+      throw new Error(`consumer ${name} handles ${event.type} v${event.schemaVersion}, but the platform reads it at v${latest}: name the latest definition`);
+    }
+  }
 
   async function decode(message: StoredMessage & { bodyIsJson?: boolean }, db: SqlQueryable = client): Promise<Decoded> {
     if (message.bodyIsJson === false) return { ok: false, reason: 'MALFORMED', error: 'the body is not JSON' };
@@ -116,26 +130,31 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
     if (!knownTypes.has(envelope.type)) {
       return { ok: false, reason: 'UNKNOWN_TYPE', error: `${name} does not handle events of type ${envelope.type}` };
     }
-    let data = envelope.data;
+    let data: unknown;
     let sealed: SealedFields | undefined;
-    if (options.reveal) {
-      // A sealed value that does not open is the message's fault, for good; any other failure
-      // (the keys' database away) throws, and the message is delivered again later.
-      try {
-        ({ data, sealed } = (await options.reveal([envelope], db))[0]!);
-      } catch (error) {
-        if (error instanceof SealedValueError) return { ok: false, reason: 'INVALID', error: error.message };
-        throw error;
-      }
+    // Messages carry personal data sealed, as stored. A sealed value that does not open is the
+    // message's fault, for good; any other failure (the keys' database away) throws, and the
+    // message is delivered again later.
+    try {
+      ({ data, sealed } = (await sessions.reveal([envelope], db))[0]!);
+    } catch (error) {
+      if (error instanceof SealedValueError) return { ok: false, reason: 'INVALID', error: error.message };
+      throw error;
     }
     try {
-      const current = definition.decoder.decode(envelope.type, envelope.schemaVersion, data);
+      const current = options.catalog.decode(envelope.type, envelope.schemaVersion, data);
       return { ok: true, event: { ...envelope, schemaVersion: current.schemaVersion, data: current.data, ...(sealed ? { sealed } : {}) } };
     } catch (error) {
       const reason = (error as { reason?: string }).reason === 'UNKNOWN_TYPE' ? 'UNKNOWN_TYPE' : 'INVALID';
       return { ok: false, reason, error: error instanceof Error ? error.message : String(error) };
     }
   }
+
+  /**
+   * The handler, given an event decoded above: of one of the types it names (any other is
+   * dead-lettered as UNKNOWN_TYPE) at the version it names (checked when it was created).
+   */
+  const handle = (event: ConsumedEvent, session: Session) => definition.handle(event, session);
 
   async function lockKey(tx: SqlQueryable, partitionKey: string): Promise<void> {
     await tx.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [`${name}/${partitionKey}`]);
@@ -146,31 +165,24 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
     return rows[0]?.blocked === true;
   }
 
-  /** Inbox and handler in `tx`; nothing when the inbox shows the event was handled already. */
-  async function handleOnce(tx: SqlQueryable, event: ConsumedEvent): Promise<void> {
-    const fresh = await tx.query('INSERT INTO mutuo_inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING event_id', [
+  /** Inbox and handler in the session; nothing when the inbox shows the event was handled already. */
+  async function handleOnce(session: Session, event: ConsumedEvent): Promise<void> {
+    const fresh = await session.tx.query('INSERT INTO mutuo_inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING event_id', [
       name,
       event.eventId,
     ]);
-    if (fresh.length > 0) await definition.handle(event, tx);
+    if (fresh.length > 0) await handle(event, session);
   }
 
   /**
-   * Runs `attempt` in a fresh transaction until it succeeds or the attempts run out;
-   * resolves with the last error, or undefined on success.
+   * Runs `attempt` in a fresh session until it commits or the attempts run out; resolves
+   * with the last error, or none on success.
    */
-  async function withRetries(
-    attempt: (tx: SqlQueryable) => Promise<void>,
-    attemptsBefore = 0,
-  ): Promise<{ error?: unknown; attempts: number; committed?: SqlQueryable }> {
+  async function withRetries(attempt: (session: Session) => Promise<void>, attemptsBefore = 0): Promise<{ error?: unknown; attempts: number }> {
     for (let attempts = attemptsBefore + 1; ; attempts++) {
       try {
-        let committed: SqlQueryable | undefined;
-        await client.transaction((tx) => {
-          committed = tx;
-          return attempt(tx);
-        });
-        return { attempts, ...(committed ? { committed } : {}) };
+        await sessions.run(attempt);
+        return { attempts };
       } catch (error) {
         if (attempts - attemptsBefore >= maxAttempts) return { error, attempts };
         await new Promise((resolve) => setTimeout(resolve, firstRetryDelayMs * 2 ** (attempts - attemptsBefore - 1)));
@@ -202,7 +214,8 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
       return;
     }
     const event = decoded.event;
-    const outcome = await withRetries(async (tx) => {
+    const outcome = await withRetries(async (session) => {
+      const { tx } = session;
       // Common case, one statement: nothing holds the key back, so record the event in the
       // inbox. No lock is needed then: only a dead letter or parked messages (which this
       // statement would see) give another process a reason to touch this key, and a replica
@@ -216,7 +229,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
         [name, event.partitionKey, event.eventId],
       );
       if (!state?.blocked) {
-        if (state?.fresh) await definition.handle(event, tx);
+        if (state?.fresh) await handle(event, session);
         return;
       }
       // Held back: decide under the key's lock, which the release of parked messages takes too.
@@ -229,12 +242,11 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
         ]);
         return;
       }
-      await handleOnce(tx, event);
+      await handleOnce(session, event);
     });
     // Recording the dead letter may fail too (the database is away): then this throws,
     // and the bus delivers the message again later.
-    if (outcome.error === undefined) options.afterCommit?.(outcome.committed);
-    else {
+    if (outcome.error !== undefined) {
       await deadLetter(client, message, { reason: 'HANDLER_FAILED', error: describe(outcome.error), attempts: outcome.attempts, event });
     }
   }
@@ -244,7 +256,8 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
     for (;;) {
       let parked: { id: string; message: StoredMessage } | undefined;
       let failed: { error: unknown; attempts: number } | undefined;
-      const outcome = await withRetries(async (tx) => {
+      const outcome = await withRetries(async (session) => {
+        const { tx } = session;
         await lockKey(tx, partitionKey);
         const [open] = await tx.query(`SELECT 1 FROM mutuo_dead_letters WHERE consumer = $1 AND partition_key = $2 AND status IN ${openStatuses} LIMIT 1`, [
           name,
@@ -260,7 +273,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
         parked = next;
         const decoded = await decode(next.message, tx);
         if (!decoded.ok) throw new Error(decoded.error);
-        await handleOnce(tx, decoded.event);
+        await handleOnce(session, decoded.event);
         await tx.query('DELETE FROM mutuo_parked WHERE id = $1', [next.id]);
       });
       if (outcome.error !== undefined) failed = { error: outcome.error, attempts: outcome.attempts };
@@ -295,15 +308,14 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
       await client.query(`UPDATE mutuo_dead_letters SET attempts = attempts + 1, error = $2 WHERE id = $1`, [id, decoded.error]);
       return;
     }
-    const outcome = await withRetries(async (tx) => {
-      await handleOnce(tx, decoded.event);
-      await tx.query(`UPDATE mutuo_dead_letters SET status = 'redriven', resolved_at = now() WHERE id = $1`, [id]);
+    const outcome = await withRetries(async (session) => {
+      await handleOnce(session, decoded.event);
+      await session.tx.query(`UPDATE mutuo_dead_letters SET status = 'redriven', resolved_at = now() WHERE id = $1`, [id]);
     }, row.attempts);
     if (outcome.error !== undefined) {
       await client.query(`UPDATE mutuo_dead_letters SET attempts = $2, error = $3 WHERE id = $1`, [id, outcome.attempts, describe(outcome.error)]);
       return;
     }
-    options.afterCommit?.(outcome.committed);
     if (row.partition_key) await releaseParked(row.partition_key);
   }
 
@@ -338,7 +350,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
      * whenever `checkRequests` is called (by whoever recorded one); close() stops both, gracefully.
      */
     async start(bus: Bus): Promise<Subscription & { readonly checkRequests: () => void }> {
-      const subscription = await bus.subscribe({ consumer: name, eventTypes: definition.eventTypes, deliver });
+      const subscription = await bus.subscribe({ consumer: name, eventTypes, deliver });
       let stopped = false;
       let timer: NodeJS.Timeout | undefined;
       let polling: Promise<void> | undefined;

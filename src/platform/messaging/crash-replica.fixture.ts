@@ -5,20 +5,15 @@
  */
 import { createPostgresClient } from '../sql/postgres.ts';
 import { createConsumer } from './consumer.ts';
-import { testDecoder } from './messaging.contract.ts';
+import { testConsumer, testConsumerOptions } from './messaging.contract.ts';
 import { createRabbitMqBus } from './rabbitmq-bus.ts';
 
 const client = createPostgresClient({ connectionString: process.env.DATABASE_URL!, maxConnections: 2 });
 const consumer = createConsumer(
-  {
-    name: process.env.CONSUMER!,
-    eventTypes: ['TestHappened'],
-    decoder: testDecoder,
-    handle: async (event, tx) => {
-      await tx.query(`INSERT INTO replica_handled (event_id, replica) VALUES ($1, 'doomed')`, [event.eventId]);
-    },
-  },
-  { client },
+  testConsumer(process.env.CONSUMER!, async (event, session) => {
+    await session.tx.query(`INSERT INTO replica_handled (event_id, replica) VALUES ($1, 'doomed')`, [event.eventId]);
+  }),
+  testConsumerOptions(client),
 );
 const bus = await createRabbitMqBus({ url: process.env.AMQP_URL! });
 await bus.subscribe({

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { TestDatabase } from '../sql/testing.ts';
+import type { UnitOfWork } from '../eventstore/session.ts';
+import { testSessions } from '../eventstore/testing.ts';
 import { cancelJob, JobSupersededError, scheduleJob, startJobWorker, type Job, type JobHandler, type JobWorker } from './jobs.ts';
 import { waitUntil } from './messaging.contract.ts';
 
@@ -8,10 +10,12 @@ import { waitUntil } from './messaging.contract.ts';
 export function describeJobs(adapter: string, open: () => Promise<TestDatabase>): void {
   describe(`jobs: ${adapter}`, () => {
     let database: TestDatabase;
+    let sessions: UnitOfWork;
     let workers: JobWorker[];
 
     beforeEach(async () => {
       database = await open();
+      sessions = testSessions(database.client);
       workers = [];
     });
     afterEach(async () => {
@@ -20,7 +24,7 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
     });
 
     const schedule = (key: string, payload: unknown, dueAt = new Date()) =>
-      database.client.transaction((tx) => scheduleJob(tx, { queue: 'q', key, payload, dueAt }));
+      sessions.run((session) => scheduleJob(session, { queue: 'q', key, payload, dueAt }));
     const remaining = async () =>
       (await database.client.query<{ key: string }>(`SELECT key FROM mutuo_jobs WHERE queue = 'q' ORDER BY key`)).map((row) => row.key);
     const outcomes = async () => (await database.client.query<{ note: string }>('SELECT note FROM job_outcomes ORDER BY id')).map((row) => row.note);
@@ -43,12 +47,15 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
       const seen: Job<{ n: number }>[] = [];
       workers.push(
         startJobWorker<{ n: number }>({
+          sessions,
           client: database.client,
           queue: 'q',
           pollMs: 20,
           handle: async (job, outcome) => {
             seen.push(job);
-            await outcome.complete((tx) => tx.query('INSERT INTO job_outcomes (note) VALUES ($1)', [`done ${job.payload.n}`]).then(() => undefined));
+            await outcome.complete((session) =>
+              session.tx.query('INSERT INTO job_outcomes (note) VALUES ($1)', [`done ${job.payload.n}`]).then(() => undefined),
+            );
           },
         }),
       );
@@ -64,6 +71,7 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
       const attempts: number[] = [];
       workers.push(
         startJobWorker({
+          sessions,
           client: database.client,
           queue: 'q',
           pollMs: 10,
@@ -85,6 +93,7 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
       const results: string[] = [];
       workers.push(
         startJobWorker<{ v?: number }>({
+          sessions,
           client: database.client,
           queue: 'q',
           pollMs: 10,
@@ -92,8 +101,8 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
             claimed.add(job.key);
             if (job.payload.v !== 2) await held;
             try {
-              await outcome.complete((tx) =>
-                tx.query('INSERT INTO job_outcomes (note) VALUES ($1)', [`${job.key} ${job.payload.v ?? ''}`]).then(() => undefined),
+              await outcome.complete((session) =>
+                session.tx.query('INSERT INTO job_outcomes (note) VALUES ($1)', [`${job.key} ${job.payload.v ?? ''}`]).then(() => undefined),
               );
               results.push(`${job.key} committed`);
             } catch (error) {
@@ -103,7 +112,7 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
         }),
       );
       await waitUntil(async () => claimed.size === 2, 'both jobs are claimed');
-      await database.client.transaction((tx) => cancelJob(tx, 'q', 'cancelled'));
+      await sessions.run((session) => cancelJob(session, 'q', 'cancelled'));
       await schedule('replaced', { v: 2 });
       release();
       await waitUntil(async () => results.length === 3, 'the stale runs end and the replacement runs');
@@ -118,6 +127,7 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
       const held = new Promise<void>((resolve) => (release = resolve));
       const results: string[] = [];
       const slow = startJobWorker({
+        sessions,
         client: database.client,
         queue: 'q',
         concurrency: 1,
@@ -126,7 +136,7 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
         handle: async (_job, outcome) => {
           await held;
           try {
-            await outcome.complete((tx) => tx.query(`INSERT INTO job_outcomes (note) VALUES ('slow')`).then(() => undefined));
+            await outcome.complete((session) => session.tx.query(`INSERT INTO job_outcomes (note) VALUES ('slow')`).then(() => undefined));
             results.push('slow committed');
           } catch (error) {
             results.push(error instanceof JobSupersededError ? 'slow fenced' : String(error));
@@ -141,11 +151,12 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
       }, 'the slow worker claims the job');
       await new Promise((resolve) => setTimeout(resolve, 80));
       const quick = startJobWorker({
+        sessions,
         client: database.client,
         queue: 'q',
         pollMs: 10,
         handle: async (_job, outcome) => {
-          await outcome.complete((tx) => tx.query(`INSERT INTO job_outcomes (note) VALUES ('quick')`).then(() => undefined));
+          await outcome.complete((session) => session.tx.query(`INSERT INTO job_outcomes (note) VALUES ('quick')`).then(() => undefined));
           results.push('quick committed');
         },
       });
@@ -168,6 +179,7 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
       };
       const runs: number[] = [];
       const worker = startJobWorker({
+        sessions,
         client: counted,
         queue: 'q',
         pollMs: 10,
@@ -196,11 +208,12 @@ export function describeJobs(adapter: string, open: () => Promise<TestDatabase>)
       const dueLater = new Date(Date.now() + 3_600_000);
       workers.push(
         startJobWorker({
+          sessions,
           client: database.client,
           queue: 'q',
           pollMs: 10,
           handle: async (_job, outcome) => {
-            await outcome.retryAt(dueLater, (tx) => tx.query(`INSERT INTO job_outcomes (note) VALUES ('asked')`).then(() => undefined));
+            await outcome.retryAt(dueLater, (session) => session.tx.query(`INSERT INTO job_outcomes (note) VALUES ('asked')`).then(() => undefined));
           },
         }),
       );

@@ -1,4 +1,5 @@
 import { errorMessage, type SqlClient, type SqlQueryable } from '../sql/sql-client.ts';
+import type { Session, UnitOfWork } from '../eventstore/session.ts';
 import { createSleeper } from '../runtime/sleeper.ts';
 
 /**
@@ -30,37 +31,26 @@ export type JobToSchedule = {
 };
 
 /**
- * The queues each transaction scheduled jobs on, so that whoever commits it wakes only
- * those queues' workers (waking every worker after every commit costs a claim each).
+ * What a session that scheduled a job on `queue` signals: once it commits, that queue's
+ * workers are woken, and only those (waking every worker after every commit costs a claim each).
  */
-const scheduledIn = new WeakMap<SqlQueryable, Set<string>>();
-
-/** The queues `tx` scheduled jobs on; call once it committed. */
-export function queuesScheduledIn(tx: SqlQueryable): ReadonlySet<string> {
-  const queues = scheduledIn.get(tx) ?? new Set<string>();
-  scheduledIn.delete(tx);
-  return queues;
-}
-
-/** Called after a commit with its transaction: wakes whatever that commit gave work to. Without one, wakes everything. */
-export type AfterCommit = (committed?: SqlQueryable) => void;
+export const jobScheduled = (queue: string): string => `job:${queue}`;
 
 /** Schedules a job, or replaces the one of the same queue and key (a worker running it then cannot commit). */
-export async function scheduleJob(tx: SqlQueryable, job: JobToSchedule): Promise<void> {
-  await tx.query(
+export async function scheduleJob(session: Session, job: JobToSchedule): Promise<void> {
+  await session.tx.query(
     `INSERT INTO mutuo_jobs (queue, key, payload, due_at, created_at) VALUES ($1, $2, $3::jsonb, $4, now())
      ON CONFLICT (queue, key) DO UPDATE
        SET payload = EXCLUDED.payload, due_at = EXCLUDED.due_at, version = mutuo_jobs.version + 1,
            attempts = 0, locked_until = NULL, last_error = NULL, created_at = now()`,
     [job.queue, job.key, JSON.stringify(job.payload), job.dueAt.toISOString()],
   );
-  const queues = scheduledIn.get(tx) ?? new Set<string>();
-  scheduledIn.set(tx, queues.add(job.queue));
+  session.signal(jobScheduled(job.queue));
 }
 
 /** Cancels a job if there is one; a worker running it then cannot commit its outcome. */
-export async function cancelJob(tx: SqlQueryable, queue: string, key: string): Promise<void> {
-  await tx.query('DELETE FROM mutuo_jobs WHERE queue = $1 AND key = $2', [queue, key]);
+export async function cancelJob(session: Session, queue: string, key: string): Promise<void> {
+  await session.tx.query('DELETE FROM mutuo_jobs WHERE queue = $1 AND key = $2', [queue, key]);
 }
 
 /** The job was replaced, cancelled or claimed by another worker: this run's outcome is not committed. */
@@ -73,13 +63,13 @@ export class JobSupersededError extends Error {
 
 export type JobOutcome = {
   /**
-   * Commits the job's outcome: `work` runs in one transaction with the job's removal
+   * Commits the job's outcome: `work` runs in one session with the job's removal
    * (unless `work` schedules the same job again). Throws JobSupersededError, and
    * commits nothing, when the job is no longer this run's.
    */
-  readonly complete: (work?: (tx: SqlQueryable) => Promise<void>) => Promise<void>;
+  readonly complete: (work?: (session: Session) => Promise<void>) => Promise<void>;
   /** Runs the job again at `dueAt`, with `work` committed meanwhile; same fencing as complete. */
-  readonly retryAt: (dueAt: Date, work?: (tx: SqlQueryable) => Promise<void>) => Promise<void>;
+  readonly retryAt: (dueAt: Date, work?: (session: Session) => Promise<void>) => Promise<void>;
 };
 
 /**
@@ -92,6 +82,8 @@ export type JobHandler<Payload> = (job: Job<Payload>, outcome: JobOutcome) => Pr
 
 export type JobWorkerOptions<Payload> = {
   readonly client: SqlClient;
+  /** The sessions outcomes commit in. */
+  readonly sessions: UnitOfWork;
   readonly queue: string;
   readonly handle: JobHandler<Payload>;
   /** Jobs run at once by this worker (default 8). */
@@ -111,8 +103,6 @@ export type JobWorkerOptions<Payload> = {
   readonly maxRetryDelayMs?: number;
   readonly clock?: () => Date;
   readonly onError?: (error: unknown, job?: Job) => void;
-  /** Called after each commit of an outcome (to wake the relay, which publishes what it appended). */
-  readonly afterCommit?: AfterCommit;
 };
 
 export type JobWorker = {
@@ -173,13 +163,12 @@ export function startJobWorker<Payload>(options: JobWorkerOptions<Payload>): Job
   let stopped = false;
 
   /** Runs `work` and moves the job on, if the job is still this run's; the row's lock orders it with consumers. */
-  async function settle(job: Job, work: ((tx: SqlQueryable) => Promise<void>) | undefined, nextDueAt: Date | undefined) {
-    let committed: SqlQueryable | undefined;
-    await client.transaction(async (tx) => {
-      committed = tx;
+  async function settle(job: Job, work: ((session: Session) => Promise<void>) | undefined, nextDueAt: Date | undefined) {
+    await options.sessions.run(async (session) => {
+      const { tx } = session;
       const [row] = await tx.query<{ version: number }>('SELECT version FROM mutuo_jobs WHERE queue = $1 AND key = $2 FOR UPDATE', [job.queue, job.key]);
       if (row?.version !== job.version) throw new JobSupersededError(job);
-      await work?.(tx);
+      await work?.(session);
       if (nextDueAt) {
         await tx.query('UPDATE mutuo_jobs SET due_at = $4, locked_until = NULL WHERE queue = $1 AND key = $2 AND version = $3', [
           job.queue,
@@ -191,7 +180,6 @@ export function startJobWorker<Payload>(options: JobWorkerOptions<Payload>): Job
         await tx.query('DELETE FROM mutuo_jobs WHERE queue = $1 AND key = $2 AND version = $3', [job.queue, job.key, job.version]);
       }
     });
-    options.afterCommit?.(committed);
   }
 
   async function run(job: Job<Payload>): Promise<void> {
@@ -222,7 +210,7 @@ export function startJobWorker<Payload>(options: JobWorkerOptions<Payload>): Job
 
   /**
    * How long an idle worker waits before it looks again. With `maxIdleMs`, until the next
-   * job falls due: a job scheduled meanwhile wakes it (the scheduling commit's afterCommit),
+   * job falls due: a job scheduled meanwhile wakes it (the scheduling session's signal),
    * and so does one of its own runs ending; a run that fails leaves its job due again.
    */
   async function idleMs(): Promise<number> {

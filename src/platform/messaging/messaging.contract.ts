@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type { SqlQueryable } from '../sql/sql-client.ts';
-import { SqlEventStore } from '../eventstore/store.ts';
+import { Type } from '@sinclair/typebox';
+import { storedLog, type SqlEventStore } from '../eventstore/store.ts';
 import { sampleEvent, type TestDatabase } from '../sql/testing.ts';
+import { createEventCatalog } from '../eventstore/event-catalog.ts';
+import { defineEvent } from '../eventstore/event-definition.ts';
+import type { Session } from '../eventstore/session.ts';
+import { sealingStore, testSessions } from '../eventstore/testing.ts';
 import type { Bus, Subscription } from './bus.ts';
-import { createConsumer, type ConsumedEvent, type EventDecoder, type EventHandler } from './consumer.ts';
+import { createConsumer, defineConsumer, type ConsumedEventOf, type ConsumerOptions } from './consumer.ts';
 import { createDeadLetters } from './dead-letters.ts';
 import { partitionKeyOf, toEventMessage } from './message.ts';
 import { startOutboxRelay, type OutboxRelay } from './relay.ts';
@@ -18,16 +22,23 @@ export type MessagingFixture = {
   readonly dispose: () => Promise<void>;
 };
 
-/** The events these tests publish: `TestHappened` v1 `{ n: integer }`. */
-export const testDecoder: EventDecoder = {
-  decode(type, schemaVersion, data) {
-    if (type !== 'TestHappened') throw Object.assign(new Error(`unknown type ${type}`), { reason: 'UNKNOWN_TYPE' });
-    if (schemaVersion !== 1) throw Object.assign(new Error(`unknown version ${schemaVersion}`), { reason: 'UNKNOWN_VERSION' });
-    const n = (data as { n?: unknown } | null)?.n;
-    if (typeof n !== 'number' || !Number.isInteger(n)) throw Object.assign(new Error('/n must be an integer'), { reason: 'INVALID' });
-    return { type, schemaVersion, data };
-  },
-};
+/** The event these tests publish. */
+export const TestHappened = defineEvent('TestHappened', 1, Type.Object({ n: Type.Integer() }));
+export type TestEvent = ConsumedEventOf<typeof TestHappened>;
+
+/** What a test's consumer reads the messages with: TestHappened, and nothing else. */
+export const testCatalog = createEventCatalog([TestHappened]);
+
+/** A consumer of TestHappened that hands each event to `handle`. */
+export const testConsumer = (name: string, handle: (event: TestEvent, session: Session) => Promise<void>) =>
+  defineConsumer({ name, events: [TestHappened], handle });
+
+/** The options a test's consumer runs with, on `client`. */
+export const testConsumerOptions = (client: TestDatabase['client']): Pick<ConsumerOptions, 'client' | 'sessions' | 'catalog'> => ({
+  client,
+  sessions: testSessions(client),
+  catalog: testCatalog,
+});
 
 export async function waitUntil(condition: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -47,11 +58,11 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
 
     before(async () => {
       fixture = await open();
-      store = new SqlEventStore(fixture.database.client);
+      store = sealingStore(fixture.database.client);
       await fixture.database.client.exec(`CREATE TABLE test_handled (
         seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, consumer text NOT NULL,
         partition_key text NOT NULL, event_id uuid NOT NULL, stream_version integer NOT NULL, n integer NOT NULL)`);
-      relay = startOutboxRelay({ client: fixture.database.client, store, bus: fixture.bus, idleMs: 10 });
+      relay = startOutboxRelay({ client: fixture.database.client, store: storedLog(fixture.database.client), bus: fixture.bus, idleMs: 10 });
     });
     after(async () => {
       await relay.stop();
@@ -59,23 +70,27 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
       await fixture.dispose();
     });
 
-    const record = async (consumer: string, event: ConsumedEvent, tx: SqlQueryable) => {
-      await tx.query('INSERT INTO test_handled (consumer, partition_key, event_id, stream_version, n) VALUES ($1, $2, $3, $4, $5)', [
+    const record = async (consumer: string, event: TestEvent, session: Session) => {
+      await session.tx.query('INSERT INTO test_handled (consumer, partition_key, event_id, stream_version, n) VALUES ($1, $2, $3, $4, $5)', [
         consumer,
         event.partitionKey,
         event.eventId,
         event.streamVersion,
-        (event.data as { n: number }).n,
+        event.data.n,
       ]);
     };
 
-    async function startConsumer(handle?: EventHandler): Promise<{ name: string; subscription: Subscription; consumer: ReturnType<typeof createConsumer> }> {
+    async function startConsumer(
+      handle?: (event: TestEvent, session: Session) => Promise<void>,
+    ): Promise<{ name: string; subscription: Subscription; consumer: ReturnType<typeof createConsumer> }> {
       const name = `test-${randomUUID().slice(0, 8)}`;
       consumers.push(name);
-      const consumer = createConsumer(
-        { name, eventTypes: ['TestHappened'], decoder: testDecoder, handle: handle ?? ((event, tx) => record(name, event, tx)) },
-        { client: fixture.database.client, maxAttempts: 3, firstRetryDelayMs: 5, requestPollMs: 20 },
-      );
+      const consumer = createConsumer(testConsumer(name, handle ?? ((event, session) => record(name, event, session))), {
+        ...testConsumerOptions(fixture.database.client),
+        maxAttempts: 3,
+        firstRetryDelayMs: 5,
+        requestPollMs: 20,
+      });
       return { name, consumer, subscription: await consumer.start(fixture.bus) };
     }
 
@@ -175,13 +190,13 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
     it('retries a failing handler with backoff until it succeeds', async () => {
       const failures = new Map<string, number>();
       let name = '';
-      const { name: consumerName, subscription } = await startConsumer(async (event, tx) => {
+      const { name: consumerName, subscription } = await startConsumer(async (event, session) => {
         const seen = failures.get(event.eventId) ?? 0;
         if (seen < 2) {
           failures.set(event.eventId, seen + 1);
           throw new Error('the credit bureau is slow today');
         }
-        await record(name, event, tx);
+        await record(name, event, session);
       });
       name = consumerName;
       const last = await appendTo(randomUUID(), 2);
@@ -199,9 +214,9 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
       const poisoned = randomUUID();
       let healed = false;
       let name = '';
-      const { name: consumerName, subscription } = await startConsumer(async (event, tx) => {
+      const { name: consumerName, subscription } = await startConsumer(async (event, session) => {
         if (!healed && event.partitionKey === poisoned && (event.data as { n: number }).n === 2) throw new Error('cannot score this one');
-        await record(name, event, tx);
+        await record(name, event, session);
       });
       name = consumerName;
       const deadLetters = createDeadLetters(fixture.database.client);
@@ -247,9 +262,9 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
     it('releases the parked events when a dead letter is discarded', async () => {
       const poisoned = randomUUID();
       let name = '';
-      const { name: consumerName, subscription } = await startConsumer(async (event, tx) => {
+      const { name: consumerName, subscription } = await startConsumer(async (event, session) => {
         if ((event.data as { n: number }).n === 1) throw new Error('never');
-        await record(name, event, tx);
+        await record(name, event, session);
       });
       name = consumerName;
       const deadLetters = createDeadLetters(fixture.database.client);

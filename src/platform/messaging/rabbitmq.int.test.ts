@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { SqlEventStore } from '../eventstore/store.ts';
+import { storedLog, type SqlEventStore } from '../eventstore/store.ts';
+import { sealingStore } from '../eventstore/testing.ts';
 import { openTestPostgres, sampleEvent, type TestDatabase } from '../sql/testing.ts';
 import type { Bus } from './bus.ts';
 import { createConsumer } from './consumer.ts';
-import { testDecoder, waitUntil } from './messaging.contract.ts';
+import { testConsumer, testConsumerOptions, waitUntil } from './messaging.contract.ts';
 import { createRabbitMqBus } from './rabbitmq-bus.ts';
 import { startOutboxRelay, type OutboxRelay } from './relay.ts';
 import { deleteConsumerTopology, testAmqpUrl } from './testing.ts';
@@ -21,12 +22,12 @@ describe('RabbitMQ consumers with several replicas', () => {
 
   before(async () => {
     database = await openTestPostgres(30);
-    store = new SqlEventStore(database.client);
+    store = sealingStore(database.client);
     await database.client.exec(`
       CREATE TABLE replica_handled (seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, event_id uuid NOT NULL,
         replica text NOT NULL, partition_key text, stream_version integer)`);
     relayBus = await createRabbitMqBus({ url: testAmqpUrl });
-    relay = startOutboxRelay({ client: database.client, store, bus: relayBus, idleMs: 10 });
+    relay = startOutboxRelay({ client: database.client, store: storedLog(database.client), bus: relayBus, idleMs: 10 });
   });
   after(async () => {
     await relay.stop();
@@ -39,20 +40,15 @@ describe('RabbitMQ consumers with several replicas', () => {
     const bus = await createRabbitMqBus({ url: testAmqpUrl, prefetch: 32 });
     buses.push(bus);
     const runtime = createConsumer(
-      {
-        name: consumer,
-        eventTypes: ['TestHappened'],
-        decoder: testDecoder,
-        handle: async (event, tx) => {
-          await tx.query('INSERT INTO replica_handled (event_id, replica, partition_key, stream_version) VALUES ($1, $2, $3, $4)', [
-            event.eventId,
-            replicaName,
-            event.partitionKey,
-            event.streamVersion,
-          ]);
-        },
-      },
-      { client: database.client },
+      testConsumer(consumer, async (event, session) => {
+        await session.tx.query('INSERT INTO replica_handled (event_id, replica, partition_key, stream_version) VALUES ($1, $2, $3, $4)', [
+          event.eventId,
+          replicaName,
+          event.partitionKey,
+          event.streamVersion,
+        ]);
+      }),
+      testConsumerOptions(database.client),
     );
     const subscription = await bus.subscribe({
       consumer,

@@ -7,7 +7,8 @@ import { createSleeper } from '../runtime/sleeper.ts';
 
 export type OutboxRelayOptions = {
   readonly client: SqlClient;
-  readonly store: EventStore;
+  /** The log as stored (see storedLog): the relay publishes personal data sealed, for each consumer to reveal. */
+  readonly store: Pick<EventStore, 'readAll'>;
   readonly bus: Bus;
   /** Relays of one name share a checkpoint and take turns through the lease. */
   readonly name?: string;

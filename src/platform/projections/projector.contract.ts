@@ -4,13 +4,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { SqlClient, SqlQueryable } from '../sql/sql-client.ts';
-import { SqlEventStore } from '../eventstore/store.ts';
+import type { SqlEventStore } from '../eventstore/store.ts';
+import { sealingStore, testDigestSecret, testVault } from '../eventstore/testing.ts';
 import type { TestDatabase } from '../sql/testing.ts';
 import type { NewEvent } from '../eventstore/types.ts';
-import { sqlSubjectKeys } from '../../privacy/subject-keys.ts';
-import { createPersonalDataVault, type PersonalDataVault } from '../../privacy/vault.ts';
 import { applicationStreamId } from '../../features/application/events.ts';
-import { platformEventHistory } from '../../app/catalog.ts';
 import { customerViewProjection } from '../../features/application/customer-view.ts';
 import { dashboardProjection } from '../../features/application/dashboard.ts';
 import { startProjector, type ParkedEvent, type Projection, type Projector, type ProjectorOptions } from './projector.ts';
@@ -49,19 +47,8 @@ async function until(condition: () => boolean | Promise<boolean>, what: string):
   }
 }
 
-const digestSecret = 'a test digest secret of 32 chars.';
-
-/** The vault as the platform has it, on the test's database. */
-export const testVault = (client: SqlClient): PersonalDataVault =>
-  createPersonalDataVault({ keys: sqlSubjectKeys(client, { digestSecret }), definitions: platformEventHistory });
-
 /** The search's keys, made with the test vault's secret. */
-export const testSearchKeys = searchKeys(digestSecret);
-
-/** The event store as the platform has it: personal data sealed. */
-export function sealingStore(client: SqlClient): SqlEventStore {
-  return new SqlEventStore(client, { personalData: testVault(client) });
-}
+export const testSearchKeys = searchKeys(testDigestSecret);
 
 /**
  * Stores a submission at a schema version this build does not know, as a newer build
