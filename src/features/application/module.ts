@@ -43,14 +43,14 @@ export function reactionTo(event: Outcome): Exclude<ApplicationCommand, SubmitAp
   }
 }
 
+/** What the Application service needs beside the platform: its settings and the vault (erasure, sealing in a reaction's transaction). */
+export type ApplicationNeeds = { readonly config: ApplicationConfig; readonly personalData: PersonalDataVault };
+
 /**
  * The Application service: the command API, the application's reactions to the
  * outcomes of scoring, documents and the bank, and the rate lock's deadline. It writes
  * only `application-<id>` streams.
  */
-/** What the Application service needs beside the platform: its settings and the vault (erasure, sealing in a reaction's transaction). */
-export type ApplicationNeeds = { readonly config: ApplicationConfig; readonly personalData: PersonalDataVault };
-
 export const applicationModule: ServiceModule<ApplicationNeeds> = {
   name: 'application',
   async start({ config, sessions, store, clock, newId, personalData }) {

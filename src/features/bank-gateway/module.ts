@@ -96,15 +96,15 @@ export function sagaInputOf(event: SagaEvent, sealed: SealedFields = {}): SagaIn
   }
 }
 
+/** What the Bank Gateway needs beside the platform: its settings and the vault that opens the applicant for the booking. */
+export type GatewayNeeds = { readonly config: GatewayConfig; readonly personalData: PersonalDataVault };
+
 /**
  * The Bank Gateway: the saga that books the mortgage on the legacy mainframe once
  * credit, documents and the rate lock are in. Its state is a row per application; the
  * mainframe calls are jobs, so they run outside any transaction, survive a restart and
  * are retried with the same idempotency key. It writes only `finalization-<id>` streams.
  */
-/** What the Bank Gateway needs beside the platform: its settings and the vault that opens the applicant for the booking. */
-export type GatewayNeeds = { readonly config: GatewayConfig; readonly personalData: PersonalDataVault };
-
 export const bankGatewayModule: ServiceModule<GatewayNeeds> = {
   name: 'bank-gateway',
   async start({ config: gateway, clock, newId, personalData }) {

@@ -124,14 +124,14 @@ const checkedSetKey = (documents: readonly { kind: string; sha256: string }[]) =
     .map((document) => `${document.kind}:${document.sha256}`)
     .join(',');
 
+/** What the Document service needs beside the platform: its settings and the vault whose keys seal the files. */
+export type DocumentsNeeds = { readonly config: DocumentsConfig; readonly personalData: PersonalDataVault };
+
 /**
  * The Document service: takes the applicant's PDFs, keeps them content-addressed on
  * disk, and once one of each kind is in, reads their text and checks them against the
  * declared facts (a job, off the request path). It writes only `documents-<id>` streams.
  */
-/** What the Document service needs beside the platform: its settings and the vault whose keys seal the files. */
-export type DocumentsNeeds = { readonly config: DocumentsConfig; readonly personalData: PersonalDataVault };
-
 export const documentsModule: ServiceModule<DocumentsNeeds> = {
   name: 'documents',
   async start({ config, client, sessions, clock, newId, personalData }) {

@@ -85,6 +85,9 @@ type Recipient = { applicant: Sealed; amount_cents: string | number; term_years:
 
 type Applicant = Extract<Told, { type: 'MortgageApplicationSubmitted' }>['data']['applicant'];
 
+/** What the Notification service needs beside the platform: its settings and the vault that opens the recipient. */
+export type NotificationNeeds = { readonly config: NotificationConfig; readonly personalData: PersonalDataVault };
+
 /**
  * The Notification service: tells the applicant, by email, of each step that concerns
  * them, once per event and channel. The consumer's inbox makes a redelivered event
@@ -92,9 +95,6 @@ type Applicant = Extract<Told, { type: 'MortgageApplicationSubmitted' }>['data']
  * retried after a crash or a timeout send nothing twice. It writes only
  * `notification-<id>` streams.
  */
-/** What the Notification service needs beside the platform: its settings and the vault that opens the recipient. */
-export type NotificationNeeds = { readonly config: NotificationConfig; readonly personalData: PersonalDataVault };
-
 export const notificationModule: ServiceModule<NotificationNeeds> = {
   name: 'notification',
   async start({ config, client, clock, newId, personalData }) {

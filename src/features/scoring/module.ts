@@ -51,15 +51,15 @@ export function creditCheckOf(event: Submission): CreditCheckJob['inputs'] {
   };
 }
 
+/** What the Scoring service needs beside the platform: its settings, the secret its inputs hash is keyed with, and the vault that opens the applicant. */
+export type ScoringNeeds = { readonly config: ScoringConfig; readonly digestSecret: string; readonly personalData: PersonalDataVault };
+
 /**
  * The Scoring service: on each submission, a credit check against a bureau (a job, so
  * the HTTP call runs outside any transaction and survives a restart); on approval, a
  * credit hold; when the application closes without a mortgage, the hold's release.
  * It writes only `credit-check-<id>` streams.
  */
-/** What the Scoring service needs beside the platform: its settings, the secret its inputs hash is keyed with, and the vault that opens the applicant. */
-export type ScoringNeeds = { readonly config: ScoringConfig; readonly digestSecret: string; readonly personalData: PersonalDataVault };
-
 export const scoringModule: ServiceModule<ScoringNeeds> = {
   name: 'scoring',
   async start({ config: scoring, digestSecret, clock, newId, personalData }) {
