@@ -14,7 +14,7 @@
 // violation of each rule, so that a rule that stops firing fails the tests.
 
 // The platform's modules, lowest first: a module may import those before it, never one
-// after it. runtime is what every follower of the log shares (sleeping and waking); sql is
+// after it. runtime is what every follower shares (its loop, sleep, backoff, lease); sql is
 // the database clients and the migration runner; eventstore is the log on them (and the
 // personal-data port it seals through); messaging (outbox relay, buses, consumers, jobs,
 // dead letters) and projections (the projector, checkpoints, rebuilds) are the followers of

@@ -7,6 +7,7 @@ import type { EventDefinition } from '../eventstore/event-definition.ts';
 import { SealedValueError } from '../eventstore/personal-data.ts';
 import type { Session, UnitOfWork } from '../eventstore/session.ts';
 import type { Bus, Subscription } from './bus.ts';
+import { startFollower } from '../runtime/follower.ts';
 import type { EventMessage, IncomingMessage } from './message.ts';
 
 /**
@@ -347,40 +348,25 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
     processRequests,
     /**
      * Subscribes to the bus and starts carrying out requests, every `requestPollMs` and
-     * whenever `checkRequests` is called (by whoever recorded one); close() stops both, gracefully.
+     * whenever `checkRequests` is called (by whoever recorded one), backing off while they
+     * fail (the database away); close() stops both, gracefully.
      */
     async start(bus: Bus): Promise<Subscription & { readonly checkRequests: () => void }> {
       const subscription = await bus.subscribe({ consumer: name, eventTypes, deliver });
-      let stopped = false;
-      let timer: NodeJS.Timeout | undefined;
-      let polling: Promise<void> | undefined;
-      // A request recorded while a look is under way may have come after its query: look again.
-      let again = false;
-      const poll = () => {
-        clearTimeout(timer);
-        polling = processRequests()
-          .catch((error: unknown) => options.onError?.(error))
-          .finally(() => {
-            polling = undefined;
-            if (stopped) return;
-            if (again) {
-              again = false;
-              poll();
-            } else timer = setTimeout(poll, requestPollMs);
-          });
-      };
-      poll();
-      return {
-        checkRequests: () => {
-          if (stopped) return;
-          if (polling) again = true;
-          else poll();
+      const requests = startFollower({
+        step: async () => {
+          await processRequests();
+          return { sleepMs: requestPollMs };
         },
+        backoff: { firstMs: requestPollMs, maxMs: Math.max(requestPollMs, 10_000) },
+        onError: options.onError,
+      });
+      return {
+        checkRequests: requests.wake,
         close: async () => {
-          stopped = true;
-          clearTimeout(timer);
+          const stopping = requests.stop();
           await subscription.close();
-          await polling;
+          await stopping;
         },
       };
     },

@@ -1,6 +1,6 @@
 import { errorMessage, type SqlClient, type SqlQueryable } from '../sql/sql-client.ts';
 import type { Session, UnitOfWork } from '../eventstore/session.ts';
-import { createSleeper } from '../runtime/sleeper.ts';
+import { startFollower, type Next } from '../runtime/follower.ts';
 
 /**
  * A piece of work a service owes the outside world or the future: call a bureau, book
@@ -160,7 +160,6 @@ export function startJobWorker<Payload>(options: JobWorkerOptions<Payload>): Job
   const maxRetryDelayMs = options.maxRetryDelayMs ?? 60_000;
   const clock = options.clock ?? (() => new Date());
   const running = new Set<Promise<void>>();
-  let stopped = false;
 
   /** Runs `work` and moves the job on, if the job is still this run's; the row's lock orders it with consumers. */
   async function settle(job: Job, work: ((session: Session) => Promise<void>) | undefined, nextDueAt: Date | undefined) {
@@ -206,8 +205,6 @@ export function startJobWorker<Payload>(options: JobWorkerOptions<Payload>): Job
     }
   }
 
-  const { sleep: pause, wake: wakeUp } = createSleeper();
-
   /**
    * How long an idle worker waits before it looks again. With `maxIdleMs`, until the next
    * job falls due: a job scheduled meanwhile wakes it (the scheduling session's signal),
@@ -221,38 +218,28 @@ export function startJobWorker<Payload>(options: JobWorkerOptions<Payload>): Job
     return Math.min(Math.max(new Date(row.next).getTime() - clock().getTime(), 5), options.maxIdleMs);
   }
 
-  async function loop(): Promise<void> {
-    let backoffMs = pollMs;
-    while (!stopped) {
-      try {
-        const free = concurrency - running.size;
-        const jobs = free > 0 ? await claimJobs<Payload>(client, queue, clock(), free, leaseMs) : [];
-        for (const job of jobs) {
-          const task = run(job).finally(() => {
-            running.delete(task);
-            wakeUp();
-          });
-          running.add(task);
-        }
-        backoffMs = pollMs;
-        if (running.size >= concurrency) await pause(pollMs);
-        else if (jobs.length === 0) await pause(await idleMs());
-      } catch (error) {
-        options.onError?.(error);
-        await pause(backoffMs);
-        backoffMs = Math.min(backoffMs * 2, 10_000);
-      }
+  /** Claims what due jobs it has room for and starts them; sleeps while it is full or nothing is due. */
+  async function claimDue(): Promise<Next> {
+    const free = concurrency - running.size;
+    const jobs = free > 0 ? await claimJobs<Payload>(client, queue, clock(), free, leaseMs) : [];
+    for (const job of jobs) {
+      const task = run(job).finally(() => {
+        running.delete(task);
+        follower.wake();
+      });
+      running.add(task);
     }
+    if (running.size >= concurrency) return { sleepMs: pollMs };
+    if (jobs.length === 0) return { sleepMs: await idleMs() };
+    return 'again';
   }
 
-  const looping = loop();
+  const follower = startFollower({ step: claimDue, backoff: { firstMs: pollMs, maxMs: Math.max(pollMs, 10_000) }, onError: options.onError });
   return {
     queue,
-    wake: wakeUp,
+    wake: follower.wake,
     stop: async () => {
-      stopped = true;
-      wakeUp();
-      await looping;
+      await follower.stop();
       await Promise.all(running);
     },
   };

@@ -3,7 +3,7 @@ import type { SqlClient } from '../sql/sql-client.ts';
 import type { EventStore } from '../eventstore/types.ts';
 import type { Bus } from './bus.ts';
 import { toEventMessage } from './message.ts';
-import { createSleeper } from '../runtime/sleeper.ts';
+import { startFollower, type Lease, type Next } from '../runtime/follower.ts';
 
 export type OutboxRelayOptions = {
   readonly client: SqlClient;
@@ -45,10 +45,9 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const leaseMs = options.leaseMs ?? 10_000;
   const idleMs = options.idleMs ?? 100;
 
-  let stopped = false;
+  /** The checkpoint: read when the relay takes the lease, moved with each batch the bus confirmed. */
   let publishedPosition = -1;
   const waiters = new Set<{ position: number; resolve: () => void }>();
-  const { sleep: pause, wake } = createSleeper();
 
   function reached(position: number) {
     publishedPosition = position;
@@ -72,6 +71,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     return rows[0] ? Number(rows[0].position) : undefined;
   }
 
+  /** Moves the checkpoint, renewing the lease; false when another relay holds it. */
   async function advance(position: number): Promise<boolean> {
     const rows = await client.query(
       `UPDATE mutuo_relay SET position = $3, lease_until = now() + $4 * interval '1 millisecond'
@@ -81,55 +81,37 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     return rows.length === 1;
   }
 
-  async function run(): Promise<void> {
-    let backoffMs = 100;
-    while (!stopped) {
-      try {
-        const checkpoint = await holdLease();
-        if (checkpoint === undefined) {
-          await pause(leaseMs / 2);
-          continue;
-        }
-        let position = checkpoint;
-        reached(position);
-        let leaseRenewedAt = Date.now();
-        while (!stopped) {
-          const events = await store.readAll(position, batchSize);
-          if (events.length === 0) {
-            if (Date.now() - leaseRenewedAt > leaseMs / 3) {
-              if (!(await advance(position))) break;
-              leaseRenewedAt = Date.now();
-            }
-            await pause(idleMs);
-            continue;
-          }
-          await bus.publish(events.map(toEventMessage));
-          const last = events.at(-1)!.position;
-          if (!(await advance(last))) break;
-          leaseRenewedAt = Date.now();
-          position = last;
-          reached(position);
-          backoffMs = 100;
-        }
-      } catch (error) {
-        // The broker or the database is away: try again, more slowly each time.
-        options.onError?.(error);
-        await pause(backoffMs);
-        backoffMs = Math.min(backoffMs * 2, 5_000);
-      }
-    }
+  const lease: Lease = {
+    durationMs: leaseMs,
+    standbyMs: leaseMs / 2,
+    acquire: async () => {
+      const checkpoint = await holdLease();
+      if (checkpoint === undefined) return false;
+      reached(checkpoint);
+      return true;
+    },
+    renew: () => advance(publishedPosition),
+    release: async () => {
+      // Let another relay take over at once instead of waiting for the lease to lapse.
+      await client.query(`UPDATE mutuo_relay SET lease_until = now() WHERE name = $1 AND holder = $2`, [name, holder]);
+    },
+  };
+
+  async function publishNext(): Promise<Next> {
+    const events = await store.readAll(publishedPosition, batchSize);
+    if (events.length === 0) return { sleepMs: idleMs };
+    await bus.publish(events.map(toEventMessage));
+    const last = events.at(-1)!.position;
+    if (!(await advance(last))) return 'lease-lost';
+    reached(last);
+    return 'again';
   }
 
-  const running = run();
+  // The broker or the database away: the relay tries again, backing off up to 5 s.
+  const follower = startFollower({ step: publishNext, lease, onError: options.onError });
   return {
-    wake,
+    wake: follower.wake,
     published: (position) => (position <= publishedPosition ? Promise.resolve() : new Promise((resolve) => waiters.add({ position, resolve }))),
-    stop: async () => {
-      stopped = true;
-      wake();
-      await running;
-      // Let another relay take over at once instead of waiting for the lease to lapse.
-      await client.query(`UPDATE mutuo_relay SET lease_until = now() WHERE name = $1 AND holder = $2`, [name, holder]).catch(() => undefined);
-    },
+    stop: follower.stop,
   };
 }

@@ -3,7 +3,7 @@ import { DomainError } from '../../domain/errors.ts';
 import { EventDecodeError } from '../eventstore/event-catalog.ts';
 import { errorMessage, isSqlError, type SqlClient, type SqlQueryable } from '../sql/sql-client.ts';
 import type { EventStore, StoredEvent } from '../eventstore/types.ts';
-import { createSleeper } from '../runtime/sleeper.ts';
+import { startFollower, type Follower, type Lease, type Next } from '../runtime/follower.ts';
 
 /** The physical name of each of a projection's tables: the live ones, or their shadows during a rebuild. */
 export type TableNames = Readonly<Record<string, string>>;
@@ -385,9 +385,8 @@ export function startProjector(options: ProjectorOptions): Projector {
    * changed only here (every change is made by the lease's holder).
    */
   const parkedStreams = new Map<string, Set<string>>();
+  /** Set by stop: a rebuild in progress gives up. */
   let stopped = false;
-  /** One per followed projection: a wake reaches each of them. */
-  const sleepers = options.projections.map(() => createSleeper());
 
   async function exclusively<T>(projection: string, work: () => Promise<T>): Promise<T> {
     const before = locks.get(projection) ?? Promise.resolve();
@@ -502,58 +501,55 @@ export function startProjector(options: ProjectorOptions): Projector {
     return new Set(rows.map((row) => row.stream_id));
   }
 
-  async function follow(projection: Projection, pause: (ms: number) => Promise<void>): Promise<void> {
-    let backoffMs = 100;
-    while (!stopped) {
-      try {
-        const checkpoint = await holdLease(projection.name);
-        if (checkpoint === undefined) {
-          // Another process writes this projection: stand by.
-          await pause(idleMs);
-          continue;
-        }
-        let position = checkpoint;
+  /**
+   * Follows the log for one projection while this process holds its lease. Commits in
+   * other processes do not wake this one: while events keep coming, it looks again soon
+   * (busyPollMs); after a quiet second, it settles back to idleMs.
+   */
+  function follow(projection: Projection): Follower {
+    const { name } = projection;
+    let busyUntil = 0;
+    const lease: Lease = {
+      durationMs: leaseMs,
+      // Another process writes this projection: stand by.
+      standbyMs: idleMs,
+      acquire: async () => {
+        const checkpoint = await holdLease(name);
+        if (checkpoint === undefined) return false;
         await projection.forgetHotCopy?.();
         // Not while a redrive or a discard of this process changes them.
-        await exclusively(projection.name, async () => parkedStreams.set(projection.name, await parkedStreamsOf(projection.name)));
-        positions.set(projection.name, position);
-        let renewedAt = Date.now();
-        // Commits in other processes do not wake this one: while events keep coming, look
-        // again soon (busyPollMs); after a quiet second, settle back to idleMs.
-        let busyUntil = 0;
-        while (!stopped) {
-          const applied = await exclusively(projection.name, async () => {
-            // A rebuild may have swapped in tables with a checkpoint of their own meanwhile.
-            position = positions.get(projection.name) ?? position;
-            const events = await store.readAll(position, batchSize);
-            if (events.length === 0) return 0;
-            const last = events.at(-1)!.position;
-            const outcome = await applyLive(projection, events, last);
-            if (outcome === 'lost') return -1;
-            position = last;
-            await committed(projection, outcome);
-            positions.set(projection.name, position);
-            return events.length;
-          });
-          if (applied < 0) break;
-          if (applied > 0) {
-            renewedAt = Date.now();
-            busyUntil = renewedAt + 1_000;
-            backoffMs = 100;
-            continue;
-          }
-          if (Date.now() - renewedAt > leaseMs / 3) {
-            if ((await holdLease(projection.name)) === undefined) break;
-            renewedAt = Date.now();
-          }
-          await pause(Date.now() < busyUntil ? busyPollMs : idleMs);
-        }
-      } catch (error) {
-        options.onError?.(error, projection.name);
-        await pause(backoffMs);
-        backoffMs = Math.min(backoffMs * 2, 5_000);
+        await exclusively(name, async () => parkedStreams.set(name, await parkedStreamsOf(name)));
+        positions.set(name, checkpoint);
+        busyUntil = 0;
+        return true;
+      },
+      renew: async () => (await holdLease(name)) !== undefined,
+      release: async () => {
+        // Hand the projection over at once rather than when the lease lapses.
+        await client.query('UPDATE mutuo_projections SET holder = NULL, lease_until = NULL WHERE name = $1 AND holder = $2', [name, holder]);
+      },
+    };
+    const applyNext = async (): Promise<Next> => {
+      const applied = await exclusively(name, async () => {
+        // Read here: a rebuild may have swapped in tables with a checkpoint of their own meanwhile.
+        const position = positions.get(name)!;
+        const events = await store.readAll(position, batchSize);
+        if (events.length === 0) return 0;
+        const last = events.at(-1)!.position;
+        const outcome = await applyLive(projection, events, last);
+        if (outcome === 'lost') return -1;
+        await committed(projection, outcome);
+        positions.set(name, last);
+        return events.length;
+      });
+      if (applied < 0) return 'lease-lost';
+      if (applied > 0) {
+        busyUntil = Date.now() + 1_000;
+        return 'again';
       }
-    }
+      return { sleepMs: Date.now() < busyUntil ? busyPollMs : idleMs };
+    };
+    return startFollower({ step: applyNext, lease, onError: (error) => options.onError?.(error, name) });
   }
 
   /**
@@ -777,12 +773,12 @@ export function startProjector(options: ProjectorOptions): Projector {
     };
   }
 
-  const following = options.projections.map((projection, i) => follow(projection, sleepers[i]!.sleep));
+  const followers = options.projections.map(follow);
 
   return {
     names: options.projections.map((projection) => projection.name),
     wake: () => {
-      for (const sleeper of sleepers) sleeper.wake();
+      for (const follower of followers) follower.wake();
     },
     status: async () => {
       // From the table: a standby process reports the projections another one writes.
@@ -831,10 +827,7 @@ export function startProjector(options: ProjectorOptions): Projector {
     discard,
     stop: async () => {
       stopped = true;
-      for (const sleeper of sleepers) sleeper.wake();
-      await Promise.all(following);
-      // Hand the projections over at once rather than when the lease lapses.
-      await client.query('UPDATE mutuo_projections SET holder = NULL, lease_until = NULL WHERE holder = $1', [holder]).catch(() => undefined);
+      await Promise.all(followers.map((follower) => follower.stop()));
     },
   };
 }
