@@ -131,7 +131,7 @@ export function createErasureService({ sessions, personalData, clock, newId, ret
     const decided = dataSubjectDecider.decide(command, subject.state, { now, retentionYears, subjectId: subject.subjectId });
     const stamped = stampEvents(dataSubjectEventCatalog, decided, { correlationId: request.correlationId, causationId: null }, request.actor, now, newId);
     // A hold's reason is sealed with the person's key.
-    const appended = await subject.session.append(dataSubjectStreamId(subject.subjectId), stamped, subject.version || 'no_stream');
+    const appended = await subject.session.append(dataSubjectStreamId(subject.subjectId), stamped, subject.version);
     return { decided, appended };
   }
 

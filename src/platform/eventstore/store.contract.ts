@@ -160,8 +160,14 @@ export function describeEventStoreConformance(adapter: string, openDatabase: () 
 
     it('refuses an empty append and an impossible expected version', async () => {
       await assert.rejects(store.appendToStream(newStream(), [], 'any'), RangeError);
-      await assert.rejects(store.appendToStream(newStream(), [sampleEvent()], 0), RangeError);
+      await assert.rejects(store.appendToStream(newStream(), [sampleEvent()], -1), RangeError);
       await assert.rejects(store.appendToStream(newStream(), [sampleEvent()], 1.5), RangeError);
+    });
+
+    it('reads expected version 0 as no_stream: the version of a stream without events', async () => {
+      const stream = newStream();
+      assert.equal((await store.appendToStream(stream, [sampleEvent()], 0)).nextVersion, 1);
+      await assert.rejects(store.appendToStream(stream, [sampleEvent()], 0), WrongExpectedVersionError);
     });
 
     it('keeps type, schema version, data and metadata as given', async () => {

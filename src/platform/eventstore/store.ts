@@ -49,7 +49,8 @@ function toStoredEvent(row: EventRow): StoredEvent {
 function expectedVersionParam(expected: ExpectedVersion): number | null {
   if (expected === 'any') return null;
   if (expected === 'no_stream') return 0;
-  if (!Number.isInteger(expected) || expected < 1) throw new RangeError(`expected version must be >= 1, got ${expected}`);
+  // 0, the version of a stream that has no event, is no_stream: a caller may pass the length of what it read.
+  if (!Number.isInteger(expected) || expected < 0) throw new RangeError(`expected version must be >= 0, got ${expected}`);
   return expected;
 }
 

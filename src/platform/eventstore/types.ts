@@ -35,7 +35,7 @@ export type StoredEvent = {
 /** Top-level fields of an event's data as they are stored, sealed with their subject's key. */
 export type SealedFields = Readonly<Record<string, { readonly $sealed: string }>>;
 
-/** `any`: no check; `no_stream`: the stream must not exist yet; N: the stream must be at version N. */
+/** `any`: no check; `no_stream` (or 0): the stream must not exist yet; N: the stream must be at version N. */
 export type ExpectedVersion = 'any' | 'no_stream' | number;
 
 export type AppendResult = {
