@@ -1,5 +1,5 @@
 import { RateLimitedError } from '../../platform/http/rate-limit.ts';
-import { createSleeper } from '../../platform/runtime/sleeper.ts';
+import { startFollower, type Follower, type Next } from '../../platform/runtime/follower.ts';
 import type { SqlQueryable } from '../../platform/sql/sql-client.ts';
 import type { EventStore, StoredEvent } from '../../platform/eventstore/types.ts';
 import { applicationDecider, type ApplicationState } from './decider.ts';
@@ -17,6 +17,9 @@ export type LiveChange = {
   readonly reason?: string;
   readonly contractNumber?: string;
 };
+
+/** How long the tail sleeps while nobody follows: a new follower wakes it. */
+const UNFOLLOWED_SLEEP_MS = 60_000;
 
 /** Streams open at once: for one caller (an identity's subject), and in the whole process. */
 export type LiveLimits = { readonly perCaller: number; readonly perProcess: number };
@@ -71,34 +74,26 @@ export function startLiveFeed(store: EventStore, db: SqlQueryable, limits: LiveL
   let allFreed: (() => void) | undefined;
   const subscribers = new Map<string, Set<(events: readonly StoredEvent[]) => void>>();
   let head: number | undefined;
-  let running: Promise<void> | undefined;
-  const sleeper = createSleeper();
+  let tail: Follower | undefined;
   let closed = false;
 
-  async function tail() {
+  /** One look at the log past `head`, its events handed to their applications' followers. */
+  async function readTail(): Promise<Next> {
+    if (subscribers.size === 0) return { sleepMs: UNFOLLOWED_SLEEP_MS };
     // From the log's end at the first subscription: what came before is read per application.
     head ??= await safeHead();
-    while (!closed && subscribers.size > 0) {
-      try {
-        const events = await store.readAll(head, 1_000);
-        if (events.length > 0) {
-          head = events.at(-1)!.position;
-          const byStream = new Map<string, StoredEvent[]>();
-          for (const event of events) {
-            if (!subscribers.has(event.streamId)) continue;
-            const list = byStream.get(event.streamId) ?? [];
-            list.push(event);
-            byStream.set(event.streamId, list);
-          }
-          for (const [streamId, list] of byStream) for (const deliver of subscribers.get(streamId) ?? []) deliver(list);
-          continue;
-        }
-      } catch {
-        // The database is away for a moment: try again after the pause.
-      }
-      await sleeper.sleep(idleMs);
+    const events = await store.readAll(head, 1_000);
+    if (events.length === 0) return { sleepMs: idleMs };
+    head = events.at(-1)!.position;
+    const byStream = new Map<string, StoredEvent[]>();
+    for (const event of events) {
+      if (!subscribers.has(event.streamId)) continue;
+      const list = byStream.get(event.streamId) ?? [];
+      list.push(event);
+      byStream.set(event.streamId, list);
     }
-    running = undefined;
+    for (const [streamId, list] of byStream) for (const deliver of subscribers.get(streamId) ?? []) deliver(list);
+    return 'again';
   }
 
   /** The highest position below which nothing can commit any more (readAll's own bound). */
@@ -122,7 +117,9 @@ export function startLiveFeed(store: EventStore, db: SqlQueryable, limits: LiveL
     const set = subscribers.get(streamId) ?? new Set();
     set.add(deliver);
     subscribers.set(streamId, set);
-    running ??= tail();
+    // The database away for a moment: the tail tries again after a backoff, and the streams wait.
+    tail ??= startFollower({ step: readTail, backoff: { firstMs: idleMs, maxMs: 5_000 } });
+    tail.wake();
     const onAbort = () => notify?.();
     signal.addEventListener('abort', onAbort);
     try {
@@ -177,13 +174,14 @@ export function startLiveFeed(store: EventStore, db: SqlQueryable, limits: LiveL
   return {
     admit,
     follow,
-    wake: sleeper.wake,
+    wake: () => tail?.wake(),
     close: async () => {
       closed = true;
-      sleeper.wake();
+      const stopping = tail?.stop();
       // A follower waiting for changes is woken to find the feed closed.
       for (const followers of subscribers.values()) for (const deliver of followers) deliver([]);
       if (open > 0) await new Promise<void>((resolve) => (allFreed = resolve));
+      await stopping;
     },
   };
 }
