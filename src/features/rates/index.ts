@@ -2,5 +2,5 @@
 export * from './events.ts';
 export { rateTableAfter, rateTableView, parseRateTable, publishedTable, rateTypes } from './rate-table.ts';
 export { rateRoutes, type RateRoutesOptions } from './routes.ts';
-export { publishedRates, ratesProjection, type PublishedRates } from './read-model.ts';
+export { publishedRates, ratesProjection, readPublishedRates, type PublishedRates } from './read-model.ts';
 export { rateQueryRoutes, type RateQueryRoutesOptions } from './query-routes.ts';

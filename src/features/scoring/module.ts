@@ -1,4 +1,4 @@
-import { defaultRateTable, loanToValueBps, publishedRateFor } from '../../domain/rates.ts';
+import { loanToValueBps, publishedRateFor, type RateTable } from '../../domain/rates.ts';
 import type { SqlQueryable } from '../../platform/sql/sql-client.ts';
 import { purposeKey } from '../../privacy/digests.ts';
 import type { Sealed } from '../../privacy/sealing.ts';
@@ -35,11 +35,11 @@ type CreditCheckJob = { readonly applicant: Sealed; readonly inputs: Omit<Credit
 
 type Applicant = KnownOf<'MortgageApplicationSubmitted'>['data']['applicant'];
 
-/** The facts a credit check reads from a submission; the rate is the one published for this loan. */
-export function creditCheckOf(event: KnownOf<'MortgageApplicationSubmitted'>['data']): CreditCheckJob['inputs'] {
+/** The facts a credit check reads from a submission; the rate is the one `rateTable` (the table published now) gives this loan. */
+export function creditCheckOf(event: KnownOf<'MortgageApplicationSubmitted'>['data'], rateTable: RateTable): CreditCheckJob['inputs'] {
   const { income, property, loan } = event;
   const ltvBps = loanToValueBps(loan.amountCents, property.valueCents);
-  const annualRate = publishedRateFor(defaultRateTable, { rateType: loan.rateType, termYears: loan.termYears, ltvBps }) ?? '0';
+  const annualRate = publishedRateFor(rateTable, { rateType: loan.rateType, termYears: loan.termYears, ltvBps }) ?? '0';
   return {
     applicationId: event.applicationId,
     monthlyNetCents: income.monthlyNetCents,
@@ -59,12 +59,22 @@ export function creditCheckOf(event: KnownOf<'MortgageApplicationSubmitted'>['da
  * credit hold; when the application closes without a mortgage, the hold's release.
  * It writes only `credit-check-<id>` streams.
  */
-/** What the Scoring service needs beside the platform: its settings, the secret its inputs hash is keyed with, and the vault that opens the applicant. */
-export type ScoringNeeds = { readonly config: ScoringConfig; readonly digestSecret: string; readonly personalData: PersonalDataVault };
+/**
+ * What the Scoring service needs beside the platform: its settings, the secret its inputs
+ * hash is keyed with, the vault that opens the applicant, and the rate table published now,
+ * read from the database with the handler's transaction (the Rates feature's read model:
+ * this service may run in a process of its own).
+ */
+export type ScoringNeeds = {
+  readonly config: ScoringConfig;
+  readonly digestSecret: string;
+  readonly personalData: PersonalDataVault;
+  readonly publishedRateTable: (db: SqlQueryable) => Promise<RateTable>;
+};
 
 export const scoringModule: ServiceModule<ScoringNeeds> = {
   name: 'scoring',
-  async start({ config: scoring, digestSecret, clock, newId, personalData }) {
+  async start({ config: scoring, digestSecret, clock, newId, personalData, publishedRateTable }) {
     const inputsHashKey = purposeKey(digestSecret, 'credit-inputs');
     const simulators: BureauSimulator[] = [];
     const endpoint = async (kind: 'crif' | 'experian', url: string | undefined) => {
@@ -85,7 +95,7 @@ export const scoringModule: ServiceModule<ScoringNeeds> = {
       if (event.type === 'MortgageApplicationSubmitted') {
         const applicant = consumed.sealed?.applicant;
         if (!applicant) throw new Error('the submission carries no sealed applicant: personal data is never kept in the clear');
-        const payload: CreditCheckJob = { applicant, inputs: creditCheckOf(event.data), cause };
+        const payload: CreditCheckJob = { applicant, inputs: creditCheckOf(event.data, await publishedRateTable(tx)), cause };
         await scheduleJob(tx, { queue: checkQueue, key: applicationId, payload, dueAt: clock() });
         return;
       }
