@@ -5,6 +5,7 @@ import { erasedText } from '../../privacy/erased.ts';
 import { erasedApplicant, type Applicant } from './events.ts';
 import { isSealed } from '../../privacy/sealing.ts';
 import type { PersonalDataVault } from '../../privacy/vault.ts';
+import type { RedisErrors } from '../../platform/redis-errors.ts';
 import { applicationEventTypes, byApplication, decodeApplicationEvents, erasedApplications, erasureEventType } from './application-events.ts';
 import type { Projection } from '../../platform/projections/projector.ts';
 
@@ -73,33 +74,74 @@ function fromRedisValue(value: string): CachedView {
   return { version: Number(value.slice(0, first)), owner: owner === '' ? null : decodeURIComponent(owner), body: value.slice(second + 1) };
 }
 
-/** Views in Redis (see redisValue), expiring after a day without a write (the database has them all). */
-export async function redisViewCache(url: string, ttlSeconds = 86_400): Promise<ViewCache> {
+/**
+ * Views in Redis (see redisValue), expiring after a day without a write (the database has
+ * them all). Redis away is never a reader's failure: a read that fails is a miss (the
+ * database answers), a fill that fails is skipped, and every error goes to `errors`. Views
+ * the projector could not write meanwhile would leave older ones behind, so the copy is
+ * cleared once Redis is back, and read past until then.
+ */
+export async function redisViewCache(
+  url: string,
+  { errors, ttlSeconds = 86_400 }: { readonly errors: RedisErrors; readonly ttlSeconds?: number },
+): Promise<ViewCache> {
   // No per-command timeout: node-redis arms an AbortSignal timer for every command otherwise,
-  // a measurable share of a query's CPU; a lost connection still fails the command.
-  const redis = createClient({ url, commandOptions: { timeout: 0 } });
-  redis.on('error', () => undefined);
+  // a measurable share of a query's CPU. Without the offline queue a command fails at once
+  // while Redis is away, rather than waiting for it with the request.
+  const redis = createClient({ url, commandOptions: { timeout: 0 }, disableOfflineQueue: true });
+  /** Views were lost on the way to Redis: what it holds may be older than the database. */
+  let behind = false;
+  /** Empties the copy and trusts it again; while it cannot, the copy is read past. */
+  async function clear() {
+    try {
+      for await (const keys of redis.scanIterator({ MATCH: `${redisPrefix}*`, COUNT: 1_000 })) {
+        if (keys.length > 0) await redis.unlink(keys);
+      }
+      behind = false;
+    } catch (error) {
+      behind = true;
+      errors.error(error);
+    }
+  }
+  redis.on('error', errors.error);
+  redis.on('ready', () => {
+    errors.ready();
+    if (behind) void clear();
+  });
   await redis.connect();
   return {
     kind: 'Redis',
     async get(applicationId) {
-      const value = await redis.get(redisPrefix + applicationId);
-      return value ? fromRedisValue(value) : undefined;
+      if (behind) return undefined;
+      try {
+        const value = await redis.get(redisPrefix + applicationId);
+        return value ? fromRedisValue(value) : undefined;
+      } catch (error) {
+        errors.error(error);
+        return undefined;
+      }
     },
     async setMany(entries) {
       if (entries.size === 0) return;
       const batch = redis.multi();
       for (const [applicationId, view] of entries) batch.set(redisPrefix + applicationId, redisValue(view), { EX: ttlSeconds });
-      await batch.execAsPipeline();
-    },
-    async fill(applicationId, view) {
-      await redis.set(redisPrefix + applicationId, redisValue(view), { NX: true, EX: ttlSeconds });
-    },
-    async clear() {
-      for await (const keys of redis.scanIterator({ MATCH: `${redisPrefix}*`, COUNT: 1_000 })) {
-        if (keys.length > 0) await redis.unlink(keys);
+      try {
+        // A pipeline waits for a reconnection whatever the offline queue says: it would hold the projector up.
+        if (!redis.isReady) throw new Error('Redis is not connected: views not written to the hot copy');
+        await batch.execAsPipeline();
+      } catch (error) {
+        behind = true;
+        errors.error(error);
       }
     },
+    async fill(applicationId, view) {
+      try {
+        await redis.set(redisPrefix + applicationId, redisValue(view), { NX: true, EX: ttlSeconds });
+      } catch (error) {
+        errors.error(error);
+      }
+    },
+    clear,
     async close() {
       redis.destroy();
     },
