@@ -39,8 +39,7 @@ const testModule = /(\.test|\.contract|\.fixture|(^|\/)testing)\.ts$/;
  * (the decider, and whatever replays it or reads it). The copy must type-check, so the
  * rename is a complete one. Answers the copy's folder and the modules the rename changed.
  */
-async function sourcesWithStateRenamed(): Promise<{ readonly root: string; readonly changed: readonly string[] }> {
-  const root = await mkdtemp(join(tmpdir(), 'mutuo-renamed-state-'));
+async function sourcesWithStateRenamed(root: string): Promise<{ readonly root: string; readonly changed: readonly string[] }> {
   await cp(join(repository, 'src'), join(root, 'src'), { recursive: true });
   await cp(join(repository, 'package.json'), join(root, 'package.json'));
   await symlink(join(repository, 'node_modules'), join(root, 'node_modules'), 'dir');
@@ -89,6 +88,7 @@ describe('the customer view owns its document', () => {
   let database: TestDatabase;
   let store: SqlEventStore;
   let vault: PersonalDataVault;
+  let copy: string | undefined;
   let renamed: { readonly root: string; readonly changed: readonly string[] };
   const ids = { locked: randomUUID(), rejected: randomUUID(), withdrawn: randomUUID(), submitted: randomUUID() };
   const at = '2026-03-02T09:00:00.000Z';
@@ -121,11 +121,12 @@ describe('the customer view owns its document', () => {
     await append(ids.withdrawn, [submitted(ids.withdrawn, applicant('Verdi')), withdrawn(later(at, hours(3)))], 'no_stream');
     await append(ids.submitted, [submitted(ids.submitted, applicant('Neri'))], 'no_stream');
     await project(customerViewProjection(undefined, vault), await readLog(store));
-    renamed = await sourcesWithStateRenamed();
+    copy = await mkdtemp(join(tmpdir(), 'mutuo-renamed-state-'));
+    renamed = await sourcesWithStateRenamed(copy);
   });
   after(async () => {
     await database.dispose();
-    if (renamed) await rm(renamed.root, { recursive: true, force: true });
+    if (copy) await rm(copy, { recursive: true, force: true });
   });
 
   it('imports nothing of the decider, nor anything that reads its state: the projection, its document and the query that reads it', async () => {
