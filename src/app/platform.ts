@@ -24,6 +24,7 @@ import { sqlSubjectKeys } from '../privacy/subject-keys.ts';
 import { createPersonalDataVault } from '../privacy/vault.ts';
 import { platformEventCatalog, platformEventHistory } from './catalog.ts';
 import { memoryViewCache, redisViewCache, type ViewCache } from '../features/application/customer-view.ts';
+import { redisErrors } from '../platform/redis-errors.ts';
 import { serviceNames, services as serviceStarts, type ServiceName } from './services.ts';
 import type { AppContext } from './context.ts';
 import type { ServiceParts } from '../platform/service.ts';
@@ -159,7 +160,12 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
   const readsHere = services.includes('projector') || services.includes('query');
   let viewCache: ViewCache | undefined;
   try {
-    viewCache = config.redisUrl && readsHere ? await redisViewCache(config.redisUrl) : services.includes('projector') ? memoryViewCache() : undefined;
+    viewCache =
+      config.redisUrl && readsHere
+        ? await redisViewCache(config.redisUrl, { errors: redisErrors(logger, 'view-cache') })
+        : services.includes('projector')
+          ? memoryViewCache()
+          : undefined;
   } catch (error) {
     authentication.close();
     await relay.stop();

@@ -9,7 +9,8 @@ const otherApplicationId = '1c8e7d2f-4a5b-4d3c-8b66-2e3f4a5b6c7d';
 
 /**
  * Migration 020: what services and read models kept of a rate in basis points becomes the
- * decimal percentage. Its SQL runs here over rows as the code before it wrote them.
+ * decimal percentage. Its SQL runs here over rows as the code before it wrote them, in the
+ * schema it was written for (`openDatabase` migrates through 020).
  */
 export function describeRatesMigration(adapter: string, openDatabase: () => Promise<TestDatabase>): void {
   describe(`migration 020 on ${adapter}: rates kept in state as decimal percentages`, () => {

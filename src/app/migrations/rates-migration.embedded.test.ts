@@ -1,4 +1,4 @@
 import { describeRatesMigration } from './rates-migration.contract.ts';
 import { openTestPglite } from '../../platform/sql/testing.ts';
 
-describeRatesMigration('PGlite', openTestPglite);
+describeRatesMigration('PGlite', () => openTestPglite({ migratedThrough: 20 }));

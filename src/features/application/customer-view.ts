@@ -1,20 +1,12 @@
 import { createClient } from 'redis';
 import type { SqlQueryable } from '../../platform/sql/sql-client.ts';
-import { applicationDecider, type ApplicationState } from './decider.ts';
-import { customerView } from './view.ts';
+import { customerViewAfter, customerViewAnswer, storedPersonalData, type CustomerViewDocument, type OpenedPersonalData } from './customer-view-document.ts';
 import { erasedText } from '../../privacy/erased.ts';
 import { erasedApplicant, type Applicant } from './events.ts';
 import { isSealed } from '../../privacy/sealing.ts';
 import type { PersonalDataVault } from '../../privacy/vault.ts';
-import {
-  applicationEventTypes,
-  byApplication,
-  decodeApplicationEvents,
-  erasedApplications,
-  erasureEventType,
-  sealedApplicant,
-  type ApplicationFact,
-} from './application-events.ts';
+import type { RedisErrors } from '../../platform/redis-errors.ts';
+import { applicationEventTypes, byApplication, decodeApplicationEvents, erasedApplications, erasureEventType } from './application-events.ts';
 import type { Projection } from '../../platform/projections/projector.ts';
 
 /** A view ready to send: the JSON text, the version it is at (the ETag), and whom it belongs to. */
@@ -82,123 +74,124 @@ function fromRedisValue(value: string): CachedView {
   return { version: Number(value.slice(0, first)), owner: owner === '' ? null : decodeURIComponent(owner), body: value.slice(second + 1) };
 }
 
-/** Views in Redis (see redisValue), expiring after a day without a write (the database has them all). */
-export async function redisViewCache(url: string, ttlSeconds = 86_400): Promise<ViewCache> {
+/**
+ * Views in Redis (see redisValue), expiring after a day without a write (the database has
+ * them all). Redis away is never a reader's failure: a read that fails is a miss (the
+ * database answers), a fill that fails is skipped, and every error goes to `errors`. Views
+ * the projector could not write meanwhile would leave older ones behind, so the copy is
+ * cleared once Redis is back, and read past until then.
+ */
+export async function redisViewCache(
+  url: string,
+  { errors, ttlSeconds = 86_400 }: { readonly errors: RedisErrors; readonly ttlSeconds?: number },
+): Promise<ViewCache> {
   // No per-command timeout: node-redis arms an AbortSignal timer for every command otherwise,
-  // a measurable share of a query's CPU; a lost connection still fails the command.
-  const redis = createClient({ url, commandOptions: { timeout: 0 } });
-  redis.on('error', () => undefined);
+  // a measurable share of a query's CPU. Without the offline queue a command fails at once
+  // while Redis is away, rather than waiting for it with the request.
+  const redis = createClient({ url, commandOptions: { timeout: 0 }, disableOfflineQueue: true });
+  /** Views were lost on the way to Redis: what it holds may be older than the database. */
+  let behind = false;
+  /** Empties the copy and trusts it again; while it cannot, the copy is read past. */
+  async function clear() {
+    try {
+      for await (const keys of redis.scanIterator({ MATCH: `${redisPrefix}*`, COUNT: 1_000 })) {
+        if (keys.length > 0) await redis.unlink(keys);
+      }
+      behind = false;
+    } catch (error) {
+      behind = true;
+      errors.error(error);
+    }
+  }
+  redis.on('error', errors.error);
+  redis.on('ready', () => {
+    errors.ready();
+    if (behind) void clear();
+  });
   await redis.connect();
   return {
     kind: 'Redis',
     async get(applicationId) {
-      const value = await redis.get(redisPrefix + applicationId);
-      return value ? fromRedisValue(value) : undefined;
+      if (behind) return undefined;
+      try {
+        const value = await redis.get(redisPrefix + applicationId);
+        return value ? fromRedisValue(value) : undefined;
+      } catch (error) {
+        errors.error(error);
+        return undefined;
+      }
     },
     async setMany(entries) {
       if (entries.size === 0) return;
       const batch = redis.multi();
       for (const [applicationId, view] of entries) batch.set(redisPrefix + applicationId, redisValue(view), { EX: ttlSeconds });
-      await batch.execAsPipeline();
-    },
-    async fill(applicationId, view) {
-      await redis.set(redisPrefix + applicationId, redisValue(view), { NX: true, EX: ttlSeconds });
-    },
-    async clear() {
-      for await (const keys of redis.scanIterator({ MATCH: `${redisPrefix}*`, COUNT: 1_000 })) {
-        if (keys.length > 0) await redis.unlink(keys);
+      try {
+        // A pipeline waits for a reconnection whatever the offline queue says: it would hold the projector up.
+        if (!redis.isReady) throw new Error('Redis is not connected: views not written to the hot copy');
+        await batch.execAsPipeline();
+      } catch (error) {
+        behind = true;
+        errors.error(error);
       }
     },
+    async fill(applicationId, view) {
+      try {
+        await redis.set(redisPrefix + applicationId, redisValue(view), { NX: true, EX: ttlSeconds });
+      } catch (error) {
+        errors.error(error);
+      }
+    },
+    clear,
     async close() {
       redis.destroy();
     },
   };
 }
 
-/**
- * The application's state as the read model stores it: the applicant, and the reason it
- * was rejected or withdrawn (free text about the person), kept as their events carried
- * them, sealed; opened when a view is made. The applicant's erasure leaves the row
- * unreadable where it held their data, with nothing to scrub.
- */
-type StoredState = ApplicationState;
+type Row = { application_id: string; document: CustomerViewDocument; version: number; owner: string | null };
+type Written = Row & { status: string; position: number; updated_at: string };
 
-type Row = { application_id: string; state: StoredState; version: number; owner: string | null };
-type Written = {
-  application_id: string;
-  status: string;
-  version: number;
-  state: StoredState;
-  owner: string | null;
-  position: number;
-  updated_at: string;
-};
-
-/** Personal data an event puts in the state, as the event stored it: the sealed applicant, the sealed reason (or its erased form). */
-function keepSealed(state: ApplicationState, fact: ApplicationFact): StoredState {
-  if (state.status === 'none') return state;
-  if (fact.event.type === 'MortgageApplicationSubmitted') {
-    return { ...state, file: { ...state.file, applicant: sealedApplicant(fact.stored) as unknown as Applicant } };
-  }
-  if (
-    (state.status === 'rejected' || state.status === 'withdrawn') &&
-    (fact.event.type === 'ApplicationRejected' || fact.event.type === 'ApplicationWithdrawn')
-  ) {
-    const sealed = fact.stored.sealed?.reason;
-    return sealed ? { ...state, reason: sealed as unknown as string } : state;
-  }
-  return state;
-}
-
-/** The stored state with its sealed fields opened, or read as erased where the key is gone: what a view is made from. */
-export async function openStates(personalData: Pick<PersonalDataVault, 'open'>, states: readonly StoredState[]): Promise<ApplicationState[]> {
-  const reasonOf = (state: StoredState): unknown => (state.status === 'rejected' || state.status === 'withdrawn' ? state.reason : undefined);
-  const fields = states.flatMap((state) => (state.status === 'none' ? [undefined, undefined] : [state.file.applicant, reasonOf(state)]));
+/** The documents' personal data opened, or read as erased where the key is gone, with the keys `personalData` reads. */
+export async function openPersonalData(
+  personalData: Pick<PersonalDataVault, 'open'>,
+  documents: readonly CustomerViewDocument[],
+): Promise<OpenedPersonalData[]> {
+  const stored = documents.map(storedPersonalData);
+  const fields = stored.flatMap(({ applicant, reason }) => [applicant, reason]);
   const opened = await personalData.open(fields.map((value) => (isSealed(value) ? value : undefined)));
   /** A sealed field opened, or its erased form where the key is gone; any other value as it was stored. */
   const read = (i: number, erased: unknown) => (isSealed(fields[i]) ? (opened[i] ?? erased) : fields[i]);
-  return states.map((state, i) => {
-    if (state.status === 'none') return state;
-    const file = { ...state.file, applicant: read(2 * i, erasedApplicant) as Applicant };
-    if (state.status === 'rejected' || state.status === 'withdrawn') return { ...state, file, reason: read(2 * i + 1, erasedText) as string };
-    return { ...state, file };
-  });
+  return stored.map((_, i) => ({
+    applicant: read(2 * i, erasedApplicant) as Applicant,
+    reason: (read(2 * i + 1, erasedText) ?? null) as string | null,
+  }));
 }
 
-const viewOf = (state: Exclude<ApplicationState, { status: 'none' }>, version: number, owner: string | null): CachedView => ({
-  version,
-  owner,
-  body: JSON.stringify(customerView(state, version)),
-});
+/** The answers to these rows, their personal data opened with the keys `personalData` reads. */
+async function viewsOf(personalData: Pick<PersonalDataVault, 'open'>, rows: readonly Row[]): Promise<Map<string, CachedView>> {
+  const opened = await openPersonalData(
+    personalData,
+    rows.map((row) => row.document),
+  );
+  return new Map(
+    rows.map((row, i) => [
+      row.application_id,
+      { version: row.version, owner: row.owner, body: JSON.stringify(customerViewAnswer(row.document, row.version, opened[i]!)) },
+    ]),
+  );
+}
 
 /**
- * The customer view (GET /api/applications/:id): the application's state, evolved by
- * the aggregate's own evolve with each of its events, and the view of it the applicant
- * reads. A batch loads its applications' states in one query and writes them back in one
- * statement; the views for the hot copy are made with one look-up of the keys.
+ * The customer view (GET /api/applications/:id): the read model's own document of each
+ * application (see CustomerViewDocument), folded from its events, and the answer the
+ * applicant reads made from it. A batch loads its applications' documents in one query
+ * and writes them back in one statement; the answers for the hot copy are made with one
+ * look-up of the keys.
  */
 export function customerViewProjection(
   cache: ViewCache | undefined,
   personalData: Pick<PersonalDataVault, 'within'>,
 ): Projection<ReadonlyMap<string, CachedView>> {
-  /** The views of these rows, their personal data opened with the keys read in `tx` (on PGlite's one connection, nothing else can read them meanwhile). */
-  async function views(
-    tx: SqlQueryable,
-    rows: readonly { application_id: string; state: StoredState; version: number; owner: string | null }[],
-  ): Promise<Map<string, CachedView>> {
-    const live = rows.filter((row) => row.state.status !== 'none');
-    const states = await openStates(
-      personalData.within(tx),
-      live.map((row) => row.state),
-    );
-    const made = new Map<string, CachedView>();
-    live.forEach((row, i) => {
-      const state = states[i]!;
-      if (state.status !== 'none') made.set(row.application_id, viewOf(state, row.version, row.owner));
-    });
-    return made;
-  }
-
   return {
     name: 'customer-view',
     tables: ['rm_applications'],
@@ -209,14 +202,14 @@ export function customerViewProjection(
       const groups = byApplication(decodeApplicationEvents(events));
       const ids = [...groups.keys()];
       const rows = await tx.query<Row>(
-        `SELECT application_id::text, state, version, owner FROM ${tables.rm_applications} WHERE application_id = ANY($1::uuid[])`,
+        `SELECT application_id::text, document, version, owner FROM ${tables.rm_applications} WHERE application_id = ANY($1::uuid[])`,
         [ids],
       );
       const known = new Map(rows.map((row) => [row.application_id, row]));
       const written: Written[] = [];
       for (const [applicationId, facts] of groups) {
         const before = known.get(applicationId);
-        let current: StoredState = before?.state ?? applicationDecider.initialState;
+        let document = before?.document;
         let version = before?.version ?? 0;
         let owner = before?.owner ?? null;
         let position = 0;
@@ -225,12 +218,12 @@ export function customerViewProjection(
           if (fact.stored.streamVersion <= version) continue;
           // The application is its submitter's.
           if (fact.stored.streamVersion === 1) owner = fact.stored.metadata.actor;
-          current = keepSealed(applicationDecider.evolve(current, fact.event), fact);
+          document = customerViewAfter(document, fact);
           version = fact.stored.streamVersion;
           position = fact.stored.position;
         }
-        if (current.status === 'none' || position === 0) continue;
-        written.push({ application_id: applicationId, status: current.status, version, state: current, owner, position, updated_at: current.file.updatedAt });
+        if (!document || position === 0) continue;
+        written.push({ application_id: applicationId, status: document.status, version, document, owner, position, updated_at: document.updatedAt });
       }
       if (written.length > 0) await upsert(tx, tables.rm_applications!, written);
       if (rebuilding) return new Map();
@@ -239,10 +232,11 @@ export function customerViewProjection(
       const unchanged =
         erased.length === 0
           ? []
-          : await tx.query<Row>(`SELECT application_id::text, state, version, owner FROM ${tables.rm_applications} WHERE application_id = ANY($1::uuid[])`, [
+          : await tx.query<Row>(`SELECT application_id::text, document, version, owner FROM ${tables.rm_applications} WHERE application_id = ANY($1::uuid[])`, [
               erased,
             ]);
-      return views(tx, [...written, ...unchanged]);
+      // The keys are read in `tx`: on PGlite's one connection, nothing else can read them meanwhile.
+      return viewsOf(personalData.within(tx), [...written, ...unchanged]);
     },
     // After the commit: a crash in between leaves the hot copy behind, and the next
     // process to write the projection clears it before its first batch.
@@ -254,15 +248,15 @@ export function customerViewProjection(
 async function upsert(tx: SqlQueryable, table: string, written: readonly Written[]): Promise<void> {
   // One json (not jsonb) document for the batch, and a json column: PostgreSQL only
   // checks and slices the text, where jsonb would convert it all and back again. Parsing
-  // that document is most of the statement's time, so only the state is stored: the
-  // view the applicant reads is made from it (customerView) when it is read.
+  // that document is most of the statement's time, so only the read model's document is
+  // stored: the answer the applicant reads is made from it (customerViewAnswer) when it is read.
   await tx.query(
-    `INSERT INTO ${table} (application_id, status, version, state, owner, position, updated_at)
-     SELECT application_id, status, version, state, owner, position, updated_at
+    `INSERT INTO ${table} (application_id, status, version, document, owner, position, updated_at)
+     SELECT application_id, status, version, document, owner, position, updated_at
        FROM json_to_recordset($1::json)
-         AS r(application_id uuid, status text, version integer, state json, owner text, position bigint, updated_at timestamptz)
+         AS r(application_id uuid, status text, version integer, document json, owner text, position bigint, updated_at timestamptz)
      ON CONFLICT (application_id) DO UPDATE
-       SET status = EXCLUDED.status, version = EXCLUDED.version, state = EXCLUDED.state, owner = EXCLUDED.owner,
+       SET status = EXCLUDED.status, version = EXCLUDED.version, document = EXCLUDED.document, owner = EXCLUDED.owner,
            position = EXCLUDED.position, updated_at = EXCLUDED.updated_at`,
     [JSON.stringify(written)],
   );
@@ -270,11 +264,6 @@ async function upsert(tx: SqlQueryable, table: string, written: readonly Written
 
 /** The durable copy, for a miss in the hot copy and for reads that must see a given position. */
 export async function storedView(db: SqlQueryable, personalData: Pick<PersonalDataVault, 'open'>, applicationId: string): Promise<CachedView | undefined> {
-  const [row] = await db.query<{ version: number; state: StoredState; owner: string | null }>(
-    'SELECT version, state, owner FROM rm_applications WHERE application_id = $1',
-    [applicationId],
-  );
-  if (!row || row.state.status === 'none') return undefined;
-  const [state] = await openStates(personalData, [row.state]);
-  return state && state.status !== 'none' ? viewOf(state, row.version, row.owner) : undefined;
+  const [row] = await db.query<Row>('SELECT application_id::text, document, version, owner FROM rm_applications WHERE application_id = $1', [applicationId]);
+  return row && (await viewsOf(personalData, [row])).get(row.application_id);
 }

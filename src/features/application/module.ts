@@ -1,6 +1,7 @@
 import { defineConsumer } from '../../platform/messaging/consumer.ts';
 import { cancelJob, scheduleJob } from '../../platform/messaging/jobs.ts';
 import { causedBy, type Cause, type ServiceModule } from '../../platform/service.ts';
+import { processCounter } from '../../platform/http/metrics.ts';
 import { maxTextLength, type ApplicationCommand, type SubmitApplication } from './decider.ts';
 import { rateRoutes, rateTableAfter, rateTableStreamId } from '../rates/index.ts';
 import { createErasureService, erasureRoutes, shredKeysQueue } from '../data-subjects/index.ts';
@@ -53,11 +54,12 @@ export type ApplicationNeeds = { readonly config: ApplicationConfig; readonly pe
  */
 export const applicationModule: ServiceModule<ApplicationNeeds> = {
   name: 'application',
-  async start({ config, sessions, store, clock, newId, personalData }) {
+  async start({ config, sessions, store, clock, newId, personalData, logger }) {
     // The rate table in force: read at start, then refreshed on each RateTablePublished (here or from another process).
     let rates = rateTableAfter(await store.readStream(rateTableStreamId)).table;
     const applications = createApplicationService({ store, clock, newId, rateTable: () => rates, limits: config });
     const actor = 'system:application';
+    const refusals = processCounter('mutuo_reactions_refused_total', "Other services' outcomes the application refused to react to", ['reaction', 'code']);
     const erasure = createErasureService({ sessions, personalData, clock, newId, retentionYears: config.retentionYears });
 
     const consumer = defineConsumer({
@@ -84,9 +86,23 @@ export const applicationModule: ServiceModule<ApplicationNeeds> = {
             return;
           default: {
             const command = reactionTo(event);
-            // A refusal means the application closed first (withdrawn, or rejected for
-            // another reason): the outcome no longer changes it.
-            if (command) await applications.executeInSession(session, applicationId, command, { ...cause, actor });
+            if (!command) return;
+            // A refusal mostly means the application closed first (withdrawn, or rejected for
+            // another reason): the outcome no longer changes it, and is told, never dropped unseen.
+            const { refused } = await applications.executeInSession(session, applicationId, command, { ...cause, actor });
+            if (!refused) return;
+            refusals.inc({ reaction: event.type, code: refused.code });
+            if (logger) {
+              const refusal = {
+                eventId: event.eventId,
+                eventType: event.type,
+                applicationId,
+                command: command.type,
+                code: refused.code,
+                reason: refused.message,
+              };
+              logger.warn(refusal, `application ${applicationId} refused to react to ${event.type} ${event.eventId}: ${refused.message}`);
+            }
           }
         }
       },

@@ -7,7 +7,7 @@ import { sealingStore } from '../../platform/eventstore/testing.ts';
 import { openTestPglite, type TestDatabase } from '../../platform/sql/testing.ts';
 import { applicationStreamId } from './events.ts';
 import { createApplicationService, type ApplicationService } from './service.ts';
-import { customerView } from './view.ts';
+import { applicationStateView } from './view.ts';
 
 const context = { correlationId: randomUUID(), actor: 'test' };
 const giulias = {
@@ -94,7 +94,7 @@ describe('application events stored at an older version, read at the latest', ()
     assert.ok(state.status === 'processing');
     assert.equal(state.file.annualRate, '2.95');
     assert.deepEqual(state.file.rateLock, { annualRate: '2.95', lockedAt, expiresAt });
-    assert.equal(customerView(state, version).rate?.annualRate, 2.95, 'the percentage the applicant was shown before');
+    assert.equal(applicationStateView(state, version).rate?.annualRate, 2.95, 'the percentage shown before');
 
     await applications.execute(applicationId, { type: 'ChangeRate', annualRate: '2.875', reason: 'a finer rate' }, context);
     const events = await store.readStream(applicationStreamId(applicationId));

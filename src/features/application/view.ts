@@ -60,24 +60,3 @@ function outcome(state: Exclude<ApplicationState, { status: 'none' }>) {
 export function applicationStateView(state: Exclude<ApplicationState, { status: 'none' }>, version: number) {
   return { status: state.status, version, ...outcome(state), ...applicationFileView(state.file) };
 }
-
-/** What the applicant sees. */
-export function customerView(state: Exclude<ApplicationState, { status: 'none' }>, version: number) {
-  const file = state.file;
-  return {
-    applicationId: file.applicationId,
-    status: state.status,
-    version,
-    applicant: { firstName: file.applicant.firstName, lastName: file.applicant.lastName },
-    loan: loanView(file),
-    ...(file.annualRate !== undefined ? { rate: rateView(file.annualRate, file) } : {}),
-    steps: {
-      submitted: true,
-      incomeApproved: file.verifiedMonthlyNetCents !== undefined,
-      rateLocked: file.rateLock !== undefined,
-      decided: state.status !== 'processing',
-    },
-    ...outcome(state),
-    updatedAt: file.updatedAt,
-  };
-}

@@ -1,15 +1,20 @@
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { register } from 'prom-client';
 import { createClient } from 'redis';
+import { createSleeper } from '../../platform/runtime/sleeper.ts';
 import { openTestPostgres } from '../../platform/sql/testing.ts';
-import { createRedisLedger, createSqlLedger } from './ledger.ts';
+import { redisErrors } from '../../platform/redis-errors.ts';
+import { redisOutage, testRedisUrl, type RedisOutage } from '../../platform/redis-outage.fixture.ts';
+import { createRedisLedger, createSqlLedger, type NotificationLedger } from './ledger.ts';
 import { describeLedgerConformance } from './ledger.contract.ts';
-
-const testRedisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 describeLedgerConformance('Redis', async () => {
   const keyPrefix = `mutuo-test:${randomUUID()}:notification:`;
   return {
-    openLedger: (options) => createRedisLedger(testRedisUrl, { ...options, keyPrefix }),
+    openLedger: (options) => createRedisLedger(testRedisUrl, { ...options, keyPrefix, errors: redisErrors(false, 'notification-ledger') }),
     dispose: async () => {
       const admin = createClient({ url: testRedisUrl });
       await admin.connect();
@@ -30,4 +35,42 @@ describeLedgerConformance('SQL on PostgreSQL', async () => {
     openLedger: async (options) => createSqlLedger(database.client, options),
     dispose: () => database.dispose(),
   };
+});
+
+describe('the Redis ledger while Redis is away', () => {
+  const keyPrefix = `mutuo-test:${randomUUID()}:notification:`;
+  const lines: { level: number; msg: string; use?: string }[] = [];
+  let outage: RedisOutage;
+  let ledger: NotificationLedger;
+  const counted = async () =>
+    (await register.getSingleMetric('mutuo_redis_errors_total')?.get())?.values.find((value) => value.labels.use === 'notification-ledger')?.value ?? 0;
+
+  before(async () => {
+    outage = await redisOutage();
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    ledger = await createRedisLedger(outage.url, { keyPrefix, errors: redisErrors(logger, 'notification-ledger') });
+  });
+  after(async () => {
+    await ledger.close();
+    await outage.close();
+  });
+
+  it('reports the outage once and counts every error; claims fail meanwhile, and are granted again once it is back', async () => {
+    assert.equal(await ledger.claim(randomUUID(), 'email'), true);
+    const before = await counted();
+    await outage.cut();
+    for (let i = 0; i < 10; i++) await assert.rejects(ledger.claim(randomUUID(), 'email'));
+    const sleeper = createSleeper();
+    // The client's reconnections fail too, and each is an error.
+    for (let tries = 0; tries < 300 && (await counted()) === before; tries++) await sleeper.sleep(100);
+    assert.ok((await counted()) > before);
+    const warned = lines.filter((line) => line.level === 40 && line.use === 'notification-ledger');
+    assert.equal(warned.length, 1, JSON.stringify(lines));
+    assert.match(warned[0]!.msg, /^Redis \(notification-ledger\) fails: /);
+
+    await outage.mend();
+    for (let tries = 0; tries < 600 && !lines.some((line) => line.level === 30 && line.use === 'notification-ledger'); tries++) await sleeper.sleep(100);
+    assert.match(lines.at(-1)!.msg, /^Redis \(notification-ledger\) is connected again$/);
+    assert.equal(await ledger.claim(randomUUID(), 'email'), true);
+  });
 });

@@ -1,5 +1,6 @@
 import { createClient } from 'redis';
 import type { SqlQueryable } from '../../platform/sql/sql-client.ts';
+import type { RedisErrors } from '../../platform/redis-errors.ts';
 
 /**
  * Exactly one send per (event, channel). A sender claims before sending and marks the
@@ -29,8 +30,8 @@ export type RedisLedgerOptions = LedgerOptions & {
    * the service must not notify about events that old in the first place.
    */
   readonly sentTtlMs?: number;
-  /** Connection errors while Redis is away; commands fail meanwhile, so this is for logging. */
-  readonly onError?: (error: Error) => void;
+  /** The connection's errors while Redis is away (its commands fail meanwhile, and their callers try again), and its return. */
+  readonly errors: RedisErrors;
 };
 
 // Only a claim still in flight may be released: never undo a 'sent'.
@@ -38,12 +39,13 @@ const releaseScript = `if redis.call('GET', KEYS[1]) == 'sending' then return re
 
 export async function createRedisLedger(
   url: string,
-  { claimTtlMs = defaultClaimTtlMs, keyPrefix = 'mutuo:notification:', sentTtlMs = 400 * 24 * 60 * 60 * 1000, onError = () => {} }: RedisLedgerOptions = {},
+  { claimTtlMs = defaultClaimTtlMs, keyPrefix = 'mutuo:notification:', sentTtlMs = 400 * 24 * 60 * 60 * 1000, errors }: RedisLedgerOptions,
 ): Promise<NotificationLedger> {
   // Without the offline queue a claim fails at once while Redis is down, instead of
   // waiting for a reconnect while the consumer holds its message.
   const client = createClient({ url, disableOfflineQueue: true });
-  client.on('error', onError);
+  client.on('error', errors.error);
+  client.on('ready', errors.ready);
   await client.connect();
   const key = (eventId: string, channel: string) => `${keyPrefix}${eventId}:${channel}`;
   return {

@@ -20,6 +20,7 @@ import {
 } from '../application/index.ts';
 import { notificationStreamId } from './events.ts';
 import { createRedisLedger, createSqlLedger, type NotificationLedger } from './ledger.ts';
+import { redisErrors } from '../../platform/redis-errors.ts';
 import { createMailer, emailMessageId } from './mailer.ts';
 import { startSmtpSink, type SmtpSink } from './smtp-sink.ts';
 import { renderEmail, type EmailFacts, type TemplateName } from './templates.ts';
@@ -97,11 +98,13 @@ export type NotificationNeeds = { readonly config: NotificationConfig; readonly 
  */
 export const notificationModule: ServiceModule<NotificationNeeds> = {
   name: 'notification',
-  async start({ config, client, clock, newId, personalData }) {
+  async start({ config, client, clock, newId, personalData, logger }) {
     const sink: SmtpSink | undefined = config.smtpUrl ? undefined : await startSmtpSink();
     const smtpUrl = config.smtpUrl ?? sink!.url;
     const mailer = createMailer(smtpUrl, config.from);
-    const ledger: NotificationLedger = config.redisUrl ? await createRedisLedger(config.redisUrl) : createSqlLedger(client);
+    const ledger: NotificationLedger = config.redisUrl
+      ? await createRedisLedger(config.redisUrl, { errors: redisErrors(logger, 'notification-ledger') })
+      : createSqlLedger(client);
 
     const consumer = defineConsumer({
       name: 'notification',

@@ -22,6 +22,16 @@ export const ratesProjection: Projection = {
 export type PublishedRates = { readonly table: RateTable; readonly version: number };
 
 /**
+ * The table in force as the read model holds it (the default one until a table is
+ * published), read with `db`: a caller inside a transaction reads it in that transaction,
+ * from whichever process it runs in.
+ */
+export async function readPublishedRates(db: SqlQueryable): Promise<PublishedRates> {
+  const [row] = await db.query<{ version: number; rate_table: RateTable }>('SELECT version, rate_table FROM rm_rate_table WHERE id = 1');
+  return row ? { table: row.rate_table, version: row.version } : { table: defaultRateTable, version: 0 };
+}
+
+/**
  * The table in force, kept in memory (simulations are on the read path, at thousands a
  * second). Once the table in memory is `ttlMs` old, the next caller starts one read of
  * the read model and every caller goes on with the table in memory until it lands: no
@@ -41,8 +51,7 @@ export function publishedRates(
   let reading: Promise<PublishedRates> | undefined;
   async function read(): Promise<PublishedRates> {
     const at = now();
-    const [row] = await db.query<{ version: number; rate_table: RateTable }>('SELECT version, rate_table FROM rm_rate_table WHERE id = 1');
-    const rates = row ? { table: row.rate_table, version: row.version } : { table: defaultRateTable, version: 0 };
+    const rates = await readPublishedRates(db);
     // Reads may land out of order (a fresh one overtaking a shared one): an older table never replaces a newer one.
     if (!cached || rates.version >= cached.rates.version) cached = { rates, at };
     return rates;

@@ -1,8 +1,10 @@
 import type { Static } from '@sinclair/typebox';
-import { defaultRateTable, loanToValueBps, publishedRateFor } from '../../domain/rates.ts';
+import { loanToValueBps, publishedRateFor, type RateTable } from '../../domain/rates.ts';
 import { purposeKey } from '../../privacy/digests.ts';
 import type { Sealed } from '../../privacy/sealing.ts';
 import { defineConsumer } from '../../platform/messaging/consumer.ts';
+import type { Session } from '../../platform/eventstore/session.ts';
+import { rateTableAfter, rateTableStreamId } from '../rates/index.ts';
 import { cancelJob, scheduleJob, type Job, type JobOutcome } from '../../platform/messaging/jobs.ts';
 import { causedBy, stampEvents, type Cause, type ServiceModule } from '../../platform/service.ts';
 import { BureauUnavailableError, createBureauClient, type BureauQuery } from './bureau-client.ts';
@@ -22,6 +24,14 @@ type Known = LatestEventOf<typeof scoringEventHistory>;
 type Submission = Static<typeof MortgageApplicationSubmitted.schema>;
 
 const checkQueue = 'scoring.credit-check';
+
+/**
+ * The rate table in force, read from its stream in the handler's session: the log, not a
+ * read model that may lag behind it, and the same in a Scoring process of its own.
+ */
+async function publishedRateTable(session: Session): Promise<RateTable> {
+  return rateTableAfter(await session.readStream(rateTableStreamId)).table;
+}
 const actor = 'system:scoring';
 
 /**
@@ -33,11 +43,11 @@ type CreditCheckJob = { readonly applicant: Sealed; readonly inputs: Omit<Credit
 
 type Applicant = Submission['applicant'];
 
-/** The facts a credit check reads from a submission; the rate is the one published for this loan. */
-export function creditCheckOf(event: Submission): CreditCheckJob['inputs'] {
+/** The facts a credit check reads from a submission; the rate is the one `rateTable` (the table published now) gives this loan. */
+export function creditCheckOf(event: Submission, rateTable: RateTable): CreditCheckJob['inputs'] {
   const { income, property, loan } = event;
   const ltvBps = loanToValueBps(loan.amountCents, property.valueCents);
-  const annualRate = publishedRateFor(defaultRateTable, { rateType: loan.rateType, termYears: loan.termYears, ltvBps }) ?? '0';
+  const annualRate = publishedRateFor(rateTable, { rateType: loan.rateType, termYears: loan.termYears, ltvBps }) ?? '0';
   return {
     applicationId: event.applicationId,
     monthlyNetCents: income.monthlyNetCents,
@@ -85,7 +95,7 @@ export const scoringModule: ServiceModule<ScoringNeeds> = {
         if (event.type === 'MortgageApplicationSubmitted') {
           const applicant = event.sealed?.applicant;
           if (!applicant) throw new Error('the submission carries no sealed applicant: personal data is never kept in the clear');
-          const payload: CreditCheckJob = { applicant, inputs: creditCheckOf(event.data), cause };
+          const payload: CreditCheckJob = { applicant, inputs: creditCheckOf(event.data, await publishedRateTable(session)), cause };
           await scheduleJob(session, { queue: checkQueue, key: applicationId, payload, dueAt: clock() });
           return;
         }

@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { register } from 'prom-client';
+import { Counter, register } from 'prom-client';
 import type { ServerRoutes } from './server.ts';
 
 /** GET /metrics on the API's port, for the holders of readMetrics (admins, monitoring systems): they say what the platform does and to how many. */
@@ -9,6 +9,14 @@ export const metricsRoutes: ServerRoutes = async (app) => {
     return reply.type(register.contentType).send(await register.metrics());
   });
 };
+
+/**
+ * A counter of the registry /metrics serves, made once per process: a module started
+ * again in the same process (a test's next platform) counts on in the one it made first.
+ */
+export function processCounter<Label extends string>(name: string, help: string, labelNames: readonly Label[]): Counter<Label> {
+  return (register.getSingleMetric(name) as Counter<Label> | undefined) ?? new Counter({ name, help, labelNames });
+}
 
 export type MetricsServer = { readonly url: string; readonly close: () => Promise<void> };
 

@@ -24,10 +24,11 @@ async function migrationsIn(folders: readonly URL[]): Promise<Migration[]> {
  * their numbers across all folders (each module keeps the migrations of the tables it
  * owns; one numbering runs through them), in one transaction. The advisory lock lets
  * several processes start at once: the first applies, the others wait and then find
- * nothing left to do.
+ * nothing left to do. `through` stops after that version: a migration's test lays the
+ * schema it was written against, fills it as the code before it did, then migrates on.
  */
-export async function migrate(client: SqlClient, folders: readonly URL[]): Promise<number[]> {
-  const migrations = await migrationsIn(folders);
+export async function migrate(client: SqlClient, folders: readonly URL[], { through = Infinity }: { readonly through?: number } = {}): Promise<number[]> {
+  const migrations = (await migrationsIn(folders)).filter((migration) => migration.version <= through);
   return client.transaction(async (tx) => {
     await tx.query(`SELECT pg_advisory_xact_lock(hashtext('mutuo.migrations'))`);
     await tx.exec(`CREATE TABLE IF NOT EXISTS mutuo_migrations (

@@ -18,14 +18,17 @@ export type TestDatabase = {
   readonly connectionString?: string;
 };
 
+/** Up to which migration a test database is migrated: all of them unless told. */
+export type TestMigrations = { readonly migratedThrough?: number };
+
 /** A migrated, empty database in a schema of its own, dropped at dispose. */
-export async function openTestPostgres(maxConnections = 20): Promise<TestDatabase> {
+export async function openTestPostgres(maxConnections = 20, { migratedThrough }: TestMigrations = {}): Promise<TestDatabase> {
   const schema = `mutuo_test_${randomUUID().replaceAll('-', '')}`;
   const admin = createPostgresClient({ connectionString: testDatabaseUrl, maxConnections: 1 });
   await admin.exec(`CREATE SCHEMA ${schema}`);
   const open = () => createPostgresClient({ connectionString: testDatabaseUrl, schema, maxConnections });
   const client = open();
-  await migrate(client, migrationFolders);
+  await migrate(client, migrationFolders, { through: migratedThrough });
   const others: SqlClient[] = [];
   const scoped = new URL(testDatabaseUrl);
   scoped.searchParams.set('options', `-c search_path=${schema}`);
@@ -45,9 +48,9 @@ export async function openTestPostgres(maxConnections = 20): Promise<TestDatabas
   };
 }
 
-export async function openTestPglite(): Promise<TestDatabase> {
+export async function openTestPglite({ migratedThrough }: TestMigrations = {}): Promise<TestDatabase> {
   const client = await createPgliteClient();
-  await migrate(client, migrationFolders);
+  await migrate(client, migrationFolders, { through: migratedThrough });
   return {
     client,
     openAnother: () => {
