@@ -91,8 +91,9 @@ export const applicationModule: ServiceModule<ApplicationNeeds> = {
             // another reason): the outcome no longer changes it, and is told, never dropped unseen.
             const { refused } = await applications.executeInSession(session, applicationId, command, { ...cause, actor });
             if (!refused) return;
-            refusals.inc({ reaction: event.type, code: refused.code });
-            if (logger) {
+            // Once the event is recorded as handled: an attempt rolled back and handled again is told once.
+            session.afterCommit(() => {
+              refusals.inc({ reaction: event.type, code: refused.code });
               const refusal = {
                 eventId: event.eventId,
                 eventType: event.type,
@@ -101,8 +102,8 @@ export const applicationModule: ServiceModule<ApplicationNeeds> = {
                 code: refused.code,
                 reason: refused.message,
               };
-              logger.warn(refusal, `application ${applicationId} refused to react to ${event.type} ${event.eventId}: ${refused.message}`);
-            }
+              if (logger) logger.warn(refusal, `application ${applicationId} refused to react to ${event.type} ${event.eventId}: ${refused.message}`);
+            });
           }
         }
       },

@@ -48,25 +48,31 @@ describe('a session (unit of work)', () => {
     assert.equal(second!.firstPosition, first!.lastPosition + 1);
   });
 
-  it('signals, once committed, what it gave work to; a session rolled back signals and stores nothing', async () => {
+  it('signals, once committed, what it gave work to, and runs its effects; a session rolled back signals, runs and stores nothing', async () => {
     const stream = `session-${randomUUID()}`;
     committed.length = 0;
+    const effects: string[] = [];
     await sessions.run(async (session) => {
       await session.append(stream, [sampleEvent()], 'no_stream');
       await scheduleJob(session, { queue: 'session.test', key: stream, payload: {}, dueAt: new Date() });
+      session.afterCommit(() => effects.push('counted'));
       assert.equal(committed.length, 0, 'nothing before the commit');
+      assert.deepEqual(effects, []);
     });
     assert.deepEqual(committed, [new Set([eventsAppended, 'job:session.test'])]);
+    assert.deepEqual(effects, ['counted']);
 
     committed.length = 0;
     await assert.rejects(
       sessions.run(async (session) => {
         await session.append(stream, [sampleEvent()], 'any');
+        session.afterCommit(() => effects.push('counted again'));
         await session.append(stream, [sampleEvent()], 1);
       }),
       WrongExpectedVersionError,
     );
     assert.deepEqual(committed, []);
+    assert.deepEqual(effects, ['counted']);
     assert.equal((await selectStream(database.client, stream)).length, 1, 'the first append of the failed session is rolled back with it');
   });
 

@@ -19,6 +19,8 @@ export interface Session {
    * append names `eventsAppended` itself. Nothing is signalled for a session rolled back.
    */
   signal(topic: string): void;
+  /** Runs `effect` once the session committed (a count, a log line); never for a session rolled back. */
+  afterCommit(effect: () => void): void;
 }
 
 /** The signal of a session that appended events: the relay has them to publish, the read side to follow. */
@@ -44,7 +46,7 @@ export type UnitOfWorkOptions = {
 };
 
 export function createUnitOfWork({ client, personalData, onCommit }: UnitOfWorkOptions): UnitOfWork {
-  function openSession(tx: SqlQueryable, signals: Set<string>): Session {
+  function openSession(tx: SqlQueryable, signals: Set<string>, effects: (() => void)[]): Session {
     let appended = 0;
     // Its keys read and written in this transaction: PGlite's one connection is busy with it until it ends.
     const vault = personalData.within(tx);
@@ -61,18 +63,22 @@ export function createUnitOfWork({ client, personalData, onCommit }: UnitOfWorkO
         return result;
       },
       signal: (topic) => signals.add(topic),
+      afterCommit: (effect) => effects.push(effect),
     };
   }
 
   return {
     async run(work) {
       let signals = new Set<string>();
+      let effects: (() => void)[] = [];
       const result = await client.transaction((tx) => {
-        // A fresh set for each attempt, should the client ever run `work` again.
+        // Fresh ones for each attempt, should the client ever run `work` again.
         signals = new Set<string>();
-        return work(openSession(tx, signals));
+        effects = [];
+        return work(openSession(tx, signals, effects));
       });
       if (signals.size > 0) onCommit?.(signals);
+      for (const effect of effects) effect();
       return result;
     },
     readStream: async (streamId, options) => personalData.reveal(await selectStream(client, streamId, options)),
