@@ -1,9 +1,6 @@
 import type { StoredEvent } from '../../platform/eventstore/types.ts';
 import { dataSubjectEventCatalog, idsIn, PersonalDataErased } from '../data-subjects/index.ts';
-import { applicationEventCatalog, applicationEventDefinitions, type ApplicationEvent } from './events.ts';
-
-/** The types of the application's own events: what the application read models follow. */
-export const applicationEventTypes: readonly string[] = applicationEventDefinitions.map((definition) => definition.type);
+import { applicationEventCatalog, type ApplicationEvent } from './events.ts';
 
 export type ApplicationFact = {
   readonly applicationId: string;
@@ -44,14 +41,11 @@ export function byApplication(facts: readonly ApplicationFact[]): Map<string, Ap
   return groups;
 }
 
-/** The event that erases an applicant's personal data from every read model that copied it. */
-export const erasureEventType = PersonalDataErased.type;
-
 /** The applications whose applicant's personal data the batch's erasures destroyed. */
 export function erasedApplications(events: readonly StoredEvent[]): string[] {
   const erased = new Set<string>();
   for (const stored of events) {
-    if (stored.type !== erasureEventType) continue;
+    if (stored.type !== PersonalDataErased.type) continue;
     const event = dataSubjectEventCatalog.decode(stored.type, stored.schemaVersion, stored.data);
     if (event.type === 'PersonalDataErased') for (const id of idsIn(event.data.streams, 'application-')) erased.add(id);
   }

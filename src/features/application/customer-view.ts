@@ -6,7 +6,9 @@ import { erasedApplicant, type Applicant } from './events.ts';
 import { isSealed } from '../../privacy/sealing.ts';
 import type { PersonalDataVault } from '../../privacy/vault.ts';
 import type { RedisErrors } from '../../platform/redis-errors.ts';
-import { applicationEventTypes, byApplication, decodeApplicationEvents, erasedApplications, erasureEventType } from './application-events.ts';
+import { byApplication, decodeApplicationEvents, erasedApplications } from './application-events.ts';
+import { applicationEventDefinitions } from './events.ts';
+import { PersonalDataErased } from '../data-subjects/index.ts';
 import type { Projection } from '../../platform/projections/projector.ts';
 
 /** A view ready to send: the JSON text, the version it is at (the ETag), and whom it belongs to. */
@@ -195,9 +197,9 @@ export function customerViewProjection(
   return {
     name: 'customer-view',
     tables: ['rm_applications'],
-    eventTypes: [...applicationEventTypes, erasureEventType],
+    events: [...applicationEventDefinitions, PersonalDataErased],
     rowsPerStream: true,
-    crossStreamTypes: [erasureEventType],
+    crossStreamEvents: [PersonalDataErased],
     async apply(tx, events, tables, rebuilding) {
       const groups = byApplication(decodeApplicationEvents(events));
       const ids = [...groups.keys()];

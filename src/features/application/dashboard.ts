@@ -3,7 +3,7 @@ import { centsToEuros } from '../../domain/money.ts';
 import type { SqlQueryable } from '../../platform/sql/sql-client.ts';
 import { byApplication, decodeApplicationEvents } from './application-events.ts';
 import type { Projection } from '../../platform/projections/projector.ts';
-import { statusEventTypes, type ApplicationStatus } from './search.ts';
+import { statusEvents, type ApplicationStatus } from './search.ts';
 
 /**
  * Months are counted in Italian time: an application submitted at 00:30 on 1 April in
@@ -86,7 +86,7 @@ const decided = (counted: Counted, status: 'approved' | 'rejected', at: string, 
 export const dashboardProjection: Projection = {
   name: 'dashboard',
   tables: ['rm_dashboard_applications', 'rm_dashboard'],
-  eventTypes: statusEventTypes,
+  events: statusEvents,
   async apply(tx, events, tables) {
     const applications = tables.rm_dashboard_applications;
     const aggregates = tables.rm_dashboard;

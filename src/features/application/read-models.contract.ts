@@ -183,7 +183,7 @@ async function applyInBatches(
     const batch = events.slice(start, start + (sizes[i % sizes.length] ?? events.length));
     start += batch.length;
     // The projector hands over only the projection's own events, and never an empty batch.
-    const mine = projection.eventTypes ? batch.filter((e) => projection.eventTypes!.includes(e.type)) : batch;
+    const mine = projection.events ? batch.filter((e) => projection.events!.some((followed) => followed.type === e.type)) : batch;
     if (mine.length === 0) continue;
     const split = rebuildSplit(projection, mine, parts);
     await Promise.all(split.parts.map((part) => client.transaction((tx) => projection.apply(tx, part, tables, rebuilding))));

@@ -8,7 +8,9 @@ import { erasedText } from '../../privacy/erased.ts';
 import { purposeKey } from '../../privacy/digests.ts';
 import type { Sealed } from '../../privacy/sealing.ts';
 import type { PersonalDataVault } from '../../privacy/vault.ts';
-import { byApplication, decodeApplicationEvents, erasedApplications, erasureEventType, sealedApplicant } from './application-events.ts';
+import { byApplication, decodeApplicationEvents, erasedApplications, sealedApplicant } from './application-events.ts';
+import { PersonalDataErased } from '../data-subjects/index.ts';
+import { ApplicationApproved, ApplicationRejected, ApplicationWithdrawn, MortgageApplicationSubmitted, PropertyDetailsUpdated } from './events.ts';
 import type { Projection } from '../../platform/projections/projector.ts';
 
 /** What an application can be, as the back office filters it. */
@@ -16,13 +18,7 @@ export const applicationStatuses = ['processing', 'approved', 'rejected', 'withd
 export type ApplicationStatus = (typeof applicationStatuses)[number];
 
 /** The events that change what the search and the dashboard hold; the others are skipped by the projector. */
-export const statusEventTypes: readonly string[] = [
-  'MortgageApplicationSubmitted',
-  'PropertyDetailsUpdated',
-  'ApplicationApproved',
-  'ApplicationRejected',
-  'ApplicationWithdrawn',
-];
+export const statusEvents = [MortgageApplicationSubmitted, PropertyDetailsUpdated, ApplicationApproved, ApplicationRejected, ApplicationWithdrawn] as const;
 
 /**
  * The key a surname is searched by: lower case, accents stripped (NFD, then the
@@ -121,9 +117,9 @@ export function searchProjection(keys: SearchKeys): Projection {
   return {
     name: 'application-search',
     tables: ['rm_application_search'],
-    eventTypes: [...statusEventTypes, erasureEventType],
+    events: [...statusEvents, PersonalDataErased],
     rowsPerStream: true,
-    crossStreamTypes: [erasureEventType],
+    crossStreamEvents: [PersonalDataErased],
     async apply(tx, events, tables) {
       const table = tables.rm_application_search;
       if (!table) throw new Error('application-search: no physical name for rm_application_search');

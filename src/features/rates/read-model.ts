@@ -2,12 +2,13 @@ import type { SqlQueryable } from '../../platform/sql/sql-client.ts';
 import { defaultRateTable, type RateTable } from '../../domain/rates.ts';
 import { publishedTable, rateTableView } from './rate-table.ts';
 import type { Projection } from '../../platform/projections/projector.ts';
+import { RateTablePublished } from './events.ts';
 
 /** The published rate table (GET /api/rates, and the rate of a simulation without one): one row, the latest. */
 export const ratesProjection: Projection = {
   name: 'rates',
   tables: ['rm_rate_table'],
-  eventTypes: ['RateTablePublished'],
+  events: [RateTablePublished],
   async apply(tx, events, tables) {
     const last = events.at(-1)!;
     const table = publishedTable(last);

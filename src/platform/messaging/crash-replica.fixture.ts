@@ -5,7 +5,7 @@
  */
 import { createPostgresClient } from '../sql/postgres.ts';
 import { createConsumer } from './consumer.ts';
-import { testConsumer, testConsumerOptions } from './messaging.contract.ts';
+import { TestHappened, testConsumer, testConsumerOptions } from './messaging.contract.ts';
 import { createRabbitMqBus } from './rabbitmq-bus.ts';
 
 const client = createPostgresClient({ connectionString: process.env.DATABASE_URL!, maxConnections: 2 });
@@ -18,7 +18,7 @@ const consumer = createConsumer(
 const bus = await createRabbitMqBus({ url: process.env.AMQP_URL! });
 await bus.subscribe({
   consumer: consumer.name,
-  eventTypes: ['TestHappened'],
+  eventTypes: [TestHappened.type],
   deliver: async (message) => {
     await consumer.deliver(message);
     // Committed, not yet acknowledged: the worst moment to die.

@@ -7,7 +7,7 @@ import { sealingStore } from '../eventstore/testing.ts';
 import { openTestPostgres, sampleEvent, type TestDatabase } from '../sql/testing.ts';
 import type { Bus } from './bus.ts';
 import { createConsumer } from './consumer.ts';
-import { testConsumer, testConsumerOptions, waitUntil } from './messaging.contract.ts';
+import { TestHappened, testConsumer, testConsumerOptions, waitUntil } from './messaging.contract.ts';
 import { createRabbitMqBus } from './rabbitmq-bus.ts';
 import { startOutboxRelay, type OutboxRelay } from './relay.ts';
 import { deleteConsumerTopology, testAmqpUrl } from './testing.ts';
@@ -52,7 +52,7 @@ describe('RabbitMQ consumers with several replicas', () => {
     );
     const subscription = await bus.subscribe({
       consumer,
-      eventTypes: ['TestHappened'],
+      eventTypes: [TestHappened.type],
       deliver: async (message) => {
         delivered?.push((message.body as { eventId: string }).eventId);
         await runtime.deliver(message);

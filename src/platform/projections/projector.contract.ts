@@ -3,6 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { Type } from '@sinclair/typebox';
+import { defineEvent } from '../eventstore/event-definition.ts';
 import type { SqlClient, SqlQueryable } from '../sql/sql-client.ts';
 import type { SqlEventStore } from '../eventstore/store.ts';
 import { sealingStore, testDigestSecret, testVault } from '../eventstore/testing.ts';
@@ -166,7 +168,7 @@ export function describeProjectorContract(adapter: string, openDatabase: () => P
         carlo = await submit('Carlo', 'Neri');
         const log = await readLog(store);
         for (const projection of projections) {
-          const mine = log.filter((stored) => projection.eventTypes!.includes(stored.type));
+          const mine = log.filter((stored) => projection.events!.some((followed) => followed.type === stored.type));
           await assert.rejects(
             client.transaction((tx) => projection.apply(tx, mine, identity(projection), false)),
             { name: 'EventDecodeError' },
@@ -326,7 +328,7 @@ export function describeProjectorContract(adapter: string, openDatabase: () => P
         name: `probe-${table}`,
         tables: [table],
         // Its own event type: a probe of an earlier test does not see this one's events.
-        eventTypes: [table],
+        events: [defineEvent(table, 1, Type.Unknown())],
         async apply(tx, events, tables) {
           await tx.query(
             `INSERT INTO ${tables[table]} (position, stream_id, stream_version)
@@ -635,7 +637,7 @@ export function describeProjectorContract(adapter: string, openDatabase: () => P
 
             for (const projection of projections) {
               // The reference: each poisoned stream cut before its first poisoned event, applied in one go.
-              const mine = log.filter((stored) => projection.eventTypes!.includes(stored.type));
+              const mine = log.filter((stored) => projection.events!.some((followed) => followed.type === stored.type));
               const cutAt = new Map<string, number>();
               for (const stored of mine) if (poison.has(stored.eventId) && !cutAt.has(stored.streamId)) cutAt.set(stored.streamId, stored.position);
               const kept = mine.filter((stored) => stored.position < (cutAt.get(stored.streamId) ?? Infinity));

@@ -1,3 +1,4 @@
+import type { EventDefinition } from '../eventstore/event-definition.ts';
 import { randomUUID } from 'node:crypto';
 import { DomainError } from '../../domain/errors.ts';
 import { EventDecodeError } from '../eventstore/event-catalog.ts';
@@ -10,7 +11,7 @@ export type TableNames = Readonly<Record<string, string>>;
 
 /**
  * A read model fed by the event log. `apply` gets the next events in position order
- * (only those of `eventTypes`, if given) inside the transaction that also moves the
+ * (only those of `events`, if given) inside the transaction that also moves the
  * checkpoint, so a batch is applied exactly once or not at all. It must write only
  * through `tables`, which names the shadows while a rebuild fills them. A batch it
  * fails is handed to it again in parts (by stream, then a failing stream's events one
@@ -20,7 +21,8 @@ export type Projection<Applied = unknown> = {
   readonly name: string;
   /** Its tables' logical names; each is also its live physical name. */
   readonly tables: readonly string[];
-  readonly eventTypes?: readonly string[];
+  /** The events it follows, by their definitions; the projector hands it no other (all of them when not given). */
+  readonly events?: readonly EventDefinition[];
   /**
    * Writes a batch; what it answers is handed to afterCommit once the batch committed.
    * `rebuilding` is true when it fills shadow tables (nothing to hand to a hot copy then).
@@ -40,11 +42,11 @@ export type Projection<Applied = unknown> = {
    */
   readonly rowsPerStream?: boolean;
   /**
-   * Of a rowsPerStream projection: the event types that change other streams' rows (an
+   * Of a rowsPerStream projection: the events that change other streams' rows (an
    * erasure scrubs the applications it names). A rebuild applies them after the rest of
    * their batch, in a transaction of their own, so that they find the rows they change.
    */
-  readonly crossStreamTypes?: readonly string[];
+  readonly crossStreamEvents?: readonly EventDefinition[];
   /**
    * Called when this process starts writing the projection (a hot copy written after a
    * commit may have missed the last batches of a crashed writer) and after a rebuild
@@ -170,7 +172,7 @@ export function partsByStream(events: readonly StoredEvent[], count: number): St
  */
 export function rebuildSplit(projection: Projection, events: readonly StoredEvent[], count: number): { parts: StoredEvent[][]; after: StoredEvent[] } {
   if (!projection.rowsPerStream) return { parts: events.length > 0 ? [[...events]] : [], after: [] };
-  const crossing = new Set(projection.crossStreamTypes ?? []);
+  const crossing = new Set((projection.crossStreamEvents ?? []).map((event) => event.type));
   const after = crossing.size > 0 ? events.filter((event) => crossing.has(event.type)) : [];
   const perStream = after.length > 0 ? events.filter((event) => !crossing.has(event.type)) : events;
   return { parts: partsByStream(perStream, count), after };
@@ -282,7 +284,7 @@ async function insertParked(tx: SqlQueryable, projection: string, parked: readon
  * streams that fail alone; the others stay applied. In a stream that fails, its events
  * are then tried one by one: those before the one that fails stay applied, that one and
  * the stream's later events are parked. The events that change other streams' rows
- * (crossStreamTypes) come after the rest, as in a rebuild, so that they find those rows.
+ * (crossStreamEvents) come after the rest, as in a rebuild, so that they find those rows.
  *
  * A failure of the database (isDatabaseOutage), or of a savepoint itself, is thrown:
  * the transaction is lost, and nothing is parked. So is, when `allFailingIsOutage`, a
@@ -344,7 +346,7 @@ async function isolate(
     }
   }
 
-  const crossing = new Set(projection.crossStreamTypes ?? []);
+  const crossing = new Set((projection.crossStreamEvents ?? []).map((event) => event.type));
   await settle(crossing.size > 0 ? events.filter((event) => !crossing.has(event.type)) : events);
   if (crossing.size > 0) {
     const { going, held } = holdBehind(
@@ -405,7 +407,7 @@ export function startProjector(options: ProjectorOptions): Projector {
   }
 
   const relevant = (projection: Projection, events: readonly StoredEvent[]) =>
-    projection.eventTypes ? events.filter((event) => projection.eventTypes!.includes(event.type)) : events;
+    projection.events ? events.filter((event) => projection.events!.some((followed) => followed.type === event.type)) : events;
 
   const liveTables = (projection: Projection): TableNames => Object.fromEntries(projection.tables.map((table) => [table, table]));
 
