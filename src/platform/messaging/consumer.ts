@@ -7,7 +7,7 @@ import type { EventDefinition } from '../eventstore/event-definition.ts';
 import { SealedValueError } from '../eventstore/personal-data.ts';
 import type { Session, UnitOfWork } from '../eventstore/session.ts';
 import type { Bus, Subscription } from './bus.ts';
-import { startFollower } from '../runtime/follower.ts';
+import { backoffMs, startFollower } from '../runtime/follower.ts';
 import type { EventMessage, IncomingMessage } from './message.ts';
 
 /**
@@ -50,7 +50,7 @@ export type ConsumerOptions = {
   readonly sessions: UnitOfWork;
   /** Attempts before a message is dead-lettered (default 5). */
   readonly maxAttempts?: number;
-  /** Wait before the second attempt; it doubles with each attempt after (default 100 ms). */
+  /** Wait before the second attempt, at most: it doubles with each attempt after, less up to half at random (default 100 ms). */
   readonly firstRetryDelayMs?: number;
   /** How often to look for redrive and discard requests (default 1 s). */
   readonly requestPollMs?: number;
@@ -186,7 +186,8 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
         return { attempts };
       } catch (error) {
         if (attempts - attemptsBefore >= maxAttempts) return { error, attempts };
-        await new Promise((resolve) => setTimeout(resolve, firstRetryDelayMs * 2 ** (attempts - attemptsBefore - 1)));
+        const delayMs = backoffMs(attempts - attemptsBefore - 1, { firstMs: firstRetryDelayMs, maxMs: firstRetryDelayMs * 2 ** maxAttempts }, Math.random);
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
       }
     }
   }

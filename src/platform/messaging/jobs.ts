@@ -1,6 +1,6 @@
 import { errorMessage, type SqlClient, type SqlQueryable } from '../sql/sql-client.ts';
 import type { Session, UnitOfWork } from '../eventstore/session.ts';
-import { startFollower, type Next } from '../runtime/follower.ts';
+import { backoffMs, startFollower, type Next } from '../runtime/follower.ts';
 
 /**
  * A piece of work a service owes the outside world or the future: call a bureau, book
@@ -190,7 +190,8 @@ export function startJobWorker<Payload>(options: JobWorkerOptions<Payload>): Job
     } catch (error) {
       if (error instanceof JobSupersededError) return;
       options.onError?.(error, job);
-      const delayMs = Math.min(firstRetryDelayMs * 2 ** (job.attempts - 1), maxRetryDelayMs);
+      // Jittered, so that the jobs a bureau's outage failed together do not all come back at once.
+      const delayMs = backoffMs(job.attempts - 1, { firstMs: firstRetryDelayMs, maxMs: maxRetryDelayMs }, Math.random);
       const message = errorMessage(error);
       // If this fails too (the database is away), the lease lapses and the job runs again anyway.
       await client
