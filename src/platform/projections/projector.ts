@@ -406,8 +406,14 @@ export function startProjector(options: ProjectorOptions): Projector {
     }
   }
 
-  const relevant = (projection: Projection, events: readonly StoredEvent[]) =>
-    projection.events ? events.filter((event) => projection.events!.some((followed) => followed.type === event.type)) : events;
+  /** Each projection's event types, looked up for every event of every batch. */
+  const followedTypes = new Map(
+    options.projections.flatMap((projection) => (projection.events ? [[projection.name, new Set(projection.events.map((event) => event.type))] as const] : [])),
+  );
+  const relevant = (projection: Projection, events: readonly StoredEvent[]) => {
+    const types = followedTypes.get(projection.name);
+    return types ? events.filter((event) => types.has(event.type)) : events;
+  };
 
   const liveTables = (projection: Projection): TableNames => Object.fromEntries(projection.tables.map((table) => [table, table]));
 
