@@ -24,4 +24,3 @@ export const platformEventCatalog = createEventCatalog(platformEventHistory);
 
 /** Any service's event at its latest version: narrowing on `type` narrows `data`. */
 export type PlatformEvent = LatestEventOf<typeof platformEventHistory>;
-export type PlatformEventOf<T extends PlatformEvent['type']> = Extract<PlatformEvent, { type: T }>;

@@ -27,7 +27,7 @@ export type PublishedRates = { readonly table: RateTable; readonly version: numb
  * published), read with `db`: a caller inside a transaction reads it in that transaction,
  * from whichever process it runs in.
  */
-export async function readPublishedRates(db: SqlQueryable): Promise<PublishedRates> {
+async function readPublishedRates(db: SqlQueryable): Promise<PublishedRates> {
   const [row] = await db.query<{ version: number; rate_table: RateTable }>('SELECT version, rate_table FROM rm_rate_table WHERE id = 1');
   return row ? { table: row.rate_table, version: row.version } : { table: defaultRateTable, version: 0 };
 }
