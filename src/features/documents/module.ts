@@ -13,7 +13,7 @@ import { sealBytes, sealedBytesSubject, sealedSubject, unsealBytes, type Sealed 
 import type { PersonalDataVault } from '../../privacy/vault.ts';
 import type { SubjectKeys } from '../../privacy/subject-keys.ts';
 import { applicationSubmitter } from '../application/index.ts';
-import type { StoredEvent } from '../../platform/eventstore/types.ts';
+import type { EventStore, StoredEvent } from '../../platform/eventstore/types.ts';
 import { defineConsumer } from '../../platform/messaging/consumer.ts';
 import { cancelJob, scheduleJob, type Job, type JobOutcome } from '../../platform/messaging/jobs.ts';
 import { stampEvents, type Cause, type ServiceModule } from '../../platform/service.ts';
@@ -134,7 +134,7 @@ export type DocumentsNeeds = { readonly config: DocumentsConfig; readonly person
  */
 export const documentsModule: ServiceModule<DocumentsNeeds> = {
   name: 'documents',
-  async start({ config, client, sessions, clock, newId, personalData }) {
+  async start({ config, client, sessions, store, clock, newId, personalData }) {
     const files = createDocumentFileStore(config.directory, applicantsKeys(client, personalData.keys));
     const { maxRejections, reading } = config;
 
@@ -186,7 +186,7 @@ export const documentsModule: ServiceModule<DocumentsNeeds> = {
 
     async function validate(job: Job<ValidationJob>, outcome: JobOutcome) {
       const applicationId = job.key;
-      const [application, history] = await Promise.all([findApplication(client, applicationId), sessions.readStream(documentsStreamId(applicationId))]);
+      const [application, history] = await Promise.all([findApplication(client, applicationId), store.readStream(documentsStreamId(applicationId))]);
       const state = documentsState(history);
       const facts = application ? await openFacts(personalData, application.facts) : undefined;
       const documents = documentKinds.flatMap((kind) => {
@@ -260,6 +260,7 @@ export const documentsModule: ServiceModule<DocumentsNeeds> = {
             clock,
             newId,
             sessions,
+            store,
             personalData,
           }),
       ],
@@ -277,6 +278,8 @@ type DocumentRoutesOptions = {
   readonly clock: () => Date;
   readonly newId: () => string;
   readonly sessions: UnitOfWork;
+  /** The application's documents stream, read outside any session. */
+  readonly store: Pick<EventStore, 'readStream'>;
   readonly personalData: PersonalDataVault;
 };
 
@@ -394,7 +397,7 @@ export const documentRoutes: FastifyPluginAsyncTypebox<DocumentRoutesOptions> = 
     async (request) => {
       const applicationId = applicationIdParam(request.params.id);
       const application = await knownApplication(request, applicationId);
-      const state = documentsState(await options.sessions.readStream(documentsStreamId(applicationId)));
+      const state = documentsState(await options.store.readStream(documentsStreamId(applicationId)));
       return {
         applicationId,
         status: application.status,

@@ -29,8 +29,6 @@ export const eventsAppended = 'events';
 export type UnitOfWork = {
   /** Runs `work` in one transaction, then hands what it signalled to `onCommit`. */
   run<T>(work: (session: Session) => Promise<T>): Promise<T>;
-  /** A stream's events outside any transaction, revealed. */
-  readStream(streamId: string, options?: ReadStreamOptions): Promise<StoredEvent[]>;
   /** Reveals events read elsewhere (a message off the bus), with the keys read through `db` (default: the client). */
   reveal<E extends { readonly type: string; readonly schemaVersion: number; readonly data: unknown }>(
     events: readonly E[],
@@ -81,7 +79,6 @@ export function createUnitOfWork({ client, personalData, onCommit }: UnitOfWorkO
       for (const effect of effects) effect();
       return result;
     },
-    readStream: async (streamId, options) => personalData.reveal(await selectStream(client, streamId, options)),
     reveal: (events, db) => (db ? personalData.within(db) : personalData).reveal(events),
   };
 }
