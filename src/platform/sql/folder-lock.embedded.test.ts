@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -61,6 +62,23 @@ describe('a data folder held by one process', () => {
     const elsewhere = folder();
     await leaveLock(elsewhere, { pid: await goneProcessId(), host: 'another-machine.example', startedAt: new Date().toISOString() });
     await assert.rejects(lockFolder(elsewhere), /another-machine\.example/);
+  });
+
+  it('takes over a stale lock whose removal was claimed by a process killed while at it', async () => {
+    const dataDir = folder();
+    const stale = JSON.stringify({ pid: await goneProcessId(), host: hostname(), startedAt: new Date().toISOString() } satisfies FolderHolder);
+    await writeFile(`${dataDir}.lock`, stale);
+    const digest = createHash('sha256').update(stale).digest('hex').slice(0, 16);
+    const claimant = { pid: await goneProcessId(), host: hostname(), startedAt: new Date().toISOString() } satisfies FolderHolder;
+    await writeFile(`${dataDir}.lock.${digest}.claim`, JSON.stringify(claimant));
+    const lock = await lockFolder(dataDir);
+    assert.equal((JSON.parse(await readFile(`${dataDir}.lock`, 'utf8')) as FolderHolder).pid, process.pid);
+    await lock.release();
+    assert.deepEqual(
+      (await readdir(parent)).filter((name) => name.startsWith(dataDir.slice(parent.length + 1))),
+      [],
+      'neither the lock nor a claim is left',
+    );
   });
 
   it('lets one of several processes racing for a stale lock have it', async () => {
