@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/app/config.ts';
 import { openTestPostgres } from '../../src/platform/sql/testing.ts';
 import { describeErasure, erasurePlatform } from './erasure.contract.ts';
-
-const testRedisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { testRedisUrl } from '../../src/platform/redis.fixture.ts';
 
 /** On PostgreSQL, with the customer view's hot copy in Redis: the erasure must reach it too. */
 describeErasure('on PostgreSQL with the hot copy in Redis', async () => {

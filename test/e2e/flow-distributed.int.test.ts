@@ -6,8 +6,7 @@ import { openTestPostgres } from '../../src/platform/sql/testing.ts';
 import { openVirtualHost } from '../../src/platform/messaging/testing.ts';
 import { describeFlow } from './flow.contract.ts';
 import { startSmtpSink } from '../../src/features/notification/smtp-sink.ts';
-
-const testRedisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { testRedisUrl } from '../../src/platform/redis.fixture.ts';
 
 /**
  * Each service in its own process, as a bank would run them: five `mutuo <service>`

@@ -4,9 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import { startMutuo, type MutuoProcess } from './processes.ts';
 import { openTestPostgres, type TestDatabase } from '../../src/platform/sql/testing.ts';
 import { devBearer } from '../../src/security/testing.ts';
+import { testRedisUrl } from '../../src/platform/redis.fixture.ts';
 
 const submission = await readFile(new URL('../fixtures/submission.json', import.meta.url), 'utf8');
-const testRedisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /**
  * The read side as a bank would run it: the write side, two projector processes (one

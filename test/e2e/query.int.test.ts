@@ -5,8 +5,7 @@ import { openPlatform } from '../../src/app/platform.ts';
 import { loadConfig } from '../../src/app/config.ts';
 import { openTestPostgres } from '../../src/platform/sql/testing.ts';
 import { describeQuerySide, keptLogs } from './query.contract.ts';
-
-const testRedisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { testRedisUrl } from '../../src/platform/redis.fixture.ts';
 
 /** The same on PostgreSQL, with the customer view's hot copy in Redis. */
 describeQuerySide('on PostgreSQL with the hot copy in Redis', async () => {

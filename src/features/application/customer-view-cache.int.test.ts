@@ -8,7 +8,8 @@ import type { InjectOptions } from 'fastify';
 import { pino } from 'pino';
 import { loadConfig } from '../../app/config.ts';
 import { openPlatform, type Platform } from '../../app/platform.ts';
-import { redisOutage, type RedisOutage } from '../../platform/redis-outage.fixture.ts';
+import { testRedisUrl } from '../../platform/redis.fixture.ts';
+import { startTcpProxy, type TcpProxy } from '../../platform/tcp-proxy.fixture.ts';
 import { createSleeper } from '../../platform/runtime/sleeper.ts';
 import { injectedBearer, type DemoUserId } from '../../security/testing.ts';
 
@@ -19,14 +20,14 @@ type LogLine = { level: number; msg: string; use?: string };
 /** The customer view's hot copy in Redis, while Redis is away and once it is back. */
 describe('the customer view while its Redis is away', () => {
   let dataDir: string;
-  let outage: RedisOutage;
+  let outage: TcpProxy;
   let platform: Platform;
   const lines: LogLine[] = [];
   const sleeper = createSleeper();
 
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'mutuo-redis-outage-'));
-    outage = await redisOutage();
+    outage = await startTcpProxy({ target: testRedisUrl });
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) });
     const config = loadConfig({ MUTUO_DATA_DIR: dataDir, PORT: '0', RATE_LIMIT_PUBLIC_PER_MINUTE: '0', REDIS_URL: outage.url });
     platform = await openPlatform(config, logger, { services: ['application', 'projector', 'query'] });
@@ -66,7 +67,7 @@ describe('the customer view while its Redis is away', () => {
     const before = await errorsCounted();
     assert.deepEqual(logged(40), []);
 
-    await outage.cut();
+    await outage.cut('refuse');
     for (let i = 0; i < 10; i++) assert.equal((await viewOf(id)).version, 1, 'answered by the database');
     assert.ok((await errorsCounted()) >= before + 10, 'each failed read is counted');
     assert.equal(logged(40).length, 1, JSON.stringify(lines));
@@ -81,7 +82,7 @@ describe('the customer view while its Redis is away', () => {
     assert.equal(afterLock.json<{ version: number }>().version, 3);
     assert.equal((await viewOf(id)).version, 3);
 
-    await outage.mend();
+    await outage.restore();
     for (let tries = 0; tries < 600 && logged(30).length === 0; tries++) await sleeper.sleep(100);
     assert.match(logged(30)[0]?.msg ?? 'not connected again', /^Redis \(view-cache\) is connected again$/);
     for (let i = 0; i < 3; i++) {

@@ -7,7 +7,8 @@ import { createClient } from 'redis';
 import { createSleeper } from '../../platform/runtime/sleeper.ts';
 import { openTestPostgres } from '../../platform/sql/testing.ts';
 import { redisErrors } from '../../platform/redis-errors.ts';
-import { redisOutage, testRedisUrl, type RedisOutage } from '../../platform/redis-outage.fixture.ts';
+import { testRedisUrl } from '../../platform/redis.fixture.ts';
+import { startTcpProxy, type TcpProxy } from '../../platform/tcp-proxy.fixture.ts';
 import { createRedisLedger, createSqlLedger, type NotificationLedger } from './ledger.ts';
 import { describeLedgerConformance } from './ledger.contract.ts';
 
@@ -40,13 +41,13 @@ describeLedgerConformance('SQL on PostgreSQL', async () => {
 describe('the Redis ledger while Redis is away', () => {
   const keyPrefix = `mutuo-test:${randomUUID()}:notification:`;
   const lines: { level: number; msg: string; use?: string }[] = [];
-  let outage: RedisOutage;
+  let outage: TcpProxy;
   let ledger: NotificationLedger;
   const counted = async () =>
     (await register.getSingleMetric('mutuo_redis_errors_total')?.get())?.values.find((value) => value.labels.use === 'notification-ledger')?.value ?? 0;
 
   before(async () => {
-    outage = await redisOutage();
+    outage = await startTcpProxy({ target: testRedisUrl });
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
     ledger = await createRedisLedger(outage.url, { keyPrefix, errors: redisErrors(logger, 'notification-ledger') });
   });
@@ -58,7 +59,7 @@ describe('the Redis ledger while Redis is away', () => {
   it('reports the outage once and counts every error; claims fail meanwhile, and are granted again once it is back', async () => {
     assert.equal(await ledger.claim(randomUUID(), 'email'), true);
     const before = await counted();
-    await outage.cut();
+    await outage.cut('refuse');
     for (let i = 0; i < 10; i++) await assert.rejects(ledger.claim(randomUUID(), 'email'));
     const sleeper = createSleeper();
     // The client's reconnections fail too, and each is an error.
@@ -68,7 +69,7 @@ describe('the Redis ledger while Redis is away', () => {
     assert.equal(warned.length, 1, JSON.stringify(lines));
     assert.match(warned[0]!.msg, /^Redis \(notification-ledger\) fails: /);
 
-    await outage.mend();
+    await outage.restore();
     for (let tries = 0; tries < 600 && !lines.some((line) => line.level === 30 && line.use === 'notification-ledger'); tries++) await sleeper.sleep(100);
     assert.match(lines.at(-1)!.msg, /^Redis \(notification-ledger\) is connected again$/);
     assert.equal(await ledger.claim(randomUUID(), 'email'), true);
