@@ -6,7 +6,26 @@ export type PostgresOptions = {
   readonly maxConnections?: number;
   /** Schema to use instead of public (tests isolate themselves this way). */
   readonly schema?: string;
+  /** How long opening a connection may take, the server's answer to the login included (default 10 s). */
+  readonly connectTimeoutMs?: number;
 };
+
+/**
+ * Opening a connection (TCP, then the server's answer to the login) gives up after this
+ * long. Without it a server that takes the connection and never answers (a partition, a
+ * server hung or failing over) holds the opener for good: the pool's caller, and with it
+ * a follower's step or a consumer's delivery, would wait as long as the server stays away.
+ */
+const defaultConnectTimeoutMs = 10_000;
+
+/**
+ * A connection with no traffic for this long is probed (TCP keepalive; then 10 probes a
+ * second apart, libuv's setting). A server host that vanished without closing its
+ * connections (powered off, moved to another address by a failover) is then found out
+ * within some 20 s: the statement waiting for its answer fails, and an idle connection is
+ * dropped before it is lent, instead of waiting on a silent socket for hours.
+ */
+const keepAliveIdleMs = 10_000;
 
 /**
  * Parameterised statements are prepared once per connection under a name of their own:
@@ -38,9 +57,21 @@ function queryable(target: pg.Pool | pg.PoolClient): SqlQueryable {
 
 /** A pooled connection to a PostgreSQL server. */
 export function createPostgresClient(options: PostgresOptions): SqlClient {
+  const connectTimeoutMs = options.connectTimeoutMs ?? defaultConnectTimeoutMs;
+  // The timeout is the connection's own (pg.Client's), not the pool's: the pool's would also
+  // bound the wait for a free connection, which only a busy moment makes long, and it would
+  // fail requests that merely queued.
+  class Connection extends pg.Client {
+    constructor(config?: pg.ClientConfig) {
+      super({ ...config, connectionTimeoutMillis: connectTimeoutMs });
+    }
+  }
   const pool = new pg.Pool({
+    Client: Connection,
     connectionString: options.connectionString,
     max: options.maxConnections ?? 20,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: keepAliveIdleMs,
     ...(options.schema ? { options: `-c search_path=${options.schema}` } : {}),
   });
   // A connection the server ends (a restart, an operator) fails the query in flight, or
