@@ -36,7 +36,7 @@ import type { Bus } from '../src/platform/messaging/bus.ts';
 import { createConsumer, defineConsumer } from '../src/platform/messaging/consumer.ts';
 import { createInProcessBus } from '../src/platform/messaging/in-process-bus.ts';
 import { messageHeaders, partitionCount, toEventMessage } from '../src/platform/messaging/message.ts';
-import { brokerDeadLetterExchange, brokerDeadLetterQueue, createRabbitMqBus, eventsExchange } from '../src/platform/messaging/rabbitmq-bus.ts';
+import { createRabbitMqBus, eventsExchange } from '../src/platform/messaging/rabbitmq-bus.ts';
 import { startOutboxRelay } from '../src/platform/messaging/relay.ts';
 import { deleteConsumerTopology } from '../src/platform/messaging/testing.ts';
 import { migrationFolders } from '../src/app/migrations.ts';
@@ -238,10 +238,11 @@ const BenchTicked = defineEvent(eventType, 1, Type.Object({ n: Type.Integer() })
  */
 async function openMutuo(client: SqlClient, bus: Bus, maxConcurrentWrites: number): Promise<Path> {
   const observed: Bus = {
-    publish: (messages) => {
+    declare: (consumers) => bus.declare(consumers),
+    publish: (messages, options) => {
       const at = performance.now();
       for (const message of messages) current.relayed(message.eventId, at);
-      return bus.publish(messages);
+      return bus.publish(messages, options);
     },
     subscribe: (subscription) => bus.subscribe(subscription),
     close: () => bus.close(),
@@ -334,7 +335,7 @@ async function exists(connection: Connection, kind: 'exchange' | 'queue', name: 
 }
 
 /** Deletes what this run created of the topology every Mutuo shares, unless someone else uses it by now. */
-async function deleteSharedTopology(connection: Connection, created: { events: boolean; deadLetterExchange: boolean; deadLetterQueue: boolean }) {
+async function deleteSharedTopology(connection: Connection, created: { events: boolean }) {
   const attempt = async (name: string, remove: (channel: Channel) => Promise<unknown>) => {
     const channel = await connection.acquire();
     try {
@@ -348,12 +349,6 @@ async function deleteSharedTopology(connection: Connection, created: { events: b
       await channel.close();
     }
   };
-  if (created.deadLetterQueue) {
-    await attempt(`queue ${brokerDeadLetterQueue}`, (c) => c.queueDelete({ queue: brokerDeadLetterQueue, ifEmpty: true, ifUnused: true }));
-  }
-  if (created.deadLetterExchange) {
-    await attempt(`exchange ${brokerDeadLetterExchange}`, (c) => c.exchangeDelete({ exchange: brokerDeadLetterExchange, ifUnused: true }));
-  }
   if (created.events) await attempt(`exchange ${eventsExchange}`, (c) => c.exchangeDelete({ exchange: eventsExchange, ifUnused: true }));
 }
 
@@ -395,8 +390,6 @@ try {
   onCleanup('close the RabbitMQ connection', () => amqp.close());
   const created = {
     events: !(await exists(amqp, 'exchange', eventsExchange)),
-    deadLetterExchange: !(await exists(amqp, 'exchange', brokerDeadLetterExchange)),
-    deadLetterQueue: !(await exists(amqp, 'queue', brokerDeadLetterQueue)),
   };
   onCleanup('delete the shared exchanges this run created', () => deleteSharedTopology(amqp, created));
   onCleanup(`delete queue ${rawQueue}`, () => amqp.queueDelete({ queue: rawQueue }));

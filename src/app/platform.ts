@@ -25,7 +25,7 @@ import { createPersonalDataVault } from '../privacy/vault.ts';
 import { platformEventCatalog, platformEventHistory } from './catalog.ts';
 import { memoryViewCache, redisViewCache, type ViewCache } from '../features/application/customer-view.ts';
 import { redisErrors } from '../platform/redis-errors.ts';
-import { serviceNames, services as serviceStarts, type ServiceName } from './services.ts';
+import { consumerTopologies, serviceNames, services as serviceStarts, type ServiceName } from './services.ts';
 import type { AppContext } from './context.ts';
 import type { ServiceParts } from '../platform/service.ts';
 import { migrationFolders } from './migrations.ts';
@@ -128,10 +128,18 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
   // followers, whose looks are then only a safety net (they cost a query each, and idle
   // polling would take a share of the one process's CPU from the read path).
   const idlePollMs = config.databaseUrl ? undefined : EMBEDDED_IDLE_POLL_MS;
+  // The relay declares the consumers before its first publish, so that none misses an event
+  // published before it first started: on a broker, every consumer of the platform, wherever it
+  // runs; on the in-process bus, this process's own, which are all there will ever be on it.
+  const moreConsumers = (options.consumers ?? []).map((definition) => ({
+    consumer: definition.name,
+    eventTypes: definition.events.map((event) => event.type),
+  }));
   const relay = startOutboxRelay({
     client,
     store: storedLog(client),
     bus,
+    consumers: [...consumerTopologies(config.amqpUrl ? serviceNames : services), ...moreConsumers],
     onError: reportError('the outbox relay is waiting to publish'),
     ...(idlePollMs ? { idleMs: idlePollMs } : {}),
   });
@@ -178,8 +186,9 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
   const stopAll = async () => {
     await Promise.all(subscriptions.map((subscription) => subscription.close()));
     await Promise.all(workers.map((worker) => worker.stop()));
-    await relay.stop();
-    await bus.close();
+    // Closing the bus ends a publish in hand (the in-process bus's waits for the consumers,
+    // which are gone), so that the relay's stop does not wait for it.
+    await Promise.all([relay.stop(), bus.close()]);
     for (const parts of started) await parts.close?.();
     await viewCache?.close();
     authentication.close();

@@ -3,7 +3,8 @@ import { bankGatewayModule } from '../features/bank-gateway/module.ts';
 import { documentsModule } from '../features/documents/module.ts';
 import { notificationModule } from '../features/notification/module.ts';
 import { scoringModule } from '../features/scoring/module.ts';
-import type { ServiceParts } from '../platform/service.ts';
+import type { ConsumerTopology } from '../platform/messaging/bus.ts';
+import type { ServiceModule, ServiceParts } from '../platform/service.ts';
 import type { AppContext } from './context.ts';
 import { projectorModule, queryModule } from './read-side.ts';
 
@@ -20,3 +21,20 @@ export const services: Readonly<Record<ServiceName, (context: AppContext) => Pro
   projector: (context) => projectorModule.start(context),
   query: (context) => queryModule.start(context),
 };
+
+/** The services with a consumer of their own, by name. */
+const consuming: Readonly<Partial<Record<ServiceName, ServiceModule<never>>>> = {
+  application: applicationModule,
+  scoring: scoringModule,
+  documents: documentsModule,
+  'bank-gateway': bankGatewayModule,
+  notification: notificationModule,
+};
+
+/** The consumers of these services, by name and the event types they take, as the bus declares them. */
+export function consumerTopologies(names: readonly ServiceName[]): ConsumerTopology[] {
+  return names.flatMap((name) => {
+    const consumes = consuming[name]?.consumes;
+    return consumes ? [{ consumer: consumes.name, eventTypes: consumes.events.map((event) => event.type) }] : [];
+  });
+}

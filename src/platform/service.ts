@@ -59,6 +59,8 @@ export type ServiceParts = {
 /** A service of the platform: started with the platform's context and what it needs of its own (`Needs`). */
 export type ServiceModule<Needs = object> = {
   readonly name: string;
+  /** What its consumer takes, known before it starts: every process's relay declares it on the bus before it publishes. */
+  readonly consumes?: Pick<ConsumerDefinition, 'name' | 'events'>;
   readonly start: (context: ServiceContext & Needs) => Promise<ServiceParts>;
 };
 

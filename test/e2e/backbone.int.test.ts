@@ -13,7 +13,7 @@ import { defineConsumer } from '../../src/platform/messaging/consumer.ts';
 import { injectedBearer } from '../../src/security/testing.ts';
 import { waitUntil } from '../../src/platform/messaging/messaging.contract.ts';
 import { eventsExchange } from '../../src/platform/messaging/rabbitmq-bus.ts';
-import { deleteConsumerTopology, testAmqpUrl } from '../../src/platform/messaging/testing.ts';
+import { openVirtualHost } from '../../src/platform/messaging/testing.ts';
 
 const run = promisify(execFile);
 const submission = JSON.parse(await readFile(new URL('../fixtures/submission.json', import.meta.url), 'utf8')) as object;
@@ -23,14 +23,18 @@ describe('the messaging backbone of the running platform, on PostgreSQL and Rabb
   let platform: Platform;
   let outside: Connection;
   let outsideConsumer: Consumer;
+  // A virtual host of its own: the platform declares every consumer it knows there, and the
+  // queues of those that do not run in this test are deleted with it.
+  let vhost: Awaited<ReturnType<typeof openVirtualHost>>;
   const consumer = `backbone-${randomUUID().slice(0, 8)}`;
   const outsideQueue = `outside-${randomUUID().slice(0, 8)}`;
   const seenOutside: { messageId: string | undefined; eventId: string }[] = [];
 
   before(async () => {
     database = await openTestPostgres();
+    vhost = await openVirtualHost();
     await database.client.exec('CREATE TABLE backbone_handled (event_id uuid PRIMARY KEY)');
-    outside = new Connection({ url: testAmqpUrl, retryLow: 200, retryHigh: 2_000 });
+    outside = new Connection({ url: vhost.url, retryLow: 200, retryHigh: 2_000 });
     // The broker restart below closes it on purpose; it reconnects by itself.
     outside.on('error', () => undefined);
     const setup = await outside.acquire();
@@ -41,7 +45,7 @@ describe('the messaging backbone of the running platform, on PostgreSQL and Rabb
     outsideConsumer = outside.createConsumer({ queue: outsideQueue, queueOptions: { durable: true } }, (message) => {
       seenOutside.push({ messageId: message.messageId, eventId: (message.body as { eventId: string }).eventId });
     });
-    const config = loadConfig({ DATABASE_URL: database.connectionString, AMQP_URL: testAmqpUrl, PORT: '0' });
+    const config = loadConfig({ DATABASE_URL: database.connectionString, AMQP_URL: vhost.url, PORT: '0' });
     platform = await openPlatform(config, false, {
       services: ['application'],
       consumers: [
@@ -62,7 +66,7 @@ describe('the messaging backbone of the running platform, on PostgreSQL and Rabb
     await cleanup.queueDelete({ queue: outsideQueue });
     await cleanup.close();
     await outside.close();
-    await deleteConsumerTopology(consumer);
+    await vhost.dispose();
     await database.dispose();
   });
 

@@ -186,7 +186,8 @@ describe('the pages, in a browser', { skip }, () => {
     await admin.page.getByText('customer-view: 0 parked events applied, 1 parked again.').waitFor();
     await admin.page.getByTestId('discard-parked-customer-view').click();
     await admin.page.getByText('customer-view: 1 parked events discarded.').waitFor();
-    assert.equal(await admin.page.getByTestId('parked-count-customer-view').innerText(), '0');
+    // The count is read again after the message shows: wait for it rather than read it at once.
+    await admin.page.getByTestId('parked-count-customer-view').filter({ hasText: /^0$/ }).waitFor();
     await admin.context.close();
     assert.deepEqual(consoleErrors, []);
   });

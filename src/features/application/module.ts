@@ -52,8 +52,16 @@ export type ApplicationNeeds = { readonly config: ApplicationConfig; readonly pe
  * outcomes of scoring, documents and the bank, and the rate lock's deadline. It writes
  * only `application-<id>` streams.
  */
+/** What the service's consumer takes: declared on the bus before anything is published, so that it misses nothing. */
+const consumes = {
+  name: 'application',
+  // The outcomes it reacts to, its own events for the rate lock's deadline, and the rate table in force.
+  events: [...outcomes, InterestRateLocked, ApplicationApproved, ApplicationRejected, ApplicationWithdrawn, RateTablePublished],
+} as const;
+
 export const applicationModule: ServiceModule<ApplicationNeeds> = {
   name: 'application',
+  consumes,
   async start({ config, sessions, store, clock, newId, personalData, logger }) {
     // The rate table in force: read at start, then refreshed on each RateTablePublished (here or from another process).
     let rates = rateTableAfter(await store.readStream(rateTableStreamId)).table;
@@ -63,9 +71,7 @@ export const applicationModule: ServiceModule<ApplicationNeeds> = {
     const erasure = createErasureService({ sessions, personalData, clock, newId, retentionYears: config.retentionYears });
 
     const consumer = defineConsumer({
-      name: 'application',
-      // The outcomes it reacts to, its own events for the rate lock's deadline, and the rate table in force.
-      events: [...outcomes, InterestRateLocked, ApplicationApproved, ApplicationRejected, ApplicationWithdrawn, RateTablePublished],
+      ...consumes,
       async handle(event, session) {
         const applicationId = event.partitionKey;
         const cause = causedBy(event);

@@ -105,8 +105,15 @@ export type GatewayNeeds = { readonly config: GatewayConfig; readonly personalDa
  * mainframe calls are jobs, so they run outside any transaction, survive a restart and
  * are retried with the same idempotency key. It writes only `finalization-<id>` streams.
  */
+/** What the service's consumer takes: declared on the bus before anything is published, so that it misses nothing. */
+const consumes = {
+  name: 'bank-gateway',
+  events: sagaEvents,
+} as const;
+
 export const bankGatewayModule: ServiceModule<GatewayNeeds> = {
   name: 'bank-gateway',
+  consumes,
   async start({ config: gateway, clock, newId, personalData }) {
     const simulator = gateway.mainframeUrl
       ? undefined
@@ -150,8 +157,7 @@ export const bankGatewayModule: ServiceModule<GatewayNeeds> = {
     }
 
     const consumer = defineConsumer({
-      name: 'bank-gateway',
-      events: sagaEvents,
+      ...consumes,
       handle: (event, session) => advance(session, event.partitionKey, sagaInputOf(event, event.sealed), causedBy(event)),
     });
 

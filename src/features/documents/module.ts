@@ -132,15 +132,21 @@ export type DocumentsNeeds = { readonly config: DocumentsConfig; readonly person
  * disk, and once one of each kind is in, reads their text and checks them against the
  * declared facts (a job, off the request path). It writes only `documents-<id>` streams.
  */
+/** What the service's consumer takes: declared on the bus before anything is published, so that it misses nothing. */
+const consumes = {
+  name: 'documents',
+  events: [MortgageApplicationSubmitted, PropertyDetailsUpdated, ApplicationApproved, ApplicationRejected, ApplicationWithdrawn, PersonalDataErased],
+} as const;
+
 export const documentsModule: ServiceModule<DocumentsNeeds> = {
   name: 'documents',
+  consumes,
   async start({ config, client, sessions, store, clock, newId, personalData }) {
     const files = createDocumentFileStore(config.directory, applicantsKeys(client, personalData.keys));
     const { maxRejections, reading } = config;
 
     const consumer = defineConsumer({
-      name: 'documents',
-      events: [MortgageApplicationSubmitted, PropertyDetailsUpdated, ApplicationApproved, ApplicationRejected, ApplicationWithdrawn, PersonalDataErased],
+      ...consumes,
       async handle(event, session) {
         const { tx } = session;
         if (event.type === 'PersonalDataErased') {

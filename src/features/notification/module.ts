@@ -96,8 +96,15 @@ export type NotificationNeeds = { readonly config: NotificationConfig; readonly 
  * retried after a crash or a timeout send nothing twice. It writes only
  * `notification-<id>` streams.
  */
+/** What the service's consumer takes: declared on the bus before anything is published, so that it misses nothing. */
+const consumes = {
+  name: 'notification',
+  events: told,
+} as const;
+
 export const notificationModule: ServiceModule<NotificationNeeds> = {
   name: 'notification',
+  consumes,
   async start({ config, client, clock, newId, personalData, logger }) {
     const sink: SmtpSink | undefined = config.smtpUrl ? undefined : await startSmtpSink();
     const smtpUrl = config.smtpUrl ?? sink!.url;
@@ -107,8 +114,7 @@ export const notificationModule: ServiceModule<NotificationNeeds> = {
       : createSqlLedger(client);
 
     const consumer = defineConsumer({
-      name: 'notification',
-      events: told,
+      ...consumes,
       async handle(event, session) {
         const applicationId = event.partitionKey;
         if (event.type === 'MortgageApplicationSubmitted') {

@@ -70,8 +70,15 @@ export type ScoringNeeds = { readonly config: ScoringConfig; readonly digestSecr
  * credit hold; when the application closes without a mortgage, the hold's release.
  * It writes only `credit-check-<id>` streams.
  */
+/** What the service's consumer takes: declared on the bus before anything is published, so that it misses nothing. */
+const consumes = {
+  name: 'scoring',
+  events: [MortgageApplicationSubmitted, ApplicationRejected, ApplicationWithdrawn],
+} as const;
+
 export const scoringModule: ServiceModule<ScoringNeeds> = {
   name: 'scoring',
+  consumes,
   async start({ config: scoring, digestSecret, clock, newId, personalData }) {
     const inputsHashKey = purposeKey(digestSecret, 'credit-inputs');
     const simulators: BureauSimulator[] = [];
@@ -87,8 +94,7 @@ export const scoringModule: ServiceModule<ScoringNeeds> = {
     const policy: CreditPolicy = { ...defaultCreditPolicy, maxDtiBps: scoring.maxDebtToIncomePercent * 100 };
 
     const consumer = defineConsumer({
-      name: 'scoring',
-      events: [MortgageApplicationSubmitted, ApplicationRejected, ApplicationWithdrawn],
+      ...consumes,
       async handle(event, session) {
         const applicationId = event.partitionKey;
         const cause = causedBy(event);

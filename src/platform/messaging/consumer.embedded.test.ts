@@ -23,7 +23,7 @@ function incoming(applicationId: string, type: string, schemaVersion: number, da
     metadata: { correlationId: randomUUID(), causationId: null, actor: 'test', occurredAt: new Date().toISOString() },
     recordedAt: new Date(),
   });
-  return { messageId: eventId, headers: {}, body, bodyIsJson: true };
+  return { messageId: eventId, headers: {}, body, bodyIsJson: true, redelivered: false };
 }
 
 describe('a typed consumer', () => {

@@ -1,14 +1,14 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { errorMessage, type SqlClient, type SqlQueryable } from '../sql/sql-client.ts';
+import { errorMessage, isConnectionFailure, type SqlClient, type SqlQueryable } from '../sql/sql-client.ts';
 import type { SealedFields } from '../eventstore/types.ts';
-import type { EventCatalog } from '../eventstore/event-catalog.ts';
+import { EventDecodeError, type EventCatalog } from '../eventstore/event-catalog.ts';
 import type { EventDefinition } from '../eventstore/event-definition.ts';
 import { SealedValueError } from '../eventstore/personal-data.ts';
 import type { Session, UnitOfWork } from '../eventstore/session.ts';
 import type { Bus, Subscription } from './bus.ts';
-import { backoffMs, startFollower } from '../runtime/follower.ts';
-import type { EventMessage, IncomingMessage } from './message.ts';
+import { backoffMs, startFollower, type Backoff } from '../runtime/follower.ts';
+import { partitionKeyOf, type EventMessage, type IncomingMessage } from './message.ts';
 
 /**
  * An event as a handler receives it: checked, and upcast to the latest schema version; its
@@ -48,16 +48,23 @@ export type ConsumerOptions = {
   readonly catalog: EventCatalog;
   /** The sessions the handler runs in; they reveal the personal data each message carries sealed. */
   readonly sessions: UnitOfWork;
-  /** Attempts before a message is dead-lettered (default 5). */
+  /** Attempts before a message is dead-lettered (default 5): failures of its handler, and ends of the process during it. */
   readonly maxAttempts?: number;
   /** Wait before the second attempt, at most: it doubles with each attempt after, less up to half at random (default 100 ms). */
   readonly firstRetryDelayMs?: number;
+  /** How long to wait between looks while the database is unreachable (default 200 ms, doubling to 5 s, with jitter). */
+  readonly outageBackoff?: Backoff;
   /** How often to look for redrive and discard requests (default 1 s). */
   readonly requestPollMs?: number;
   readonly onError?: (error: unknown) => void;
 };
 
-export type DeadLetterReason = 'MALFORMED' | 'UNKNOWN_TYPE' | 'INVALID' | 'HANDLER_FAILED';
+/**
+ * Why a message was set aside: not an event envelope; a type or a version of it this consumer
+ * does not read (a newer producer: redrive it once the consumer is upgraded); data that fails
+ * its schema or does not open; a handler that kept throwing; or one whose process kept ending.
+ */
+export type DeadLetterReason = 'MALFORMED' | 'UNKNOWN_TYPE' | 'UNKNOWN_VERSION' | 'INVALID' | 'HANDLER_FAILED' | 'HANDLER_CRASHED';
 
 const Envelope = TypeCompiler.Compile(
   Type.Object({
@@ -94,14 +101,57 @@ function storedMessage(message: StoredMessage): string {
   return JSON.stringify({ messageId: message.messageId ?? null, headers: message.headers, body: message.body });
 }
 
+/** Longer than any key the relay gives (an application's id): a longer one is not trusted to hold anything back. */
+const maxPartitionKeyLength = 200;
+
+/**
+ * The partition key of a message that could not be decoded, so that its application's
+ * later events wait behind it: the envelope's, else the relay's header, else the one its
+ * stream id gives. None when the message names no stream at all.
+ */
+function partitionKeyOfMessage(message: StoredMessage): string | null {
+  const body = (typeof message.body === 'object' && message.body !== null ? message.body : {}) as { partitionKey?: unknown; streamId?: unknown };
+  const header = message.headers['x-partition-key'];
+  const key =
+    typeof body.partitionKey === 'string'
+      ? body.partitionKey
+      : typeof header === 'string'
+        ? header
+        : typeof body.streamId === 'string'
+          ? partitionKeyOf(body.streamId)
+          : null;
+  return key && key.length <= maxPartitionKeyLength ? key : null;
+}
+
+/** The consumer is closing: the message in hand goes back to the bus, which hands it to the next consumer in order. */
+export class ConsumerClosingError extends Error {
+  constructor() {
+    super('the consumer is closing');
+    this.name = 'ConsumerClosingError';
+  }
+}
+
+/** How long the database may take to answer the probe that tells an outage from a failing message. */
+const probeTimeoutMs = 2_000;
+
 /**
  * The runtime around a consumer's handler. For each message, in one transaction: if an
  * earlier message of its partition key is dead or parked, park this one behind it (under
  * the key's lock); if the inbox already has the event, do nothing; else record it in
- * the inbox and run the handler. A handler that throws is retried with
- * exponential backoff, then the message is dead-lettered and the key's later messages
- * are parked until the dead letter is redriven or discarded. A message that is not an
- * event this consumer can read is dead-lettered at once, with the reason.
+ * the inbox and run the handler.
+ *
+ * The consumer, not the bus, counts the attempts, and a delivery resolves only once its
+ * outcome is recorded: the bus never requeues a message behind later ones, nor drops one.
+ * - A handler that throws is tried again in place, with exponential backoff and jitter;
+ *   after `maxAttempts` the message is dead-lettered and its key's later messages are
+ *   parked behind it until it is redriven or discarded; other keys go on.
+ * - A process that ends during the handler (killed, out of memory) leaves the message
+ *   unacknowledged, and the bus delivers it again marked as such: each such attempt is
+ *   counted in the database before the handler runs, and counts toward `maxAttempts`.
+ * - While the database is unreachable nothing is counted: the consumer waits, probing it,
+ *   and carries on where it was once it answers.
+ * - A message that is not an event this consumer can read is dead-lettered at once, with
+ *   the reason, and holds its key's later messages back like any other dead letter.
  */
 export function createConsumer(definition: ConsumerDefinition, options: ConsumerOptions) {
   const { client, sessions } = options;
@@ -109,6 +159,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
   const maxAttempts = options.maxAttempts ?? 5;
   const firstRetryDelayMs = options.firstRetryDelayMs ?? 100;
   const requestPollMs = options.requestPollMs ?? 1_000;
+  const outageBackoff = options.outageBackoff ?? { firstMs: 200, maxMs: 5_000 };
   const eventTypes = definition.events.map((event) => event.type);
   const knownTypes = new Set(eventTypes);
   for (const event of definition.events) {
@@ -117,6 +168,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
       throw new Error(`consumer ${name} handles ${event.type} v${event.schemaVersion}, but the platform reads it at v${latest}: name the latest definition`);
     }
   }
+  let closing = false;
 
   async function decode(message: StoredMessage & { bodyIsJson?: boolean }, db: SqlQueryable = client): Promise<Decoded> {
     if (message.bodyIsJson === false) return { ok: false, reason: 'MALFORMED', error: 'the body is not JSON' };
@@ -134,8 +186,8 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
     let data: unknown;
     let sealed: SealedFields | undefined;
     // Messages carry personal data sealed, as stored. A sealed value that does not open is the
-    // message's fault, for good; any other failure (the keys' database away) throws, and the
-    // message is delivered again later.
+    // message's fault, for good; any other failure (the keys' database away) throws, and is
+    // waited out like any outage.
     try {
       ({ data, sealed } = (await sessions.reveal([envelope], db))[0]!);
     } catch (error) {
@@ -146,7 +198,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
       const current = options.catalog.decode(envelope.type, envelope.schemaVersion, data);
       return { ok: true, event: { ...envelope, schemaVersion: current.schemaVersion, data: current.data, ...(sealed ? { sealed } : {}) } };
     } catch (error) {
-      const reason = (error as { reason?: string }).reason === 'UNKNOWN_TYPE' ? 'UNKNOWN_TYPE' : 'INVALID';
+      const reason = error instanceof EventDecodeError ? error.reason : 'INVALID';
       return { ok: false, reason, error: error instanceof Error ? error.message : String(error) };
     }
   }
@@ -175,19 +227,74 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
     if (fresh.length > 0) await handle(event, session);
   }
 
+  /** Waits, unless the consumer is closing: then the message in hand goes back to the bus. */
+  async function pause(ms: number): Promise<void> {
+    if (closing) throw new ConsumerClosingError();
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    if (closing) throw new ConsumerClosingError();
+  }
+
+  /** Whether the database answers now. */
+  async function reachable(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        client.query('SELECT 1'),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('no answer')), probeTimeoutMs);
+        }),
+      ]);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A failure that is the database's (its connection lost, or it does not answer), not the message's: it counts as no attempt. */
+  async function isOutage(error: unknown): Promise<boolean> {
+    return isConnectionFailure(error) || !(await reachable());
+  }
+
   /**
-   * Runs `attempt` in a fresh session until it commits or the attempts run out; resolves
-   * with the last error, or none on success.
+   * Runs `attempt` in a fresh session until it commits, waiting out the database's outages
+   * uncounted, and trying again after a failure of its own, with backoff, until `maxAttempts`
+   * failures (`attemptsBefore` already happened); resolves with the last error then, or none.
    */
   async function withRetries(attempt: (session: Session) => Promise<void>, attemptsBefore = 0): Promise<{ error?: unknown; attempts: number }> {
-    for (let attempts = attemptsBefore + 1; ; attempts++) {
+    let outages = 0;
+    for (let attempts = attemptsBefore + 1; ; ) {
       try {
         await sessions.run(attempt);
         return { attempts };
       } catch (error) {
-        if (attempts - attemptsBefore >= maxAttempts) return { error, attempts };
-        const delayMs = backoffMs(attempts - attemptsBefore - 1, { firstMs: firstRetryDelayMs, maxMs: firstRetryDelayMs * 2 ** maxAttempts }, Math.random);
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        if (error instanceof ConsumerClosingError) throw error;
+        if (await isOutage(error)) {
+          options.onError?.(error);
+          await pause(backoffMs(outages++, outageBackoff, Math.random));
+          continue;
+        }
+        outages = 0;
+        if (attempts >= maxAttempts) return { error, attempts };
+        const failures = attempts - attemptsBefore - 1;
+        await pause(backoffMs(failures, { firstMs: firstRetryDelayMs, maxMs: firstRetryDelayMs * 2 ** maxAttempts }, Math.random));
+        attempts++;
+      }
+    }
+  }
+
+  /**
+   * Records what must not be lost (a dead letter, an attempt), trying again until it is: a
+   * failure here is the database's, whether it says so or not, and the message stays in hand.
+   */
+  async function durably<T>(write: () => Promise<T>): Promise<T> {
+    for (let failures = 0; ; failures++) {
+      try {
+        return await write();
+      } catch (error) {
+        options.onError?.(error);
+        await pause(backoffMs(failures, outageBackoff, Math.random));
       }
     }
   }
@@ -195,61 +302,110 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
   async function deadLetter(
     db: SqlQueryable,
     message: StoredMessage,
-    failure: { reason: DeadLetterReason; error: string; attempts: number; event?: ConsumedEvent },
+    failure: { reason: DeadLetterReason; error: string; attempts: number; partitionKey: string | null; event?: ConsumedEvent },
   ): Promise<void> {
     const body = message.body as { eventId?: unknown; type?: unknown } | null;
     const eventId = failure.event?.eventId ?? (typeof body?.eventId === 'string' && /^[0-9a-f-]{36}$/i.test(body.eventId) ? body.eventId : null);
-    const eventType = failure.event?.type ?? (typeof body?.type === 'string' ? body.type : null);
+    const eventType = failure.event?.type ?? (typeof body?.type === 'string' ? body.type.slice(0, 200) : null);
     await db.query(
       `INSERT INTO mutuo_dead_letters (consumer, partition_key, event_id, event_type, reason, error, attempts, message)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)`,
-      [name, failure.event?.partitionKey ?? null, eventId, eventType, failure.reason, failure.error.slice(0, 4_000), failure.attempts, storedMessage(message)],
+      [name, failure.partitionKey, eventId, eventType, failure.reason, failure.error.slice(0, 4_000), failure.attempts, storedMessage(message)],
     );
+  }
+
+  /**
+   * Sets a message aside for good (until an operator redrives or discards it): parked, if its
+   * key is already held back by an earlier one, else dead-lettered, holding its key's later
+   * messages back. Decided under the key's lock, which the release of parked messages takes too.
+   */
+  async function setAside(message: StoredMessage, failure: { reason: DeadLetterReason; error: string; attempts: number; event?: ConsumedEvent }) {
+    const partitionKey = failure.event?.partitionKey ?? partitionKeyOfMessage(message);
+    await durably(() =>
+      client.transaction(async (tx) => {
+        if (partitionKey !== null) {
+          await lockKey(tx, partitionKey);
+          if (await isBlocked(tx, partitionKey)) {
+            await park(tx, partitionKey, message);
+            return;
+          }
+        }
+        await deadLetter(tx, message, { ...failure, partitionKey });
+      }),
+    );
+  }
+
+  async function park(tx: SqlQueryable, partitionKey: string, message: StoredMessage): Promise<void> {
+    await tx.query('INSERT INTO mutuo_parked (consumer, partition_key, message) VALUES ($1, $2, $3::jsonb)', [name, partitionKey, storedMessage(message)]);
+  }
+
+  /**
+   * Counts an attempt at a message that may have been delivered before and not finished
+   * (the process ended during its handler), before the handler runs again: how many there
+   * have been, this one included; 0 when the inbox shows it was handled.
+   */
+  async function countAttempt(eventId: string): Promise<number> {
+    const [row] = await client.query<{ attempts: number }>(
+      `INSERT INTO mutuo_consumer_attempts (consumer, event_id, attempts)
+       SELECT $1, $2, 1 WHERE NOT EXISTS (SELECT 1 FROM mutuo_inbox WHERE consumer = $1 AND event_id = $2)
+       ON CONFLICT (consumer, event_id) DO UPDATE SET attempts = mutuo_consumer_attempts.attempts + 1, last_attempt_at = now()
+       RETURNING attempts`,
+      [name, eventId],
+    );
+    return row?.attempts ?? 0;
   }
 
   const describe = errorMessage;
 
   async function deliver(message: IncomingMessage): Promise<void> {
-    const decoded = await decode(message);
+    const decoded = await durably(() => decode(message));
     if (!decoded.ok) {
-      await deadLetter(client, message, { reason: decoded.reason, error: decoded.error, attempts: 1 });
+      await setAside(message, { reason: decoded.reason, error: decoded.error, attempts: 1 });
       return;
     }
     const event = decoded.event;
-    const outcome = await withRetries(async (session) => {
-      const { tx } = session;
-      // Common case, one statement: nothing holds the key back, so record the event in the
-      // inbox. No lock is needed then: only a dead letter or parked messages (which this
-      // statement would see) give another process a reason to touch this key, and a replica
-      // still finishing the same message at a failover is held off by the inbox's unique key.
-      const [state] = await tx.query<{ blocked: boolean; fresh: boolean }>(
-        `WITH blocked AS (SELECT ${keyHeldBackSql} AS yes),
-         inbox AS (
-           INSERT INTO mutuo_inbox (consumer, event_id) SELECT $1, $3 FROM blocked WHERE NOT blocked.yes
-           ON CONFLICT DO NOTHING RETURNING event_id)
-         SELECT blocked.yes AS blocked, EXISTS (SELECT 1 FROM inbox) AS fresh FROM blocked`,
-        [name, event.partitionKey, event.eventId],
+    // A delivery that may repeat one the process did not live through: count it first, in
+    // its own commit, so that a handler that ends the process every time is set aside.
+    const unfinished = message.redelivered ? await durably(() => countAttempt(event.eventId)) : 0;
+    if (unfinished > maxAttempts) {
+      const error = `the consumer stopped ${unfinished - 1} times while handling it (its process ended or was killed)`;
+      await setAside(message, { reason: 'HANDLER_CRASHED', error, attempts: unfinished - 1, event });
+    } else {
+      const outcome = await withRetries(
+        async (session) => {
+          const { tx } = session;
+          // Common case, one statement: nothing holds the key back, so record the event in the
+          // inbox. No lock is needed then: only a dead letter or parked messages (which this
+          // statement would see) give another process a reason to touch this key, and a replica
+          // still finishing the same message at a failover is held off by the inbox's unique key.
+          const [state] = await tx.query<{ blocked: boolean; fresh: boolean }>(
+            `WITH blocked AS (SELECT ${keyHeldBackSql} AS yes),
+             inbox AS (
+               INSERT INTO mutuo_inbox (consumer, event_id) SELECT $1, $3 FROM blocked WHERE NOT blocked.yes
+               ON CONFLICT DO NOTHING RETURNING event_id)
+             SELECT blocked.yes AS blocked, EXISTS (SELECT 1 FROM inbox) AS fresh FROM blocked`,
+            [name, event.partitionKey, event.eventId],
+          );
+          if (!state?.blocked) {
+            if (state?.fresh) await handle(event, session);
+            return;
+          }
+          // Held back: decide under the key's lock, which the release of parked messages takes too.
+          await lockKey(tx, event.partitionKey);
+          if (await isBlocked(tx, event.partitionKey)) {
+            await park(tx, event.partitionKey, message);
+            return;
+          }
+          await handleOnce(session, event);
+        },
+        Math.max(0, unfinished - 1),
       );
-      if (!state?.blocked) {
-        if (state?.fresh) await handle(event, session);
-        return;
+      if (outcome.error !== undefined) {
+        await setAside(message, { reason: 'HANDLER_FAILED', error: describe(outcome.error), attempts: outcome.attempts, event });
       }
-      // Held back: decide under the key's lock, which the release of parked messages takes too.
-      await lockKey(tx, event.partitionKey);
-      if (await isBlocked(tx, event.partitionKey)) {
-        await tx.query('INSERT INTO mutuo_parked (consumer, partition_key, message) VALUES ($1, $2, $3::jsonb)', [
-          name,
-          event.partitionKey,
-          storedMessage(message),
-        ]);
-        return;
-      }
-      await handleOnce(session, event);
-    });
-    // Recording the dead letter may fail too (the database is away): then this throws,
-    // and the bus delivers the message again later.
-    if (outcome.error !== undefined) {
-      await deadLetter(client, message, { reason: 'HANDLER_FAILED', error: describe(outcome.error), attempts: outcome.attempts, event });
+    }
+    if (unfinished > 0) {
+      await durably(() => client.query('DELETE FROM mutuo_consumer_attempts WHERE consumer = $1 AND event_id = $2', [name, event.eventId]));
     }
   }
 
@@ -257,7 +413,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
   async function releaseParked(partitionKey: string): Promise<void> {
     for (;;) {
       let parked: { id: string; message: StoredMessage } | undefined;
-      let failed: { error: unknown; attempts: number } | undefined;
+      let undecodable: Extract<Decoded, { ok: false }> | undefined;
       const outcome = await withRetries(async (session) => {
         const { tx } = session;
         await lockKey(tx, partitionKey);
@@ -266,6 +422,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
           partitionKey,
         ]);
         parked = undefined;
+        undecodable = undefined;
         if (open) return;
         const [next] = await tx.query<{ id: string; message: StoredMessage }>(
           'SELECT id, message FROM mutuo_parked WHERE consumer = $1 AND partition_key = $2 ORDER BY id LIMIT 1',
@@ -274,24 +431,33 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
         if (!next) return;
         parked = next;
         const decoded = await decode(next.message, tx);
-        if (!decoded.ok) throw new Error(decoded.error);
+        if (!decoded.ok) {
+          // Still not readable (a version this consumer does not know yet, say): it becomes the key's dead letter at once.
+          undecodable = decoded;
+          await tx.query('DELETE FROM mutuo_parked WHERE id = $1', [next.id]);
+          await deadLetter(tx, next.message, { reason: decoded.reason, error: decoded.error, attempts: 1, partitionKey });
+          return;
+        }
         await handleOnce(session, decoded.event);
         await tx.query('DELETE FROM mutuo_parked WHERE id = $1', [next.id]);
       });
-      if (outcome.error !== undefined) failed = { error: outcome.error, attempts: outcome.attempts };
-      if (!parked) return;
-      if (failed) {
-        const message = parked.message;
-        const decoded = await decode(message);
-        await client.transaction(async (tx) => {
-          await tx.query('DELETE FROM mutuo_parked WHERE id = $1', [parked!.id]);
-          await deadLetter(tx, message, {
-            reason: decoded.ok ? 'HANDLER_FAILED' : decoded.reason,
-            error: describe(failed!.error),
-            attempts: failed!.attempts,
-            ...(decoded.ok ? { event: decoded.event } : {}),
-          });
-        });
+      if (!parked || undecodable) return;
+      if (outcome.error !== undefined) {
+        const { id, message } = parked;
+        const decoded = await durably(() => decode(message));
+        const failure = outcome.error;
+        await durably(() =>
+          client.transaction(async (tx) => {
+            await tx.query('DELETE FROM mutuo_parked WHERE id = $1', [id]);
+            await deadLetter(tx, message, {
+              reason: decoded.ok ? 'HANDLER_FAILED' : decoded.reason,
+              error: describe(failure),
+              attempts: outcome.attempts,
+              partitionKey,
+              ...(decoded.ok ? { event: decoded.event } : {}),
+            });
+          }),
+        );
         return;
       }
     }
@@ -345,14 +511,17 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
 
   return {
     name,
+    eventTypes,
     deliver,
     processRequests,
     /**
      * Subscribes to the bus and starts carrying out requests, every `requestPollMs` and
      * whenever `checkRequests` is called (by whoever recorded one), backing off while they
-     * fail (the database away); close() stops both, gracefully.
+     * fail (the database away); close() stops both, gracefully: the message in hand is
+     * finished, or, if it is waiting for the database, handed back to the bus.
      */
     async start(bus: Bus): Promise<Subscription & { readonly checkRequests: () => void }> {
+      closing = false;
       const subscription = await bus.subscribe({ consumer: name, eventTypes, deliver });
       const requests = startFollower({
         step: async () => {
@@ -360,11 +529,14 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
           return { sleepMs: requestPollMs };
         },
         backoff: { firstMs: requestPollMs, maxMs: Math.max(requestPollMs, 10_000) },
-        onError: options.onError,
+        onError: (error) => {
+          if (!(error instanceof ConsumerClosingError)) options.onError?.(error);
+        },
       });
       return {
         checkRequests: requests.wake,
         close: async () => {
+          closing = true;
           const stopping = requests.stop();
           await subscription.close();
           await stopping;

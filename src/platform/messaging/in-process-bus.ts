@@ -1,41 +1,49 @@
-import type { Bus, BusSubscription, Subscription } from './bus.ts';
+import type { Bus, BusSubscription, ConsumerTopology, PublishOptions, Subscription } from './bus.ts';
 import { messageHeaders, partitionCount, partitionOf, type EventMessage, type IncomingMessage } from './message.ts';
 
 type Queued = { readonly message: IncomingMessage; readonly settle: (error?: Error) => void };
+type Deliver = (message: IncomingMessage) => Promise<void>;
 
 const firstRedeliveryMs = 200;
 const maxRedeliveryMs = 10_000;
 
-/** One partition of one subscription: a FIFO delivered one message at a time. */
+/** One partition of one consumer: a FIFO delivered one message at a time, once a subscriber is there. */
 class Partition {
   private readonly queue: Queued[] = [];
   private draining = false;
-  closed = false;
-
-  constructor(private readonly deliver: (message: IncomingMessage) => Promise<void>) {}
+  private deliver: Deliver | undefined;
 
   enqueue(message: IncomingMessage): Promise<void> {
-    if (this.closed) return Promise.reject(new Error('the subscription is closed'));
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ message, settle: (error) => (error ? reject(error) : resolve()) });
       void this.drain();
     });
   }
 
+  attach(deliver: Deliver): void {
+    this.deliver = deliver;
+    void this.drain();
+  }
+
+  /** The subscriber leaves; what is queued waits for the next one, in order. */
+  detach(): void {
+    this.deliver = undefined;
+  }
+
   private async drain(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
     let redeliveryMs = firstRedeliveryMs;
-    while (this.queue.length > 0 && !this.closed) {
+    for (let deliver = this.deliver; this.queue.length > 0 && deliver; deliver = this.deliver) {
       const next = this.queue[0]!;
       try {
-        await this.deliver(next.message);
+        await deliver(next.message);
         this.queue.shift();
         next.settle();
         redeliveryMs = firstRedeliveryMs;
       } catch {
-        // The consumer could not even record the outcome (its database is away):
-        // deliver the same message again later, as a broker would after a nack.
+        // The consumer is closing (or could not record the outcome): the message stays at the
+        // head, for this subscriber or the next, as a broker would hand it back.
         await new Promise((resolve) => setTimeout(resolve, redeliveryMs));
         redeliveryMs = Math.min(redeliveryMs * 2, maxRedeliveryMs);
       }
@@ -44,44 +52,66 @@ class Partition {
   }
 
   close(): void {
-    this.closed = true;
-    for (const pending of this.queue.splice(0)) pending.settle(new Error('the subscription closed before delivery'));
+    this.deliver = undefined;
+    for (const pending of this.queue.splice(0)) pending.settle(new Error('the bus closed before delivery'));
   }
 }
 
+type Declared = { readonly eventTypes: Set<string>; readonly partitions: Partition[] };
+
 /**
- * The embedded bus. A publish resolves only once every subscribed consumer has handled
- * the messages, so the relay, which publishes from the event store, never moves its
- * checkpoint past an event that a crash could still lose: after a restart it publishes
- * again from there, and the consumers' inboxes absorb what they had already handled.
+ * The embedded bus. Each declared consumer has its partitions' queues, which keep what
+ * is published for it until it subscribes, and across its restarts within the process.
+ * A publish resolves only once every declared consumer has handled the messages, so the
+ * relay, which publishes from the event store, never moves its checkpoint past an event
+ * that a crash could still lose: after a restart it publishes again from there, and the
+ * consumers' inboxes absorb what they had already handled.
  */
-export function createInProcessBus(): Bus {
-  const subscriptions = new Map<BusSubscription, Partition[]>();
+export type InProcessBus = Bus & {
+  /** Drops a consumer's queues and what they hold: one that will not subscribe again (a test's). */
+  forget(consumer: string): void;
+};
+
+export function createInProcessBus(): InProcessBus {
+  const consumers = new Map<string, Declared>();
+  const declareOne = ({ consumer, eventTypes }: ConsumerTopology): Declared => {
+    const declared = consumers.get(consumer) ?? { eventTypes: new Set<string>(), partitions: Array.from({ length: partitionCount }, () => new Partition()) };
+    for (const type of eventTypes) declared.eventTypes.add(type);
+    consumers.set(consumer, declared);
+    return declared;
+  };
   return {
-    async publish(messages: readonly EventMessage[]) {
+    async declare(topologies: readonly ConsumerTopology[]) {
+      for (const topology of topologies) declareOne(topology);
+    },
+    async publish(messages: readonly EventMessage[], options: PublishOptions = {}) {
       const delivered: Promise<void>[] = [];
-      for (const [subscription, partitions] of subscriptions) {
+      const redelivered = options.republished === true;
+      for (const { eventTypes, partitions } of consumers.values()) {
         for (const message of messages) {
-          if (!subscription.eventTypes.includes(message.type)) continue;
-          const incoming = { messageId: message.eventId, headers: messageHeaders(message), body: message, bodyIsJson: true };
+          if (!eventTypes.has(message.type)) continue;
+          const incoming = { messageId: message.eventId, headers: messageHeaders(message, options), body: message, bodyIsJson: true, redelivered };
           delivered.push(partitions[partitionOf(message.partitionKey)]!.enqueue(incoming));
         }
       }
       await Promise.all(delivered);
     },
     async subscribe(subscription: BusSubscription): Promise<Subscription> {
-      const partitions = Array.from({ length: partitionCount }, () => new Partition(subscription.deliver));
-      subscriptions.set(subscription, partitions);
+      const { partitions } = declareOne(subscription);
+      for (const partition of partitions) partition.attach(subscription.deliver);
       return {
         close: async () => {
-          subscriptions.delete(subscription);
-          for (const partition of partitions) partition.close();
+          for (const partition of partitions) partition.detach();
         },
       };
     },
+    forget(consumer: string) {
+      for (const partition of consumers.get(consumer)?.partitions ?? []) partition.close();
+      consumers.delete(consumer);
+    },
     async close() {
-      for (const partitions of subscriptions.values()) for (const partition of partitions) partition.close();
-      subscriptions.clear();
+      for (const { partitions } of consumers.values()) for (const partition of partitions) partition.close();
+      consumers.clear();
     },
   };
 }

@@ -22,6 +22,8 @@ export type IncomingMessage = {
   /** The parsed JSON body, or the raw text when it is not JSON. */
   readonly body: unknown;
   readonly bodyIsJson: boolean;
+  /** It may have been delivered before (to a consumer that ended before acknowledging it, perhaps because of it). */
+  readonly redelivered: boolean;
 };
 
 /** Partitions of every consumer; fixed, since publishers and consumers must agree on it. */
@@ -62,12 +64,16 @@ export function toEventMessage(event: StoredEvent): EventMessage {
   };
 }
 
+/** Marks a message the relay publishes again (see PublishOptions.republished). */
+export const republishedHeader = 'mutuo-republished';
+
 /**
  * Headers every published message carries, so consumers can route and check before
  * parsing. The partition's name has no `x-` prefix: headers exchanges ignore those.
  */
-export function messageHeaders(message: EventMessage): Record<string, string | number> {
+export function messageHeaders(message: EventMessage, options: { readonly republished?: boolean } = {}): Record<string, string | number> {
   return {
+    ...(options.republished ? { [republishedHeader]: 1 } : {}),
     'x-event-type': message.type,
     'x-schema-version': message.schemaVersion,
     'mutuo-partition': String(partitionOf(message.partitionKey)),

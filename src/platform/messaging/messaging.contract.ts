@@ -11,13 +11,13 @@ import { sealingStore, testSessions } from '../eventstore/testing.ts';
 import type { Bus, Subscription } from './bus.ts';
 import { createConsumer, defineConsumer, type ConsumedEventOf, type ConsumerOptions } from './consumer.ts';
 import { createDeadLetters } from './dead-letters.ts';
-import { partitionKeyOf, toEventMessage } from './message.ts';
+import { toEventMessage } from './message.ts';
 import { startOutboxRelay, type OutboxRelay } from './relay.ts';
 
 export type MessagingFixture = {
   readonly database: TestDatabase;
   readonly bus: Bus;
-  /** Removes what a consumer left behind on the bus (queues, bindings). */
+  /** Removes what the bus keeps for a consumer (its queues, bindings): a consumer a test is done with. */
   readonly forgetConsumer: (name: string) => Promise<void>;
   readonly dispose: () => Promise<void>;
 };
@@ -69,6 +69,12 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
       for (const name of consumers) await fixture.forgetConsumer(name);
       await fixture.dispose();
     });
+
+    /** Closes a test's consumer and removes what the bus kept for it, so that no later publish waits for it. */
+    const forget = async (name: string, subscription: Subscription) => {
+      await subscription.close();
+      await fixture.forgetConsumer(name);
+    };
 
     const record = async (consumer: string, event: TestEvent, session: Session) => {
       await session.tx.query('INSERT INTO test_handled (consumer, partition_key, event_id, stream_version, n) VALUES ($1, $2, $3, $4, $5)', [
@@ -125,7 +131,7 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
           id,
         );
       }
-      await subscription.close();
+      await forget(name, subscription);
     });
 
     it('lets one of two relays publish at a time, and the other take over when it stops', async () => {
@@ -165,7 +171,7 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
       );
       await standby.stop();
       await waitUntil(async () => (await handled(name)).length >= 13 + 1, 'the consumer handled every event');
-      await subscription.close();
+      await forget(name, subscription);
     });
 
     it('gives a redelivered event no second effect', async () => {
@@ -184,7 +190,7 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
         (await handled(name)).filter((r) => r.partition_key === id).map((r) => r.n),
         [1, 2, 3],
       );
-      await subscription.close();
+      await forget(name, subscription);
     });
 
     it('retries a failing handler with backoff until it succeeds', async () => {
@@ -207,7 +213,7 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
         [1, 2],
       );
       assert.deepEqual(await createDeadLetters(fixture.database.client).list({ consumer: name }), []);
-      await subscription.close();
+      await forget(name, subscription);
     });
 
     it('dead-letters a message that keeps failing, parks its application behind it, and releases it in order on redrive', async () => {
@@ -256,7 +262,7 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
       // Flowing again: the next event is handled directly.
       await relay.published(await appendTo(poisoned, 1, 6));
       await waitUntil(async () => (await handled(name)).filter((r) => r.partition_key === poisoned).length >= 6, 'the application flows again');
-      await subscription.close();
+      await forget(name, subscription);
     });
 
     it('releases the parked events when a dead letter is discarded', async () => {
@@ -278,35 +284,40 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
         [2, 3],
       );
       assert.equal((await deadLetters.get(dead!.id)).status, 'discarded');
-      await subscription.close();
+      await forget(name, subscription);
     });
 
-    it('dead-letters what it cannot read at once, with the reason, and parks nothing for it', async () => {
+    it('dead-letters what it cannot read at once, with the reason, holding back what follows of its application', async () => {
       const { name, consumer, subscription } = await startConsumer();
-      const event = toEventMessage({
-        ...sampleEvent('TestHappened', { n: 1 }),
-        position: 1,
-        streamId: `application-${randomUUID()}`,
-        streamVersion: 1,
-        schemaVersion: 1,
-        recordedAt: new Date(),
-      });
-      const cases: [unknown, boolean, string][] = [
-        ['{"not json', false, 'MALFORMED'],
-        [{ hello: 'world' }, true, 'MALFORMED'],
-        [{ ...event, type: 'SomethingElse' }, true, 'UNKNOWN_TYPE'],
-        [{ ...event, schemaVersion: 9 }, true, 'INVALID'],
-        [{ ...event, data: { n: 'one' } }, true, 'INVALID'],
+      const eventOf = (applicationId: string, streamVersion: number) =>
+        toEventMessage({
+          ...sampleEvent('TestHappened', { n: streamVersion }),
+          position: streamVersion,
+          streamId: `application-${applicationId}`,
+          streamVersion,
+          schemaVersion: 1,
+          recordedAt: new Date(),
+        });
+      const [unknownType, unknownVersion, invalid] = [randomUUID(), randomUUID(), randomUUID()];
+      const cases: [unknown, boolean, string, string | null][] = [
+        ['{"not json', false, 'MALFORMED', null],
+        [{ hello: 'world' }, true, 'MALFORMED', null],
+        [{ ...eventOf(unknownType, 1), type: 'SomethingElse' }, true, 'UNKNOWN_TYPE', unknownType],
+        [{ ...eventOf(unknownVersion, 1), schemaVersion: 9 }, true, 'UNKNOWN_VERSION', unknownVersion],
+        [{ ...eventOf(invalid, 1), data: { n: 'one' } }, true, 'INVALID', invalid],
       ];
-      for (const [body, bodyIsJson] of cases) await consumer.deliver({ messageId: undefined, headers: {}, body, bodyIsJson });
-      const dead = await createDeadLetters(fixture.database.client).list({ consumer: name });
+      for (const [body, bodyIsJson] of cases) await consumer.deliver({ messageId: undefined, headers: {}, body, bodyIsJson, redelivered: false });
+      const deadLetters = createDeadLetters(fixture.database.client);
+      const dead = (await deadLetters.list({ consumer: name })).reverse();
       assert.deepEqual(
-        dead.map((d) => d.reason).reverse(),
-        cases.map(([, , reason]) => reason),
+        dead.map((d) => [d.reason, d.partitionKey, d.attempts]),
+        cases.map(([, , reason, key]) => [reason, key, 1]),
       );
-      assert.ok(dead.every((d) => d.attempts === 1 && d.partitionKey === null));
-      assert.equal(partitionKeyOf(event.streamId), event.partitionKey);
-      await subscription.close();
+      // The next event of the application whose event had a version the consumer does not know waits behind it.
+      await consumer.deliver({ messageId: undefined, headers: {}, body: eventOf(unknownVersion, 2), bodyIsJson: true, redelivered: false });
+      assert.equal((await deadLetters.get(dead[3]!.id)).parked, 1);
+      assert.deepEqual(await handled(name), []);
+      await forget(name, subscription);
     });
   });
 }

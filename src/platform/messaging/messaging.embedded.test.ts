@@ -8,7 +8,7 @@ describeMessaging('in-process bus on PGlite', async () => {
   return {
     database,
     bus,
-    forgetConsumer: async () => undefined,
+    forgetConsumer: async (name) => bus.forget(name),
     dispose: async () => {
       await bus.close();
       await database.dispose();

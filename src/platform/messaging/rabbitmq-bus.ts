@@ -1,12 +1,9 @@
-import { Connection, type AsyncMessage, type Consumer } from 'rabbitmq-client';
-import type { Bus, BusSubscription, Subscription } from './bus.ts';
-import { messageHeaders, partitionCount, type EventMessage, type IncomingMessage } from './message.ts';
+import { Connection, type AsyncMessage, type Channel, type Consumer } from 'rabbitmq-client';
+import type { Bus, BusSubscription, ConsumerTopology, PublishOptions, Subscription } from './bus.ts';
+import { messageHeaders, partitionCount, republishedHeader, type EventMessage, type IncomingMessage } from './message.ts';
 
 /** Every event is published here, routing key = event type, message-id = event id. */
 export const eventsExchange = 'mutuo.events';
-/** Where the broker puts messages it gives up on (a consumer that keeps crashing on one). */
-export const brokerDeadLetterExchange = 'mutuo.dead-letters';
-export const brokerDeadLetterQueue = 'mutuo.dead-letters';
 
 export type RabbitMqBusOptions = {
   readonly url: string;
@@ -40,7 +37,8 @@ async function closeKeepingOrder(consumer: Consumer): Promise<void> {
 }
 
 function incoming(message: AsyncMessage): IncomingMessage {
-  const base = { messageId: message.messageId, headers: message.headers ?? {} };
+  const headers = message.headers ?? {};
+  const base = { messageId: message.messageId, headers, redelivered: message.redelivered || headers[republishedHeader] !== undefined };
   if (!Buffer.isBuffer(message.body) && typeof message.body !== 'string') return { ...base, body: message.body, bodyIsJson: true };
   const text = message.body.toString();
   try {
@@ -50,9 +48,81 @@ function incoming(message: AsyncMessage): IncomingMessage {
   }
 }
 
+/** A partition queue's arguments. No delivery limit and no dead-letter exchange: the consumer, not the broker, decides when to set a message aside. */
+const partitionQueueArguments = { 'x-queue-type': 'quorum' as const, 'x-single-active-consumer': true };
+
+/** A consumer's exchanges, queues and bindings, as both its declaration and its consumers name them. */
+function topologyOf({ consumer, eventTypes }: ConsumerTopology) {
+  const exchange = consumerExchange(consumer);
+  const unroutedExchange = `${exchange}.unrouted`;
+  return {
+    exchanges: [
+      { exchange: eventsExchange, type: 'topic', durable: true },
+      { exchange: unroutedExchange, type: 'fanout', durable: true },
+      { exchange, type: 'headers', durable: true, arguments: { 'alternate-exchange': unroutedExchange } },
+    ],
+    exchangeBindings: eventTypes.map((type) => ({ destination: exchange, source: eventsExchange, routingKey: type })),
+    queues: [
+      ...Array.from({ length: partitionCount }, (_, partition) => ({
+        queue: partitionQueue(consumer, partition),
+        binding: { exchange, arguments: { 'x-match': 'all', 'mutuo-partition': String(partition) } } as {
+          exchange: string;
+          arguments?: Record<string, string>;
+        },
+      })),
+      { queue: partitionQueue(consumer, 'unrouted'), binding: { exchange: unroutedExchange } as { exchange: string; arguments?: Record<string, string> } },
+    ],
+  };
+}
+
 /**
- * The bus over RabbitMQ. Topology, declared by whoever starts first and again after
- * every reconnection:
+ * Declares a queue as this version names it. A queue an earlier version declared with a
+ * delivery limit and a dead-letter exchange (the broker then dropped what a consumer kept
+ * failing on) is replaced when it is empty; one that still holds messages is refused, with
+ * what to do, since replacing it would lose them.
+ */
+async function declareQueue(connection: Connection, queue: string): Promise<void> {
+  const channel = await connection.acquire();
+  try {
+    await channel.queueDeclare({ queue, durable: true, arguments: partitionQueueArguments });
+    return;
+  } catch (error) {
+    if (!/PRECONDITION_FAILED - inequivalent arg/.test((error as Error).message)) throw error;
+  } finally {
+    await channel.close().catch(() => undefined);
+  }
+  const replacing = await connection.acquire();
+  try {
+    await replacing.queueDelete({ queue, ifEmpty: true }).catch((error: Error) => {
+      throw new Error(
+        `the queue ${queue} was declared by an earlier version of Mutuo and still holds messages: ` +
+          'let that version drain it (or move its messages) before starting this one',
+        { cause: error },
+      );
+    });
+    await replacing.queueDeclare({ queue, durable: true, arguments: partitionQueueArguments });
+  } finally {
+    await replacing.close().catch(() => undefined);
+  }
+}
+
+async function declareTopology(connection: Connection, topology: ConsumerTopology): Promise<void> {
+  const { exchanges, exchangeBindings, queues } = topologyOf(topology);
+  for (const { queue } of queues) await declareQueue(connection, queue);
+  const channel: Channel = await connection.acquire();
+  try {
+    for (const exchange of exchanges) await channel.exchangeDeclare(exchange);
+    for (const binding of exchangeBindings) await channel.exchangeBind(binding);
+    for (const { queue, binding } of queues) await channel.queueBind({ queue, ...binding });
+  } finally {
+    await channel.close();
+  }
+}
+
+/**
+ * The bus over RabbitMQ. Topology, declared for every known consumer before the relay
+ * publishes (so that a consumer started later finds what was published before), and again
+ * by each consumer after every reconnection:
  *
  *   mutuo.events (topic) ──routing key = event type──> mutuo.consumer.<name> (headers)
  *       ──mutuo-partition = 0..15──> mutuo.consumer.<name>.p<n>  (quorum, single active consumer)
@@ -60,8 +130,10 @@ function incoming(message: AsyncMessage): IncomingMessage {
  *
  * The relay puts each application's events on one partition; a partition queue has one
  * active consumer among the replicas at a time and is handled one message after the
- * other, which keeps each application's events in order. A message redelivered too
- * often (a consumer crashing on it) goes to mutuo.dead-letters.
+ * other, which keeps each application's events in order. Nothing is requeued behind later
+ * messages and the broker drops nothing: a consumer retries in place, parks what keeps
+ * failing in its database, and hands back its unacknowledged messages, in order, only by
+ * closing its channel (or dying).
  */
 export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Bus> {
   const connection = new Connection({ url: options.url, connectionName: 'mutuo', retryLow: 200, retryHigh: 5_000 });
@@ -73,13 +145,12 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Bu
   const subscriptions = new Set<Subscription>();
   const prefetch = options.prefetch ?? 64;
 
-  const deadLetterTopology = {
-    exchange: { exchange: brokerDeadLetterExchange, type: 'fanout', durable: true },
-    queue: { queue: brokerDeadLetterQueue, durable: true, arguments: { 'x-queue-type': 'quorum' as const } },
-  };
-
   return {
-    async publish(messages: readonly EventMessage[]) {
+    async declare(consumers: readonly ConsumerTopology[]) {
+      for (const consumer of consumers) await declareTopology(connection, consumer);
+    },
+
+    async publish(messages: readonly EventMessage[], publishOptions: PublishOptions = {}) {
       // One channel keeps publication order; confirms arrive for all before we resolve.
       await Promise.all(
         messages.map((message) =>
@@ -90,7 +161,7 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Bu
               messageId: message.eventId,
               correlationId: message.metadata.correlationId,
               durable: true,
-              headers: messageHeaders(message),
+              headers: messageHeaders(message, publishOptions),
             },
             message,
           ),
@@ -99,36 +170,8 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Bu
     },
 
     async subscribe(subscription: BusSubscription): Promise<Subscription> {
-      const exchange = consumerExchange(subscription.consumer);
-      const unroutedExchange = `${exchange}.unrouted`;
-      const exchanges = [
-        { exchange: eventsExchange, type: 'topic', durable: true },
-        { exchange: unroutedExchange, type: 'fanout', durable: true },
-        { exchange, type: 'headers', durable: true, arguments: { 'alternate-exchange': unroutedExchange } },
-        deadLetterTopology.exchange,
-      ];
-      const exchangeBindings = subscription.eventTypes.map((type) => ({ destination: exchange, source: eventsExchange, routingKey: type }));
-      const queueArguments = {
-        'x-queue-type': 'quorum' as const,
-        'x-single-active-consumer': true,
-        'x-dead-letter-exchange': brokerDeadLetterExchange,
-        'x-delivery-limit': 20,
-      };
-      const setup = await connection.acquire();
-      try {
-        await setup.exchangeDeclare(deadLetterTopology.exchange);
-        await setup.queueDeclare(deadLetterTopology.queue);
-        await setup.queueBind({ queue: brokerDeadLetterQueue, exchange: brokerDeadLetterExchange });
-      } finally {
-        await setup.close();
-      }
-      const queues: { queue: string; binding: { exchange: string; arguments?: Record<string, string> } }[] = [
-        ...Array.from({ length: partitionCount }, (_, partition) => ({
-          queue: partitionQueue(subscription.consumer, partition),
-          binding: { exchange, arguments: { 'x-match': 'all', 'mutuo-partition': String(partition) } },
-        })),
-        { queue: partitionQueue(subscription.consumer, 'unrouted'), binding: { exchange: unroutedExchange } },
-      ];
+      await declareTopology(connection, subscription);
+      const { exchanges, exchangeBindings, queues } = topologyOf(subscription);
       // Once closing, take nothing more on: a message buffered here is handed back by the
       // broker with the channel, and handling it now would put it ahead of those.
       let closing = false;
@@ -136,13 +179,14 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Bu
         const consumer = connection.createConsumer(
           {
             queue,
-            queueOptions: { durable: true, arguments: queueArguments },
+            queueOptions: { durable: true, arguments: partitionQueueArguments },
             queueBindings: [{ queue, ...binding }],
             exchanges,
             exchangeBindings,
             qos: { prefetchCount: prefetch },
             // One message at a time per partition: that is the ordering guarantee.
             concurrency: 1,
+            // A delivery rejects only when closing: the message goes back with the channel, in order.
             requeue: true,
           },
           (message) => (closing ? Promise.reject(new Error('closing')) : subscription.deliver(incoming(message))),

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SqlClient } from '../sql/sql-client.ts';
 import type { EventStore } from '../eventstore/types.ts';
-import type { Bus } from './bus.ts';
+import type { Bus, ConsumerTopology } from './bus.ts';
 import { toEventMessage } from './message.ts';
 import { startFollower, type Lease, type Next } from '../runtime/follower.ts';
 
@@ -10,6 +10,11 @@ export type OutboxRelayOptions = {
   /** The log as stored (see storedLog): the relay publishes personal data sealed, for each consumer to reveal. */
   readonly store: Pick<EventStore, 'readAll'>;
   readonly bus: Bus;
+  /**
+   * Every consumer the platform knows, declared on the bus before the first publish, so that
+   * the bus keeps their messages even before they first start.
+   */
+  readonly consumers?: readonly ConsumerTopology[];
   /** Relays of one name share a checkpoint and take turns through the lease. */
   readonly name?: string;
   readonly batchSize?: number;
@@ -33,8 +38,9 @@ export type OutboxRelay = {
  * The events are the outbox: they are written by the command's own transaction, so
  * nothing can be committed and not published. The relay reads them with the gap-safe
  * readAll, publishes a batch, waits for the bus to confirm it, and only then moves its
- * checkpoint; a crash in between publishes the batch again, which consumers' inboxes
- * absorb. One relay of a name publishes at a time: it holds a lease row and renews it
+ * checkpoint; a crash in between publishes the batch again, marked as republished, which
+ * consumers' inboxes absorb. Before its first publish it declares every consumer the
+ * platform knows on the bus, so none misses what was published before it first started. One relay of a name publishes at a time: it holds a lease row and renews it
  * with every checkpoint, and a relay that lost its lease cannot move the checkpoint.
  */
 export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
@@ -47,6 +53,12 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   /** The checkpoint: read when the relay takes the lease, moved with each batch the bus confirmed. */
   let publishedPosition = -1;
+  /**
+   * The head of the log when this relay took the lease: a relay before it may have published
+   * up to there without moving the checkpoint, so those messages go out marked as republished.
+   */
+  let republishThrough = -1;
+  let declared = options.consumers === undefined || options.consumers.length === 0;
   const waiters = new Set<{ position: number; resolve: () => void }>();
 
   function reached(position: number) {
@@ -60,15 +72,15 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   }
 
   /** Takes or renews the lease; the checkpoint when held, undefined when another relay has it. */
-  async function holdLease(): Promise<number | undefined> {
-    const rows = await client.query<{ position: string }>(
+  async function holdLease(): Promise<{ checkpoint: number; head: number } | undefined> {
+    const rows = await client.query<{ position: string; head: string }>(
       `INSERT INTO mutuo_relay AS r (name, holder, lease_until) VALUES ($1, $2, now() + $3 * interval '1 millisecond')
        ON CONFLICT (name) DO UPDATE SET holder = $2, lease_until = now() + $3 * interval '1 millisecond'
         WHERE r.holder = $2 OR r.lease_until < now()
-       RETURNING r.position`,
+       RETURNING r.position, (SELECT coalesce(max(position), 0) FROM mutuo_events) AS head`,
       [name, holder, leaseMs],
     );
-    return rows[0] ? Number(rows[0].position) : undefined;
+    return rows[0] ? { checkpoint: Number(rows[0].position), head: Number(rows[0].head) } : undefined;
   }
 
   /** Moves the checkpoint, renewing the lease; false when another relay holds it. */
@@ -85,9 +97,10 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     durationMs: leaseMs,
     standbyMs: leaseMs / 2,
     acquire: async () => {
-      const checkpoint = await holdLease();
-      if (checkpoint === undefined) return false;
-      reached(checkpoint);
+      const held = await holdLease();
+      if (held === undefined) return false;
+      reached(held.checkpoint);
+      republishThrough = held.head;
       return true;
     },
     renew: () => advance(publishedPosition),
@@ -98,10 +111,17 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   };
 
   async function publishNext(): Promise<Next> {
+    if (!declared) {
+      await bus.declare(options.consumers ?? []);
+      declared = true;
+    }
     const events = await store.readAll(publishedPosition, batchSize);
     if (events.length === 0) return { sleepMs: idleMs };
-    await bus.publish(events.map(toEventMessage));
-    const last = events.at(-1)!.position;
+    // A batch is either all at most the head seen at the lease's start, or all past it.
+    const republished = events[0]!.position <= republishThrough;
+    const batch = republished ? events.filter((event) => event.position <= republishThrough) : events;
+    await bus.publish(batch.map(toEventMessage), { republished });
+    const last = batch.at(-1)!.position;
     if (!(await advance(last))) return 'lease-lost';
     reached(last);
     return 'again';

@@ -36,3 +36,24 @@ export function errorMessage(error: unknown): string {
   if (isDatabaseError(error)) return error.message.replace(quotedValues, '"…"');
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * SQLSTATEs of a server that cannot be reached or is going away: connection exceptions
+ * (class 08), an administrator's or a crash's shutdown, a server still starting, too many
+ * connections.
+ */
+const unavailable = /^(08...|57P0[1-3]|53300)$/;
+
+/** Node's codes for a connection that failed or broke. */
+const brokenConnection = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * Whether an error says the database could not be reached, or the connection broke: an
+ * outage, which no retry of the statement's own can fix and which is nobody's message's fault.
+ * pg's own messages for a connection it lost carry no code; those are told by a probe.
+ */
+export function isConnectionFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && (unavailable.test(code) || brokenConnection.has(code));
+}
