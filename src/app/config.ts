@@ -20,6 +20,8 @@ export type Config = {
   readonly readWaitMs: number;
   /** How long a projector's hold on a projection lasts without renewal (a crashed one is replaced after it). */
   readonly projectionLeaseMs: number;
+  /** The read horizon's watch (PostgreSQL only): held back this long by one transaction, it is a stall; read this often. */
+  readonly horizon: { readonly stallMs: number; readonly checkMs: number };
   readonly logLevel: string;
   readonly production: boolean;
   readonly auth: AuthConfig;
@@ -183,6 +185,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     consumerMaxAttempts: integer(env, 'MUTUO_CONSUMER_MAX_ATTEMPTS', 5, 1, 100),
     readWaitMs: integer(env, 'READ_WAIT_MS', 2_000, 0, 60_000),
     projectionLeaseMs: integer(env, 'MUTUO_PROJECTION_LEASE_MS', 10_000, 500, 600_000),
+    horizon: {
+      stallMs: integer(env, 'MUTUO_HORIZON_STALL_MS', 10_000, 1, 86_400_000),
+      checkMs: integer(env, 'MUTUO_HORIZON_CHECK_MS', 2_000, 10, 600_000),
+    },
     logLevel: env.LOG_LEVEL || 'info',
     production,
     auth: authConfig(env, production),

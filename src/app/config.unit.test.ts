@@ -54,6 +54,13 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ METRICS_PORT: 'ninety' }), /METRICS_PORT/);
   });
 
+  it("reads the read horizon watch's threshold and interval, 10 s and 2 s unless told, and names a wrong one", () => {
+    assert.deepEqual(loadConfig({}).horizon, { stallMs: 10_000, checkMs: 2_000 });
+    assert.deepEqual(loadConfig({ MUTUO_HORIZON_STALL_MS: '300', MUTUO_HORIZON_CHECK_MS: '50' }).horizon, { stallMs: 300, checkMs: 50 });
+    assert.throws(() => loadConfig({ MUTUO_HORIZON_STALL_MS: '0' }), /MUTUO_HORIZON_STALL_MS must be a whole number from 1/);
+    assert.throws(() => loadConfig({ MUTUO_HORIZON_CHECK_MS: 'often' }), /MUTUO_HORIZON_CHECK_MS/);
+  });
+
   it("reads the simulators' settings, and names the variable that is wrong", () => {
     assert.deepEqual(loadConfig({ MAINFRAME_PORT: '0', MAINFRAME_HOST: '127.0.0.2', BUREAU_PORT: '9090' }).simulators, {
       mainframePort: 0,

@@ -30,6 +30,8 @@ import type { AppContext } from './context.ts';
 import type { ServiceParts } from '../platform/service.ts';
 import { migrationFolders } from './migrations.ts';
 import { accessTable } from '../security/permissions.ts';
+import { registerConsumers } from '../platform/messaging/lag.ts';
+import { watchStalls, type StallWatch } from './stalls.ts';
 
 export type Platform = {
   readonly server: FastifyInstance;
@@ -58,6 +60,9 @@ export type Platform = {
  * a core from the read path on a slow machine (23 queries a second at 1 s and 500 ms).
  */
 const EMBEDDED_IDLE_POLL_MS = 10_000;
+
+/** The relay every process runs; they share its checkpoint and lease, and its lag is reported under this name. */
+const relayName = 'outbox';
 
 export type PlatformOptions = {
   /** The services this process runs (default: all of them). */
@@ -136,6 +141,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     eventTypes: definition.events.map((event) => event.type),
   }));
   const relay = startOutboxRelay({
+    name: relayName,
     client,
     store: storedLog(client),
     bus,
@@ -183,7 +189,9 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
   }
   const context: AppContext = { config, client, sessions, store, clock, newId: randomUUID, logger, idlePollMs, personalData, viewCache };
   const subscriptions: (Subscription & { readonly checkRequests: () => void })[] = [];
+  let stalls: StallWatch | undefined;
   const stopAll = async () => {
+    await stalls?.close();
     await Promise.all(subscriptions.map((subscription) => subscription.close()));
     await Promise.all(workers.map((worker) => worker.stop()));
     // Closing the bus ends a publish in hand (the in-process bus's waits for the consumers,
@@ -201,6 +209,12 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
       started.push(await serviceStarts[name](context));
     }
     const consumers = [...started.flatMap((parts) => parts.consumers ?? []), ...(options.consumers ?? [])];
+    // Their types, for their lag to be read from the database alone (mutuo status).
+    await registerConsumers(
+      client,
+      consumers.map((definition) => ({ name: definition.name, eventTypes: definition.events.map((event) => event.type) })),
+    );
+    stalls = watchStalls({ config, client, logger, relay: relayName, consumers: consumers.map((definition) => definition.name) });
     for (const definition of consumers) {
       const consumer = createConsumer(definition, {
         client,
@@ -242,6 +256,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
       checkReady: async () => {
         await client.query('SELECT 1');
       },
+      concerns: () => stalls?.concerns() ?? [],
       services,
       logger,
       verifyToken: authentication.verifyToken,

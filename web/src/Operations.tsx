@@ -36,7 +36,7 @@ export function Operations({ session }: { session: Session }) {
   const [letters, setLetters] = useState<DeadLetter[]>([]);
   const [projections, setProjections] = useState<Projection[]>([]);
   const [parked, setParked] = useState<ParkedEvent[]>([]);
-  const [health, setHealth] = useState<{ status: string; services: string[] }>({ status: '…', services: [] });
+  const [health, setHealth] = useState<{ status: string; services: string[]; reasons: string[] }>({ status: '…', services: [], reasons: [] });
   const [inspected, setInspected] = useState<DeadLetterDetail>();
   const [message, setMessage] = useState<string>();
 
@@ -45,8 +45,13 @@ export function Operations({ session }: { session: Session }) {
       call<DeadLetter[]>(session, 'GET', '/api/dead-letters?status=open'),
       call<{ items: Projection[] }>(session, 'GET', '/api/projections'),
       fetch('/health').then(async (response) => {
-        const body = (await response.json().catch(() => ({}))) as { services?: string[] };
-        return { status: response.ok ? 'ok' : `unavailable (${response.status})`, services: body.services ?? [] };
+        const body = (await response.json().catch(() => ({}))) as { status?: string; services?: string[]; reasons?: { detail: string }[] };
+        // 200 is ok or degraded (the process serves, part of its work waits: the body says why); 503, unavailable.
+        return {
+          status: response.ok ? (body.status ?? 'ok') : `unavailable (${response.status})`,
+          services: body.services ?? [],
+          reasons: (body.reasons ?? []).map((reason) => reason.detail),
+        };
       }),
     ]);
     const withParked = status.body.items.filter((projection) => projection.parkedEvents > 0);
@@ -92,6 +97,11 @@ export function Operations({ session }: { session: Session }) {
           Health: <span data-testid="health">{health.status}</span>
         </h3>
         <p className="muted">This process answers for its services: each one's health is the process's and its database's.</p>
+        {health.reasons.map((reason) => (
+          <p key={reason} className="error" data-testid="health-reason">
+            {reason}
+          </p>
+        ))}
         <ul className="services" data-testid="services">
           {health.services.map((service) => (
             <li key={service} className={health.status === 'ok' ? 'done' : ''}>

@@ -7,6 +7,7 @@ import { deadLetterCommand, UsageError } from './dlq.ts';
 import type { PlatformTarget } from './platform-client.ts';
 import { openPlatform } from '../platform.ts';
 import { projectionsCommand } from './projections.ts';
+import { statusCommand } from './status.ts';
 
 const usage = `usage: mutuo <command>
 
@@ -24,6 +25,8 @@ commands:
   dlq                   list, show, redrive or discard dead letters (mutuo dlq for details)
   projections           list the read models, rebuild one, list, redrive or discard their
                           parked events (mutuo projections help for details)
+  status [--json]       the read horizon and who holds it back, the lag of the relay, the read
+                          models and the consumers; from the database (DATABASE_URL) alone
 
 configuration comes from environment variables; see the README.`;
 
@@ -107,12 +110,18 @@ async function projections(): Promise<void> {
   console.log(await projectionsCommand(process.argv.slice(3), platformTarget(), (text) => process.stdout.write(text), { interactive }));
 }
 
+async function status(): Promise<void> {
+  const config = loadConfig(process.env);
+  console.log(await statusCommand(process.argv.slice(3), { databaseUrl: config.databaseUrl, stallMs: config.horizon.stallMs }));
+}
+
 const commands: Record<string, () => Promise<void>> = {
   start: () => run(),
   mainframe,
   bureau,
   dlq,
   projections,
+  status,
   ...Object.fromEntries(serviceNames.map((name) => [name, () => run([name])])),
 };
 

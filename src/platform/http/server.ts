@@ -29,6 +29,8 @@ export type ServerDependencies = {
   readonly routes: readonly ServerRoutes[];
   /** Readiness: resolves when the store answers. */
   readonly checkReady: () => Promise<void>;
+  /** What keeps a process that answers from working as it should (a stall): /health then says degraded, with them. */
+  readonly concerns?: () => readonly HealthConcern[];
   /** The services this process runs, which /health names (their health is the process's). */
   readonly services?: readonly string[];
   readonly logger: FastifyBaseLogger | false;
@@ -37,6 +39,13 @@ export type ServerDependencies = {
   readonly access: AccessTable;
   readonly http: HttpLimits;
 };
+
+/**
+ * Why /health says degraded: the process answers, but part of its work waits (the read
+ * horizon held back: nothing new is published, projected or consumed). A stable code, a
+ * sentence, since when. Public, like /health itself: no query, user or database names.
+ */
+export type HealthConcern = { readonly code: string; readonly detail: string; readonly since: string };
 
 export type HttpLimits = {
   /** Largest JSON body, in bytes (uploads have their own limit). */
@@ -136,7 +145,16 @@ function declaredHeaders(schema: FastifySchema | undefined): string[] {
   return Object.keys(headers?.properties ?? {});
 }
 
-export async function buildServer({ routes, checkReady, services = [], logger, verifyToken, access, http }: ServerDependencies): Promise<FastifyInstance> {
+export async function buildServer({
+  routes,
+  checkReady,
+  concerns,
+  services = [],
+  logger,
+  verifyToken,
+  access,
+  http,
+}: ServerDependencies): Promise<FastifyInstance> {
   const app = Fastify({
     // The process's logger is every request's logger, not the server's: given a server
     // logger, Fastify times every response and listens for its end, only to log the line per
@@ -220,13 +238,18 @@ export async function buildServer({ routes, checkReady, services = [], logger, v
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
+  // 200 while the process answers, degraded or not: a load balancer or an orchestrator keeps
+  // sending it requests (commands and reads still work) and does not restart it, which would
+  // not end a stall held by another transaction. 503 only when the database does not answer.
   app.get('/health', { schema: { hide: true }, config: { permission: 'public' } }, async (_request, reply) => {
     try {
       await checkReady();
-      return { status: 'ok', services };
     } catch {
       return reply.status(503).header('cache-control', 'no-store').send({ status: 'unavailable', services });
     }
+    const reasons = concerns?.() ?? [];
+    if (reasons.length === 0) return { status: 'ok', services };
+    return reply.header('cache-control', 'no-store').send({ status: 'degraded', services, reasons });
   });
 
   for (const register of routes) await register(app);

@@ -4,6 +4,7 @@ import { DomainError } from '../../domain/errors.ts';
 import { EventDecodeError } from '../eventstore/event-catalog.ts';
 import { errorMessage, isSqlError, type SqlClient, type SqlQueryable } from '../sql/sql-client.ts';
 import type { EventStore, StoredEvent } from '../eventstore/types.ts';
+import { lagAfter } from '../eventstore/lag.ts';
 import { startFollower, type Follower, type Lease, type Next } from '../runtime/follower.ts';
 
 /** The physical name of each of a projection's tables: the live ones, or their shadows during a rebuild. */
@@ -790,8 +791,6 @@ export function startProjector(options: ProjectorOptions): Projector {
     },
     status: async () => {
       // From the table: a standby process reports the projections another one writes.
-      const [head] = await client.query<{ position: string | null }>('SELECT max(position)::text AS position FROM mutuo_events');
-      const headPosition = Number(head?.position ?? 0);
       const checkpoints = new Map(
         (await client.query<{ name: string; position: string }>('SELECT name, position FROM mutuo_projections')).map((row) => [row.name, Number(row.position)]),
       );
@@ -805,22 +804,11 @@ export function startProjector(options: ProjectorOptions): Projector {
       return Promise.all(
         options.projections.map(async (projection) => {
           const position = checkpoints.get(projection.name) ?? 0;
-          // Counted up to a million: past that, "very far behind" is what matters.
-          const [pending] =
-            position < headPosition
-              ? await client.query<{ n: string; oldest: Date | string | null }>(
-                  `SELECT count(*)::text AS n, min(recorded_at) AS oldest
-                     FROM (SELECT recorded_at FROM mutuo_events WHERE position > $1 ORDER BY position LIMIT 1000000) AS pending`,
-                  [position],
-                )
-              : [];
           const rebuildProgress = rebuilds.get(projection.name);
           return {
             name: projection.name,
             position,
-            headPosition,
-            behindEvents: Number(pending?.n ?? 0),
-            lagMs: pending?.oldest ? Math.max(0, Date.now() - new Date(pending.oldest).getTime()) : 0,
+            ...(await lagAfter(client, position)),
             parkedEvents: parkedCounts.get(projection.name)?.events ?? 0,
             parkedStreams: parkedCounts.get(projection.name)?.streams ?? 0,
             ...(rebuildProgress ? { rebuild: rebuildProgress } : {}),
