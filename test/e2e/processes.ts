@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
 
 const repositoryRoot = new URL('../../', import.meta.url);
 
@@ -29,6 +31,13 @@ export async function startMutuo(args: readonly string[], env: Readonly<Record<s
   };
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
+  // MUTUO_TEST_PROCESS_LOGS=<folder>: every process's whole output goes to a file of its own there, to read after a failure.
+  const logs = process.env.MUTUO_TEST_PROCESS_LOGS;
+  if (logs) {
+    const file = createWriteStream(join(logs, `${args.join('-')}-${child.pid}.log`));
+    child.stdout.pipe(file);
+    child.stderr.pipe(file);
+  }
   const exited = once(child, 'exit');
   const address = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`mutuo ${args.join(' ')} did not start:\n${output}`)), timeoutMs);
