@@ -12,6 +12,8 @@ import { UsageError } from '../../src/app/cli/dlq.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { openTestPostgres, testDatabaseUrl, type TestDatabase } from '../../src/platform/sql/testing.ts';
 import { createPostgresClient } from '../../src/platform/sql/postgres.ts';
+import type { SqlClient } from '../../src/platform/sql/sql-client.ts';
+import { startPrivatePostgres, type PrivatePostgres } from '../../src/platform/sql/private-postgres.fixture.ts';
 import { describeHolder, horizonJudge, readHorizon, type HorizonHolder } from '../../src/platform/eventstore/horizon.ts';
 import { MortgageApplicationSubmitted } from '../../src/features/application/events.ts';
 import { defineConsumer } from '../../src/platform/messaging/consumer.ts';
@@ -29,7 +31,21 @@ const stallMs = 300;
  */
 const eventually = 120_000;
 
-type LogLine = { level: number; msg: string; readHorizon?: { heldSeconds: number; holder: HorizonHolder } };
+type LogLine = { level: number; msg: string; readHorizon?: { heldSeconds: number; heldSince: string; holder: HorizonHolder } };
+
+/** /health of a platform, as a load balancer or an operator reads it. */
+async function healthOf(platform: Platform) {
+  const response = await platform.server.inject({ method: 'GET', url: '/health' });
+  return { statusCode: response.statusCode, body: response.json<{ status: string; reasons?: { code: string; detail: string; since: string }[] }>() };
+}
+
+/** `mutuo status`, as an operator runs it: a process of its own, with the database alone. */
+async function mutuoStatus(databaseUrl: string): Promise<string> {
+  const { stdout } = await run('node_modules/.bin/tsx', ['src/app/cli/main.ts', 'status'], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, MUTUO_HORIZON_STALL_MS: String(stallMs) },
+  });
+  return stdout;
+}
 
 /**
  * The read horizon's watch in a running platform on PostgreSQL: each kind of transaction
@@ -37,8 +53,8 @@ type LogLine = { level: number; msg: string; readHorizon?: { heldSeconds: number
  * when it begins and once when it ends, the metrics and `mutuo status` show it, and the
  * relay's and a consumer's lag grow behind it and fall back to 0 after it.
  *
- * A prepared transaction is the one kind not run here: the test server has
- * max_prepared_transactions = 0, so PREPARE TRANSACTION is refused there.
+ * A prepared transaction is not run here: the test server has max_prepared_transactions = 0,
+ * so PREPARE TRANSACTION is refused there. The suite after this one runs it on a cluster of its own.
  */
 describe('stalls named, on PostgreSQL', () => {
   let database: TestDatabase;
@@ -94,10 +110,7 @@ describe('stalls named, on PostgreSQL', () => {
     await admin?.end();
   });
 
-  const health = async () => {
-    const response = await platform.server.inject({ method: 'GET', url: '/health' });
-    return { statusCode: response.statusCode, body: response.json<{ status: string; reasons?: { code: string; detail: string; since: string }[] }>() };
-  };
+  const health = () => healthOf(platform);
   /** A metric's value as /metrics serves it (one series, or the one with `label`). */
   const metric = async (name: string, label = '') => {
     const response = await platform.server.inject({ method: 'GET', url: '/metrics', headers: await injectedBearer(platform.server, 'prometheus') });
@@ -158,10 +171,7 @@ describe('stalls named, on PostgreSQL', () => {
     assert.ok(report.relays.find((relay) => relay.name === 'outbox')!.behindEvents >= 1);
     assert.ok(report.consumers.find((lag) => lag.consumer === consumer)!.behindEvents >= 1);
 
-    // mutuo status, as an operator runs it: the database alone.
-    const { stdout } = await run('node_modules/.bin/tsx', ['src/app/cli/main.ts', 'status'], {
-      env: { ...process.env, DATABASE_URL: database.connectionString, MUTUO_HORIZON_STALL_MS: String(stallMs) },
-    });
+    const stdout = await mutuoStatus(database.connectionString!);
     assert.match(stdout, new RegExp(`read horizon: STALLED .* by backend pid ${pid} \\(database ${scratch}, user postgres, idle in transaction`));
     assert.match(stdout, /INSERT INTO held VALUES \(1\)/);
     assert.match(stdout, new RegExp(`consumer +${consumer} +[1-9]`));
@@ -308,5 +318,124 @@ describe('stalls named, on PostgreSQL', () => {
     assert.equal(report.horizon.thresholdMs, stallMs);
     assert.ok(report.consumers.some((lag) => lag.consumer === consumer));
     assert.match(statusText(await statusReport(database.client, stallMs)), /^read horizon: /);
+  });
+});
+
+/**
+ * A forgotten prepared transaction, the one kind the shared test server cannot make: it has
+ * max_prepared_transactions = 0, and changing that takes a restart of a server every other
+ * suite is using. So this suite starts a PostgreSQL cluster of its own that allows them
+ * (private-postgres.fixture.ts), runs the platform on it, and removes it at the end.
+ */
+describe('a forgotten prepared transaction named, on a private cluster', () => {
+  let cluster: PrivatePostgres | undefined;
+  let platform: Platform | undefined;
+  let admin: pg.Client | undefined;
+  let observer: SqlClient | undefined;
+  const lines: LogLine[] = [];
+  const gid = `mutuo-stalls-${randomUUID()}`;
+  const inDatabase = (name: string) => {
+    const url = new URL(cluster!.url);
+    url.pathname = `/${name}`;
+    return url.toString();
+  };
+
+  before(async () => {
+    cluster = await startPrivatePostgres({ max_prepared_transactions: 5 });
+    admin = new pg.Client({ connectionString: cluster.url });
+    await admin.connect();
+    await admin.query('CREATE DATABASE mutuo');
+    await admin.query('CREATE DATABASE elsewhere');
+    const logger = createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) });
+    const env = { DATABASE_URL: inDatabase('mutuo'), DATABASE_POOL_SIZE: '4', PORT: '0' };
+    platform = await openPlatform(loadConfig({ ...env, MUTUO_HORIZON_STALL_MS: String(stallMs), MUTUO_HORIZON_CHECK_MS: '50' }), logger, {
+      services: ['application'],
+    });
+    observer = createPostgresClient({ connectionString: inDatabase('mutuo'), maxConnections: 1 });
+  });
+  after(async () => {
+    // The cluster goes whatever happened before, a prepared transaction left in it included.
+    try {
+      await observer?.close();
+      await platform?.close();
+      await admin?.end();
+    } finally {
+      await cluster?.stop();
+    }
+  });
+
+  const named = (level: number) =>
+    lines.filter((line) => line.level === level && line.readHorizon?.holder.kind === 'prepared' && line.readHorizon.holder.gid === gid);
+  const outboxBehind = async () => (await statusReport(observer!, stallMs)).relays.find((relay) => relay.name === 'outbox')!.behindEvents;
+
+  it('names it by its gid, database, owner and age in the log, /health and mutuo status, until ROLLBACK PREPARED ends it', async () => {
+    const preparer = new pg.Client({ connectionString: inDatabase('elsewhere') });
+    await preparer.connect();
+    await preparer.query('BEGIN');
+    await preparer.query('CREATE TABLE held (x integer)');
+    await preparer.query('INSERT INTO held VALUES (1)');
+    await preparer.query(`PREPARE TRANSACTION '${gid}'`);
+    // Forgotten: the session that prepared it is gone, and the transaction stays.
+    await preparer.end();
+    const [catalog] = (await admin!.query<{ prepared: Date }>('SELECT prepared FROM pg_prepared_xacts WHERE gid = $1', [gid])).rows;
+    assert.ok(catalog, 'prepared');
+
+    // A command meanwhile, committed after it and so held behind it. (While the prepared one
+    // is the newest transaction, nothing waits for it, and the watch names no holder.)
+    const response = await platform!.server.inject({
+      method: 'POST',
+      url: '/api/applications',
+      payload: submission,
+      headers: await injectedBearer(platform!.server, 'giulia'),
+    });
+    assert.equal(response.statusCode, 201, response.body);
+
+    await waitUntil(async () => named(40).length > 0, `the log names the prepared transaction '${gid}'`, eventually);
+    const [line] = named(40);
+    assert.equal(named(40).length, 1, 'named once');
+    const holder = line!.readHorizon!.holder as Extract<HorizonHolder, { kind: 'prepared' }>;
+    assert.deepEqual(
+      { gid: holder.gid, database: holder.database, owner: holder.owner, preparedAt: holder.preparedAt },
+      { gid, database: 'elsewhere', owner: 'postgres', preparedAt: catalog.prepared.toISOString() },
+    );
+    // Its age counts from when it was prepared, which the catalog proves, not from when the watch first saw it.
+    assert.equal(line!.readHorizon!.heldSince, catalog.prepared.toISOString());
+    assert.ok(line!.readHorizon!.heldSeconds >= stallMs / 1000, JSON.stringify(line));
+    assert.match(
+      line!.msg,
+      new RegExp(
+        `held back for [\\d.]+ s by prepared transaction '${gid}' \\(database elsewhere, owner postgres, prepared [\\d.]+ s ago\\): ` +
+          'end it with COMMIT PREPARED or ROLLBACK PREPARED',
+      ),
+    );
+
+    const degraded = await healthOf(platform!);
+    assert.equal(degraded.statusCode, 200, 'degraded still serves');
+    assert.equal(degraded.body.status, 'degraded');
+    assert.equal(degraded.body.reasons?.[0]?.code, 'READ_HORIZON_HELD');
+    assert.equal(degraded.body.reasons?.[0]?.since, catalog.prepared.toISOString());
+    assert.ok(!JSON.stringify(degraded.body).includes(gid), 'the public /health names no transaction');
+
+    const stdout = await mutuoStatus(inDatabase('mutuo'));
+    assert.match(
+      stdout,
+      new RegExp(`read horizon: STALLED .* by prepared transaction '${gid}' \\(database elsewhere, owner postgres, prepared [\\d.]+ s ago\\): end it with`),
+    );
+    assert.match(stdout, /relay +outbox +[1-9]/, 'the submission waits behind it');
+
+    // Ended in its own database, as the log says.
+    const ender = new pg.Client({ connectionString: inDatabase('elsewhere') });
+    await ender.connect();
+    try {
+      await ender.query(`ROLLBACK PREPARED '${gid}'`);
+    } finally {
+      await ender.end();
+    }
+    await waitUntil(async () => named(30).length > 0, `the log says '${gid}' let the horizon go`, eventually);
+    assert.match(named(30)[0]!.msg, /moves again/);
+    assert.equal(named(40).length, 1, 'named once, and only once');
+    await waitUntil(async () => (await healthOf(platform!)).body.status === 'ok', '/health is ok again', eventually);
+    await waitUntil(async () => (await outboxBehind()) === 0, 'the relay published the submission', eventually);
+    assert.doesNotMatch(statusText(await statusReport(observer!, stallMs)), new RegExp(gid));
   });
 });
