@@ -7,14 +7,15 @@ export type ConsumerTopology = {
 };
 
 /**
- * A named consumer's subscription. The bus calls `deliver` for each message of the
- * given types, one at a time per partition and in publication order within it. A
- * delivery resolves once its outcome is recorded (handled, parked or dead-lettered),
- * which acknowledges it; it rejects only when the consumer is closing, and the bus then
- * hands the message, and every later one of its partition, to the next consumer in order.
+ * A named consumer's subscription. The bus calls `deliver` with the messages of the given
+ * types that wait in a partition, in publication order (as many as are there, up to its
+ * prefetch), one batch at a time per partition. A delivery resolves once every message's
+ * outcome is recorded (handled, parked or dead-lettered), which acknowledges them; it
+ * rejects only when the consumer is closing, and the bus then hands the messages, and every
+ * later one of their partition, to the next consumer in order.
  */
 export type BusSubscription = ConsumerTopology & {
-  readonly deliver: (message: IncomingMessage) => Promise<void>;
+  readonly deliver: (messages: readonly IncomingMessage[]) => Promise<void>;
 };
 
 export type Subscription = { readonly close: () => Promise<void> };

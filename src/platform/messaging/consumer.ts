@@ -131,6 +131,9 @@ export class ConsumerClosingError extends Error {
   }
 }
 
+/** Rolls a batch back, to take its messages one at a time. */
+class OneAtATime extends Error {}
+
 /** How long the database may take to answer the probe that tells an outage from a failing message. */
 const probeTimeoutMs = 2_000;
 
@@ -357,6 +360,24 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
 
   const describe = errorMessage;
 
+  /**
+   * The common path, one statement: unless something holds the key back, record the event in
+   * the inbox. No lock is needed then: only a dead letter or parked messages (which this
+   * statement would see) give another process a reason to touch this key, and a replica
+   * still finishing the same message at a failover is held off by the inbox's unique key.
+   */
+  async function recordInInbox(tx: SqlQueryable, event: ConsumedEvent): Promise<{ blocked: boolean; fresh: boolean } | undefined> {
+    const [state] = await tx.query<{ blocked: boolean; fresh: boolean }>(
+      `WITH blocked AS (SELECT ${keyHeldBackSql} AS yes),
+       inbox AS (
+         INSERT INTO mutuo_inbox (consumer, event_id) SELECT $1, $3 FROM blocked WHERE NOT blocked.yes
+         ON CONFLICT DO NOTHING RETURNING event_id)
+       SELECT blocked.yes AS blocked, EXISTS (SELECT 1 FROM inbox) AS fresh FROM blocked`,
+      [name, event.partitionKey, event.eventId],
+    );
+    return state;
+  }
+
   async function deliver(message: IncomingMessage): Promise<void> {
     const decoded = await durably(() => decode(message));
     if (!decoded.ok) {
@@ -374,18 +395,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
       const outcome = await withRetries(
         async (session) => {
           const { tx } = session;
-          // Common case, one statement: nothing holds the key back, so record the event in the
-          // inbox. No lock is needed then: only a dead letter or parked messages (which this
-          // statement would see) give another process a reason to touch this key, and a replica
-          // still finishing the same message at a failover is held off by the inbox's unique key.
-          const [state] = await tx.query<{ blocked: boolean; fresh: boolean }>(
-            `WITH blocked AS (SELECT ${keyHeldBackSql} AS yes),
-             inbox AS (
-               INSERT INTO mutuo_inbox (consumer, event_id) SELECT $1, $3 FROM blocked WHERE NOT blocked.yes
-               ON CONFLICT DO NOTHING RETURNING event_id)
-             SELECT blocked.yes AS blocked, EXISTS (SELECT 1 FROM inbox) AS fresh FROM blocked`,
-            [name, event.partitionKey, event.eventId],
-          );
+          const state = await recordInInbox(tx, event);
           if (!state?.blocked) {
             if (state?.fresh) await handle(event, session);
             return;
@@ -407,6 +417,42 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
     if (unfinished > 0) {
       await durably(() => client.query('DELETE FROM mutuo_consumer_attempts WHERE consumer = $1 AND event_id = $2', [name, event.eventId]));
     }
+  }
+
+  /**
+   * A partition's messages, in order. The common case (each decodes, none may repeat an
+   * attempt its process did not live through, nothing holds its key back, every handler
+   * succeeds) is one transaction for them all: one commit instead of one each. Anything
+   * else rolls the batch back and takes its messages one at a time, as `deliver` does.
+   */
+  async function deliverBatch(messages: readonly IncomingMessage[]): Promise<void> {
+    if (messages.length > 1 && messages.every((message) => !message.redelivered)) {
+      const events = await durably(async () => {
+        const decoded: ConsumedEvent[] = [];
+        for (const message of messages) {
+          const one = await decode(message);
+          if (!one.ok) return undefined;
+          decoded.push(one.event);
+        }
+        return decoded;
+      });
+      if (events) {
+        try {
+          await sessions.run(async (session) => {
+            for (const event of events) {
+              const state = await recordInInbox(session.tx, event);
+              if (state?.blocked) throw new OneAtATime();
+              if (state?.fresh) await handle(event, session);
+            }
+          });
+          return;
+        } catch (error) {
+          if (error instanceof ConsumerClosingError) throw error;
+          // A handler failed, the database went away, or a key is held back: one at a time.
+        }
+      }
+    }
+    for (const message of messages) await deliver(message);
   }
 
   /** Handles a key's parked messages in order, until none is left or one fails for good. */
@@ -513,6 +559,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
     name,
     eventTypes,
     deliver,
+    deliverBatch,
     processRequests,
     /**
      * Subscribes to the bus and starts carrying out requests, every `requestPollMs` and
@@ -522,7 +569,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
      */
     async start(bus: Bus): Promise<Subscription & { readonly checkRequests: () => void }> {
       closing = false;
-      const subscription = await bus.subscribe({ consumer: name, eventTypes, deliver });
+      const subscription = await bus.subscribe({ consumer: name, eventTypes, deliver: deliverBatch });
       const requests = startFollower({
         step: async () => {
           await processRequests();

@@ -19,10 +19,10 @@ const bus = await createRabbitMqBus({ url: process.env.AMQP_URL! });
 await bus.subscribe({
   consumer: consumer.name,
   eventTypes: [TestHappened.type],
-  deliver: async (message) => {
-    await consumer.deliver(message);
+  deliver: async ([message]) => {
+    await consumer.deliver(message!);
     // Committed, not yet acknowledged: the worst moment to die.
-    process.stdout.write(`committed ${(message.body as { eventId: string }).eventId}\n`);
+    process.stdout.write(`committed ${(message!.body as { eventId: string }).eventId}\n`);
     process.kill(process.pid, 'SIGKILL');
   },
 });

@@ -2,12 +2,15 @@ import type { Bus, BusSubscription, ConsumerTopology, PublishOptions, Subscripti
 import { messageHeaders, partitionCount, partitionOf, type EventMessage, type IncomingMessage } from './message.ts';
 
 type Queued = { readonly message: IncomingMessage; readonly settle: (error?: Error) => void };
-type Deliver = (message: IncomingMessage) => Promise<void>;
+type Deliver = (messages: readonly IncomingMessage[]) => Promise<void>;
+
+/** At most this many messages of a partition are handed over at once. */
+const maxBatch = 64;
 
 const firstRedeliveryMs = 200;
 const maxRedeliveryMs = 10_000;
 
-/** One partition of one consumer: a FIFO delivered one message at a time, once a subscriber is there. */
+/** One partition of one consumer: a FIFO delivered in order, what waits in it at once (up to maxBatch), once a subscriber is there. */
 class Partition {
   private readonly queue: Queued[] = [];
   private draining = false;
@@ -35,15 +38,15 @@ class Partition {
     this.draining = true;
     let redeliveryMs = firstRedeliveryMs;
     for (let deliver = this.deliver; this.queue.length > 0 && deliver; deliver = this.deliver) {
-      const next = this.queue[0]!;
+      const batch = this.queue.slice(0, maxBatch);
       try {
-        await deliver(next.message);
-        this.queue.shift();
-        next.settle();
+        await deliver(batch.map((queued) => queued.message));
+        this.queue.splice(0, batch.length);
+        for (const queued of batch) queued.settle();
         redeliveryMs = firstRedeliveryMs;
       } catch {
-        // The consumer is closing (or could not record the outcome): the message stays at the
-        // head, for this subscriber or the next, as a broker would hand it back.
+        // The consumer is closing (or could not record the outcomes): the messages stay at the
+        // head, for this subscriber or the next, as a broker would hand them back.
         await new Promise((resolve) => setTimeout(resolve, redeliveryMs));
         redeliveryMs = Math.min(redeliveryMs * 2, maxRedeliveryMs);
       }

@@ -48,6 +48,38 @@ function incoming(message: AsyncMessage): IncomingMessage {
   }
 }
 
+/**
+ * Hands what a partition queue's consumer receives over in order, in batches: whatever has
+ * arrived by the time the batch before is done. Each message's callback (and with it its
+ * ack) resolves once its batch is.
+ */
+function inBatches(deliver: (messages: readonly IncomingMessage[]) => Promise<void>, closing: () => boolean) {
+  type Waiting = { readonly message: IncomingMessage; readonly resolve: () => void; readonly reject: (error: unknown) => void };
+  let waiting: Waiting[] = [];
+  let draining = false;
+  async function drain(): Promise<void> {
+    draining = true;
+    while (waiting.length > 0) {
+      const batch = waiting;
+      waiting = [];
+      try {
+        if (closing()) throw new Error('closing');
+        await deliver(batch.map((entry) => entry.message));
+        for (const entry of batch) entry.resolve();
+      } catch (error) {
+        // Closing: the broker hands these, and all after them, back with the channel, in order.
+        for (const entry of [...batch, ...waiting.splice(0)]) entry.reject(error);
+      }
+    }
+    draining = false;
+  }
+  return (message: IncomingMessage) =>
+    new Promise<void>((resolve, reject) => {
+      waiting.push({ message, resolve, reject });
+      if (!draining) void drain();
+    });
+}
+
 /** A partition queue's arguments. No delivery limit and no dead-letter exchange: the consumer, not the broker, decides when to set a message aside. */
 const partitionQueueArguments = { 'x-queue-type': 'quorum' as const, 'x-single-active-consumer': true };
 
@@ -176,6 +208,7 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Bu
       // broker with the channel, and handling it now would put it ahead of those.
       let closing = false;
       const created = queues.map(({ queue, binding }) => {
+        const handOver = inBatches(subscription.deliver, () => closing);
         const consumer = connection.createConsumer(
           {
             queue,
@@ -184,12 +217,13 @@ export async function createRabbitMqBus(options: RabbitMqBusOptions): Promise<Bu
             exchanges,
             exchangeBindings,
             qos: { prefetchCount: prefetch },
-            // One message at a time per partition: that is the ordering guarantee.
-            concurrency: 1,
-            // A delivery rejects only when closing: the message goes back with the channel, in order.
+            // Every prefetched message is taken at once, and handed over in order, in batches:
+            // one batch at a time per partition is the ordering guarantee.
+            concurrency: prefetch,
+            // A delivery rejects only when closing: the messages go back with the channel, in order.
             requeue: true,
           },
-          (message) => (closing ? Promise.reject(new Error('closing')) : subscription.deliver(incoming(message))),
+          (message) => handOver(incoming(message)),
         );
         consumer.on('error', (error) => options.onError?.(error));
         return consumer;

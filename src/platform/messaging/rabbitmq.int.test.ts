@@ -53,9 +53,9 @@ describe('RabbitMQ consumers with several replicas', () => {
     const subscription = await bus.subscribe({
       consumer,
       eventTypes: [TestHappened.type],
-      deliver: async (message) => {
-        delivered?.push((message.body as { eventId: string }).eventId);
-        await runtime.deliver(message);
+      deliver: async (messages) => {
+        for (const message of messages) delivered?.push((message.body as { eventId: string }).eventId);
+        await runtime.deliverBatch(messages);
       },
     });
     return { bus, subscription };
