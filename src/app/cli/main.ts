@@ -8,6 +8,8 @@ import type { PlatformTarget } from './platform-client.ts';
 import { openPlatform } from '../platform.ts';
 import { projectionsCommand } from './projections.ts';
 import { statusCommand } from './status.ts';
+import { exitOnUnhandledErrors } from './fatal.ts';
+import { errorMessage } from '../../platform/sql/sql-client.ts';
 
 const usage = `usage: mutuo <command>
 
@@ -54,7 +56,18 @@ function onSignal(close: () => Promise<void>, log: (line: string) => void, deadl
 async function run(services?: readonly ServiceName[]): Promise<void> {
   const config = loadConfig(process.env);
   const logger = createLogger(config.logLevel);
-  const platform = await openPlatform(config, logger, services ? { services } : {});
+  exitOnUnhandledErrors(logger);
+  let platform: Awaited<ReturnType<typeof openPlatform>>;
+  try {
+    platform = await openPlatform(config, logger, services ? { services } : {});
+  } catch (error) {
+    // The one outage that ends a process: it cannot start without its database and broker
+    // (their migrations, its queues). It says so and exits, for its supervisor to try again;
+    // once started, it outlives any outage of theirs.
+    const what = error instanceof ConfigError ? `configuration: ${error.message}` : errorMessage(error);
+    logger.fatal({ err: error }, `could not start: ${what}`);
+    process.exit(1);
+  }
   const url = await platform.server.listen({ port: config.port, host: config.host });
   logger.info(`Mutuo (${platform.services.join(', ')}) is running on ${platform.database} and ${platform.bus}: ${url} (API docs at ${url}/docs)`);
   for (const line of platform.descriptions) logger.info(line);
