@@ -8,6 +8,7 @@ import { SealedValueError } from '../eventstore/personal-data.ts';
 import type { Session, UnitOfWork } from '../eventstore/session.ts';
 import type { Bus, Subscription } from './bus.ts';
 import { backoffMs, startFollower, type Backoff } from '../runtime/follower.ts';
+import { createSharedExclusiveLock } from '../runtime/shared-exclusive.ts';
 import { partitionKeyOf, type EventMessage, type IncomingMessage } from './message.ts';
 
 /**
@@ -136,6 +137,18 @@ class OneAtATime extends Error {}
 
 /** How long the database may take to answer the probe that tells an outage from a failing message. */
 const probeTimeoutMs = 2_000;
+
+/**
+ * Who may be in a handler at once, in this process, for every consumer in it. A process that
+ * ends during handlers ends all of the ones in hand, in every partition; their messages come
+ * back redelivered, and only one of them may be the cause. So a redelivered message is
+ * handled alone (exclusive): its attempt is counted, and a crash while it is alone is its own.
+ * Everything else is handled side by side (shared) as usual. A message that is innocent is
+ * thus counted at most once, alone, and then handled; one that ends the process each time is
+ * set aside after maxAttempts crashes of its own. The cost: after a restart, the messages
+ * the bus hands back redelivered go one at a time.
+ */
+const handlers = createSharedExclusiveLock();
 
 /**
  * The runtime around a consumer's handler. For each message, in one transaction: if an
@@ -385,6 +398,10 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
       return;
     }
     const event = decoded.event;
+    await (message.redelivered ? handlers.exclusive : handlers.shared)(() => deliverDecoded(message, event));
+  }
+
+  async function deliverDecoded(message: IncomingMessage, event: ConsumedEvent): Promise<void> {
     // A delivery that may repeat one the process did not live through: count it first, in
     // its own commit, so that a handler that ends the process every time is set aside.
     const unfinished = message.redelivered ? await durably(() => countAttempt(event.eventId)) : 0;
@@ -438,13 +455,15 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
       });
       if (events) {
         try {
-          await sessions.run(async (session) => {
-            for (const event of events) {
-              const state = await recordInInbox(session.tx, event);
-              if (state?.blocked) throw new OneAtATime();
-              if (state?.fresh) await handle(event, session);
-            }
-          });
+          await handlers.shared(() =>
+            sessions.run(async (session) => {
+              for (const event of events) {
+                const state = await recordInInbox(session.tx, event);
+                if (state?.blocked) throw new OneAtATime();
+                if (state?.fresh) await handle(event, session);
+              }
+            }),
+          );
           return;
         } catch (error) {
           if (error instanceof ConsumerClosingError) throw error;
@@ -460,33 +479,35 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
     for (;;) {
       let parked: { id: string; message: StoredMessage } | undefined;
       let undecodable: Extract<Decoded, { ok: false }> | undefined;
-      const outcome = await withRetries(async (session) => {
-        const { tx } = session;
-        await lockKey(tx, partitionKey);
-        const [open] = await tx.query(`SELECT 1 FROM mutuo_dead_letters WHERE consumer = $1 AND partition_key = $2 AND status IN ${openStatuses} LIMIT 1`, [
-          name,
-          partitionKey,
-        ]);
-        parked = undefined;
-        undecodable = undefined;
-        if (open) return;
-        const [next] = await tx.query<{ id: string; message: StoredMessage }>(
-          'SELECT id, message FROM mutuo_parked WHERE consumer = $1 AND partition_key = $2 ORDER BY id LIMIT 1',
-          [name, partitionKey],
-        );
-        if (!next) return;
-        parked = next;
-        const decoded = await decode(next.message, tx);
-        if (!decoded.ok) {
-          // Still not readable (a version this consumer does not know yet, say): it becomes the key's dead letter at once.
-          undecodable = decoded;
+      const outcome = await handlers.shared(() =>
+        withRetries(async (session) => {
+          const { tx } = session;
+          await lockKey(tx, partitionKey);
+          const [open] = await tx.query(`SELECT 1 FROM mutuo_dead_letters WHERE consumer = $1 AND partition_key = $2 AND status IN ${openStatuses} LIMIT 1`, [
+            name,
+            partitionKey,
+          ]);
+          parked = undefined;
+          undecodable = undefined;
+          if (open) return;
+          const [next] = await tx.query<{ id: string; message: StoredMessage }>(
+            'SELECT id, message FROM mutuo_parked WHERE consumer = $1 AND partition_key = $2 ORDER BY id LIMIT 1',
+            [name, partitionKey],
+          );
+          if (!next) return;
+          parked = next;
+          const decoded = await decode(next.message, tx);
+          if (!decoded.ok) {
+            // Still not readable (a version this consumer does not know yet, say): it becomes the key's dead letter at once.
+            undecodable = decoded;
+            await tx.query('DELETE FROM mutuo_parked WHERE id = $1', [next.id]);
+            await deadLetter(tx, next.message, { reason: decoded.reason, error: decoded.error, attempts: 1, partitionKey });
+            return;
+          }
+          await handleOnce(session, decoded.event);
           await tx.query('DELETE FROM mutuo_parked WHERE id = $1', [next.id]);
-          await deadLetter(tx, next.message, { reason: decoded.reason, error: decoded.error, attempts: 1, partitionKey });
-          return;
-        }
-        await handleOnce(session, decoded.event);
-        await tx.query('DELETE FROM mutuo_parked WHERE id = $1', [next.id]);
-      });
+        }),
+      );
       if (!parked || undecodable) return;
       if (outcome.error !== undefined) {
         const { id, message } = parked;

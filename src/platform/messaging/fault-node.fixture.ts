@@ -33,10 +33,29 @@ const nodeName = env('NODE_NAME', `node-${process.pid}`);
 const knowsV2 = env('KNOWS_V2', '0') === '1';
 const handlerDelayMs = Number(env('HANDLER_DELAY_MS', '0'));
 const log = (line: string) => process.stdout.write(`${line}\n`);
+/** Errors are expected under faults; they are printed for a failing case to show. */
+const logError = (where: string) => (error: unknown) => log(`${where}: ${error instanceof Error ? error.message : String(error)}`);
 
 const client = createPostgresClient({ connectionString: env('DATABASE_URL'), maxConnections: 6 });
 const amqpUrl = process.env.AMQP_URL;
-const bus: Bus = amqpUrl ? await createRabbitMqBus({ url: amqpUrl, onError: () => undefined }) : createInProcessBus();
+const underlying: Bus = amqpUrl ? await createRabbitMqBus({ url: amqpUrl, onError: logError('bus') }) : createInProcessBus();
+/** The bus, saying what goes through it: a failing case prints it. */
+const bus: Bus = {
+  ...underlying,
+  publish: async (messages, options) => {
+    log(`publish ${messages.length}${options?.republished ? ' republished' : ''}`);
+    await underlying.publish(messages, options);
+    log(`published ${messages.length}`);
+  },
+  subscribe: (subscription) =>
+    underlying.subscribe({
+      ...subscription,
+      deliver: async (messages) => {
+        log(`deliver ${messages.length}${messages.some((message) => message.redelivered) ? ' redelivered' : ''}`);
+        await subscription.deliver(messages);
+      },
+    }),
+};
 const definitions = knowsV2 ? ([FaultProbe, FaultProbeV2] as const) : ([FaultProbe] as const);
 const eventTypes = [FaultProbe.type];
 
@@ -50,7 +69,7 @@ const relay =
         consumers: [{ consumer: consumerName, eventTypes }],
         idleMs: 20,
         leaseMs: Number(env('RELAY_LEASE_MS', '2000')),
-        onError: () => undefined,
+        onError: logError('relay'),
       });
 
 const consumer = createConsumer(
@@ -77,7 +96,7 @@ const consumer = createConsumer(
       ]);
     },
   }),
-  { ...faultConsumerOptions, client, sessions: testSessions(client), catalog: createEventCatalog(definitions), onError: () => undefined },
+  { ...faultConsumerOptions, client, sessions: testSessions(client), catalog: createEventCatalog(definitions), onError: logError('consumer') },
 );
 
 let subscription: Awaited<ReturnType<typeof consumer.start>> | undefined;
