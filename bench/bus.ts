@@ -142,6 +142,12 @@ class Pass {
     return { perSecond: this.ids.size / ((last - first) / 1000), ...spread(latencies) };
   }
 
+  /** The backlog is let go: each message's time counts from now, as if just committed. */
+  released(): void {
+    const now = performance.now();
+    for (const id of this.ids) this.startedAt.set(id, now);
+  }
+
   startRate(): number {
     const { min, max } = bounds(this.startedAt.values());
     return this.ids.size / ((max - min) / 1000);
@@ -167,19 +173,34 @@ type Path = {
   readonly send: (i: number) => Promise<void>;
   /** Sends at once in a saturated pass. */
   readonly concurrency: number;
+  /** Mutuo's: stops the relay (what is appended then waits, committed, in the event table), and starts it again. */
+  readonly relay?: { readonly hold: () => Promise<void>; readonly release: () => void };
 };
 
-type Load = { readonly kind: 'saturated'; readonly events: number } | { readonly kind: 'paced'; readonly rate: number };
+/**
+ * saturated: appended as fast as the writers can, relayed and handled meanwhile; paced: at a
+ * rate; backlog: appended with the relay held, then relayed and handled from the moment it is
+ * let go, which is the bus path's own throughput, without the appends' cost.
+ */
+type Load =
+  | { readonly kind: 'saturated'; readonly events: number }
+  | { readonly kind: 'paced'; readonly rate: number }
+  | { readonly kind: 'backlog'; readonly events: number };
 
 async function measure(path: Path, load: Load): Promise<Pass> {
   const pass = (current = new Pass());
-  if (load.kind === 'saturated') {
+  if (load.kind === 'saturated' || load.kind === 'backlog') {
+    if (load.kind === 'backlog') await path.relay!.hold();
     let next = 0;
     await Promise.all(
       Array.from({ length: path.concurrency }, async () => {
         while (next < load.events && !interrupted) await path.send(next++);
       }),
     );
+    if (load.kind === 'backlog') {
+      pass.released();
+      path.relay!.release();
+    }
   } else {
     // Open loop: each send goes out on its schedule whatever the ones before it are doing.
     const total = Math.round(load.rate * seconds);
@@ -259,9 +280,10 @@ async function openMutuo(client: SqlClient, bus: Bus, maxConcurrentWrites: numbe
     },
   };
   const store = new SqlEventStore(client, { maxConcurrentWrites, personalData: testVault(client) });
-  const relay = startOutboxRelay({ client, store: storedLog(client), bus: observed, onError: reportError('relay') });
+  const startRelay = () => startOutboxRelay({ client, store: storedLog(client), bus: observed, onError: reportError('relay') });
+  let relay = startRelay();
   onCleanup('stop the relay', () => relay.stop());
-  store.onAppend(relay.wake);
+  store.onAppend(() => relay.wake());
   const consumer = createConsumer(defineConsumer({ name: consumerName, events: [BenchTicked], handle: async (event) => current.seen(event.eventId) }), {
     client: timed,
     sessions: testSessions(timed),
@@ -273,6 +295,12 @@ async function openMutuo(client: SqlClient, bus: Bus, maxConcurrentWrites: numbe
   const streams = Array.from({ length: streamCount }, () => `application-${randomUUID()}`);
   return {
     concurrency: writers,
+    relay: {
+      hold: () => relay.stop(),
+      release: () => {
+        relay = startRelay();
+      },
+    },
     async send(i) {
       const event = sampleEvent(eventType, { n: i });
       current.expect(event.eventId);
@@ -354,7 +382,12 @@ async function deleteSharedTopology(connection: Connection, created: { events: b
 
 type Row = { what: string; load: string; figure: Figure; ofCeiling?: number; breakdown?: ReturnType<Pass['breakdown']> };
 const rows: Row[] = [];
-const loadLabel = (load: Load) => (load.kind === 'saturated' ? `saturated, ${load.events} events` : `paced ${load.rate}/s for ${seconds} s`);
+const loadLabel = (load: Load) =>
+  load.kind === 'saturated'
+    ? `saturated, ${load.events} events`
+    : load.kind === 'backlog'
+      ? `backlog of ${load.events} committed events`
+      : `paced ${load.rate}/s for ${seconds} s`;
 const rateFrom = (figure: Figure) => Math.max(10, Math.floor(figure.perSecond / 2 / 10) * 10);
 
 async function run(what: string, path: Path, load: Load, options: { ceiling?: Figure | 'itself'; breakdown?: boolean } = {}): Promise<Figure> {
@@ -409,6 +442,7 @@ try {
   const mutuoWhat = 'Mutuo: append → outbox relay → RabbitMQ → consumer (inbox)';
   await measure(mutuo, { kind: 'saturated', events: warmUpEvents });
   const saturated = await run(mutuoWhat, mutuo, { kind: 'saturated', events }, { ceiling, breakdown: true });
+  await run(mutuoWhat, mutuo, { kind: 'backlog', events }, { ceiling, breakdown: true });
   const rate = args.rate ? Number(args.rate) : rateFrom(saturated);
   // At one rate, well below saturation, the two differ in latency only: no share of the ceiling.
   await run(ceilingWhat, raw, { kind: 'paced', rate });
@@ -428,6 +462,7 @@ try {
     const embeddedWhat = 'Mutuo embedded: append → outbox relay → in-process bus → consumer, PGlite on disk (no broker, no ceiling)';
     await measure(mutuoEmbedded, { kind: 'saturated', events: warmUpEvents });
     const embeddedSaturated = await run(embeddedWhat, mutuoEmbedded, { kind: 'saturated', events }, { breakdown: true });
+    await run(embeddedWhat, mutuoEmbedded, { kind: 'backlog', events }, { breakdown: true });
     const embeddedRate = args.rate ? rate : rateFrom(embeddedSaturated);
     await run(embeddedWhat, mutuoEmbedded, { kind: 'paced', rate: embeddedRate }, { breakdown: true });
   }

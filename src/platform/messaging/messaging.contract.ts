@@ -134,6 +134,26 @@ export function describeMessaging(adapter: string, open: () => Promise<Messaging
       await forget(name, subscription);
     });
 
+    it('marks as republished, when a relay takes over, only the one batch its predecessor may have published', async () => {
+      const relayName = `relay-${randomUUID().slice(0, 8)}`;
+      const head = await appendTo(randomUUID(), 1);
+      await fixture.database.client.query(`INSERT INTO mutuo_relay (name, holder, lease_until, position) VALUES ($1, 'gone', now(), $2)`, [relayName, head]);
+      const positions: number[] = [];
+      for (let i = 0; i < 7; i++) positions.push(await appendTo(randomUUID(), 1));
+      const published: boolean[] = [];
+      const recording: Bus = {
+        ...fixture.bus,
+        publish: async (messages, options) => {
+          for (const _ of messages) published.push(options?.republished === true);
+          await fixture.bus.publish(messages, options);
+        },
+      };
+      const taking = startOutboxRelay({ client: fixture.database.client, store, bus: recording, name: relayName, idleMs: 10, batchSize: 3 });
+      await taking.published(positions.at(-1)!);
+      await taking.stop();
+      assert.deepEqual(published, [true, true, true, false, false, false, false]);
+    });
+
     it('lets one of two relays publish at a time, and the other take over when it stops', async () => {
       const { name, subscription } = await startConsumer();
       const publishedBy = new Map<string, number>();

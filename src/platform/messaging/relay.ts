@@ -54,8 +54,11 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   /** The checkpoint: read when the relay takes the lease, moved with each batch the bus confirmed. */
   let publishedPosition = -1;
   /**
-   * The head of the log when this relay took the lease: a relay before it may have published
-   * up to there without moving the checkpoint, so those messages go out marked as republished.
+   * How far a relay before this one may have published without moving the checkpoint: it
+   * publishes one batch at a time and moves the checkpoint before reading the next, so at
+   * most one batch past the checkpoint, which is among the first `batchSize` events after
+   * it (the read horizon keeps a later commit from landing below them). Those go out marked
+   * as republished; what follows them is new, and consumers take it in batches.
    */
   let republishThrough = -1;
   let declared = options.consumers === undefined || options.consumers.length === 0;
@@ -72,15 +75,16 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   }
 
   /** Takes or renews the lease; the checkpoint when held, undefined when another relay has it. */
-  async function holdLease(): Promise<{ checkpoint: number; head: number } | undefined> {
-    const rows = await client.query<{ position: string; head: string }>(
+  async function holdLease(): Promise<{ checkpoint: number; inFlightThrough: number } | undefined> {
+    const rows = await client.query<{ position: string; in_flight_through: string }>(
       `INSERT INTO mutuo_relay AS r (name, holder, lease_until) VALUES ($1, $2, now() + $3 * interval '1 millisecond')
        ON CONFLICT (name) DO UPDATE SET holder = $2, lease_until = now() + $3 * interval '1 millisecond'
         WHERE r.holder = $2 OR r.lease_until < now()
-       RETURNING r.position, (SELECT coalesce(max(position), 0) FROM mutuo_events) AS head`,
-      [name, holder, leaseMs],
+       RETURNING r.position, (SELECT coalesce(max(position), r.position) FROM
+         (SELECT position FROM mutuo_events WHERE position > r.position ORDER BY position LIMIT $4) AS batch) AS in_flight_through`,
+      [name, holder, leaseMs, batchSize],
     );
-    return rows[0] ? { checkpoint: Number(rows[0].position), head: Number(rows[0].head) } : undefined;
+    return rows[0] ? { checkpoint: Number(rows[0].position), inFlightThrough: Number(rows[0].in_flight_through) } : undefined;
   }
 
   /** Moves the checkpoint, renewing the lease; false when another relay holds it. */
@@ -100,7 +104,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       const held = await holdLease();
       if (held === undefined) return false;
       reached(held.checkpoint);
-      republishThrough = held.head;
+      republishThrough = held.inFlightThrough;
       return true;
     },
     renew: () => advance(publishedPosition),
@@ -117,7 +121,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
     const events = await store.readAll(publishedPosition, batchSize);
     if (events.length === 0) return { sleepMs: idleMs };
-    // A batch is either all at most the head seen at the lease's start, or all past it.
+    // A batch is either all of what a relay before this one may have published, or all past it.
     const republished = events[0]!.position <= republishThrough;
     const batch = republished ? events.filter((event) => event.position <= republishThrough) : events;
     await bus.publish(batch.map(toEventMessage), { republished });
