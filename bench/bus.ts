@@ -154,14 +154,19 @@ class Pass {
   }
 
   /** Where the time went: commit to the relay's publish, publish to handler, one consumer transaction. */
-  breakdown(): { toRelay: Spread; toHandler: Spread; transaction: Spread } {
+  breakdown(): { toRelay: Spread; toHandler: Spread; transaction: Spread; perTransaction: number } {
     const toRelay: number[] = [];
     const toHandler: number[] = [];
     for (const [id, relayed] of this.relayedAt) {
       toRelay.push(relayed - this.startedAt.get(id)!);
       toHandler.push(this.seenAt.get(id)! - relayed);
     }
-    return { toRelay: spread(toRelay), toHandler: spread(toHandler), transaction: spread([...this.transactionMs]) };
+    return {
+      toRelay: spread(toRelay),
+      toHandler: spread(toHandler),
+      transaction: spread([...this.transactionMs]),
+      perTransaction: this.ids.size / Math.max(1, this.transactionMs.length),
+    };
   }
 }
 
@@ -483,11 +488,13 @@ for (const { what, load, figure, ofCeiling } of rows) {
   console.log(`| ${what} | ${load} | ${figure.perSecond.toFixed(0)} | ${ms(figure.p50Ms)} | ${ms(figure.p99Ms)} | ${share} |`);
 }
 console.log('\nWhere the time goes, p50 / p99 ms:\n');
-console.log('| path | load | commit → relay publishes | relay publishes → handler | one consumer transaction |');
-console.log('| --- | --- | ---: | ---: | ---: |');
+console.log('| path | load | commit → relay publishes | relay publishes → handler | one consumer transaction | events per consumer transaction |');
+console.log('| --- | --- | ---: | ---: | ---: | ---: |');
 for (const { what, load, breakdown } of rows) {
   if (!breakdown) continue;
   const cell = (s: Spread) => `${ms(s.p50Ms)} / ${ms(s.p99Ms)}`;
-  console.log(`| ${what} | ${load} | ${cell(breakdown.toRelay)} | ${cell(breakdown.toHandler)} | ${cell(breakdown.transaction)} |`);
+  console.log(
+    `| ${what} | ${load} | ${cell(breakdown.toRelay)} | ${cell(breakdown.toHandler)} | ${cell(breakdown.transaction)} | ${breakdown.perTransaction.toFixed(1)} |`,
+  );
 }
 if (errors.size > 0) console.log(`\nErrors reported along the way: ${[...errors].map(([where, count]) => `${where} ${count}`).join(', ')}`);

@@ -109,3 +109,64 @@ describe('a typed consumer', () => {
     assert.equal(letter?.reason, 'UNKNOWN_TYPE');
   });
 });
+
+describe('a batch of one partition', () => {
+  let database: TestDatabase;
+  before(async () => {
+    database = await openTestPglite();
+  });
+  after(() => database.dispose());
+
+  const locked = (applicationId: string, streamVersion: number) =>
+    incoming(
+      applicationId,
+      'InterestRateLocked',
+      1,
+      { annualRateBps: 300 + streamVersion, lockDays: 30, lockedAt: '2026-03-01T10:00:00.000Z', expiresAt: '2026-03-31T10:00:00.000Z' },
+      streamVersion,
+    );
+
+  function recordingConsumer(failOn: Set<string> = new Set()) {
+    const handled: string[] = [];
+    const name = `batch-${randomUUID().slice(0, 8)}`;
+    const consumer = createConsumer(
+      defineConsumer({
+        name,
+        events: [InterestRateLocked],
+        handle: async (event) => {
+          if (failOn.has(event.eventId)) throw new Error('this one fails');
+          handled.push(event.eventId);
+        },
+      }),
+      { client: database.client, sessions: testSessions(database.client), catalog: platformEventCatalog, maxAttempts: 1 },
+    );
+    return { name, consumer, handled };
+  }
+
+  it('has one effect of each message, in order, whether the batch holds it twice or it was handled before', async () => {
+    const { consumer, handled } = recordingConsumer();
+    const application = randomUUID();
+    const [first, second, third] = [locked(application, 1), locked(application, 2), locked(application, 3)];
+    await consumer.deliver(first);
+    await consumer.deliverBatch([second, first, third, second]);
+    assert.deepEqual(
+      handled,
+      [first, second, third].map((message) => message.messageId),
+    );
+  });
+
+  it('parks what follows a dead letter of its application, and handles the rest of the batch', async () => {
+    const failing = locked(randomUUID(), 1);
+    const { name, consumer, handled } = recordingConsumer(new Set([failing.messageId!]));
+    await consumer.deliver(failing);
+    const behind = locked((failing.body as { partitionKey: string }).partitionKey, 2);
+    const other = locked(randomUUID(), 1);
+    await consumer.deliverBatch([behind, other]);
+    assert.deepEqual(handled, [other.messageId]);
+    const parked = await database.client.query<{ id: string }>(`SELECT message->'body'->>'eventId' AS id FROM mutuo_parked WHERE consumer = $1`, [name]);
+    assert.deepEqual(
+      parked.map((row) => row.id),
+      [behind.messageId],
+    );
+  });
+});

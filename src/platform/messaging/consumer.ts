@@ -93,9 +93,10 @@ type StoredMessage = { messageId: string | undefined; headers: Readonly<Record<s
 
 const openStatuses = `('dead', 'redrive_requested', 'discard_requested')`;
 
-/** Whether a consumer ($1) must hold a partition key ($2) back: a dead letter or parked messages. */
-const keyHeldBackSql = `EXISTS (SELECT 1 FROM mutuo_dead_letters WHERE consumer = $1 AND partition_key = $2 AND status IN ${openStatuses})
-  OR EXISTS (SELECT 1 FROM mutuo_parked WHERE consumer = $1 AND partition_key = $2)`;
+/** Whether a consumer ($1) must hold a partition key (`key`, an SQL expression) back: a dead letter or parked messages. */
+const keyHeldBack = (key: string) => `EXISTS (SELECT 1 FROM mutuo_dead_letters WHERE consumer = $1 AND partition_key = ${key} AND status IN ${openStatuses})
+  OR EXISTS (SELECT 1 FROM mutuo_parked WHERE consumer = $1 AND partition_key = ${key})`;
+const keyHeldBackSql = keyHeldBack('$2');
 
 /** A message as dead letters and parked rows keep it. */
 function storedMessage(message: StoredMessage): string {
@@ -391,6 +392,22 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
     return state;
   }
 
+  /**
+   * `recordInInbox` for a batch of one partition, in one statement: whether any of their keys
+   * is held back (then nothing is recorded), else the ids of those not handled before.
+   */
+  async function recordBatchInInbox(tx: SqlQueryable, events: readonly ConsumedEvent[]): Promise<{ blocked: boolean; fresh: Set<string> }> {
+    const [state] = await tx.query<{ blocked: boolean; fresh: string[] }>(
+      `WITH blocked AS (SELECT EXISTS (SELECT 1 FROM unnest($2::text[]) AS k(key) WHERE ${keyHeldBack('k.key')}) AS yes),
+       inbox AS (
+         INSERT INTO mutuo_inbox (consumer, event_id) SELECT $1, id FROM unnest($3::uuid[]) AS e(id), blocked WHERE NOT blocked.yes
+         ON CONFLICT DO NOTHING RETURNING event_id)
+       SELECT blocked.yes AS blocked, ARRAY(SELECT event_id::text FROM inbox) AS fresh FROM blocked`,
+      [name, [...new Set(events.map((event) => event.partitionKey))], events.map((event) => event.eventId)],
+    );
+    return { blocked: state?.blocked === true, fresh: new Set(state?.fresh ?? []) };
+  }
+
   async function deliver(message: IncomingMessage): Promise<void> {
     const decoded = await durably(() => decode(message));
     if (!decoded.ok) {
@@ -439,7 +456,8 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
   /**
    * A partition's messages, in order. The common case (each decodes, none may repeat an
    * attempt its process did not live through, nothing holds its key back, every handler
-   * succeeds) is one transaction for them all: one commit instead of one each. Anything
+   * succeeds) is one transaction for them all, with one statement for their inbox rows and
+   * their keys: one commit and one round trip instead of one each per message. Anything
    * else rolls the batch back and takes its messages one at a time, as `deliver` does.
    */
   async function deliverBatch(messages: readonly IncomingMessage[]): Promise<void> {
@@ -457,11 +475,10 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
         try {
           await handlers.shared(() =>
             sessions.run(async (session) => {
-              for (const event of events) {
-                const state = await recordInInbox(session.tx, event);
-                if (state?.blocked) throw new OneAtATime();
-                if (state?.fresh) await handle(event, session);
-              }
+              const { blocked, fresh } = await recordBatchInInbox(session.tx, events);
+              if (blocked) throw new OneAtATime();
+              // Taken out as handled: a message the batch holds twice has one effect.
+              for (const event of events) if (fresh.delete(event.eventId)) await handle(event, session);
             }),
           );
           return;

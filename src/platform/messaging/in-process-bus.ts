@@ -36,6 +36,8 @@ class Partition {
   private async drain(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
+    // A publish enqueues its messages one after another: the first batch takes them all.
+    await Promise.resolve();
     let redeliveryMs = firstRedeliveryMs;
     for (let deliver = this.deliver; this.queue.length > 0 && deliver; deliver = this.deliver) {
       const batch = this.queue.slice(0, maxBatch);

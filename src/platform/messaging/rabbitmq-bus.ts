@@ -58,7 +58,6 @@ function inBatches(deliver: (messages: readonly IncomingMessage[]) => Promise<vo
   let waiting: Waiting[] = [];
   let draining = false;
   async function drain(): Promise<void> {
-    draining = true;
     while (waiting.length > 0) {
       const batch = waiting;
       waiting = [];
@@ -76,7 +75,11 @@ function inBatches(deliver: (messages: readonly IncomingMessage[]) => Promise<vo
   return (message: IncomingMessage) =>
     new Promise<void>((resolve, reject) => {
       waiting.push({ message, resolve, reject });
-      if (!draining) void drain();
+      if (draining) return;
+      draining = true;
+      // The client hands over each message of a read from the socket in turn: the first batch
+      // takes them all, rather than the first alone and the rest after it.
+      setImmediate(() => void drain());
     });
 }
 
