@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,8 @@ import { devBearer } from '../../src/security/testing.ts';
  * submitted before and all through each cut. Once the way is back, the Scoring process has
  * never exited, every application reaches the outcome it reaches without a fault, nothing is
  * dead-lettered or parked by any consumer, and no effect happened twice (each application
- * scored once, booked once).
+ * scored once, booked once). A last case kills the process while its database is away: the
+ * supervisor's next start fails on purpose, with its reason, and the one after resumes cleanly.
  *
  * Set MUTUO_TEST_PROCESS_LOGS=<folder> to keep every process's whole output; a failing case
  * shows the last of the Scoring process's output in any event.
@@ -52,6 +54,29 @@ describe('a service process outlives an outage of its database and of its broker
   let scoringExited: Promise<never>;
   let flow: ReturnType<typeof flowClient>;
   let applicationUrl: string;
+  let scoringEnv: Record<string, string>;
+  /** Scoring processes ended on purpose by the test: their exit is no failure. */
+  const retired = new Set<MutuoProcess>();
+
+  /** Follows a Scoring process: from now on, its exit fails the case at once. */
+  function watch(started: MutuoProcess): void {
+    scoring = started;
+    scoringExit = undefined;
+    scoringExited = new Promise<never>((_, reject) => {
+      started.process.once('exit', (code, signal) => {
+        if (retired.has(started)) return;
+        scoringExit = `exited with ${code ?? signal}`;
+        reject(new Error(scoringLog()));
+      });
+    });
+    scoringExited.catch(() => undefined);
+  }
+
+  const start = async (service: string, env: Record<string, string>) => {
+    const started = await startMutuo([service], env);
+    processes.push(started);
+    return started;
+  };
 
   before(async () => {
     database = await openTestPostgres(4);
@@ -61,11 +86,6 @@ describe('a service process outlives an outage of its database and of its broker
     brokerProxy = await startTcpProxy({ target: broker.url });
     // The bureaus and the mainframe are the services' built-in simulators, without random failures: each outcome is known in advance.
     const direct = { MUTUO_DATA_DIR: dataDir, DATABASE_URL: database.connectionString!, AMQP_URL: broker.url, DATABASE_POOL_SIZE: '8' };
-    const start = async (service: string, env: Record<string, string>) => {
-      const started = await startMutuo([service], env);
-      processes.push(started);
-      return started;
-    };
     const [application, documents, notification, query] = await Promise.all([
       start('application', direct),
       start('documents', direct),
@@ -74,14 +94,8 @@ describe('a service process outlives an outage of its database and of its broker
       start('projector', direct),
       start('bank-gateway', direct),
     ]);
-    scoring = await start('scoring', { ...direct, DATABASE_URL: databaseProxy.url, AMQP_URL: brokerProxy.url });
-    scoringExited = new Promise<never>((_, reject) => {
-      scoring.process.once('exit', (code, signal) => {
-        scoringExit = `exited with ${code ?? signal}`;
-        reject(new Error(scoringLog()));
-      });
-    });
-    scoringExited.catch(() => undefined);
+    scoringEnv = { ...direct, DATABASE_URL: databaseProxy.url, AMQP_URL: brokerProxy.url };
+    watch(await start('scoring', scoringEnv));
     applicationUrl = application!.address;
     flow = flowClient({
       applicationUrl,
@@ -107,9 +121,15 @@ describe('a service process outlives an outage of its database and of its broker
    * to its database or its broker), restores it, and checks what must hold after. With
    * `othersFlow`, the cut is held until the rest of the platform has taken every application
    * submitted during it (their documents checked, their applicants told of the submission):
-   * one service's outage holds no other up, its relay included.
+   * one service's outage holds no other up, its relay included. `whileCut` runs at the end
+   * of the cut, `afterRestore` once the way is back.
    */
-  async function throughCut(proxy: TcpProxy, mode: CutMode, cutMs: number, { othersFlow = false } = {}): Promise<void> {
+  async function throughCut(
+    proxy: TcpProxy,
+    mode: CutMode,
+    cutMs: number,
+    { othersFlow = false, whileCut, afterRestore }: { othersFlow?: boolean; whileCut?: () => Promise<void>; afterRestore?: () => Promise<void> } = {},
+  ): Promise<void> {
     assert.ok(proxy.connections() > 0, 'the Scoring process goes through the proxy');
     type Launched = { readonly plan: Plan; readonly duringCut: boolean; readonly id: Promise<string>; readonly done: Promise<void> };
     const launched: Launched[] = [];
@@ -159,7 +179,9 @@ describe('a service process outlives an outage of its database and of its broker
     for (const id of duringCutIds) {
       assert.deepEqual(await flow.streamTypes(`credit-check-${id}`), [], `${id}, submitted during the cut, was not scored during it: ${scoringLog()}`);
     }
+    await whileCut?.();
     await proxy.restore();
+    await afterRestore?.();
     launch();
     await Promise.all(launched.map((application) => application.done));
     const submitted = await Promise.all(launched.map(async ({ plan, id }) => ({ plan, id: await id })));
@@ -212,5 +234,28 @@ describe('a service process outlives an outage of its database and of its broker
 
   it('(3) scores every application, once, after its broker is cut for 60 s as a server gone', async () => {
     await throughCut(brokerProxy, 'refuse', 60_000, { othersFlow: true });
+  });
+
+  it('(4) ends a Scoring process that cannot start, with its reason, and one started once the database is back resumes cleanly', async () => {
+    await throughCut(databaseProxy, 'refuse', 5_000, {
+      // Killed (as out of memory, or by an operator) with messages in hand; the supervisor starts it again, the database still away.
+      whileCut: async () => {
+        const killed = scoring;
+        retired.add(killed);
+        const exited = once(killed.process, 'exit');
+        killed.process.kill('SIGKILL');
+        await exited;
+        const failed = await start('scoring', scoringEnv).then(
+          () => assert.fail('the Scoring process started without its database'),
+          (error: Error) => error.message,
+        );
+        assert.match(failed, /exited with 1/);
+        const fatal = failed.split('\n').filter((line) => line.includes('"level":60'));
+        assert.equal(fatal.length, 1, `one fatal line: ${failed}`);
+        assert.match(fatal[0]!, /could not start: /);
+      },
+      // The supervisor's next try, the database back: it takes the messages the killed one had in hand, and carries on.
+      afterRestore: async () => watch(await start('scoring', scoringEnv)),
+    });
   });
 });
