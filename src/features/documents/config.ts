@@ -15,7 +15,7 @@ export type DocumentsConfig = {
     readonly maxPages: number;
     /** The bytes its compressed streams unpack to, all of them together. */
     readonly maxInflatedBytes: number;
-    /** Checks run at once, each reading its documents in a process of its own. */
+    /** Checks run at once, each reading its documents in a process lent to it alone: as many reading processes are kept. */
     readonly concurrency: number;
   };
 };

@@ -20,7 +20,7 @@ import { stampEvents, type Cause, type ServiceModule } from '../../platform/serv
 import { checkDocuments, type ApplicationFacts, type OverBudget } from './checks.ts';
 import { documentsStreamId } from './events.ts';
 import { createDocumentFileStore, type DocumentFileStore, type FileCipher } from './file-store.ts';
-import { openPdfReader, type PdfReading } from './pdf-reader.ts';
+import { openPdfReaders, type PdfReading } from './pdf-reader.ts';
 import { isPdf } from './pdf-text.ts';
 import { documentKinds, samplePdf, sampleDefects, type DocumentKind, type SampleDefect } from './sample-pdfs.ts';
 import { createEventCatalog } from '../../platform/eventstore/event-catalog.ts';
@@ -144,6 +144,8 @@ export const documentsModule: ServiceModule<DocumentsNeeds> = {
   async start({ config, client, sessions, store, clock, newId, personalData }) {
     const files = createDocumentFileStore(config.directory, applicantsKeys(client, personalData.keys));
     const { maxRejections, reading } = config;
+    // As many as the checks that run at once: a check never waits for a process.
+    const readers = openPdfReaders(reading, reading.concurrency);
 
     const consumer = defineConsumer({
       ...consumes,
@@ -211,13 +213,10 @@ export const documentsModule: ServiceModule<DocumentsNeeds> = {
         return;
       }
       const contents = {} as Record<DocumentKind, string | OverBudget>;
-      const reader = openPdfReader(reading);
-      try {
-        // One after another in the check's one process: a check costs at most a core and that process's memory.
+      // One after another in the one process lent to the check: a check costs at most a core and that process's memory.
+      await readers.withReader(async (reader) => {
         for (const { kind, sha256 } of documents) contents[kind] = checkedContent(await reader.read(await files.read(applicationId, sha256)));
-      } finally {
-        await reader.close();
-      }
+      });
       const verdict = checkDocuments(facts, contents);
       const at = clock().toISOString();
       const findings = verdict.findings.map((finding) => ({ ...finding }));
@@ -270,6 +269,7 @@ export const documentsModule: ServiceModule<DocumentsNeeds> = {
             personalData,
           }),
       ],
+      close: readers.close,
       describe: `documents: stored in ${config.directory}`,
     };
   },
