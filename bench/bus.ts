@@ -6,14 +6,16 @@
  *
  *   npm run bench:bus [-- --events 20000 --seconds 10 --writers 16 --streams 1000 --rate 500 --no-pglite]
  *
- * Each path runs twice: saturated (--events appended as fast as --writers can, which
- * gives the throughput; its latencies are mostly time spent in the backlog) and paced
- * (an open loop at --rate events/s for --seconds, which gives the latency; by default at
- * half the saturated throughput of the Mutuo path, and the ceiling at that same rate).
+ * Each path runs saturated (--events appended as fast as --writers can, which gives the
+ * throughput; its latencies are mostly time spent in the backlog) and paced (an open loop
+ * at --rate events/s for --seconds, which gives the latency; by default at half the
+ * saturated throughput of the Mutuo path, and the ceiling at that same rate). Mutuo's
+ * paths also drain a backlog: --events appended with the relay held, then relayed and
+ * handled from the moment it is let go (the bus path's own throughput, without the appends).
  *
  * DATABASE_URL and AMQP_URL pick the servers. Everything happens in a schema, a queue and
- * a consumer topology of its own, removed at the end even on failure; the shared exchanges
- * (mutuo.events, mutuo.dead-letters) are removed too when this run created them.
+ * a consumer topology of its own, removed at the end even on failure; the shared exchange
+ * (mutuo.events) is removed too when this run created it.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
