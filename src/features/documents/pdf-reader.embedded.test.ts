@@ -106,8 +106,9 @@ describe('the PDF reading processes', () => {
   });
 
   it('replace a process killed over its time budget, for the next document and the next check', async () => {
-    // The pages are let through so that the time budget ends the reading of 20,000 of them (over a minute).
-    const readers = openPdfReaders({ ...budgets, maxPages: 100_000, timeoutMs: 3_000 }, 1);
+    // The pages are let through so that the time budget ends the reading of 20,000 of them (over a
+    // minute), and the memory budget is ample so that only time can end it, however fast it grows.
+    const readers = openPdfReaders({ ...budgets, maxPages: 100_000, timeoutMs: 3_000, memoryMb: 4_096 }, 1);
     try {
       const killed = await readers.withReader(async (reader) => {
         assertRead(await reader.read(page));
