@@ -96,7 +96,6 @@ const openStatuses = `('dead', 'redrive_requested', 'discard_requested')`;
 /** Whether a consumer ($1) must hold a partition key (`key`, an SQL expression) back: a dead letter or parked messages. */
 const keyHeldBack = (key: string) => `EXISTS (SELECT 1 FROM mutuo_dead_letters WHERE consumer = $1 AND partition_key = ${key} AND status IN ${openStatuses})
   OR EXISTS (SELECT 1 FROM mutuo_parked WHERE consumer = $1 AND partition_key = ${key})`;
-const keyHeldBackSql = keyHeldBack('$2');
 
 /** A message as dead letters and parked rows keep it. */
 function storedMessage(message: StoredMessage): string {
@@ -231,7 +230,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
   }
 
   async function isBlocked(tx: SqlQueryable, partitionKey: string): Promise<boolean> {
-    const rows = await tx.query<{ blocked: boolean }>(`SELECT ${keyHeldBackSql} AS blocked`, [name, partitionKey]);
+    const rows = await tx.query<{ blocked: boolean }>(`SELECT ${keyHeldBack('$2')} AS blocked`, [name, partitionKey]);
     return rows[0]?.blocked === true;
   }
 
@@ -375,28 +374,14 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
   const describe = errorMessage;
 
   /**
-   * The common path, one statement: unless something holds the key back, record the event in
-   * the inbox. No lock is needed then: only a dead letter or parked messages (which this
-   * statement would see) give another process a reason to touch this key, and a replica
-   * still finishing the same message at a failover is held off by the inbox's unique key.
+   * The common path, one statement for a partition's messages (one, or a batch): unless
+   * something holds one of their keys back (then nothing is recorded), record the events in
+   * the inbox, and answer the ids of those not handled before. No lock is needed then: only
+   * a dead letter or parked messages (which this statement would see) give another process a
+   * reason to touch a key, and a replica still finishing the same message at a failover is
+   * held off by the inbox's unique key.
    */
-  async function recordInInbox(tx: SqlQueryable, event: ConsumedEvent): Promise<{ blocked: boolean; fresh: boolean } | undefined> {
-    const [state] = await tx.query<{ blocked: boolean; fresh: boolean }>(
-      `WITH blocked AS (SELECT ${keyHeldBackSql} AS yes),
-       inbox AS (
-         INSERT INTO mutuo_inbox (consumer, event_id) SELECT $1, $3 FROM blocked WHERE NOT blocked.yes
-         ON CONFLICT DO NOTHING RETURNING event_id)
-       SELECT blocked.yes AS blocked, EXISTS (SELECT 1 FROM inbox) AS fresh FROM blocked`,
-      [name, event.partitionKey, event.eventId],
-    );
-    return state;
-  }
-
-  /**
-   * `recordInInbox` for a batch of one partition, in one statement: whether any of their keys
-   * is held back (then nothing is recorded), else the ids of those not handled before.
-   */
-  async function recordBatchInInbox(tx: SqlQueryable, events: readonly ConsumedEvent[]): Promise<{ blocked: boolean; fresh: Set<string> }> {
+  async function recordInInbox(tx: SqlQueryable, events: readonly ConsumedEvent[]): Promise<{ blocked: boolean; fresh: Set<string> }> {
     const [state] = await tx.query<{ blocked: boolean; fresh: string[] }>(
       `WITH blocked AS (SELECT EXISTS (SELECT 1 FROM unnest($2::text[]) AS k(key) WHERE ${keyHeldBack('k.key')}) AS yes),
        inbox AS (
@@ -429,9 +414,9 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
       const outcome = await withRetries(
         async (session) => {
           const { tx } = session;
-          const state = await recordInInbox(tx, event);
-          if (!state?.blocked) {
-            if (state?.fresh) await handle(event, session);
+          const { blocked, fresh } = await recordInInbox(tx, [event]);
+          if (!blocked) {
+            if (fresh.has(event.eventId)) await handle(event, session);
             return;
           }
           // Held back: decide under the key's lock, which the release of parked messages takes too.
@@ -475,7 +460,7 @@ export function createConsumer(definition: ConsumerDefinition, options: Consumer
         try {
           await handlers.shared(() =>
             sessions.run(async (session) => {
-              const { blocked, fresh } = await recordBatchInInbox(session.tx, events);
+              const { blocked, fresh } = await recordInInbox(session.tx, events);
               if (blocked) throw new OneAtATime();
               // Taken out as handled: a message the batch holds twice has one effect.
               for (const event of events) if (fresh.delete(event.eventId)) await handle(event, session);

@@ -191,11 +191,11 @@ export function describeBusFaults(adapter: string, openRig: () => Promise<FaultR
 
       /** Where the relay, the consumer and the effects stand: for a case that timed out to say. */
       async function whereThingsStand(apps: readonly string[]): Promise<string> {
-        const query = (sql: string) => database.client.query(sql, [consumer]).then((rows) => JSON.stringify(rows));
+        const query = (sql: string, params: unknown[] = [consumer]) => database.client.query(sql, params).then((rows) => JSON.stringify(rows));
         return [
           `handled ${await handledOf(apps)} of ${appendedOf(apps)} appended`,
-          `relay: ${await query('SELECT position, lease_until < now() AS lapsed FROM mutuo_relay WHERE $1::text IS NOT NULL')}`,
-          `log: ${await query('SELECT max(position) AS head, pg_snapshot_xmin(pg_current_snapshot())::text::bigint * 65536 AS horizon FROM mutuo_events WHERE $1::text IS NOT NULL')}`,
+          `relay: ${await query('SELECT position, lease_until < now() AS lapsed FROM mutuo_relay', [])}`,
+          `log: ${await query('SELECT max(position) AS head, pg_snapshot_xmin(pg_current_snapshot())::text::bigint * 65536 AS horizon FROM mutuo_events', [])}`,
           `attempts: ${await query('SELECT event_id, attempts FROM mutuo_consumer_attempts WHERE consumer = $1')}`,
           `set aside: ${await query('SELECT reason, status, partition_key FROM mutuo_dead_letters WHERE consumer = $1')}, parked ${await query('SELECT count(*) FROM mutuo_parked WHERE consumer = $1')}`,
           `inbox: ${await query('SELECT count(*) FROM mutuo_inbox WHERE consumer = $1')}`,
@@ -312,10 +312,10 @@ export function describeBusFaults(adapter: string, openRig: () => Promise<FaultR
       const node = await world.supervise('b', { HANDLER_DELAY_MS: '100' });
       await world.append(poisoned, 4);
       for (const app of healthy) await world.append(app, 3);
-      // Each attempt costs the node a death and a start: the supervisor is given time.
       const explained = (error: Error) => {
         throw new Error(`${error.message}; the node was restarted ${node.restarts()} times, its last runs printed:\n${node.history()}`);
       };
+      // Each attempt costs the node a death and a start: the supervisor is given time.
       await world.untilHandled(healthy, 'the healthy applications are handled while the poisoned one crashes its consumer', 120_000).catch(explained);
       await waitUntil(
         async () => (await world.deadLetters.list({ consumer: world.consumer })).some((d) => d.parked === 2),
