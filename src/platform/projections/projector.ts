@@ -511,13 +511,31 @@ export function startProjector(options: ProjectorOptions): Projector {
   }
 
   /**
-   * Follows the log for one projection while this process holds its lease. Commits in
-   * other processes do not wake this one: while events keep coming, it looks again soon
-   * (busyPollMs); after a quiet second, it settles back to idleMs.
+   * The log after a position, read once for every projection that asks for it at the same
+   * moment: a commit wakes them all together, at the same checkpoint as a rule.
+   */
+  const reading = new Map<number, Promise<StoredEvent[]>>();
+  function readAfter(position: number): Promise<StoredEvent[]> {
+    let read = reading.get(position);
+    if (!read) {
+      read = store.readAll(position, batchSize).finally(() => reading.delete(position));
+      reading.set(position, read);
+    }
+    return read;
+  }
+
+  /**
+   * Follows the log for one projection while this process holds its lease. A commit in this
+   * process wakes it; commits in other processes do not. So when it finds events that no
+   * wake announced, others are writing: it looks again soon (busyPollMs) until a quiet
+   * second has passed, then settles back to idleMs. A wake whose events it does not find yet
+   * (a transaction still running holds the read horizon back) has it look again soon too,
+   * for a tenth of a second.
    */
   function follow(projection: Projection): Follower {
     const { name } = projection;
     let busyUntil = 0;
+    let announced = false;
     const lease: Lease = {
       durationMs: leaseMs,
       // Another process writes this projection: stand by.
@@ -539,10 +557,12 @@ export function startProjector(options: ProjectorOptions): Projector {
       },
     };
     const applyNext = async (): Promise<Next> => {
+      const wasAnnounced = announced;
+      announced = false;
       const applied = await exclusively(name, async () => {
         // Read here: a rebuild may have swapped in tables with a checkpoint of their own meanwhile.
         const position = positions.get(name)!;
-        const events = await store.readAll(position, batchSize);
+        const events = await readAfter(position);
         if (events.length === 0) return 0;
         const last = events.at(-1)!.position;
         const outcome = await applyLive(projection, events, last);
@@ -553,12 +573,20 @@ export function startProjector(options: ProjectorOptions): Projector {
       });
       if (applied < 0) return 'lease-lost';
       if (applied > 0) {
-        busyUntil = Date.now() + 1_000;
+        if (!wasAnnounced) busyUntil = Date.now() + 1_000;
         return 'again';
       }
+      if (wasAnnounced) busyUntil = Math.max(busyUntil, Date.now() + 100);
       return { sleepMs: Date.now() < busyUntil ? busyPollMs : idleMs };
     };
-    return startFollower({ step: applyNext, lease, onError: (error) => options.onError?.(error, name) });
+    const follower = startFollower({ step: applyNext, lease, onError: (error) => options.onError?.(error, name) });
+    return {
+      ...follower,
+      wake: () => {
+        announced = true;
+        follower.wake();
+      },
+    };
   }
 
   /**
