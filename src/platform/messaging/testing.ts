@@ -8,6 +8,9 @@ import { consumerExchange, partitionQueue } from './rabbitmq-bus.ts';
 /** The RabbitMQ the integration tests use; they fail, never skip, when it is down. */
 export const testAmqpUrl = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
+/** The Apache Kafka the integration tests use (`npm run kafka -- start`); they fail, never skip, when it is down. */
+export const testKafkaBrokers = (process.env.TEST_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+
 /** Deletes a consumer's queues and exchanges, so that tests leave nothing bound behind. */
 export async function deleteConsumerTopology(consumer: string, url = testAmqpUrl): Promise<void> {
   const connection = new Connection({ url, retryLow: 100, retryHigh: 500 });
