@@ -11,7 +11,7 @@ import { createPostgresClient } from '../platform/sql/postgres.ts';
 import type { SqlClient } from '../platform/sql/sql-client.ts';
 import { SqlEventStore, storedLog } from '../platform/eventstore/store.ts';
 import { createUnitOfWork, eventsAppended } from '../platform/eventstore/session.ts';
-import { registerEventSchemas } from '../platform/eventstore/schema-registry.ts';
+import { registerEventSchemas } from '../platform/schemas/event-schemas.ts';
 import type { Bus, Subscription } from '../platform/messaging/bus.ts';
 import { createConsumer, type ConsumerDefinition } from '../platform/messaging/consumer.ts';
 import { deadLetterRoutes } from '../platform/messaging/dead-letter-routes.ts';

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Type } from '@sinclair/typebox';
 import { applicationEventHistory, PropertyDetailsUpdated } from '../../features/application/events.ts';
-import { defineEvent, type EventDefinition } from './event-definition.ts';
-import { breakingChanges, registerEventSchemas, SchemaRegistryError } from './schema-registry.ts';
+import { defineEvent, type EventDefinition } from '../eventstore/event-definition.ts';
+import { breakingChanges, registerEventSchemas, SchemaRegistryError } from './event-schemas.ts';
 import { openTestPglite, type TestDatabase } from '../sql/testing.ts';
 
 const allDefinitions: readonly EventDefinition[] = applicationEventHistory;

@@ -1,5 +1,5 @@
 import type { TSchema } from '@sinclair/typebox';
-import type { EventDefinition } from './event-definition.ts';
+import type { EventDefinition } from '../eventstore/event-definition.ts';
 import type { SqlClient } from '../sql/sql-client.ts';
 
 type JsonSchema = { readonly [keyword: string]: unknown };
