@@ -67,14 +67,15 @@ function refusedText(body: unknown): Error | undefined {
  */
 function sendRegistryError(error: unknown, reply: FastifyReply): FastifyReply {
   let status: number;
-  let body: { error_code: number; message: string };
+  let body: { error_code: number; message: string; errors?: readonly { path: string; message: string }[] };
   if (error instanceof RegistryError) {
     status = error.status;
     body = { error_code: error.errorCode, message: error.message };
   } else {
     const problem = toProblem(error);
     status = problem.status;
-    body = { error_code: problem.status, message: problem.detail };
+    // The fields a refusal names ride along, as in the problem documents: Confluent's clients read only the two others.
+    body = { error_code: problem.status, message: problem.detail, ...(problem.errors ? { errors: problem.errors } : {}) };
     if (error instanceof RateLimitedError) reply.header('retry-after', error.retryAfterSeconds);
     if (status >= 500) reply.log.error({ err: error }, 'schema registry request failed');
   }
