@@ -19,11 +19,14 @@
 // personal-data port it seals through); messaging (outbox relay, buses, consumers, jobs,
 // dead letters) and projections (the projector, checkpoints, rebuilds) are the followers of
 // the log; http is the server and the edge's toolkit (problem+json, the access guard, the
-// hostile-text rule, read-your-writes, which waits on the projections' checkpoints). The
+// hostile-text rule, read-your-writes, which waits on the projections' checkpoints);
+// schemas is the schema registry (each event definition's JSON Schema and Avro, the
+// Confluent-compatible registry, its routes and the Avro codec), above http because its
+// routes answer in the registry's own error format, built from http's problems. The
 // files beside the modules (service.ts: what a service is; logger.ts) sit above them all:
 // they may import any module, and no module imports them. A folder of src/platform/ that
 // is not in this list is refused until it is placed here.
-const platformOrder = ['runtime', 'sql', 'eventstore', 'messaging', 'projections', 'http'];
+const platformOrder = ['runtime', 'sql', 'eventstore', 'messaging', 'projections', 'http', 'schemas'];
 
 const layers = ['domain', 'platform', 'security', 'privacy', 'features', 'app'];
 

@@ -44,7 +44,7 @@ import { checkTaxCode, computeCheckCharacter, MONTH_LETTERS } from '../src/domai
 import { defaultRateTable } from '../src/domain/rates.ts';
 import { italianRegions } from '../src/domain/regions.ts';
 import { parseSimulationRequest, simulate } from '../src/domain/simulation.ts';
-import { registerEventSchemas } from '../src/platform/eventstore/schema-registry.ts';
+import { registerEventSchemas } from '../src/platform/schemas/event-schemas.ts';
 import type { SqlClient } from '../src/platform/sql/sql-client.ts';
 import { selectStream, storedLog } from '../src/platform/eventstore/store.ts';
 import { openTestPostgres, testDatabaseUrl } from '../src/platform/sql/testing.ts';

@@ -15,6 +15,8 @@ export type Config = {
   readonly databaseWriteConcurrency: number;
   readonly amqpUrl: string | undefined;
   readonly redisUrl: string | undefined;
+  /** A Confluent-compatible schema registry to register the events' Avro schemas in and read ids from, instead of Mutuo's own (/registry). */
+  readonly schemaRegistryUrl: string | undefined;
   readonly consumerMaxAttempts: number;
   /** How long a query waits for its read model to reach X-Min-Position. */
   readonly readWaitMs: number;
@@ -182,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     databaseWriteConcurrency: integer(env, 'DATABASE_WRITE_CONCURRENCY', 4, 1, 1_000),
     amqpUrl: env.AMQP_URL || undefined,
     redisUrl,
+    schemaRegistryUrl: url(env, 'SCHEMA_REGISTRY_URL', ['http:', 'https:']),
     consumerMaxAttempts: integer(env, 'MUTUO_CONSUMER_MAX_ATTEMPTS', 5, 1, 100),
     readWaitMs: integer(env, 'READ_WAIT_MS', 2_000, 0, 60_000),
     projectionLeaseMs: integer(env, 'MUTUO_PROJECTION_LEASE_MS', 10_000, 500, 600_000),

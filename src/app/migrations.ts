@@ -5,6 +5,7 @@
  */
 export const migrationFolders: readonly URL[] = [
   '../platform/eventstore/migrations/',
+  '../platform/schemas/migrations/',
   '../platform/messaging/migrations/',
   '../platform/projections/migrations/',
   '../security/migrations/',

@@ -11,7 +11,11 @@ import { createPostgresClient } from '../platform/sql/postgres.ts';
 import type { SqlClient } from '../platform/sql/sql-client.ts';
 import { SqlEventStore, storedLog } from '../platform/eventstore/store.ts';
 import { createUnitOfWork, eventsAppended } from '../platform/eventstore/session.ts';
-import { registerEventSchemas } from '../platform/eventstore/schema-registry.ts';
+import { registerEventSchemas } from '../platform/schemas/event-schemas.ts';
+import { createAvroEventCodec, type AvroEventCodec } from '../platform/schemas/codec.ts';
+import { sqlSchemaRegistry } from '../platform/schemas/registry.ts';
+import { httpSchemaRegistry } from '../platform/schemas/registry-client.ts';
+import { registryRoutes } from '../platform/schemas/registry-routes.ts';
 import type { Bus, Subscription } from '../platform/messaging/bus.ts';
 import { createConsumer, type ConsumerDefinition } from '../platform/messaging/consumer.ts';
 import { deadLetterRoutes } from '../platform/messaging/dead-letter-routes.ts';
@@ -43,6 +47,8 @@ export type Platform = {
   /** One line per service about its outside systems. */
   readonly descriptions: readonly string[];
   readonly client: SqlClient;
+  /** The events in Avro, in Confluent's wire format, their schemas in the registry (Mutuo's own, or SCHEMA_REGISTRY_URL's): for a bus that carries Avro. */
+  readonly avroCodec: AvroEventCodec;
   readonly relay: OutboxRelay;
   /**
    * Every follower, job worker and consumer looks for work now. Whoever moves the clock
@@ -101,10 +107,15 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     client = await createPgliteClient(folder);
     database = `PGlite in ${folder}`;
   }
+  // A registry elsewhere takes the place of Mutuo's own: the schemas are registered and ids read there, and /registry is not served.
+  const externalRegistry = config.schemaRegistryUrl ? httpSchemaRegistry({ url: config.schemaRegistryUrl }) : undefined;
+  const ownRegistry = sqlSchemaRegistry(client);
   let bus: Bus;
+  let avroCodec: AvroEventCodec;
   try {
     await migrate(client, migrationFolders);
-    await registerEventSchemas(client, platformEventHistory);
+    const { avroSchemaIds } = await registerEventSchemas(client, platformEventHistory, { avroRegistry: externalRegistry });
+    avroCodec = createAvroEventCodec({ registry: externalRegistry ?? ownRegistry, definitions: platformEventHistory, schemaIds: avroSchemaIds });
     bus = config.amqpUrl ? await createRabbitMqBus({ url: config.amqpUrl, onError: reportError('RabbitMQ') }) : createInProcessBus();
   } catch (error) {
     await client.close();
@@ -251,6 +262,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
         ...started.flatMap((parts) => parts.routes ?? []),
         (app) => app.register(deadLetterRoutes, { deadLetters }),
         (app) => app.register(authenticationRoutes, authentication),
+        ...(externalRegistry ? [] : [(app: FastifyInstance) => app.register(registryRoutes, { prefix: '/registry', registry: ownRegistry })]),
         ...(config.metrics ? [] : [metricsRoutes]),
       ],
       checkReady: async () => {
@@ -276,6 +288,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     services,
     descriptions: [authentication.describe, ...started.flatMap((parts) => (parts.describe ? [parts.describe] : []))],
     client,
+    avroCodec,
     relay,
     wake: () => {
       eventsCommitted();

@@ -35,6 +35,8 @@ export const permissions = {
   operateDeadLetters: { roles: ['admin'] },
   operateProjections: { roles: ['admin'] },
   erasePersonalData: { roles: ['admin'] },
+  /** Registering schemas and setting compatibility levels in the schema registry (/registry); reading it is public. */
+  operateSchemaRegistry: { roles: ['admin'] },
   /** /metrics on the API's port (with METRICS_PORT they are served on a port of their own instead). */
   readMetrics: { roles: ['admin', 'monitoring'] },
 } as const satisfies Record<string, 'public' | Access>;

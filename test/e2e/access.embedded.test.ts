@@ -58,6 +58,22 @@ const matrix: Record<string, Expected> = {
   'POST /api/applicants/{taxCode}/erasure': { roles: ['admin'] },
   'POST /api/applicants/{taxCode}/legal-hold': { roles: ['admin'] },
   'POST /api/applicants/{taxCode}/legal-hold/release': { roles: ['admin'] },
+  // The schema registry: reads public, as Confluent's are by default; writes for admins.
+  'GET /registry/subjects': 'public',
+  'GET /registry/subjects/{subject}/versions': 'public',
+  'GET /registry/subjects/{subject}/versions/{version}': 'public',
+  'GET /registry/subjects/{subject}/versions/{version}/schema': 'public',
+  'POST /registry/subjects/{subject}/versions': { roles: ['admin'] },
+  'POST /registry/subjects/{subject}': 'public',
+  'GET /registry/schemas/ids/{id}': 'public',
+  'GET /registry/schemas/ids/{id}/schema': 'public',
+  'POST /registry/compatibility/subjects/{subject}/versions/{version}': 'public',
+  'POST /registry/compatibility/subjects/{subject}/versions': 'public',
+  'GET /registry/config': 'public',
+  'PUT /registry/config': { roles: ['admin'] },
+  'GET /registry/config/{subject}': 'public',
+  'PUT /registry/config/{subject}': { roles: ['admin'] },
+  'DELETE /registry/config/{subject}': { roles: ['admin'] },
 };
 
 const userOf: Record<Role, DemoUserId> = {
@@ -106,7 +122,7 @@ describe('access: every route × every role', () => {
 
   /** A request on the route as `user`, about an application that is not theirs (Giulia's, or none): its status and body. */
   async function call(route: string, headers: Record<string, string>): Promise<{ statusCode: number; body: string }> {
-    const [method, path] = route.split(' ') as ['GET' | 'POST' | 'PUT', string];
+    const [method, path] = route.split(' ') as ['GET' | 'POST' | 'PUT' | 'DELETE', string];
     const target = path
       .replace('{none}', randomUUID())
       .replace('{id}', route.includes('dead-letters') ? '424242' : giuliasApplication)
@@ -122,7 +138,7 @@ describe('access: every route × every role', () => {
       abort.abort();
       return { statusCode: response.status, body };
     }
-    return platform.server.inject({ method, url: target, headers, ...(method === 'GET' ? {} : { payload: {} }) });
+    return platform.server.inject({ method, url: target, headers, ...(method === 'GET' || method === 'DELETE' ? {} : { payload: {} }) });
   }
 
   it('lists every route it serves, and no other', async () => {

@@ -68,6 +68,7 @@ describe('the dependency rules', () => {
         'platform-module-unknown-imported: src/features/scoring/cached.ts → src/platform/cache/cache.ts',
         'platform-module-unknown: src/platform/cache/cache.ts → src/platform/sql/client.ts',
         'platform-order-eventstore: src/platform/eventstore/tail.ts → src/platform/messaging/relay.ts',
+        'platform-order-http: src/platform/http/openapi.ts → src/platform/schemas/routes.ts',
         'platform-order-projections: src/platform/projections/live.ts → src/platform/http/problem.ts',
         'platform-files-on-top: src/platform/sql/uses-service.ts → src/platform/service.ts',
         'platform-order-messaging: src/platform/messaging/lag.ts → src/platform/projections/projector.ts',

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Type } from '@sinclair/typebox';
 import { applicationEventHistory, PropertyDetailsUpdated } from '../../features/application/events.ts';
-import { defineEvent, type EventDefinition } from './event-definition.ts';
-import { breakingChanges, registerEventSchemas, SchemaRegistryError } from './schema-registry.ts';
+import { defineEvent, type EventDefinition } from '../eventstore/event-definition.ts';
+import { breakingChanges, registerEventSchemas, SchemaRegistryError } from './event-schemas.ts';
 import { openTestPglite, type TestDatabase } from '../sql/testing.ts';
+import { sqlSchemaRegistry } from './registry.ts';
 
 const allDefinitions: readonly EventDefinition[] = applicationEventHistory;
 
@@ -44,8 +45,20 @@ describe('schema registry on PGlite', () => {
     const first = await registerEventSchemas(database.client, allDefinitions);
     assert.equal(first.registered.length, allDefinitions.length);
     assert.ok(first.registered.includes('PropertyDetailsUpdated v1') && first.registered.includes('PropertyDetailsUpdated v2'));
-    assert.deepEqual(await registerEventSchemas(database.client, allDefinitions), { registered: [] });
+    const again = await registerEventSchemas(database.client, allDefinitions);
+    assert.deepEqual(again.registered, []);
     assert.equal((await storedSchemas()).length, allDefinitions.length);
+    // The Avro schemas too: one per definition, each subject's versions in order, the same ids again.
+    assert.equal(first.avroSchemaIds.size, allDefinitions.length);
+    assert.deepEqual(again.avroSchemaIds, first.avroSchemaIds);
+    const registry = sqlSchemaRegistry(database.client);
+    assert.ok((await registry.subjects()).includes('mutuo.events.MortgageApplicationSubmitted'));
+    assert.deepEqual(await registry.versions('mutuo.events.InterestRateLocked'), [1, 2]);
+    const v2 = await registry.version('mutuo.events.InterestRateLocked', 2);
+    assert.equal(v2.id, first.avroSchemaIds.get('InterestRateLocked v2'));
+    assert.equal(JSON.parse(v2.schema)['mutuo.schemaVersion'], 2);
+    // Registered across its upcast at NONE, and the subject's level put back as it was: none of its own.
+    assert.equal(await registry.subjectCompatibility('mutuo.events.InterestRateLocked'), undefined);
   });
 
   it('refuses a schema changed under a registered version, and stores nothing', async () => {
@@ -88,7 +101,7 @@ describe('schema registry on PGlite', () => {
     const withUpcast = defineEvent('ApplicationRejected', 2, renamed, {
       upcast: (previous) => ({ ...(previous as { reason: string; rejectedAt: string }), rejectedBy: 'unknown' }),
     });
-    assert.deepEqual(await registerEventSchemas(database.client, [...allDefinitions, withUpcast]), { registered: ['ApplicationRejected v2'] });
+    assert.deepEqual((await registerEventSchemas(database.client, [...allDefinitions, withUpcast])).registered, ['ApplicationRejected v2']);
   });
 
   it('registers a compatible new version after the registered ones', async () => {
@@ -100,7 +113,8 @@ describe('schema registry on PGlite', () => {
         updatedAt: Type.String({ format: 'date-time' }),
       }),
     );
-    assert.deepEqual(await registerEventSchemas(database.client, [...allDefinitions, v3]), { registered: ['PropertyDetailsUpdated v3'] });
+    assert.deepEqual((await registerEventSchemas(database.client, [...allDefinitions, v3])).registered, ['PropertyDetailsUpdated v3']);
+    assert.deepEqual(await sqlSchemaRegistry(database.client).versions('mutuo.events.PropertyDetailsUpdated'), [1, 2, 3]);
   });
 
   it('refuses a version whose previous one is nowhere', async () => {

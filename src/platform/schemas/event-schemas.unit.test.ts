@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Type, type TSchema } from '@sinclair/typebox';
-import { createEventCatalog, EventDecodeError } from './event-catalog.ts';
-import { defineEvent } from './event-definition.ts';
-import { breakingChanges } from './schema-registry.ts';
+import { createEventCatalog, EventDecodeError } from '../eventstore/event-catalog.ts';
+import { defineEvent } from '../eventstore/event-definition.ts';
+import { breakingChanges } from './event-schemas.ts';
 
 const object = (properties: Parameters<typeof Type.Object>[0]) => Type.Object(properties);
 /** A schema as it comes back from the registry's table: plain JSON, no TypeBox symbols. */

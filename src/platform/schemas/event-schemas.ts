@@ -1,6 +1,9 @@
 import type { TSchema } from '@sinclair/typebox';
-import type { EventDefinition } from './event-definition.ts';
+import type { EventDefinition } from '../eventstore/event-definition.ts';
 import type { SqlClient } from '../sql/sql-client.ts';
+import { avroEventType } from './avro.ts';
+import { canonicalJson } from './canonical-json.ts';
+import { RegistryError, sqlSchemaRegistry, withinTransaction, type SchemaRegistry } from './registry.ts';
 
 type JsonSchema = { readonly [keyword: string]: unknown };
 
@@ -16,19 +19,6 @@ const isRecord = (value: unknown): value is JsonSchema => typeof value === 'obje
 const schemaAt = (value: unknown): JsonSchema => (isRecord(value) ? value : {});
 const join = (path: string, key: string): string => (path === '' ? key : `${path}.${key}`);
 const named = (path: string): string => (path === '' ? '(root)' : path);
-
-/** Keys in a stable order, so two equal schemas print the same whatever order they were built or stored in. */
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (isRecord(value)) {
-    const entries = Object.keys(value)
-      .filter((key) => value[key] !== undefined)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key])}`);
-    return `{${entries.join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 /** Keywords that say what a value is; a schema with none of them accepts anything. */
 const shapeKeywords = ['type', 'const', 'enum', 'anyOf', 'oneOf', 'allOf', 'not', '$ref'];
@@ -165,16 +155,68 @@ export function breakingChanges(previous: TSchema, next: TSchema): string[] {
 /** A TypeBox schema as the JSON stored for it (TypeBox's symbol keys dropped). */
 const storedForm = (schema: TSchema): JsonSchema => schemaAt(JSON.parse(JSON.stringify(schema)));
 
+/** An event type's version as the registries and their messages name it. */
+export const eventSchemaKey = (type: string, version: number): string => `${type} v${version}`;
+
+export type EventSchemaOptions = {
+  /**
+   * Where the events' Avro schemas are registered: a Confluent-compatible registry elsewhere
+   * (SCHEMA_REGISTRY_URL). Without one, Mutuo's own registry, in the same transaction.
+   */
+  readonly avroRegistry?: SchemaRegistry;
+};
+
 /**
- * Registers each definition's schema unless it is already there, in one transaction:
- * a registered version must not have changed, and a new one must be backward
- * compatible with the version before it, unless it has an upcast: then that function
- * reads the events of the version before (a field renamed, a unit changed), which no
- * comparison of schemas can judge; the catalog checks each upcast event against the new
- * schema as it reads it, and the upcast's own tests check it over the old version's
- * values. Anything refused throws SchemaRegistryError and registers nothing.
+ * Each definition's Avro schema under its subject (`mutuo.events.<type>`), version after
+ * version, unless the subject holds it already: the schema ids, by definition. A version
+ * is checked at its subject's compatibility level by Avro's resolution, but for one with
+ * an upcast, for the reason the JSON Schema check skips it: it is registered as Confluent's
+ * users make a breaking change, at NONE for that one registration, the subject's level put
+ * back after. (In Mutuo's own registry, all of it in one transaction. In a registry
+ * elsewhere, a crash between leaves the subject at NONE, which an operator sets back.)
+ * Mutuo's consumers read each event by the schema it was written with and upcast it; a
+ * reader of the topic with a schema of its own cannot read across an upcast.
  */
-export async function registerEventSchemas(client: SqlClient, definitions: readonly EventDefinition[]): Promise<{ registered: string[] }> {
+async function registerAvroSchemas(registry: SchemaRegistry, ordered: readonly EventDefinition[]): Promise<Map<string, number>> {
+  const ids = new Map<string, number>();
+  for (const definition of ordered) {
+    const name = eventSchemaKey(definition.type, definition.schemaVersion);
+    const { subject, schema } = avroEventType(definition);
+    const text = JSON.stringify(schema);
+    try {
+      let id = await registry.lookup(subject, text);
+      if (id === undefined && definition.upcast && definition.schemaVersion > 1) {
+        const level = await registry.subjectCompatibility(subject);
+        await registry.setSubjectCompatibility(subject, 'NONE');
+        id = await registry.register(subject, text);
+        await registry.setSubjectCompatibility(subject, level);
+      }
+      ids.set(name, id ?? (await registry.register(subject, text)));
+    } catch (error) {
+      if (error instanceof RegistryError) throw new SchemaRegistryError(`${name}'s Avro schema was refused: ${error.message}`);
+      throw error;
+    }
+  }
+  return ids;
+}
+
+/**
+ * Registers each definition's schemas unless they are already there, in one transaction:
+ * its JSON Schema, and its Avro schema (see registerAvroSchemas), one definition, two
+ * forms, one start-up step. A registered version must not have changed, and a new one
+ * must be backward compatible with the version before it, unless it has an upcast: then
+ * that function reads the events of the version before (a field renamed, a unit changed),
+ * which no comparison of schemas can judge; the catalog checks each upcast event against
+ * the new schema as it reads it, and the upcast's own tests check it over the old
+ * version's values. Anything refused throws SchemaRegistryError and registers nothing
+ * (in a registry elsewhere, the Avro versions before the refusal stay: they are valid).
+ * Returns the Avro schema ids by definition (eventSchemaKey), for the codec.
+ */
+export async function registerEventSchemas(
+  client: SqlClient,
+  definitions: readonly EventDefinition[],
+  options: EventSchemaOptions = {},
+): Promise<{ registered: string[]; avroSchemaIds: ReadonlyMap<string, number> }> {
   const ordered = [...definitions].sort((a, b) => (a.type === b.type ? a.schemaVersion - b.schemaVersion : a.type < b.type ? -1 : 1));
   return client.transaction(async (tx) => {
     // Several processes may start at once: the first registers, the others then find it done.
@@ -182,7 +224,7 @@ export async function registerEventSchemas(client: SqlClient, definitions: reado
     const rows = await tx.query<{ event_type: string; schema_version: number; schema: unknown }>(
       'SELECT event_type, schema_version, schema FROM mutuo_event_schemas',
     );
-    const key = (type: string, version: number) => `${type} v${version}`;
+    const key = eventSchemaKey;
     const known = new Map(rows.map((row) => [key(row.event_type, row.schema_version), schemaAt(row.schema)]));
     const registered: string[] = [];
     for (const { type, schemaVersion, schema, upcast } of ordered) {
@@ -211,6 +253,7 @@ export async function registerEventSchemas(client: SqlClient, definitions: reado
       known.set(name, candidate);
       registered.push(name);
     }
-    return { registered };
+    const avroSchemaIds = await registerAvroSchemas(options.avroRegistry ?? sqlSchemaRegistry(withinTransaction(tx)), ordered);
+    return { registered, avroSchemaIds };
   });
 }
