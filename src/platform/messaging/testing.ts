@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
+import { Admin, findErrorBy } from '@platformatic/kafka';
 import { Connection } from 'rabbitmq-client';
+import { consumerGroup } from './kafka-bus.ts';
 import { partitionCount } from './message.ts';
 import { consumerExchange, partitionQueue } from './rabbitmq-bus.ts';
 
@@ -41,4 +43,37 @@ export async function openVirtualHost(url = testAmqpUrl): Promise<{ url: string;
   await run('rabbitmqctl', ['set_permissions', '-p', vhost, decodeURIComponent(scoped.username || 'guest'), '.*', '.*', '.*']);
   scoped.pathname = `/${encodeURIComponent(vhost)}`;
   return { url: scoped.toString(), dispose: () => run('rabbitmqctl', ['delete_vhost', vhost]).then(() => undefined) };
+}
+
+/** The Kafka brokers the integration tests use (npm run kafka -- start); they fail, never skip, when none answers. */
+export const testKafkaBrokers = (process.env.TEST_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+
+/**
+ * A topic of its own on the test brokers (its groups are named after it), so that no other
+ * run's events or groups mix in; made at once, so that a run without a broker fails here.
+ * dispose deletes it, after forgetConsumer deleted the groups a test is done with.
+ */
+export async function openTestTopic(
+  brokers = testKafkaBrokers,
+): Promise<{ topic: string; forgetConsumer: (consumer: string) => Promise<void>; dispose: () => Promise<void> }> {
+  const topic = `mutuo.test-${randomUUID().slice(0, 8)}.events`;
+  const admin = new Admin({ clientId: 'mutuo-tests', bootstrapBrokers: brokers });
+  try {
+    await admin.createTopics({ topics: [topic], partitions: 16, replicas: -1 });
+  } catch (error) {
+    await admin.close();
+    throw error;
+  }
+  return {
+    topic,
+    forgetConsumer: async (consumer) => {
+      await admin.deleteGroups({ groups: [consumerGroup(topic, consumer)] }).catch((error: Error) => {
+        if (!findErrorBy(error, 'apiId', 'GROUP_ID_NOT_FOUND')) throw error;
+      });
+    },
+    dispose: async () => {
+      await admin.deleteTopics({ topics: [topic] });
+      await admin.close();
+    },
+  };
 }
