@@ -3,9 +3,10 @@ import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { Admin, findErrorBy } from '@platformatic/kafka';
 import { Connection } from 'rabbitmq-client';
-import { consumerGroup } from './kafka-bus.ts';
+import type { Bus } from './bus.ts';
+import { consumerGroup, createKafkaBus } from './kafka-bus.ts';
 import { partitionCount } from './message.ts';
-import { consumerExchange, partitionQueue } from './rabbitmq-bus.ts';
+import { consumerExchange, createRabbitMqBus, partitionQueue } from './rabbitmq-bus.ts';
 
 /** The RabbitMQ the integration tests use; they fail, never skip, when it is down. */
 export const testAmqpUrl = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -76,4 +77,16 @@ export async function openTestTopic(
       await admin.close();
     },
   };
+}
+
+/**
+ * The broker's bus that a test's child process is given by its environment: Apache Kafka
+ * (KAFKA_BROKERS, on the topic KAFKA_TOPIC), RabbitMQ (AMQP_URL), or none.
+ */
+export async function brokerBusFromEnvironment(env: NodeJS.ProcessEnv, onError?: (error: unknown) => void): Promise<Bus | undefined> {
+  if (env.KAFKA_BROKERS) {
+    return createKafkaBus({ brokers: env.KAFKA_BROKERS.split(','), ...(env.KAFKA_TOPIC ? { topic: env.KAFKA_TOPIC } : {}), ...(onError ? { onError } : {}) });
+  }
+  if (env.AMQP_URL) return createRabbitMqBus({ url: env.AMQP_URL, ...(onError ? { onError } : {}) });
+  return undefined;
 }
