@@ -5,6 +5,11 @@ import type { NotificationConfig } from '../features/notification/config.ts';
 import type { ScoringConfig } from '../features/scoring/config.ts';
 import type { AuthConfig } from '../security/authentication.ts';
 
+/** The broker events are published on, one at most: RabbitMQ (AMQP_URL) or Apache Kafka (KAFKA_BROKERS). */
+export type BrokerConfig =
+  | { readonly kind: 'rabbitmq'; readonly url: string }
+  | { readonly kind: 'kafka'; readonly brokers: readonly string[]; readonly partitions: number };
+
 /** Every setting comes from the environment, read once by the composition root. */
 export type Config = {
   readonly port: number;
@@ -13,7 +18,8 @@ export type Config = {
   readonly databaseUrl: string | undefined;
   readonly databasePoolSize: number;
   readonly databaseWriteConcurrency: number;
-  readonly amqpUrl: string | undefined;
+  /** Unset: the in-process bus, which only consumers in this process can take events from. */
+  readonly broker: BrokerConfig | undefined;
   readonly redisUrl: string | undefined;
   readonly consumerMaxAttempts: number;
   /** How long a query waits for its read model to reach X-Min-Position. */
@@ -91,6 +97,26 @@ function url(env: NodeJS.ProcessEnv, name: string, protocols: readonly string[])
   }
   if (!protocols.includes(parsed.protocol)) throw new ConfigError(`${name} must be a ${protocols.join(' or ')} URL, got "${raw}"`);
   return raw;
+}
+
+/** host:port, comma-separated: the Kafka brokers to bootstrap from. */
+function kafkaBrokers(raw: string): string[] {
+  return raw.split(',').map((broker) => {
+    const trimmed = broker.trim();
+    if (!/^[^\s,/]+:\d{1,5}$/.test(trimmed)) throw new ConfigError(`KAFKA_BROKERS must list host:port pairs, comma-separated, got "${trimmed}"`);
+    return trimmed;
+  });
+}
+
+function brokerConfig(env: NodeJS.ProcessEnv): BrokerConfig | undefined {
+  const amqpUrl = env.AMQP_URL || undefined;
+  const brokers = env.KAFKA_BROKERS || undefined;
+  if (amqpUrl && brokers) {
+    throw new ConfigError('AMQP_URL and KAFKA_BROKERS are both set: events go to one broker, so set one of them (RabbitMQ or Apache Kafka)');
+  }
+  if (amqpUrl) return { kind: 'rabbitmq', url: amqpUrl };
+  if (brokers) return { kind: 'kafka', brokers: kafkaBrokers(brokers), partitions: integer(env, 'KAFKA_PARTITIONS', 16, 1, 10_000) };
+  return undefined;
 }
 
 function authConfig(env: NodeJS.ProcessEnv, production: boolean): Config['auth'] {
@@ -180,7 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     databaseUrl: env.DATABASE_URL || undefined,
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 20, 1, 1_000),
     databaseWriteConcurrency: integer(env, 'DATABASE_WRITE_CONCURRENCY', 4, 1, 1_000),
-    amqpUrl: env.AMQP_URL || undefined,
+    broker: brokerConfig(env),
     redisUrl,
     consumerMaxAttempts: integer(env, 'MUTUO_CONSUMER_MAX_ATTEMPTS', 5, 1, 100),
     readWaitMs: integer(env, 'READ_WAIT_MS', 2_000, 0, 60_000),
