@@ -256,7 +256,16 @@ class OwnedPartition {
       const lastOffset = batch.firstOffset + BigInt(batch.lastOffsetDelta);
       if (lastOffset >= this.fetchOffset) this.fetchOffset = lastOffset + 1n;
     }
-    if (this.waiting.length > 0) this.handing ??= this.handOver().finally(() => (this.handing = undefined));
+    this.handOverSoon();
+  }
+
+  private handOverSoon(): void {
+    if (this.handing || this.revoked || this.waiting.length === 0) return;
+    this.handing = this.handOver().finally(() => {
+      this.handing = undefined;
+      // Records may have come between the hand-over's last look and now.
+      this.handOverSoon();
+    });
   }
 
   private async handOver(): Promise<void> {

@@ -1,6 +1,13 @@
-import { openTestPostgres } from '../sql/testing.ts';
-import { createKafkaBus } from './kafka-bus.ts';
-import { describeMessaging } from './messaging.contract.ts';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { Admin, ConfigResourceTypes, Producer, stringSerializer } from '@platformatic/kafka';
+import type { EventMetadata } from '../eventstore/types.ts';
+import { openTestPostgres, sampleEvent } from '../sql/testing.ts';
+import type { Bus } from './bus.ts';
+import { consumerGroup, createKafkaBus } from './kafka-bus.ts';
+import { toEventMessage, type EventMessage, type IncomingMessage } from './message.ts';
+import { describeMessaging, waitUntil } from './messaging.contract.ts';
 import { describeReplicas } from './replicas.contract.ts';
 import { openTestTopic, testKafkaBrokers } from './testing.ts';
 
@@ -29,4 +36,132 @@ describeReplicas('Apache Kafka', async () => {
     forgetConsumer: topic.forgetConsumer,
     dispose: topic.dispose,
   };
+});
+
+describe('the Kafka bus', () => {
+  const opened: { bus: Bus; topic: Awaited<ReturnType<typeof openTestTopic>>; groups: string[] }[] = [];
+  const admin = new Admin({ clientId: 'mutuo-tests', bootstrapBrokers: testKafkaBrokers });
+  after(async () => {
+    for (const { bus, topic, groups } of opened) {
+      await bus.close();
+      for (const group of groups) await topic.forgetConsumer(group);
+      await topic.dispose();
+    }
+    await admin.close();
+  });
+
+  async function openBus(options: { create?: boolean; partitions?: number } = {}) {
+    const topic = await openTestTopic({ create: options.create ?? true });
+    const bus = await createKafkaBus({ brokers: testKafkaBrokers, topic: topic.topic, ...(options.partitions ? { partitions: options.partitions } : {}) });
+    const entry = { bus, topic, groups: [] as string[] };
+    opened.push(entry);
+    return entry;
+  }
+
+  const eventOf = (type: string, applicationId: string, streamVersion: number, metadata: Partial<EventMetadata> = {}): EventMessage =>
+    toEventMessage({
+      ...sampleEvent(type, { n: streamVersion }),
+      metadata: { ...sampleEvent().metadata, ...metadata },
+      position: streamVersion,
+      streamId: `application-${applicationId}`,
+      streamVersion,
+      schemaVersion: 1,
+      recordedAt: new Date(),
+    });
+
+  /** Subscribes `consumer` to `types`, keeping what it is handed. */
+  async function collect(entry: Awaited<ReturnType<typeof openBus>>, consumer: string, types: string[]) {
+    entry.groups.push(consumer);
+    const received: IncomingMessage[] = [];
+    const subscription = await entry.bus.subscribe({
+      consumer,
+      eventTypes: types,
+      deliver: async (messages) => {
+        received.push(...messages);
+      },
+    });
+    return { received, subscription };
+  }
+
+  it('creates its topic at declaration, kept for ever and never compacted, and keeps for each declared consumer what is published from then on', async () => {
+    const entry = await openBus({ create: false, partitions: 6 });
+    const application = randomUUID();
+    await entry.bus.declare([{ consumer: 'declared', eventTypes: ['Wanted'] }]);
+    const metadata = await admin.metadata({ topics: [entry.topic.topic] });
+    assert.equal(metadata.topics.get(entry.topic.topic)?.partitionsCount, 6);
+    const [described] = await admin.describeConfigs({
+      resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: entry.topic.topic, configurationKeys: ['retention.ms', 'cleanup.policy'] }],
+    });
+    assert.deepEqual(Object.fromEntries((described?.configs ?? []).map((config) => [config.name, config.value])), {
+      'retention.ms': '-1',
+      'cleanup.policy': 'delete',
+    });
+
+    const before = eventOf('Wanted', application, 1);
+    await entry.bus.publish([before]);
+    // Published after the declaration and before the consumer first started: it is kept for it.
+    const declared = await collect(entry, 'declared', ['Wanted']);
+    await waitUntil(async () => declared.received.length >= 1, 'the declared consumer gets what was published before it started');
+    // A consumer nobody declared starts at its subscription.
+    const undeclared = await collect(entry, 'undeclared', ['Wanted']);
+    const after = eventOf('Wanted', application, 2);
+    await entry.bus.publish([after]);
+    await waitUntil(async () => declared.received.length >= 2 && undeclared.received.length >= 1, 'both get what was published after');
+    assert.deepEqual(
+      declared.received.map((message) => message.messageId),
+      [before.eventId, after.eventId],
+    );
+    assert.deepEqual(
+      undeclared.received.map((message) => message.messageId),
+      [after.eventId],
+    );
+  });
+
+  it('hands a message over with its headers, skips the types a consumer does not take and commits past them, and hands over what is not JSON as text', async () => {
+    const entry = await openBus();
+    const { received } = await collect(entry, 'picky', ['Wanted']);
+    const application = randomUUID();
+    const causationId = randomUUID();
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    const recorded = eventOf('Wanted', application, 4, { causationId });
+    // Tracing context, as a producer that records it in the metadata would put it.
+    const wanted = { ...recorded, metadata: { ...recorded.metadata, traceparent } };
+    await entry.bus.publish([eventOf('Unwanted', application, 1), eventOf('Unwanted', application, 2), eventOf('Unwanted', application, 3), wanted]);
+    await waitUntil(async () => received.length >= 1, 'the wanted event is handed over');
+    const [message] = received;
+    assert.equal(message?.messageId, wanted.eventId);
+    assert.deepEqual(message?.body, JSON.parse(JSON.stringify(wanted)));
+    assert.equal(message?.bodyIsJson, true);
+    // The first records after an assignment may have been in the hands of a replica that died.
+    assert.equal(message?.redelivered, true);
+    assert.deepEqual(
+      ['x-event-id', 'x-event-type', 'x-schema-version', 'x-correlation-id', 'x-causation-id', 'traceparent', 'x-partition-key'].map(
+        (name) => message?.headers[name],
+      ),
+      [wanted.eventId, 'Wanted', '1', wanted.metadata.correlationId, causationId, traceparent, application],
+    );
+
+    // The skipped ones' offsets are committed with the batch: the group is at the topic's end.
+    const group = consumerGroup(entry.topic.topic, 'picky');
+    const committedTotal = async () => {
+      const [listed] = await admin.listConsumerGroupOffsets({ groups: [group] });
+      return (listed?.topics[0]?.partitions ?? []).reduce((sum, partition) => sum + partition.committedOffset, 0n);
+    };
+    await waitUntil(async () => (await committedTotal()) === 4n, 'the group committed past the skipped records');
+
+    const producer = new Producer({
+      clientId: 'mutuo-tests',
+      bootstrapBrokers: testKafkaBrokers,
+      serializers: { key: stringSerializer, headerKey: stringSerializer, headerValue: stringSerializer },
+    });
+    try {
+      await producer.send({
+        messages: [{ topic: entry.topic.topic, key: application, value: Buffer.from('{"not json'), headers: { 'x-event-type': 'Wanted' } }],
+      });
+    } finally {
+      await producer.close();
+    }
+    await waitUntil(async () => received.length >= 2, 'the record that is not JSON is handed over');
+    assert.deepEqual([received[1]?.body, received[1]?.bodyIsJson, received[1]?.messageId], ['{"not json', false, undefined]);
+  });
 });

@@ -51,16 +51,19 @@ export const testKafkaBrokers = (process.env.TEST_KAFKA_BROKERS ?? '127.0.0.1:90
 
 /**
  * A topic of its own on the test brokers (its groups are named after it), so that no other
- * run's events or groups mix in; made at once, so that a run without a broker fails here.
- * dispose deletes it, after forgetConsumer deleted the groups a test is done with.
+ * run's events or groups mix in; made at once (unless a test wants the bus to make it), so
+ * that a run without a broker fails here. dispose deletes it, after forgetConsumer deleted
+ * the groups a test is done with.
  */
-export async function openTestTopic(
-  brokers = testKafkaBrokers,
-): Promise<{ topic: string; forgetConsumer: (consumer: string) => Promise<void>; dispose: () => Promise<void> }> {
+export async function openTestTopic({ create = true, brokers = testKafkaBrokers } = {}): Promise<{
+  topic: string;
+  forgetConsumer: (consumer: string) => Promise<void>;
+  dispose: () => Promise<void>;
+}> {
   const topic = `mutuo.test-${randomUUID().slice(0, 8)}.events`;
   const admin = new Admin({ clientId: 'mutuo-tests', bootstrapBrokers: brokers });
   try {
-    await admin.createTopics({ topics: [topic], partitions: 16, replicas: -1 });
+    if (create) await admin.createTopics({ topics: [topic], partitions: 16, replicas: -1 });
   } catch (error) {
     await admin.close();
     throw error;
