@@ -8,7 +8,7 @@ import type { AuthConfig } from '../security/authentication.ts';
 /** The broker events are published on, one at most: RabbitMQ (AMQP_URL) or Apache Kafka (KAFKA_BROKERS). */
 export type BrokerConfig =
   | { readonly kind: 'rabbitmq'; readonly url: string }
-  | { readonly kind: 'kafka'; readonly brokers: readonly string[]; readonly partitions: number };
+  | { readonly kind: 'kafka'; readonly brokers: readonly string[]; readonly topic: string; readonly partitions: number };
 
 /** Every setting comes from the environment, read once by the composition root. */
 export type Config = {
@@ -108,6 +108,15 @@ function kafkaBrokers(raw: string): string[] {
   });
 }
 
+/** Every Mutuo topic is named mutuo.<something>, in the characters Kafka allows. */
+function kafkaTopic(env: NodeJS.ProcessEnv): string {
+  const topic = env.KAFKA_TOPIC || 'mutuo.events';
+  if (!/^mutuo\.[a-zA-Z0-9._-]{1,243}$/.test(topic)) {
+    throw new ConfigError(`KAFKA_TOPIC must be mutuo. followed by letters, digits, '.', '_' or '-', got "${topic}"`);
+  }
+  return topic;
+}
+
 function brokerConfig(env: NodeJS.ProcessEnv): BrokerConfig | undefined {
   const amqpUrl = env.AMQP_URL || undefined;
   const brokers = env.KAFKA_BROKERS || undefined;
@@ -115,7 +124,9 @@ function brokerConfig(env: NodeJS.ProcessEnv): BrokerConfig | undefined {
     throw new ConfigError('AMQP_URL and KAFKA_BROKERS are both set: events go to one broker, so set one of them (RabbitMQ or Apache Kafka)');
   }
   if (amqpUrl) return { kind: 'rabbitmq', url: amqpUrl };
-  if (brokers) return { kind: 'kafka', brokers: kafkaBrokers(brokers), partitions: integer(env, 'KAFKA_PARTITIONS', 16, 1, 10_000) };
+  if (brokers) {
+    return { kind: 'kafka', brokers: kafkaBrokers(brokers), topic: kafkaTopic(env), partitions: integer(env, 'KAFKA_PARTITIONS', 16, 1, 10_000) };
+  }
   return undefined;
 }
 

@@ -49,13 +49,16 @@ describe('configuration', () => {
     assert.deepEqual(loadConfig({ KAFKA_BROKERS: 'kafka-1:9092, kafka-2:9092' }).broker, {
       kind: 'kafka',
       brokers: ['kafka-1:9092', 'kafka-2:9092'],
+      topic: 'mutuo.events',
       partitions: 16,
     });
-    assert.deepEqual(loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092', KAFKA_PARTITIONS: '48' }).broker, {
+    assert.deepEqual(loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092', KAFKA_TOPIC: 'mutuo.staging.events', KAFKA_PARTITIONS: '48' }).broker, {
       kind: 'kafka',
       brokers: ['127.0.0.1:9092'],
+      topic: 'mutuo.staging.events',
       partitions: 48,
     });
+    assert.throws(() => loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092', KAFKA_TOPIC: 'events' }), /KAFKA_TOPIC must be mutuo\. followed by/);
     assert.throws(() => loadConfig({ KAFKA_BROKERS: 'kafka-1' }), /KAFKA_BROKERS must list host:port pairs/);
     assert.throws(() => loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092', KAFKA_PARTITIONS: '0' }), /KAFKA_PARTITIONS must be a whole number from 1/);
     assert.throws(

@@ -70,7 +70,7 @@ async function openBus(broker: BrokerConfig | undefined, onError: (what: string)
     case 'rabbitmq':
       return createRabbitMqBus({ url: broker.url, onError: onError(busNames.rabbitmq) });
     case 'kafka':
-      return createKafkaBus({ brokers: broker.brokers, partitions: broker.partitions, onError: onError(busNames.kafka) });
+      return createKafkaBus({ brokers: broker.brokers, topic: broker.topic, partitions: broker.partitions, onError: onError(busNames.kafka) });
     case undefined:
       return createInProcessBus();
   }
