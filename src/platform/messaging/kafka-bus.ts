@@ -429,6 +429,19 @@ async function joinConsumerGroup(subscription: BusSubscription, options: GroupMe
 
   const fetching = new Set<number>();
   let fetchFailures = 0;
+  let fetchRetry: NodeJS.Timeout | undefined;
+
+  /** Looks again after a backoff: the brokers or the partitions' leaders were not to be had. */
+  function fetchMoreLater(): void {
+    if (fetchRetry || closing) return;
+    fetchRetry = setTimeout(
+      () => {
+        fetchRetry = undefined;
+        fetchMore();
+      },
+      backoffMs(fetchFailures++, retryBackoff, Math.random),
+    );
+  }
 
   /** Starts a fetch from each broker that leads partitions with room and has none in flight. */
   function fetchMore(): void {
@@ -438,12 +451,17 @@ async function joinConsumerGroup(subscription: BusSubscription, options: GroupMe
     void consumer.metadata({ topics: [topic] }).then(
       (metadata) => {
         const topicMetadata = metadata.topics.get(topic);
-        if (!topicMetadata || closing) return;
+        if (closing) return;
         const byLeader = new Map<number, OwnedPartition[]>();
         for (const partition of wanting) {
-          const leader = topicMetadata.partitions[partition.partition]?.leader;
-          if (leader === undefined || leader < 0) continue;
-          byLeader.set(leader, [...(byLeader.get(leader) ?? []), partition]);
+          const leader = topicMetadata?.partitions[partition.partition]?.leader ?? -1;
+          if (leader >= 0) byLeader.set(leader, [...(byLeader.get(leader) ?? []), partition]);
+        }
+        if (!topicMetadata || byLeader.size === 0) {
+          // No leader yet (a topic just made, a broker failing over): ask the cluster afresh, later.
+          consumer.clearMetadata();
+          fetchMoreLater();
+          return;
         }
         for (const [node, partitions] of byLeader) {
           if (fetching.has(node)) continue;
@@ -454,10 +472,9 @@ async function joinConsumerGroup(subscription: BusSubscription, options: GroupMe
           });
         }
       },
-      async (error: unknown) => {
+      (error: unknown) => {
         onError(error);
-        await sleep(backoffMs(fetchFailures++, retryBackoff, Math.random));
-        fetchMore();
+        fetchMoreLater();
       },
     );
   }
@@ -558,6 +575,7 @@ async function joinConsumerGroup(subscription: BusSubscription, options: GroupMe
       if (closing) return;
       closing = true;
       generationToken++;
+      clearTimeout(fetchRetry);
       const releasing = [...owned.values()];
       owned.clear();
       for (const partition of releasing) partition.revoke();
@@ -602,6 +620,35 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
     }));
   // One send at a time: each waits for the one before, so that the log keeps the order of the calls too.
   let sending: Promise<unknown> = Promise.resolve();
+  let closed = false;
+
+  /**
+   * Joins the consumer's group, trying again while the brokers are away, as RabbitMQ's
+   * consumers wait for theirs: a service that starts while Kafka is down subscribes once
+   * it is back.
+   */
+  async function joinWhenReachable(subscription: BusSubscription): Promise<Subscription> {
+    for (let failures = 0; ; failures++) {
+      if (closed) throw new Error('the Kafka bus is closed');
+      try {
+        await createTopic();
+        // As RabbitMQ's consumers declare their queues: a consumer no relay declared starts at its subscription.
+        await startGroupAtEnd(admin, topic, consumerGroup(topic, subscription.consumer));
+        const member = await joinConsumerGroup(subscription, {
+          bootstrapBrokers,
+          clientId,
+          topic,
+          sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
+          onError,
+        });
+        if (!closed) return member;
+        await member.close();
+      } catch (error) {
+        if (!closed) onError(error);
+      }
+      if (!closed) await sleep(backoffMs(failures, retryBackoff, Math.random));
+    }
+  }
 
   return {
     async declare(consumers: readonly ConsumerTopology[]) {
@@ -626,16 +673,7 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
     },
 
     async subscribe(subscription: BusSubscription): Promise<Subscription> {
-      await createTopic();
-      // As RabbitMQ's consumers declare their queues: a consumer no relay declared starts at its subscription.
-      await startGroupAtEnd(admin, topic, consumerGroup(topic, subscription.consumer));
-      const member = await joinConsumerGroup(subscription, {
-        bootstrapBrokers,
-        clientId,
-        topic,
-        sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
-        onError,
-      });
+      const member = await joinWhenReachable(subscription);
       const subscribed: Subscription = {
         close: async () => {
           subscriptions.delete(subscribed);
@@ -647,6 +685,7 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
     },
 
     async close() {
+      closed = true;
       await Promise.all([...subscriptions].map((subscription) => subscription.close()));
       await producer.close();
       await admin.close();

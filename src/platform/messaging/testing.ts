@@ -64,6 +64,7 @@ export async function openTestTopic({ create = true, brokers = testKafkaBrokers 
   const admin = new Admin({ clientId: 'mutuo-tests', bootstrapBrokers: brokers });
   try {
     if (create) await admin.createTopics({ topics: [topic], partitions: 16, replicas: -1 });
+    else await admin.listTopics();
   } catch (error) {
     await admin.close();
     throw error;
