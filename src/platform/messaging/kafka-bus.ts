@@ -658,18 +658,20 @@ export async function createKafkaBus(options: KafkaBusOptions): Promise<Bus> {
 
     publish(messages: readonly EventMessage[], publishOptions: PublishOptions = {}) {
       if (messages.length === 0) return Promise.resolve();
-      const sent = sending.then(() =>
-        producer.send({
+      // The topic is made before the first publish too: a relay with no consumers to declare publishes all the same.
+      const sent = sending.then(async () => {
+        await createTopic();
+        await producer.send({
           messages: messages.map((message) => ({
             topic,
             key: message.partitionKey,
             value: encodeValue(message),
             headers: recordHeaders(message, publishOptions),
           })),
-        }),
-      );
+        });
+      });
       sending = sent.catch(() => undefined);
-      return sent.then(() => undefined);
+      return sent;
     },
 
     async subscribe(subscription: BusSubscription): Promise<Subscription> {

@@ -117,6 +117,18 @@ describe('the Kafka bus', () => {
     );
   });
 
+  it('makes its topic before its first publish when no consumer was declared', async () => {
+    const entry = await openBus({ create: false });
+    await entry.bus.publish([eventOf('Wanted', randomUUID(), 1)]);
+    const [listed] = await admin.listOffsets({
+      topics: [{ name: entry.topic.topic, partitions: Array.from({ length: 16 }, (_, partitionIndex) => ({ partitionIndex, timestamp: -1n })) }],
+    });
+    assert.equal(
+      (listed?.partitions ?? []).reduce((sum, partition) => sum + partition.offset, 0n),
+      1n,
+    );
+  });
+
   it('hands a message over with its headers, skips the types a consumer does not take and commits past them, and hands over what is not JSON as text', async () => {
     const entry = await openBus();
     const { received } = await collect(entry, 'picky', ['Wanted']);
