@@ -117,6 +117,55 @@ describe('the Kafka bus', () => {
     );
   });
 
+  it('hands each record to one replica, once, in order, while replicas join and leave: a partition changes hands only once its batch in hand is committed', async () => {
+    const entry = await openBus();
+    entry.groups.push('shared');
+    const delivered: { readonly replica: string; readonly eventId: string; readonly key: string; readonly n: number }[] = [];
+    const replicas: Bus[] = [];
+    const replica = async (name: string) => {
+      const bus = await createKafkaBus({ brokers: testKafkaBrokers, topic: entry.topic.topic });
+      replicas.push(bus);
+      return bus.subscribe({
+        consumer: 'shared',
+        eventTypes: ['Wanted'],
+        deliver: async (messages) => {
+          for (const message of messages) {
+            const body = message.body as EventMessage;
+            delivered.push({ replica: name, eventId: body.eventId, key: body.partitionKey, n: body.streamVersion });
+          }
+          // Work in hand, for the rebalances to find.
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        },
+      });
+    };
+    try {
+      const first = await replica('r1');
+      await replica('r2');
+      const applications = Array.from({ length: 50 }, () => randomUUID());
+      for (let version = 1; version <= 30; version++) {
+        await entry.bus.publish(applications.map((id) => eventOf('Wanted', id, version)));
+        if (version === 10) await replica('r3');
+        if (version === 20) await first.close();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await waitUntil(async () => delivered.length >= 1_500, 'every record is handed over', 60_000);
+      // A record handed over a second time would come after the first: give it the time to.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      assert.equal(new Set(delivered.map((record) => record.eventId)).size, delivered.length, 'no record was handed over twice');
+      assert.equal(delivered.length, 1_500);
+      for (const id of applications) {
+        assert.deepEqual(
+          delivered.filter((record) => record.key === id).map((record) => record.n),
+          Array.from({ length: 30 }, (_, index) => index + 1),
+          id,
+        );
+      }
+      assert.equal(new Set(delivered.map((record) => record.replica)).size, 3, 'every replica was handed records');
+    } finally {
+      await Promise.all(replicas.map((bus) => bus.close()));
+    }
+  });
+
   it('makes its topic before its first publish when no consumer was declared', async () => {
     const entry = await openBus({ create: false });
     await entry.bus.publish([eventOf('Wanted', randomUUID(), 1)]);
