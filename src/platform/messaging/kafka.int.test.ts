@@ -5,7 +5,8 @@ import { Admin, ConfigResourceTypes, Producer, stringSerializer } from '@platfor
 import type { EventMetadata } from '../eventstore/types.ts';
 import { openTestPostgres, sampleEvent } from '../sql/testing.ts';
 import type { Bus } from './bus.ts';
-import { consumerGroup, createKafkaBus } from './kafka-bus.ts';
+import { createKafkaBus } from './kafka-bus.ts';
+import { consumerGroup } from './kafka-consumer-group.ts';
 import { toEventMessage, type EventMessage, type IncomingMessage } from './message.ts';
 import { describeMessaging, waitUntil } from './messaging.contract.ts';
 import { describeReplicas } from './replicas.contract.ts';

@@ -4,7 +4,8 @@ import { promisify } from 'node:util';
 import { Admin, findErrorBy } from '@platformatic/kafka';
 import { Connection } from 'rabbitmq-client';
 import type { Bus } from './bus.ts';
-import { consumerGroup, createKafkaBus } from './kafka-bus.ts';
+import { createKafkaBus } from './kafka-bus.ts';
+import { consumerGroup } from './kafka-consumer-group.ts';
 import { partitionCount } from './message.ts';
 import { consumerExchange, createRabbitMqBus, partitionQueue } from './rabbitmq-bus.ts';
 
