@@ -5,9 +5,13 @@ import type { BusSubscription, Subscription } from './bus.ts';
 import { headersOf, incomingMessage } from './kafka-records.ts';
 import { eventTypeHeader, type IncomingMessage } from './message.ts';
 
-/** A consumer's group on a topic: its replicas share the topic's partitions. */
+/**
+ * A consumer's group on a topic: its replicas share the topic's partitions. It is named in
+ * the topic's namespace, the topic's name less `.events` (mutuo.events: mutuo.scoring;
+ * mutuo.staging.events: mutuo.staging.scoring), so that two topics' groups never mix.
+ */
 export function consumerGroup(topic: string, consumer: string): string {
-  return `${topic}.${consumer}`;
+  return `${topic.replace(/\.events$/, '')}.${consumer}`;
 }
 
 /** At most this many records of a partition are handed over at once. */

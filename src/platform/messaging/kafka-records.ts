@@ -6,7 +6,6 @@ import { messageHeaders, republishedHeader, type EventMessage, type IncomingMess
 
 /** Kafka records have no message-id: the event's id travels as a header. */
 export const eventIdHeader = 'x-event-id';
-export const causationIdHeader = 'x-causation-id';
 
 /*
  * An event as a record's value, and back: JSON, in these two functions only, so that another
@@ -26,14 +25,22 @@ function decodeValue(value: Buffer | null): Pick<IncomingMessage, 'body' | 'body
   }
 }
 
+/**
+ * The whole envelope, beside the value: a reader routes and checks by the headers without
+ * decoding the value, which a registry's encoding may make the event's data alone.
+ */
 function recordHeaders(message: EventMessage, options: PublishOptions): Record<string, string> {
-  const { causationId } = message.metadata;
+  const { causationId, actor, occurredAt } = message.metadata;
   // Tracing context, when whoever recorded the event put it in the metadata.
   const { traceparent } = message.metadata as { readonly traceparent?: unknown };
   const headers = {
     ...messageHeaders(message, options),
     [eventIdHeader]: message.eventId,
-    ...(causationId ? { [causationIdHeader]: causationId } : {}),
+    'x-stream-version': message.streamVersion,
+    'x-actor': actor,
+    'x-occurred-at': occurredAt,
+    'x-recorded-at': message.recordedAt,
+    ...(causationId ? { 'x-causation-id': causationId } : {}),
     ...(typeof traceparent === 'string' ? { traceparent } : {}),
   };
   // Kafka's headers are bytes: numbers travel as their decimal text.
@@ -52,7 +59,19 @@ export function incomingMessage(record: KafkaRecord, headers: Record<string, str
   return { messageId: headers[eventIdHeader], headers, redelivered: headers[republishedHeader] !== undefined, ...decodeValue(record.value) };
 }
 
-/** The record an event is published as: keyed by its application, so that its application's events share a partition. */
+/**
+ * The record an event is published as: keyed by its application, so that its application's
+ * events share a partition, and stamped with the time it was recorded, so that the log's
+ * time index finds an event by its recording time (a replay from a moment) however late the
+ * relay published it. A broker refuses a stamp more than message.timestamp.after.max.ms
+ * (an hour) ahead of its clock: the database's clock and the brokers' must agree that well.
+ */
 export function eventRecord(topic: string, message: EventMessage, options: PublishOptions): MessageToProduce<string, Buffer, string, string> {
-  return { topic, key: message.partitionKey, value: encodeValue(message), headers: recordHeaders(message, options) };
+  return {
+    topic,
+    key: message.partitionKey,
+    value: encodeValue(message),
+    headers: recordHeaders(message, options),
+    timestamp: BigInt(Date.parse(message.recordedAt)),
+  };
 }

@@ -167,16 +167,24 @@ describe('the Kafka bus', () => {
     }
   });
 
-  it('makes its topic before its first publish when no consumer was declared', async () => {
+  it('makes its topic before its first publish when no consumer was declared, and stamps each record with the time its event was recorded', async () => {
     const entry = await openBus({ create: false });
-    await entry.bus.publish([eventOf('Wanted', randomUUID(), 1)]);
-    const [listed] = await admin.listOffsets({
-      topics: [{ name: entry.topic.topic, partitions: Array.from({ length: 16 }, (_, partitionIndex) => ({ partitionIndex, timestamp: -1n })) }],
-    });
-    assert.equal(
-      (listed?.partitions ?? []).reduce((sum, partition) => sum + partition.offset, 0n),
-      1n,
-    );
+    const recordedAt = '2021-06-01T12:00:00.000Z';
+    await entry.bus.publish([{ ...eventOf('Wanted', randomUUID(), 1), recordedAt }]);
+    // The log's time index: the first record at or after a moment, per partition (-1: none).
+    const firstAtOrAfter = async (moment: string) => {
+      const [listed] = await admin.listOffsets({
+        topics: [
+          {
+            name: entry.topic.topic,
+            partitions: Array.from({ length: 16 }, (_, partitionIndex) => ({ partitionIndex, timestamp: BigInt(Date.parse(moment)) })),
+          },
+        ],
+      });
+      return (listed?.partitions ?? []).filter((partition) => partition.offset >= 0n).length;
+    };
+    assert.equal(await firstAtOrAfter(recordedAt), 1, 'found at its recording time, years before it was published');
+    assert.equal(await firstAtOrAfter('2021-06-01T12:00:00.001Z'), 0);
   });
 
   it('hands a message over with its headers, skips the types a consumer does not take and commits past them, and hands over what is not JSON as text', async () => {
@@ -197,10 +205,36 @@ describe('the Kafka bus', () => {
     // The first records after an assignment may have been in the hands of a replica that died.
     assert.equal(message?.redelivered, true);
     assert.deepEqual(
-      ['x-event-id', 'x-event-type', 'x-schema-version', 'x-correlation-id', 'x-causation-id', 'traceparent', 'x-partition-key'].map(
-        (name) => message?.headers[name],
-      ),
-      [wanted.eventId, 'Wanted', '1', wanted.metadata.correlationId, causationId, traceparent, application],
+      [
+        'x-event-id',
+        'x-event-type',
+        'x-schema-version',
+        'x-stream-id',
+        'x-stream-version',
+        'x-position',
+        'x-partition-key',
+        'x-correlation-id',
+        'x-causation-id',
+        'x-actor',
+        'x-occurred-at',
+        'x-recorded-at',
+        'traceparent',
+      ].map((name) => message?.headers[name]),
+      [
+        wanted.eventId,
+        'Wanted',
+        '1',
+        `application-${application}`,
+        '4',
+        '4',
+        application,
+        wanted.metadata.correlationId,
+        causationId,
+        wanted.metadata.actor,
+        wanted.metadata.occurredAt,
+        wanted.recordedAt,
+        traceparent,
+      ],
     );
 
     // The skipped ones' offsets are committed with the batch: the group is at the topic's end.

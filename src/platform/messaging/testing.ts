@@ -12,6 +12,9 @@ import { consumerExchange, createRabbitMqBus, partitionQueue } from './rabbitmq-
 /** The RabbitMQ the integration tests use; they fail, never skip, when it is down. */
 export const testAmqpUrl = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
+/** The Apache Kafka the integration tests use (`npm run kafka -- start`); they fail, never skip, when it is down. */
+export const testKafkaBrokers = (process.env.TEST_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+
 /** Deletes a consumer's queues and exchanges, so that tests leave nothing bound behind. */
 export async function deleteConsumerTopology(consumer: string, url = testAmqpUrl): Promise<void> {
   const connection = new Connection({ url, retryLow: 100, retryHigh: 500 });
@@ -46,9 +49,6 @@ export async function openVirtualHost(url = testAmqpUrl): Promise<{ url: string;
   scoped.pathname = `/${encodeURIComponent(vhost)}`;
   return { url: scoped.toString(), dispose: () => run('rabbitmqctl', ['delete_vhost', vhost]).then(() => undefined) };
 }
-
-/** The Kafka brokers the integration tests use (npm run kafka -- start); they fail, never skip, when none answers. */
-export const testKafkaBrokers = (process.env.TEST_KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 
 /**
  * A topic of its own on the test brokers (its groups are named after it), so that no other
