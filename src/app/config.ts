@@ -5,6 +5,11 @@ import type { NotificationConfig } from '../features/notification/config.ts';
 import type { ScoringConfig } from '../features/scoring/config.ts';
 import type { AuthConfig } from '../security/authentication.ts';
 
+/** The broker events are published on, one at most: RabbitMQ (AMQP_URL) or Apache Kafka (KAFKA_BROKERS). */
+export type BrokerConfig =
+  | { readonly kind: 'rabbitmq'; readonly url: string }
+  | { readonly kind: 'kafka'; readonly brokers: readonly string[]; readonly topic: string; readonly partitions: number };
+
 /** Every setting comes from the environment, read once by the composition root. */
 export type Config = {
   readonly port: number;
@@ -13,7 +18,8 @@ export type Config = {
   readonly databaseUrl: string | undefined;
   readonly databasePoolSize: number;
   readonly databaseWriteConcurrency: number;
-  readonly amqpUrl: string | undefined;
+  /** Unset: the in-process bus, which only consumers in this process can take events from. */
+  readonly broker: BrokerConfig | undefined;
   readonly redisUrl: string | undefined;
   /** A Confluent-compatible schema registry to register the events' Avro schemas in and read ids from, instead of Mutuo's own (/registry). */
   readonly schemaRegistryUrl: string | undefined;
@@ -93,6 +99,37 @@ function url(env: NodeJS.ProcessEnv, name: string, protocols: readonly string[])
   }
   if (!protocols.includes(parsed.protocol)) throw new ConfigError(`${name} must be a ${protocols.join(' or ')} URL, got "${raw}"`);
   return raw;
+}
+
+/** host:port, comma-separated: the Kafka brokers to bootstrap from. */
+function kafkaBrokers(raw: string): string[] {
+  return raw.split(',').map((broker) => {
+    const trimmed = broker.trim();
+    if (!/^[^\s,/]+:\d{1,5}$/.test(trimmed)) throw new ConfigError(`KAFKA_BROKERS must list host:port pairs, comma-separated, got "${trimmed}"`);
+    return trimmed;
+  });
+}
+
+/** Every Mutuo topic is named mutuo.<something>, in the characters Kafka allows. */
+function kafkaTopic(env: NodeJS.ProcessEnv): string {
+  const topic = env.KAFKA_TOPIC || 'mutuo.events';
+  if (!/^mutuo\.[a-zA-Z0-9._-]{1,243}$/.test(topic)) {
+    throw new ConfigError(`KAFKA_TOPIC must be mutuo. followed by letters, digits, '.', '_' or '-', got "${topic}"`);
+  }
+  return topic;
+}
+
+function brokerConfig(env: NodeJS.ProcessEnv): BrokerConfig | undefined {
+  const amqpUrl = env.AMQP_URL || undefined;
+  const brokers = env.KAFKA_BROKERS || undefined;
+  if (amqpUrl && brokers) {
+    throw new ConfigError('AMQP_URL and KAFKA_BROKERS are both set: events go to one broker, so set one of them (RabbitMQ or Apache Kafka)');
+  }
+  if (amqpUrl) return { kind: 'rabbitmq', url: amqpUrl };
+  if (brokers) {
+    return { kind: 'kafka', brokers: kafkaBrokers(brokers), topic: kafkaTopic(env), partitions: integer(env, 'KAFKA_PARTITIONS', 16, 1, 10_000) };
+  }
+  return undefined;
 }
 
 function authConfig(env: NodeJS.ProcessEnv, production: boolean): Config['auth'] {
@@ -182,7 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     databaseUrl: env.DATABASE_URL || undefined,
     databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 20, 1, 1_000),
     databaseWriteConcurrency: integer(env, 'DATABASE_WRITE_CONCURRENCY', 4, 1, 1_000),
-    amqpUrl: env.AMQP_URL || undefined,
+    broker: brokerConfig(env),
     redisUrl,
     schemaRegistryUrl: url(env, 'SCHEMA_REGISTRY_URL', ['http:', 'https:']),
     consumerMaxAttempts: integer(env, 'MUTUO_CONSUMER_MAX_ATTEMPTS', 5, 1, 100),

@@ -43,6 +43,30 @@ describe('configuration', () => {
     );
   });
 
+  it('publishes on RabbitMQ or Apache Kafka when one is named, and refuses both at once', () => {
+    assert.equal(loadConfig({}).broker, undefined);
+    assert.deepEqual(loadConfig({ AMQP_URL: 'amqp://guest:guest@127.0.0.1:5672' }).broker, { kind: 'rabbitmq', url: 'amqp://guest:guest@127.0.0.1:5672' });
+    assert.deepEqual(loadConfig({ KAFKA_BROKERS: 'kafka-1:9092, kafka-2:9092' }).broker, {
+      kind: 'kafka',
+      brokers: ['kafka-1:9092', 'kafka-2:9092'],
+      topic: 'mutuo.events',
+      partitions: 16,
+    });
+    assert.deepEqual(loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092', KAFKA_TOPIC: 'mutuo.staging.events', KAFKA_PARTITIONS: '48' }).broker, {
+      kind: 'kafka',
+      brokers: ['127.0.0.1:9092'],
+      topic: 'mutuo.staging.events',
+      partitions: 48,
+    });
+    assert.throws(() => loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092', KAFKA_TOPIC: 'events' }), /KAFKA_TOPIC must be mutuo\. followed by/);
+    assert.throws(() => loadConfig({ KAFKA_BROKERS: 'kafka-1' }), /KAFKA_BROKERS must list host:port pairs/);
+    assert.throws(() => loadConfig({ KAFKA_BROKERS: '127.0.0.1:9092', KAFKA_PARTITIONS: '0' }), /KAFKA_PARTITIONS must be a whole number from 1/);
+    assert.throws(
+      () => loadConfig({ AMQP_URL: 'amqp://127.0.0.1', KAFKA_BROKERS: '127.0.0.1:9092' }),
+      (error: Error) => error instanceof ConfigError && /AMQP_URL and KAFKA_BROKERS are both set/.test(error.message),
+    );
+  });
+
   it('lets the simulators stand in outside production', () => {
     checkOutsideSystems(loadConfig({}), allServices);
   });

@@ -5,7 +5,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { metricsRoutes, startMetricsServer, type MetricsServer } from '../platform/http/metrics.ts';
 import { buildServer } from '../platform/http/server.ts';
 import { authenticationRoutes, openAuthentication, type Authentication } from '../security/authentication.ts';
-import { checkOutsideSystems, type Config } from './config.ts';
+import { checkOutsideSystems, type BrokerConfig, type Config } from './config.ts';
 import { migrate } from '../platform/sql/migrate.ts';
 import { createPostgresClient } from '../platform/sql/postgres.ts';
 import type { SqlClient } from '../platform/sql/sql-client.ts';
@@ -21,6 +21,7 @@ import { createConsumer, type ConsumerDefinition } from '../platform/messaging/c
 import { deadLetterRoutes } from '../platform/messaging/dead-letter-routes.ts';
 import { createDeadLetters } from '../platform/messaging/dead-letters.ts';
 import { createInProcessBus } from '../platform/messaging/in-process-bus.ts';
+import { createKafkaBus } from '../platform/messaging/kafka-bus.ts';
 import { jobScheduled, startJobWorker, type JobWorker } from '../platform/messaging/jobs.ts';
 import { createRabbitMqBus } from '../platform/messaging/rabbitmq-bus.ts';
 import { startOutboxRelay, type OutboxRelay } from '../platform/messaging/relay.ts';
@@ -66,6 +67,20 @@ export type Platform = {
  * a core from the read path on a slow machine (23 queries a second at 1 s and 500 ms).
  */
 const EMBEDDED_IDLE_POLL_MS = 10_000;
+
+/** What the logs and the start-up line call each bus. */
+const busNames = { rabbitmq: 'RabbitMQ', kafka: 'Apache Kafka' } as const;
+
+async function openBus(broker: BrokerConfig | undefined, onError: (what: string) => (error: unknown) => void): Promise<Bus> {
+  switch (broker?.kind) {
+    case 'rabbitmq':
+      return createRabbitMqBus({ url: broker.url, onError: onError(busNames.rabbitmq) });
+    case 'kafka':
+      return createKafkaBus({ brokers: broker.brokers, topic: broker.topic, partitions: broker.partitions, onError: onError(busNames.kafka) });
+    case undefined:
+      return createInProcessBus();
+  }
+}
 
 /** The relay every process runs; they share its checkpoint and lease, and its lag is reported under this name. */
 const relayName = 'outbox';
@@ -116,7 +131,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     await migrate(client, migrationFolders);
     const { avroSchemaIds } = await registerEventSchemas(client, platformEventHistory, { avroRegistry: externalRegistry });
     avroCodec = createAvroEventCodec({ registry: externalRegistry ?? ownRegistry, definitions: platformEventHistory, schemaIds: avroSchemaIds });
-    bus = config.amqpUrl ? await createRabbitMqBus({ url: config.amqpUrl, onError: reportError('RabbitMQ') }) : createInProcessBus();
+    bus = await openBus(config.broker, reportError);
   } catch (error) {
     await client.close();
     throw error;
@@ -156,7 +171,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     client,
     store: storedLog(client),
     bus,
-    consumers: [...consumerTopologies(config.amqpUrl ? serviceNames : services), ...moreConsumers],
+    consumers: [...consumerTopologies(config.broker ? serviceNames : services), ...moreConsumers],
     onError: reportError('the outbox relay is waiting to publish'),
     ...(idlePollMs ? { idleMs: idlePollMs } : {}),
   });
@@ -284,7 +299,7 @@ export async function openPlatform(config: Config, logger: FastifyBaseLogger | f
     server,
     metricsUrl: metricsServer?.url,
     database,
-    bus: config.amqpUrl ? 'RabbitMQ' : 'the in-process bus',
+    bus: config.broker ? busNames[config.broker.kind] : 'the in-process bus',
     services,
     descriptions: [authentication.describe, ...started.flatMap((parts) => (parts.describe ? [parts.describe] : []))],
     client,

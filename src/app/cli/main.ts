@@ -18,7 +18,7 @@ commands:
   application           run one service alone: the Application service (commands, queries),
   scoring                 the Scoring service (credit bureaus), the Document service (uploads),
   documents               the Bank Gateway (the finalization saga, the mainframe) or the
-  bank-gateway            Notification service (email); each on DATABASE_URL and AMQP_URL
+  bank-gateway            Notification service (email); each on DATABASE_URL and AMQP_URL (or KAFKA_BROKERS)
   notification
   projector             keep the read models up to date (one writes at a time, others stand by)
   query                 serve the read side: views, search, dashboard, rates, simulations, live

@@ -1,12 +1,13 @@
 /**
  * A consumer replica for the tests, run as its own process: it handles one message,
  * commits, prints the event id and kills itself before the broker gets the ack.
- * Environment: DATABASE_URL (schema-scoped), AMQP_URL, CONSUMER.
+ * Environment: DATABASE_URL (schema-scoped), CONSUMER, and the broker: AMQP_URL, or
+ * KAFKA_BROKERS and KAFKA_TOPIC.
  */
 import { createPostgresClient } from '../sql/postgres.ts';
 import { createConsumer } from './consumer.ts';
 import { TestHappened, testConsumer, testConsumerOptions } from './messaging.contract.ts';
-import { createRabbitMqBus } from './rabbitmq-bus.ts';
+import { brokerBusFromEnvironment } from './testing.ts';
 
 const client = createPostgresClient({ connectionString: process.env.DATABASE_URL!, maxConnections: 2 });
 const consumer = createConsumer(
@@ -15,7 +16,8 @@ const consumer = createConsumer(
   }),
   testConsumerOptions(client),
 );
-const bus = await createRabbitMqBus({ url: process.env.AMQP_URL! });
+const bus = await brokerBusFromEnvironment(process.env);
+if (!bus) throw new Error('set AMQP_URL, or KAFKA_BROKERS and KAFKA_TOPIC');
 await bus.subscribe({
   consumer: consumer.name,
   eventTypes: [TestHappened.type],

@@ -1,14 +1,15 @@
 /**
  * A node of the bus fault suite, run as its own process as the platform's are: the outbox
- * relay and a consumer on one bus (RabbitMQ when AMQP_URL is set, else the in-process bus,
- * which then lives and dies with this process). What its handler does to an application is
- * read from the database (`fault_behaviour`), so that a test can make a message fail, or
- * end the process, and heal it, without touching the node.
+ * relay and a consumer on one bus (RabbitMQ when AMQP_URL is set, Apache Kafka when
+ * KAFKA_BROKERS is, else the in-process bus, which then lives and dies with this process).
+ * What its handler does to an application is read from the database (`fault_behaviour`),
+ * so that a test can make a message fail, or end the process, and heal it, without
+ * touching the node.
  *
- * Environment: DATABASE_URL (schema-scoped, perhaps through a proxy the test cuts),
- * AMQP_URL, ROLE (relay | consumer | both), CONSUMER, NODE_NAME, KNOWS_V2 (1: the node
- * reads FaultProbe v2), CONSUMER_START_DELAY_MS (how long after the relay the consumer
- * subscribes), HANDLER_DELAY_MS, RELAY_LEASE_MS.
+ * Environment: DATABASE_URL (schema-scoped, perhaps through a proxy the test cuts), the
+ * broker (AMQP_URL, or KAFKA_BROKERS and KAFKA_TOPIC), ROLE (relay | consumer | both),
+ * CONSUMER, NODE_NAME, KNOWS_V2 (1: the node reads FaultProbe v2), CONSUMER_START_DELAY_MS
+ * (how long after the relay the consumer subscribes), HANDLER_DELAY_MS, RELAY_LEASE_MS.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createEventCatalog } from '../eventstore/event-catalog.ts';
@@ -19,8 +20,8 @@ import type { Bus } from './bus.ts';
 import { createConsumer, defineConsumer } from './consumer.ts';
 import { FaultProbe, FaultProbeV2, faultConsumerOptions } from './faults.contract.ts';
 import { createInProcessBus } from './in-process-bus.ts';
-import { createRabbitMqBus } from './rabbitmq-bus.ts';
 import { startOutboxRelay } from './relay.ts';
+import { brokerBusFromEnvironment } from './testing.ts';
 
 const env = (name: string, fallback?: string): string => {
   const value = process.env[name] || fallback;
@@ -37,8 +38,7 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 const logError = (where: string) => (error: unknown) => log(`${where}: ${error instanceof Error ? error.message : String(error)}`);
 
 const client = createPostgresClient({ connectionString: env('DATABASE_URL'), maxConnections: 6 });
-const amqpUrl = process.env.AMQP_URL;
-const underlying: Bus = amqpUrl ? await createRabbitMqBus({ url: amqpUrl, onError: logError('bus') }) : createInProcessBus();
+const underlying: Bus = (await brokerBusFromEnvironment(process.env, logError('bus'))) ?? createInProcessBus();
 /** The bus, saying what goes through it: a failing case prints it. */
 const bus: Bus = {
   ...underlying,

@@ -29,13 +29,12 @@ export const faultConsumerOptions = {
 } satisfies Partial<ConsumerOptions>;
 
 export type FaultRig = {
-  /** The bus the nodes use: a RabbitMQ URL, or '' for the in-process bus (each node's own). */
-  readonly amqpUrl: string;
   /**
-   * Restarts the broker under load. The in-process bus has no broker apart from the node
-   * that holds it: there, the node is restarted instead.
+   * The broker the nodes use: the environment that names it to them (AMQP_URL, or
+   * KAFKA_BROKERS and KAFKA_TOPIC), and how to restart it under load. None for the
+   * in-process bus, each node's own: there, the node is restarted instead.
    */
-  readonly restartBroker?: () => Promise<void>;
+  readonly broker?: { readonly env: Readonly<Record<string, string>>; readonly restart: () => Promise<void> };
   readonly dispose: () => Promise<void>;
 };
 
@@ -105,7 +104,17 @@ export function describeBusFaults(adapter: string, openRig: () => Promise<FaultR
 
       async function startNode(name: string, env: Record<string, string> = {}): Promise<Node> {
         const child = spawn(process.execPath, ['--import', 'tsx', nodeProgram], {
-          env: { ...process.env, DATABASE_URL: viaProxy.toString(), AMQP_URL: rig.amqpUrl, CONSUMER: consumer, NODE_NAME: name, ...env },
+          env: {
+            ...process.env,
+            // Only the rig names a broker: none that this process's environment names leaks in.
+            AMQP_URL: '',
+            KAFKA_BROKERS: '',
+            ...rig.broker?.env,
+            DATABASE_URL: viaProxy.toString(),
+            CONSUMER: consumer,
+            NODE_NAME: name,
+            ...env,
+          },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         let output = '';
@@ -280,8 +289,8 @@ export function describeBusFaults(adapter: string, openRig: () => Promise<FaultR
         // On a broker, the events are relayed by another process that still reaches the
         // database, as another service's relay would: the cut consumer is handed messages all
         // through the cut. (The in-process bus lives in the consumer's process, relay and all.)
-        const relay = rig.amqpUrl ? await world.startNode('a-relay', { ROLE: 'relay', DATABASE_URL: world.database.connectionString! }) : undefined;
-        const node = await world.startNode('a', rig.amqpUrl ? { ROLE: 'consumer' } : {});
+        const relay = rig.broker ? await world.startNode('a-relay', { ROLE: 'relay', DATABASE_URL: world.database.connectionString! }) : undefined;
+        const node = await world.startNode('a', rig.broker ? { ROLE: 'consumer' } : {});
         const flowing = apps(5);
         for (const app of flowing) await world.append(app, 2);
         await world.untilHandled(flowing, 'the first events are handled');
@@ -338,7 +347,7 @@ export function describeBusFaults(adapter: string, openRig: () => Promise<FaultR
       for (const app of early) await world.append(app, 3);
       // On a broker, a node that only relays publishes them before any consumer has started;
       // on the in-process bus, the node's relay starts before its consumer subscribes, as the platform's does.
-      const relay = rig.amqpUrl ? await world.startNode('c-relay', { ROLE: 'relay' }) : undefined;
+      const relay = rig.broker ? await world.startNode('c-relay', { ROLE: 'relay' }) : undefined;
       if (relay) {
         await waitUntil(async () => {
           const [row] = await world.database.client.query<{ position: string }>('SELECT max(position)::text AS position FROM mutuo_relay');
@@ -346,7 +355,7 @@ export function describeBusFaults(adapter: string, openRig: () => Promise<FaultR
           return row?.position !== undefined && row.position === head?.position;
         }, 'the relay has published every event');
       }
-      const node = await world.startNode('c', rig.amqpUrl ? { ROLE: 'consumer' } : { CONSUMER_START_DELAY_MS: '1000' });
+      const node = await world.startNode('c', rig.broker ? { ROLE: 'consumer' } : { CONSUMER_START_DELAY_MS: '1000' });
       await world.untilHandled(early, 'the events published before the consumer started are handled');
       assert.deepEqual([...(await world.verify())], []);
       await node.stop();
@@ -386,7 +395,7 @@ export function describeBusFaults(adapter: string, openRig: () => Promise<FaultR
         }
       })();
       await sleep(400);
-      if (rig.restartBroker) await rig.restartBroker();
+      if (rig.broker) await rig.broker.restart();
       else {
         // The in-process bus is the node's: its restart is the broker's.
         await node.stop();

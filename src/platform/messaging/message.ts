@@ -67,6 +67,9 @@ export function toEventMessage(event: StoredEvent): EventMessage {
 /** Marks a message the relay publishes again (see PublishOptions.republished). */
 export const republishedHeader = 'mutuo-republished';
 
+/** The event's type, which a bus can route or filter by without reading the body. */
+export const eventTypeHeader = 'x-event-type';
+
 /**
  * Headers every published message carries, so consumers can route and check before
  * parsing. The partition's name has no `x-` prefix: headers exchanges ignore those.
@@ -74,7 +77,7 @@ export const republishedHeader = 'mutuo-republished';
 export function messageHeaders(message: EventMessage, options: { readonly republished?: boolean } = {}): Record<string, string | number> {
   return {
     ...(options.republished ? { [republishedHeader]: 1 } : {}),
-    'x-event-type': message.type,
+    [eventTypeHeader]: message.type,
     'x-schema-version': message.schemaVersion,
     'mutuo-partition': String(partitionOf(message.partitionKey)),
     'x-partition-key': message.partitionKey,

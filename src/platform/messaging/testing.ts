@@ -1,9 +1,13 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
+import { Admin, findErrorBy } from '@platformatic/kafka';
 import { Connection } from 'rabbitmq-client';
+import type { Bus } from './bus.ts';
+import { createKafkaBus } from './kafka-bus.ts';
+import { consumerGroup } from './kafka-consumer-group.ts';
 import { partitionCount } from './message.ts';
-import { consumerExchange, partitionQueue } from './rabbitmq-bus.ts';
+import { consumerExchange, createRabbitMqBus, partitionQueue } from './rabbitmq-bus.ts';
 
 /** The RabbitMQ the integration tests use; they fail, never skip, when it is down. */
 export const testAmqpUrl = process.env.TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -44,4 +48,50 @@ export async function openVirtualHost(url = testAmqpUrl): Promise<{ url: string;
   await run('rabbitmqctl', ['set_permissions', '-p', vhost, decodeURIComponent(scoped.username || 'guest'), '.*', '.*', '.*']);
   scoped.pathname = `/${encodeURIComponent(vhost)}`;
   return { url: scoped.toString(), dispose: () => run('rabbitmqctl', ['delete_vhost', vhost]).then(() => undefined) };
+}
+
+/**
+ * A topic of its own on the test brokers (its groups are named after it), so that no other
+ * run's events or groups mix in; made at once (unless a test wants the bus to make it), so
+ * that a run without a broker fails here. dispose deletes it, after forgetConsumer deleted
+ * the groups a test is done with.
+ */
+export async function openTestTopic({ create = true, brokers = testKafkaBrokers } = {}): Promise<{
+  topic: string;
+  forgetConsumer: (consumer: string) => Promise<void>;
+  dispose: () => Promise<void>;
+}> {
+  const topic = `mutuo.test-${randomUUID().slice(0, 8)}.events`;
+  const admin = new Admin({ clientId: 'mutuo-tests', bootstrapBrokers: brokers });
+  try {
+    if (create) await admin.createTopics({ topics: [topic], partitions: 16, replicas: -1 });
+    else await admin.listTopics();
+  } catch (error) {
+    await admin.close();
+    throw error;
+  }
+  return {
+    topic,
+    forgetConsumer: async (consumer) => {
+      await admin.deleteGroups({ groups: [consumerGroup(topic, consumer)] }).catch((error: Error) => {
+        if (!findErrorBy(error, 'apiId', 'GROUP_ID_NOT_FOUND')) throw error;
+      });
+    },
+    dispose: async () => {
+      await admin.deleteTopics({ topics: [topic] });
+      await admin.close();
+    },
+  };
+}
+
+/**
+ * The broker's bus that a test's child process is given by its environment: Apache Kafka
+ * (KAFKA_BROKERS, on the topic KAFKA_TOPIC), RabbitMQ (AMQP_URL), or none.
+ */
+export async function brokerBusFromEnvironment(env: NodeJS.ProcessEnv, onError?: (error: unknown) => void): Promise<Bus | undefined> {
+  if (env.KAFKA_BROKERS) {
+    return createKafkaBus({ brokers: env.KAFKA_BROKERS.split(','), ...(env.KAFKA_TOPIC ? { topic: env.KAFKA_TOPIC } : {}), ...(onError ? { onError } : {}) });
+  }
+  if (env.AMQP_URL) return createRabbitMqBus({ url: env.AMQP_URL, ...(onError ? { onError } : {}) });
+  return undefined;
 }
