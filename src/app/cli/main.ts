@@ -8,6 +8,11 @@ import type { PlatformTarget } from './platform-client.ts';
 import { openPlatform } from '../platform.ts';
 import { projectionsCommand } from './projections.ts';
 import { statusCommand } from './status.ts';
+import { replayCommand, replayUsage } from './replay.ts';
+import { Admin } from '@platformatic/kafka';
+import { consumerGroup } from '../../platform/messaging/kafka-consumer-group.ts';
+import { createPostgresClient } from '../../platform/sql/postgres.ts';
+import { consumerTopologies } from '../services.ts';
 import { exitOnUnhandledErrors } from './fatal.ts';
 import { errorMessage } from '../../platform/sql/sql-client.ts';
 
@@ -27,6 +32,9 @@ commands:
   dlq                   list, show, redrive or discard dead letters (mutuo dlq for details)
   projections           list the read models, rebuild one, list, redrive or discard their
                           parked events (mutuo projections help for details)
+  replay --consumer SERVICE --from POSITION|TIME
+                        on Apache Kafka: hand a service every event again from a point of the
+                          log (mutuo replay for details)
   status [--json]       the read horizon and who holds it back, the lag of the relay, the read
                           models and the consumers; from the database (DATABASE_URL) alone
 
@@ -128,6 +136,38 @@ async function status(): Promise<void> {
   console.log(await statusCommand(process.argv.slice(3), { databaseUrl: config.databaseUrl, stallMs: config.horizon.stallMs }));
 }
 
+async function replay(): Promise<void> {
+  const config = loadConfig(process.env);
+  if (config.broker?.kind !== 'kafka') throw new UsageError(`mutuo replay moves a Kafka consumer group: set KAFKA_BROKERS\n\n${replayUsage}`);
+  const { brokers, topic } = config.broker;
+  const admin = new Admin({ clientId: 'mutuo-replay', bootstrapBrokers: [...brokers] });
+  const database = config.databaseUrl ? createPostgresClient({ connectionString: config.databaseUrl, maxConnections: 1 }) : undefined;
+  try {
+    const line = await replayCommand(process.argv.slice(3), {
+      admin,
+      topic,
+      consumers: [...new Set(consumerTopologies(serviceNames).map(({ consumer }) => consumer))],
+      groupOf: (consumer) => consumerGroup(topic, consumer),
+      ...(database
+        ? {
+            recordedAtOf: async (position: number) => {
+              const [row] = await database.query<{ recorded_at: Date }>('SELECT recorded_at FROM mutuo_events WHERE position >= $1 ORDER BY position LIMIT 1', [
+                position,
+              ]);
+              return row?.recorded_at;
+            },
+          }
+        : {}),
+      write: (text) => process.stdout.write(text),
+      interactive: process.stdout.isTTY === true,
+    });
+    console.log(line);
+  } finally {
+    await admin.close();
+    await database?.close();
+  }
+}
+
 const commands: Record<string, () => Promise<void>> = {
   start: () => run(),
   mainframe,
@@ -135,6 +175,7 @@ const commands: Record<string, () => Promise<void>> = {
   dlq,
   projections,
   status,
+  replay,
   ...Object.fromEntries(serviceNames.map((name) => [name, () => run([name])])),
 };
 
