@@ -1,10 +1,12 @@
 /**
  * Messaging benchmark: events per second and latency from an append's commit to a
- * consumer's handler, through the outbox relay and RabbitMQ on a real PostgreSQL, next
- * to the raw ceiling measured in the same run (rabbitmq-client publishing the same
- * messages with confirms to one quorum queue and a bare consumer acking each).
+ * consumer's handler, through the outbox relay and RabbitMQ, then Apache Kafka, on a real
+ * PostgreSQL, each next to its raw ceiling measured in the same run (rabbitmq-client
+ * publishing the same messages with confirms to one quorum queue and a bare consumer
+ * acking each; @platformatic/kafka producing the same records, idempotent with acks=all,
+ * to a topic of as many partitions, and a bare consumer group).
  *
- *   npm run bench:bus [-- --events 20000 --seconds 10 --writers 256 --streams 1000 --rate 500 --no-pglite]
+ *   npm run bench:bus [-- --events 20000 --seconds 10 --writers 256 --streams 1000 --rate 500 --no-rabbitmq --no-kafka --no-pglite]
  *
  * Each path runs saturated (--events appended as fast as --writers can, which gives the
  * throughput; its latencies are mostly time spent in the backlog; 256 writers by default,
@@ -15,9 +17,9 @@
  * paths also drain a backlog: --events appended with the relay held, then relayed and
  * handled from the moment it is let go (the bus path's own throughput, without the appends).
  *
- * DATABASE_URL and AMQP_URL pick the servers. Everything happens in a schema, a queue and
- * a consumer topology of its own, removed at the end even on failure; the shared exchange
- * (mutuo.events) is removed too when this run created it.
+ * DATABASE_URL, AMQP_URL and KAFKA_BROKERS pick the servers. Everything happens in a schema,
+ * a queue, topics and a consumer topology of its own, removed at the end even on failure; the
+ * shared exchange (mutuo.events) is removed too when this run created it.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -41,6 +43,9 @@ import { createConsumer, defineConsumer } from '../src/platform/messaging/consum
 import { createInProcessBus } from '../src/platform/messaging/in-process-bus.ts';
 import { messageHeaders, partitionCount, toEventMessage } from '../src/platform/messaging/message.ts';
 import { createRabbitMqBus, eventsExchange } from '../src/platform/messaging/rabbitmq-bus.ts';
+import { Admin, Consumer, ProduceAcks, Producer, compatibilityPartitioner, stringSerializer } from '@platformatic/kafka';
+import { createKafkaBus } from '../src/platform/messaging/kafka-bus.ts';
+import { eventIdHeader, eventRecord } from '../src/platform/messaging/kafka-records.ts';
 import { startOutboxRelay } from '../src/platform/messaging/relay.ts';
 import { deleteConsumerTopology } from '../src/platform/messaging/testing.ts';
 import { migrationFolders } from '../src/app/migrations.ts';
@@ -53,6 +58,8 @@ const { values: args } = parseArgs({
     streams: { type: 'string', default: '1000' },
     rate: { type: 'string' },
     'no-pglite': { type: 'boolean', default: false },
+    'no-rabbitmq': { type: 'boolean', default: false },
+    'no-kafka': { type: 'boolean', default: false },
     timeout: { type: 'string', default: '300' },
   },
 });
@@ -63,6 +70,10 @@ const streamCount = Number(args.streams);
 const warmUpEvents = Math.min(1_000, events);
 const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const amqpUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const kafkaBrokers = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+/** The bench's own topics, removed at the end: Mutuo's (its groups named after it) and the ceiling's. */
+const kafkaTopic = `mutuo.bench-${process.pid}.events`;
+const rawKafkaTopic = `mutuo.bench-${process.pid}-raw.events`;
 const schema = `mutuo_bench_${process.pid}`;
 const consumerName = `bench-${process.pid}`;
 const rawQueue = `mutuo.bench.raw.${process.pid}`;
@@ -356,6 +367,45 @@ async function openRaw(connection: Connection): Promise<Path> {
   };
 }
 
+/**
+ * The Kafka ceiling: a producer set as the bus sets its own (idempotent, acks=all, the
+ * Java-compatible partitioner) sending the record the relay would send, one per request
+ * with as many in flight as the RabbitMQ ceiling, on a topic with as many partitions as
+ * Mutuo's; and a bare consumer group reading it from the start, committing by the clock.
+ */
+async function openRawKafka(admin: Admin): Promise<Path> {
+  await admin.createTopics({ topics: [rawKafkaTopic], partitions: partitionCount, replicas: -1 });
+  onCleanup(`delete topic ${rawKafkaTopic}`, () => admin.deleteTopics({ topics: [rawKafkaTopic] }));
+  const producer = new Producer({
+    clientId: 'mutuo-bench-raw',
+    bootstrapBrokers: kafkaBrokers,
+    idempotent: true,
+    acks: ProduceAcks.ALL,
+    partitioner: compatibilityPartitioner,
+    serializers: { key: stringSerializer, headerKey: stringSerializer, headerValue: stringSerializer },
+  });
+  onCleanup('close the raw Kafka producer', () => producer.close());
+  const group = `${rawKafkaTopic}.consumer`;
+  const consumer = new Consumer({ groupId: group, clientId: 'mutuo-bench-raw', bootstrapBrokers: kafkaBrokers });
+  onCleanup(`delete group ${group}`, () => admin.deleteGroups({ groups: [group] }));
+  onCleanup('close the raw Kafka consumer', () => consumer.close(true));
+  const stream = await consumer.consume({ topics: [rawKafkaTopic], mode: 'earliest', autocommit: 1_000 });
+  stream.on('data', (record) => {
+    for (const [name, value] of record.headers) if (name.toString() === eventIdHeader) current.seen(value.toString());
+  });
+  stream.on('error', reportError('raw Kafka consumer'));
+  const { message } = sampleMessage();
+  return {
+    concurrency: rawPublishesInFlight,
+    async send() {
+      const id = randomUUID();
+      current.expect(id);
+      current.started(id);
+      await producer.send({ messages: [eventRecord(rawKafkaTopic, { ...message, eventId: id }, {})] });
+    },
+  };
+}
+
 /** Whether an exchange or queue is there, by a passive declare on a channel of its own (a miss closes it). */
 async function exists(connection: Connection, kind: 'exchange' | 'queue', name: string): Promise<boolean> {
   const channel = await connection.acquire();
@@ -423,39 +473,71 @@ try {
   await admin.connect();
   onCleanup('close the admin connection', () => admin.end());
   const [version] = (await admin.query<{ server_version: string }>('SHOW server_version')).rows;
-  machine += `; PostgreSQL ${version?.server_version} at ${databaseUrl.replace(/\/\/[^@]*@/, '//')}; RabbitMQ at ${amqpUrl.replace(/\/\/[^@]*@/, '//')}`;
+  machine += `; PostgreSQL ${version?.server_version} at ${databaseUrl.replace(/\/\/[^@]*@/, '//')}`;
   await admin.query(`CREATE SCHEMA ${schema}`);
   onCleanup(`drop schema ${schema}`, () => admin.query(`DROP SCHEMA ${schema} CASCADE`));
 
-  const amqp = new Connection({ url: amqpUrl, connectionName: 'mutuo-bench', retryLow: 200, retryHigh: 2_000 });
-  amqp.on('error', reportError('RabbitMQ'));
-  onCleanup('close the RabbitMQ connection', () => amqp.close());
-  const created = {
-    events: !(await exists(amqp, 'exchange', eventsExchange)),
-  };
-  onCleanup('delete the shared exchanges this run created', () => deleteSharedTopology(amqp, created));
-  onCleanup(`delete queue ${rawQueue}`, () => amqp.queueDelete({ queue: rawQueue }));
+  if (!args['no-rabbitmq']) {
+    machine += `; RabbitMQ at ${amqpUrl.replace(/\/\/[^@]*@/, '//')}`;
+    const amqp = new Connection({ url: amqpUrl, connectionName: 'mutuo-bench', retryLow: 200, retryHigh: 2_000 });
+    amqp.on('error', reportError('RabbitMQ'));
+    onCleanup('close the RabbitMQ connection', () => amqp.close());
+    const created = {
+      events: !(await exists(amqp, 'exchange', eventsExchange)),
+    };
+    onCleanup('delete the shared exchanges this run created', () => deleteSharedTopology(amqp, created));
+    onCleanup(`delete queue ${rawQueue}`, () => amqp.queueDelete({ queue: rawQueue }));
 
-  const raw = await openRaw(amqp);
-  await measure(raw, { kind: 'saturated', events: warmUpEvents });
-  const ceilingWhat = 'raw rabbitmq-client: confirmed publish → 1 quorum queue → bare consumer (ceiling)';
-  const ceiling = await run(ceilingWhat, raw, { kind: 'saturated', events }, { ceiling: 'itself' });
+    const raw = await openRaw(amqp);
+    await measure(raw, { kind: 'saturated', events: warmUpEvents });
+    const ceilingWhat = 'raw rabbitmq-client: confirmed publish → 1 quorum queue → bare consumer (ceiling)';
+    const ceiling = await run(ceilingWhat, raw, { kind: 'saturated', events }, { ceiling: 'itself' });
 
-  onCleanup(`delete the topology of consumer ${consumerName}`, () => deleteConsumerTopology(consumerName, amqpUrl));
-  const client = createPostgresClient({ connectionString: databaseUrl, schema, maxConnections: 20 });
-  onCleanup('close the PostgreSQL pool', () => client.close());
-  await migrate(client, migrationFolders);
-  const bus = await createRabbitMqBus({ url: amqpUrl, onError: reportError('bus') });
-  onCleanup('close the RabbitMQ bus', () => bus.close());
-  const mutuo = await openMutuo(client, bus, 4);
-  const mutuoWhat = 'Mutuo: append → outbox relay → RabbitMQ → consumer (inbox)';
-  await measure(mutuo, { kind: 'saturated', events: warmUpEvents });
-  const saturated = await run(mutuoWhat, mutuo, { kind: 'saturated', events }, { ceiling, breakdown: true });
-  await run(mutuoWhat, mutuo, { kind: 'backlog', events }, { ceiling, breakdown: true });
-  const rate = args.rate ? Number(args.rate) : rateFrom(saturated);
-  // At one rate, well below saturation, the two differ in latency only: no share of the ceiling.
-  await run(ceilingWhat, raw, { kind: 'paced', rate });
-  await run(mutuoWhat, mutuo, { kind: 'paced', rate }, { breakdown: true });
+    onCleanup(`delete the topology of consumer ${consumerName}`, () => deleteConsumerTopology(consumerName, amqpUrl));
+    const client = createPostgresClient({ connectionString: databaseUrl, schema, maxConnections: 20 });
+    onCleanup('close the PostgreSQL pool', () => client.close());
+    await migrate(client, migrationFolders);
+    const bus = await createRabbitMqBus({ url: amqpUrl, onError: reportError('bus') });
+    onCleanup('close the RabbitMQ bus', () => bus.close());
+    const mutuo = await openMutuo(client, bus, 4);
+    const mutuoWhat = 'Mutuo: append → outbox relay → RabbitMQ → consumer (inbox)';
+    await measure(mutuo, { kind: 'saturated', events: warmUpEvents });
+    const saturated = await run(mutuoWhat, mutuo, { kind: 'saturated', events }, { ceiling, breakdown: true });
+    await run(mutuoWhat, mutuo, { kind: 'backlog', events }, { ceiling, breakdown: true });
+    const rate = args.rate ? Number(args.rate) : rateFrom(saturated);
+    // At one rate, well below saturation, the two differ in latency only: no share of the ceiling.
+    await run(ceilingWhat, raw, { kind: 'paced', rate });
+    await run(mutuoWhat, mutuo, { kind: 'paced', rate }, { breakdown: true });
+  }
+
+  if (!args['no-kafka']) {
+    const kafkaAdmin = new Admin({ clientId: 'mutuo-bench', bootstrapBrokers: kafkaBrokers });
+    onCleanup('close the Kafka admin', () => kafkaAdmin.close());
+    machine += `; Apache Kafka at ${kafkaBrokers.join(',')}`;
+    const raw = await openRawKafka(kafkaAdmin);
+    await measure(raw, { kind: 'saturated', events: warmUpEvents });
+    const ceilingWhat = 'raw @platformatic/kafka: idempotent produce (acks=all) → 16 partitions → bare consumer group (ceiling)';
+    const ceiling = await run(ceilingWhat, raw, { kind: 'saturated', events }, { ceiling: 'itself' });
+
+    // A schema of its own: the relay and the consumer start from nothing, as on the broker.
+    const kafkaSchema = `${schema}_kafka`;
+    await admin.query(`CREATE SCHEMA ${kafkaSchema}`);
+    onCleanup(`drop schema ${kafkaSchema}`, () => admin.query(`DROP SCHEMA ${kafkaSchema} CASCADE`));
+    const client = createPostgresClient({ connectionString: databaseUrl, schema: kafkaSchema, maxConnections: 20 });
+    onCleanup('close the PostgreSQL pool (Kafka)', () => client.close());
+    await migrate(client, migrationFolders);
+    const bus = await createKafkaBus({ brokers: kafkaBrokers, topic: kafkaTopic, partitions: partitionCount, onError: reportError('Kafka bus') });
+    onCleanup(`delete topic ${kafkaTopic}`, () => kafkaAdmin.deleteTopics({ topics: [kafkaTopic] }));
+    onCleanup('close the Kafka bus', () => bus.close());
+    const mutuo = await openMutuo(client, bus, 4);
+    const mutuoWhat = 'Mutuo: append → outbox relay → Kafka → consumer group (inbox)';
+    await measure(mutuo, { kind: 'saturated', events: warmUpEvents });
+    const saturated = await run(mutuoWhat, mutuo, { kind: 'saturated', events }, { ceiling, breakdown: true });
+    await run(mutuoWhat, mutuo, { kind: 'backlog', events }, { ceiling, breakdown: true });
+    const rate = args.rate ? Number(args.rate) : rateFrom(saturated);
+    await run(ceilingWhat, raw, { kind: 'paced', rate });
+    await run(mutuoWhat, mutuo, { kind: 'paced', rate }, { breakdown: true });
+  }
 
   if (!args['no-pglite']) {
     // On disk, as the composition root keeps it: in memory it would skip the writes a real one does.
@@ -472,7 +554,7 @@ try {
     await measure(mutuoEmbedded, { kind: 'saturated', events: warmUpEvents });
     const embeddedSaturated = await run(embeddedWhat, mutuoEmbedded, { kind: 'saturated', events }, { breakdown: true });
     await run(embeddedWhat, mutuoEmbedded, { kind: 'backlog', events }, { breakdown: true });
-    const embeddedRate = args.rate ? rate : rateFrom(embeddedSaturated);
+    const embeddedRate = args.rate ? Number(args.rate) : rateFrom(embeddedSaturated);
     await run(embeddedWhat, mutuoEmbedded, { kind: 'paced', rate: embeddedRate }, { breakdown: true });
   }
 } finally {

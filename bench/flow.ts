@@ -6,14 +6,15 @@
  * same bodies and writing as many rows per application as the flow writes events, with
  * bare INSERTs into the same kind of database.
  *
- *   npm run bench:flow [-- --applications 300 --concurrency 32 --no-pglite --no-rabbitmq]
+ *   npm run bench:flow [-- --applications 300 --concurrency 32 --no-pglite --no-rabbitmq --no-kafka]
  *
  * Each application is driven as an applicant in a hurry would: submit, upload the three
  * sample PDFs, lock the rate, one request after the other. Its latency runs from the
  * submission's request to the moment a consumer of this process is handed its
- * ApplicationApproved. Two setups: the embedded default (PGlite and the in-process bus)
+ * ApplicationApproved. Three setups: the embedded default (PGlite and the in-process bus)
  * and PostgreSQL + RabbitMQ (DATABASE_URL, AMQP_URL; in a schema and a virtual host of
- * its own, removed at the end).
+ * its own, removed at the end), then PostgreSQL + Apache Kafka (KAFKA_BROKERS; in a topic
+ * and consumer groups of its own, removed at the end).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -27,6 +28,7 @@ import { createPgliteClient } from '../src/platform/sql/pglite.ts';
 import type { SqlClient } from '../src/platform/sql/sql-client.ts';
 import { openTestPostgres } from '../src/platform/sql/testing.ts';
 import { openVirtualHost } from '../src/platform/messaging/testing.ts';
+import { Admin } from '@platformatic/kafka';
 import { devBearer, type AuthHeaders } from '../src/security/testing.ts';
 import { defineConsumer } from '../src/platform/messaging/consumer.ts';
 import { ApplicationApproved, ApplicationRejected, ApplicationWithdrawn } from '../src/features/application/index.ts';
@@ -37,6 +39,7 @@ const { values: args } = parseArgs({
     applications: { type: 'string', default: '300' },
     concurrency: { type: 'string', default: '32' },
     'no-rabbitmq': { type: 'boolean', default: false },
+    'no-kafka': { type: 'boolean', default: false },
     'no-pglite': { type: 'boolean', default: false },
   },
 });
@@ -47,6 +50,7 @@ const warmUp = 20;
 const alonePasses = 30;
 const databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const amqpUrl = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const kafkaBrokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 /** A pass in which nothing is decided for this long has failed. */
 const stallMs = 60_000;
 const submission = await readFile(new URL('../test/fixtures/submission.json', import.meta.url), 'utf8');
@@ -292,6 +296,30 @@ async function brokerSetup(): Promise<Setup> {
   };
 }
 
+async function kafkaSetup(): Promise<Setup> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'mutuo-bench-flow-'));
+  const database = await openTestPostgres(20);
+  // A topic of its own, whose consumer groups are named in its namespace (mutuo.bench-flow-<pid>.<consumer>).
+  const namespace = `mutuo.bench-flow-${process.pid}`;
+  const topic = `${namespace}.events`;
+  return {
+    label: 'PostgreSQL + Apache Kafka',
+    env: { MUTUO_DATA_DIR: dataDir, DATABASE_URL: database.connectionString!, KAFKA_BROKERS: kafkaBrokers, KAFKA_TOPIC: topic },
+    ceilingDatabase: async () => database.client,
+    dispose: async () => {
+      const admin = new Admin({ clientId: 'mutuo-bench', bootstrapBrokers: kafkaBrokers.split(',') });
+      try {
+        const groups = [...(await admin.listGroups()).keys()].filter((group) => group.startsWith(`${namespace}.`));
+        if (groups.length > 0) await admin.deleteGroups({ groups });
+        await admin.deleteTopics({ topics: [topic] });
+      } finally {
+        await admin.close();
+      }
+      await Promise.all([database.dispose(), rm(dataDir, { recursive: true, force: true })]);
+    },
+  };
+}
+
 const fixed = (value: number, digits = 0) => value.toFixed(digits);
 const throughput: string[] = [];
 const latency: string[] = [];
@@ -301,7 +329,7 @@ console.log(
 console.log(
   `${applications} applications (after ${warmUp} to warm up), ${concurrency} applicants at a time; PostgreSQL at ${databaseUrl.replace(/\/\/[^@]*@/, '//')}`,
 );
-const setups = [...(args['no-pglite'] ? [] : [embeddedSetup]), ...(args['no-rabbitmq'] ? [] : [brokerSetup])];
+const setups = [...(args['no-pglite'] ? [] : [embeddedSetup]), ...(args['no-rabbitmq'] ? [] : [brokerSetup]), ...(args['no-kafka'] ? [] : [kafkaSetup])];
 for (const open of setups) {
   const setup = await open();
   try {

@@ -139,7 +139,15 @@ case "${1:-}" in
   fetch) fetch ;;
   start) start ;;
   stop) stop ;;
-  restart) stop && start ;;
+  restart)
+    # Only a broker this checkout started, on its own storage: stopping another one and starting
+    # here would start an empty broker, and its topics would look lost.
+    if answers && ! running_pid >/dev/null; then
+      echo "the broker on 127.0.0.1:$port was not started from this checkout ($data): restart it where it was started" >&2
+      exit 1
+    fi
+    stop && start
+    ;;
   status)
     if answers; then echo "Apache Kafka answers on 127.0.0.1:$port (pid $(running_pid || echo 'not started here'))"; else echo "nothing answers on 127.0.0.1:$port" && exit 1; fi
     ;;
