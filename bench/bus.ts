@@ -496,6 +496,33 @@ async function run(what: string, path: Path, load: Load, options: { ceiling?: Fi
   return figure;
 }
 
+/**
+ * One broker's passes: its ceiling saturated, then Mutuo's path (opened once the ceiling is
+ * measured) saturated and drained against it, then both paced at one rate, well below
+ * saturation, where they differ in latency only: no share of the ceiling there.
+ */
+async function compareWithCeiling(ceilingWhat: string, raw: Path, mutuoWhat: string, openMutuoPath: () => Promise<Path>): Promise<void> {
+  await measure(raw, { kind: 'saturated', events: warmUpEvents });
+  const ceiling = await run(ceilingWhat, raw, { kind: 'saturated', events }, { ceiling: 'itself' });
+  const mutuo = await openMutuoPath();
+  await measure(mutuo, { kind: 'saturated', events: warmUpEvents });
+  const saturated = await run(mutuoWhat, mutuo, { kind: 'saturated', events }, { ceiling, breakdown: true });
+  await run(mutuoWhat, mutuo, { kind: 'backlog', events }, { ceiling, breakdown: true });
+  const rate = args.rate ? Number(args.rate) : rateFrom(saturated);
+  await run(ceilingWhat, raw, { kind: 'paced', rate });
+  await run(mutuoWhat, mutuo, { kind: 'paced', rate }, { breakdown: true });
+}
+
+/** A pool on a schema of the run's own, migrated: each broker's relay and consumer start from nothing. */
+async function openSchema(admin: pg.Client, name: string): Promise<SqlClient> {
+  await admin.query(`CREATE SCHEMA ${name}`);
+  onCleanup(`drop schema ${name}`, () => admin.query(`DROP SCHEMA ${name} CASCADE`));
+  const client = createPostgresClient({ connectionString: databaseUrl, schema: name, maxConnections: 20 });
+  onCleanup(`close the PostgreSQL pool on ${name}`, () => client.close());
+  await migrate(client, migrationFolders);
+  return client;
+}
+
 console.error(`schema ${schema}, queue ${rawQueue}, consumer ${consumerName}`);
 let machine = `Node ${process.version} on ${process.platform}/${process.arch}, ${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB`;
 const sample = sampleMessage();
@@ -505,9 +532,6 @@ try {
   onCleanup('close the admin connection', () => admin.end());
   const [version] = (await admin.query<{ server_version: string }>('SHOW server_version')).rows;
   machine += `; PostgreSQL ${version?.server_version} at ${databaseUrl.replace(/\/\/[^@]*@/, '//')}`;
-  await admin.query(`CREATE SCHEMA ${schema}`);
-  onCleanup(`drop schema ${schema}`, () => admin.query(`DROP SCHEMA ${schema} CASCADE`));
-
   if (!args['no-rabbitmq']) {
     machine += `; RabbitMQ at ${amqpUrl.replace(/\/\/[^@]*@/, '//')}`;
     const amqp = new Connection({ url: amqpUrl, connectionName: 'mutuo-bench', retryLow: 200, retryHigh: 2_000 });
@@ -518,56 +542,36 @@ try {
     };
     onCleanup('delete the shared exchanges this run created', () => deleteSharedTopology(amqp, created));
     onCleanup(`delete queue ${rawQueue}`, () => amqp.queueDelete({ queue: rawQueue }));
-
-    const raw = await openRaw(amqp);
-    await measure(raw, { kind: 'saturated', events: warmUpEvents });
-    const ceilingWhat = 'raw rabbitmq-client: confirmed publish → 1 quorum queue → bare consumer (ceiling)';
-    const ceiling = await run(ceilingWhat, raw, { kind: 'saturated', events }, { ceiling: 'itself' });
-
-    onCleanup(`delete the topology of consumer ${consumerName}`, () => deleteConsumerTopology(consumerName, amqpUrl));
-    const client = createPostgresClient({ connectionString: databaseUrl, schema, maxConnections: 20 });
-    onCleanup('close the PostgreSQL pool', () => client.close());
-    await migrate(client, migrationFolders);
-    const bus = await createRabbitMqBus({ url: amqpUrl, onError: reportError('bus') });
-    onCleanup('close the RabbitMQ bus', () => bus.close());
-    const mutuo = await openMutuo(client, bus, 4);
-    const mutuoWhat = 'Mutuo: append → outbox relay → RabbitMQ → consumer (inbox)';
-    await measure(mutuo, { kind: 'saturated', events: warmUpEvents });
-    const saturated = await run(mutuoWhat, mutuo, { kind: 'saturated', events }, { ceiling, breakdown: true });
-    await run(mutuoWhat, mutuo, { kind: 'backlog', events }, { ceiling, breakdown: true });
-    const rate = args.rate ? Number(args.rate) : rateFrom(saturated);
-    // At one rate, well below saturation, the two differ in latency only: no share of the ceiling.
-    await run(ceilingWhat, raw, { kind: 'paced', rate });
-    await run(mutuoWhat, mutuo, { kind: 'paced', rate }, { breakdown: true });
+    await compareWithCeiling(
+      'raw rabbitmq-client: confirmed publish → 1 quorum queue → bare consumer (ceiling)',
+      await openRaw(amqp),
+      'Mutuo: append → outbox relay → RabbitMQ → consumer (inbox)',
+      async () => {
+        onCleanup(`delete the topology of consumer ${consumerName}`, () => deleteConsumerTopology(consumerName, amqpUrl));
+        const client = await openSchema(admin, schema);
+        const bus = await createRabbitMqBus({ url: amqpUrl, onError: reportError('bus') });
+        onCleanup('close the RabbitMQ bus', () => bus.close());
+        return openMutuo(client, bus, 4);
+      },
+    );
   }
 
   if (!args['no-kafka']) {
     const kafkaAdmin = new Admin({ clientId: 'mutuo-bench', bootstrapBrokers: kafkaBrokers });
     onCleanup('close the Kafka admin', () => kafkaAdmin.close());
     machine += `; Apache Kafka at ${kafkaBrokers.join(',')}`;
-    const raw = await openRawKafka(kafkaAdmin);
-    await measure(raw, { kind: 'saturated', events: warmUpEvents });
-    const ceilingWhat = 'raw @platformatic/kafka: idempotent produce (acks=all) → 16 partitions → bare consumer group (ceiling)';
-    const ceiling = await run(ceilingWhat, raw, { kind: 'saturated', events }, { ceiling: 'itself' });
-
-    // A schema of its own: the relay and the consumer start from nothing, as on the broker.
-    const kafkaSchema = `${schema}_kafka`;
-    await admin.query(`CREATE SCHEMA ${kafkaSchema}`);
-    onCleanup(`drop schema ${kafkaSchema}`, () => admin.query(`DROP SCHEMA ${kafkaSchema} CASCADE`));
-    const client = createPostgresClient({ connectionString: databaseUrl, schema: kafkaSchema, maxConnections: 20 });
-    onCleanup('close the PostgreSQL pool (Kafka)', () => client.close());
-    await migrate(client, migrationFolders);
-    const bus = await createKafkaBus({ brokers: kafkaBrokers, topic: kafkaTopic, partitions: partitionCount, onError: reportError('Kafka bus') });
-    onCleanup(`delete topic ${kafkaTopic}`, () => kafkaAdmin.deleteTopics({ topics: [kafkaTopic] }));
-    onCleanup('close the Kafka bus', () => bus.close());
-    const mutuo = await openMutuo(client, bus, 4);
-    const mutuoWhat = 'Mutuo: append → outbox relay → Kafka → consumer group (inbox)';
-    await measure(mutuo, { kind: 'saturated', events: warmUpEvents });
-    const saturated = await run(mutuoWhat, mutuo, { kind: 'saturated', events }, { ceiling, breakdown: true });
-    await run(mutuoWhat, mutuo, { kind: 'backlog', events }, { ceiling, breakdown: true });
-    const rate = args.rate ? Number(args.rate) : rateFrom(saturated);
-    await run(ceilingWhat, raw, { kind: 'paced', rate });
-    await run(mutuoWhat, mutuo, { kind: 'paced', rate }, { breakdown: true });
+    await compareWithCeiling(
+      'raw @platformatic/kafka: idempotent produce (acks=all) → 16 partitions → bare consumer group (ceiling)',
+      await openRawKafka(kafkaAdmin),
+      'Mutuo: append → outbox relay → Kafka → consumer group (inbox)',
+      async () => {
+        const client = await openSchema(admin, `${schema}_kafka`);
+        const bus = await createKafkaBus({ brokers: kafkaBrokers, topic: kafkaTopic, partitions: partitionCount, onError: reportError('Kafka bus') });
+        onCleanup(`delete topic ${kafkaTopic}`, () => kafkaAdmin.deleteTopics({ topics: [kafkaTopic] }));
+        onCleanup('close the Kafka bus', () => bus.close());
+        return openMutuo(client, bus, 4);
+      },
+    );
   }
 
   if (!args['no-pglite']) {
