@@ -4,6 +4,7 @@ import { backoffMs } from '../runtime/follower.ts';
 import type { Bus, BusSubscription, ConsumerTopology, PublishOptions, Subscription } from './bus.ts';
 import { consumerGroup, joinConsumerGroup, retryBackoff } from './kafka-consumer-group.ts';
 import { eventRecord } from './kafka-records.ts';
+import { committedOffsets, groupMembers, offsetsAt, partitionsOf } from './kafka-offsets.ts';
 import type { EventMessage } from './message.ts';
 
 /**
@@ -47,15 +48,6 @@ async function createTopicIfMissing(admin: Admin, topic: string, partitions: num
   }
 }
 
-async function endOffsets(admin: Admin, topic: string): Promise<{ partition: number; offset: bigint }[]> {
-  const metadata = await admin.metadata({ topics: [topic] });
-  const count = metadata.topics.get(topic)?.partitionsCount ?? 0;
-  const [listed] = await admin.listOffsets({
-    topics: [{ name: topic, partitions: Array.from({ length: count }, (_, partitionIndex) => ({ partitionIndex, timestamp: ListOffsetTimestamps.LATEST })) }],
-  });
-  return (listed?.partitions ?? []).map(({ partitionIndex, offset }) => ({ partition: partitionIndex, offset }));
-}
-
 /**
  * Starts a group's log at the topic's end on every partition where the group has no
  * committed offset: from there on, whatever is published is kept for it, whether it runs
@@ -66,22 +58,16 @@ async function startGroupAtEnd(admin: Admin, topic: string, group: string): Prom
   // The end first, then the committed offsets: a declaration that commits after another one
   // (whose relay then published) commits an end it read before that, so at or before those
   // events, never past them.
-  const ends = await endOffsets(admin, topic);
-  const [listed] = await admin.listConsumerGroupOffsets({ groups: [group] });
-  const committed = new Set(
-    (listed?.topics.find((candidate) => candidate.name === topic)?.partitions ?? [])
-      .filter((partition) => partition.committedOffset >= 0n)
-      .map((partition) => partition.partitionIndex),
-  );
-  const missing = ends.filter(({ partition }) => !committed.has(partition));
+  const ends = await offsetsAt(admin, topic, await partitionsOf(admin, topic), ListOffsetTimestamps.LATEST);
+  const committed = await committedOffsets(admin, topic, group);
+  const missing = [...ends].filter(([partition]) => !committed.has(partition)).map(([partition, offset]) => ({ partition, offset }));
   if (missing.length === 0) return;
   try {
     await admin.alterConsumerGroupOffsets({ groupId: group, topics: [{ name: topic, partitionOffsets: missing }] });
   } catch (error) {
     // The broker takes offsets from outside a group only while it has no members; one that
     // has members was started by the first of them, and they go on from where they are.
-    const [described] = (await admin.describeGroups({ groups: [group] })).values();
-    if (!described || described.members.size === 0) throw error;
+    if ((await groupMembers(admin, group)).members === 0) throw error;
   }
 }
 

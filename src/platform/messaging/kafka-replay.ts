@@ -1,4 +1,5 @@
-import type { Admin } from '@platformatic/kafka';
+import { ListOffsetTimestamps, type Admin } from '@platformatic/kafka';
+import { committedOffsets, groupMembers, offsetsAt, partitionsOf } from './kafka-offsets.ts';
 
 /** Where a partition of a replay starts and where the log ended when it was planned. */
 export type PartitionReplay = { readonly partition: number; readonly from: bigint; readonly end: bigint; readonly committed: bigint | undefined };
@@ -23,27 +24,6 @@ export class ReplayRefusedError extends Error {
 
 /** Kafka's "no record at or after this timestamp": the partition starts at its end. */
 const noRecordAfter = -1n;
-/** ListOffsets' special timestamp for a partition's end. */
-const latest = -1n;
-
-async function partitionsOf(admin: Admin, topic: string): Promise<number[]> {
-  if (!(await admin.listTopics()).includes(topic)) throw new ReplayRefusedError(`the topic ${topic} does not exist on this cluster`);
-  const count = (await admin.metadata({ topics: [topic] })).topics.get(topic)?.partitionsCount ?? 0;
-  return Array.from({ length: count }, (_, partition) => partition);
-}
-
-async function offsetsAt(admin: Admin, topic: string, partitions: readonly number[], timestamp: bigint): Promise<Map<number, bigint>> {
-  const [listed] = await admin.listOffsets({ topics: [{ name: topic, partitions: partitions.map((partitionIndex) => ({ partitionIndex, timestamp })) }] });
-  return new Map((listed?.partitions ?? []).map((partition) => [partition.partitionIndex, partition.offset]));
-}
-
-/** The group's committed offset per partition of the topic; a partition it never committed on is absent. */
-export async function committedOffsets(admin: Admin, topic: string, group: string): Promise<Map<number, bigint>> {
-  const [listed] = await admin.listConsumerGroupOffsets({ groups: [group] });
-  const partitions = listed?.topics.find((entry) => entry.name === topic)?.partitions ?? [];
-  // -1 is Kafka's "nothing committed".
-  return new Map(partitions.filter((partition) => partition.committedOffset >= 0n).map((partition) => [partition.partitionIndex, partition.committedOffset]));
-}
 
 /**
  * What a replay from `from` would do to the group: for each partition, the first record
@@ -52,10 +32,11 @@ export async function committedOffsets(admin: Admin, topic: string, group: strin
  */
 export async function planReplay(admin: Admin, options: { readonly topic: string; readonly group: string; readonly from: Date }): Promise<ReplayPlan> {
   const { topic, group, from } = options;
+  if (!(await admin.listTopics()).includes(topic)) throw new ReplayRefusedError(`the topic ${topic} does not exist on this cluster`);
   const partitions = await partitionsOf(admin, topic);
   const [starts, ends, committed] = await Promise.all([
     offsetsAt(admin, topic, partitions, BigInt(from.getTime())),
-    offsetsAt(admin, topic, partitions, latest),
+    offsetsAt(admin, topic, partitions, ListOffsetTimestamps.LATEST),
     committedOffsets(admin, topic, group),
   ]);
   const planned = partitions.map((partition) => {
@@ -72,11 +53,10 @@ export async function planReplay(admin: Admin, options: { readonly topic: string
  * while any runs.
  */
 export async function applyReplay(admin: Admin, plan: ReplayPlan): Promise<void> {
-  const group = (await admin.describeGroups({ groups: [plan.group] })).get(plan.group);
-  const members = group?.members.size ?? 0;
+  const { members, state } = await groupMembers(admin, plan.group);
   if (members > 0) {
     throw new ReplayRefusedError(
-      `the consumer group ${plan.group} has ${members} member${members === 1 ? '' : 's'} (${group?.state}): stop every replica of the service, then replay`,
+      `the consumer group ${plan.group} has ${members} member${members === 1 ? '' : 's'} (${state}): stop every replica of the service, then replay`,
     );
   }
   await admin.alterConsumerGroupOffsets({
