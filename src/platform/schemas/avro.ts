@@ -374,6 +374,18 @@ function fieldDefault(property: TSchema, optional: boolean, branches: readonly B
  * test maps every definition, so a new shape is found before it is deployed.
  */
 export function avroEventType(definition: EventDefinition): AvroEventType {
+  // Made once per definition: start-up registers it and the codec encodes with it.
+  let made = madeTypes.get(definition);
+  if (!made) {
+    made = makeAvroEventType(definition);
+    madeTypes.set(definition, made);
+  }
+  return made;
+}
+
+const madeTypes = new WeakMap<EventDefinition, AvroEventType>();
+
+function makeAvroEventType(definition: EventDefinition): AvroEventType {
   const { type, schemaVersion, schema, personal } = definition;
   if (!avroName.test(type)) throw new AvroMappingError(`${type}: an event type must be a valid Avro name`);
   if (!KindGuard.IsObject(schema)) throw unsupported(schema, [], "an event's data must be an object");
